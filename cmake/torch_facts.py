@@ -1,0 +1,42 @@
+"""Print the build facts of the torch installed beside the target Python as CMake `set()` lines.
+
+CMake runs this instead of `find_package(Torch)` (see BUILD_NOTES.md in shared/: the Torch
+config module picks a wrong CUDA root here and defaults to architectures nvcc 13 rejects).
+"""
+import os
+import sys
+
+import torch
+import torch.utils.cpp_extension as cpp_extension
+
+
+def cmake_list(items):
+    return ";".join(str(i).replace("\\", "/") for i in items)
+
+
+def main() -> None:
+    torch_dir = os.path.dirname(torch.__file__)
+    site_packages = os.path.dirname(torch_dir)
+    nvidia_include = os.path.join(site_packages, "nvidia", "cu13", "include")
+    # torch.cuda.get_arch_list() works without a GPU: 'sm_90', 'compute_90' (PTX) ...
+    arches = []
+    if torch.version.cuda:
+        for arch in torch.cuda.get_arch_list():
+            kind, _, num = arch.partition("_")
+            if kind == "sm" and num.isdigit():
+                arches.append(num)
+    facts = {
+        "SEQREC_TORCH_VERSION": torch.__version__,
+        "SEQREC_TORCH_CUDA_VERSION": torch.version.cuda or "",
+        "SEQREC_TORCH_CXX11_ABI": int(torch._C._GLIBCXX_USE_CXX11_ABI),
+        "SEQREC_TORCH_INCLUDE_DIRS": cmake_list(cpp_extension.include_paths()),
+        "SEQREC_TORCH_LIB_DIR": os.path.join(torch_dir, "lib").replace("\\", "/"),
+        "SEQREC_TORCH_NVIDIA_INCLUDE_DIR": nvidia_include if os.path.isdir(nvidia_include) else "",
+        "SEQREC_TORCH_CUDA_ARCHES": cmake_list(arches),
+    }
+    for key, value in facts.items():
+        sys.stdout.write(f'set({key} "{value}")\n')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+// CPU kernels of the alias-table sampler: Vose's O(N) table build and O(1) counter-based draws.
+#include "cpu/alias_sampler_cpu.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/DistributionsHelper.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <vector>
+
+#include "alias_sampler.h"
+#include "alias_sampler_checks.h"
+#include "common/philox.h"
+
+namespace seqrec {
+
+std::tuple<at::Tensor, at::Tensor> alias_build_cpu(const at::Tensor& weights) {
+  TORCH_CHECK(weights.dim() == 1, "alias_build: weights must be 1-D, got shape ",
+              weights.sizes());
+  TORCH_CHECK(at::isFloatingType(weights.scalar_type()),
+              "alias_build: weights must be a floating-point tensor, got ",
+              weights.scalar_type());
+  TORCH_CHECK(weights.device().is_cpu(), "alias_build_cpu: weights must be on the CPU");
+  const int64_t n = weights.numel();
+  TORCH_CHECK_VALUE(n > 0, "alias_build: weights is empty");
+
+  const at::Tensor w64 = weights.to(at::kDouble).contiguous();
+  const double* w = w64.const_data_ptr<double>();
+
+  // Validate, and scale by the largest weight so that the sum cannot overflow.
+  double w_max = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = w[i];
+    TORCH_CHECK_VALUE(std::isfinite(x), "alias_build: weights[", i, "] = ", x,
+                      " is not finite");
+    TORCH_CHECK_VALUE(x >= 0.0, "alias_build: weights[", i, "] = ", x, " is negative");
+    if (x > w_max) w_max = x;
+  }
+  TORCH_CHECK_VALUE(w_max > 0.0, "alias_build: all ", n, " weights are zero");
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i) total += w[i] / w_max;
+  const double to_buckets = static_cast<double>(n) / total;
+
+  // q[i]: item i's mass in units of one bucket (mean 1).
+  std::vector<double> q(static_cast<size_t>(n));
+  std::vector<int64_t> small, large;
+  small.reserve(static_cast<size_t>(n));
+  large.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    q[i] = (w[i] / w_max) * to_buckets;
+    (q[i] < 1.0 ? small : large).push_back(i);
+  }
+
+  at::Tensor prob = at::empty({n}, weights.options().dtype(at::kFloat));
+  at::Tensor alias = at::empty({n}, weights.options().dtype(at::kLong));
+  float* p = prob.data_ptr<float>();
+  int64_t* a = alias.data_ptr<int64_t>();
+
+  // Pair an under-full bucket with an over-full item until one list runs out.
+  while (!small.empty() && !large.empty()) {
+    const int64_t s = small.back();
+    small.pop_back();
+    const int64_t l = large.back();
+    p[s] = static_cast<float>(q[s]);
+    a[s] = l;
+    q[l] = (q[l] + q[s]) - 1.0;
+    if (q[l] < 1.0) {
+      large.pop_back();
+      small.push_back(l);
+    }
+  }
+  // What is left is full up to rounding error.
+  for (const int64_t l : large) {
+    p[l] = 1.0f;
+    a[l] = l;
+  }
+  int64_t i_max = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (w[i] == w_max) {
+      i_max = i;
+      break;
+    }
+  }
+  for (const int64_t s : small) {
+    // A zero-weight item can be left over only through rounding; it must stay undrawable.
+    p[s] = w[s] > 0.0 ? 1.0f : 0.0f;
+    a[s] = w[s] > 0.0 ? s : i_max;
+  }
+  return {prob, alias};
+}
+
+namespace {
+
+// Draws 2k and 2k+1 come from the Philox block at counter (offset / 4, k) under key: the same
+// layout as the CUDA kernel (one pair per thread), so a (key, offset) pair gives identical
+// draws on every device.
+void draw_range(const float* prob, const int64_t* alias, int64_t n_buckets, uint64_t key,
+                uint64_t offset, int64_t begin, int64_t end, int64_t* out, bool& bad) {
+  bool any_bad = false;
+  int64_t i = begin;
+  while (i < end) {
+    const uint64_t k = static_cast<uint64_t>(i) >> 1;
+    const Philox4x32 block = philox4x32_10(offset / 4, k, key);
+    const bool odd = (i & 1) != 0;
+    if (!odd) {
+      const int64_t v = alias_pick(philox_lo64(block), n_buckets, prob, alias);
+      any_bad |= (v < 0) | (v >= n_buckets);
+      out[i++] = v;
+      if (i == end) break;
+    }
+    const int64_t v = alias_pick(philox_hi64(block), n_buckets, prob, alias);
+    any_bad |= (v < 0) | (v >= n_buckets);
+    out[i++] = v;
+  }
+  bad = any_bad;
+}
+
+at::Tensor draw_with_key(const at::Tensor& prob_in, const at::Tensor& alias_in, int64_t n,
+                         uint64_t key, uint64_t offset, const char* op) {
+  check_alias_table(prob_in, alias_in, n, op);
+  TORCH_CHECK(prob_in.device().is_cpu(), op, ": expected CPU tensors");
+  const at::Tensor prob = prob_in.contiguous();
+  const at::Tensor alias = alias_in.contiguous();
+  at::Tensor out = at::empty({n}, alias.options());
+  if (n == 0) return out;
+
+  const float* p = prob.const_data_ptr<float>();
+  const int64_t* a = alias.const_data_ptr<int64_t>();
+  int64_t* o = out.data_ptr<int64_t>();
+  const int64_t n_buckets = prob.numel();
+  std::atomic<bool> any_bad{false};
+  // Even grain so that a chunk starts on a pair boundary (not needed for correctness).
+  at::parallel_for(0, n, 1 << 14, [&](int64_t begin, int64_t end) {
+    bool bad = false;
+    draw_range(p, a, n_buckets, key, offset, begin, end, o, bad);
+    if (bad) any_bad.store(true, std::memory_order_relaxed);
+  });
+  TORCH_CHECK_VALUE(!any_bad.load(), op, ": alias holds entries outside [0, ", n_buckets,
+                    "): not a table from alias_build");
+  return out;
+}
+
+at::Tensor alias_draw_cpu(const at::Tensor& prob, const at::Tensor& alias, int64_t n,
+                          std::optional<at::Generator> generator) {
+  check_alias_table(prob, alias, n, "alias_draw");
+  uint64_t key;
+  {
+    auto* gen = at::get_generator_or_default<at::CPUGeneratorImpl>(
+        generator, at::detail::getDefaultCPUGenerator());
+    std::lock_guard<std::mutex> lock(gen->mutex_);
+    key = gen->random64();  // one word per call: the generator's state advances
+  }
+  return draw_with_key(prob, alias, n, key, 0, "alias_draw");
+}
+
+at::Tensor alias_draw_philox_cpu(const at::Tensor& prob, const at::Tensor& alias, int64_t n,
+                                 int64_t key, int64_t offset) {
+  return draw_with_key(prob, alias, n, static_cast<uint64_t>(key),
+                       static_cast<uint64_t>(offset), "alias_draw_philox");
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(seqrec, CPU, m) {
+  m.impl("alias_build", &alias_build_cpu);
+  m.impl("alias_draw", &alias_draw_cpu);
+  m.impl("alias_draw_philox", &alias_draw_philox_cpu);
+}
+
+}  // namespace seqrec

@@ -1,0 +1,38 @@
+"""seqrec_ext: fused C++/CUDA PyTorch ops for session-based recommenders.
+
+`import seqrec_ext` loads the compiled kernels and registers every op as `torch.ops.seqrec.*`
+with its fake kernel (for `torch.compile`) and autograd formula; the functions below are the
+Python entry points. Pure-PyTorch references of every op are in `seqrec_ext.reference`.
+"""
+import torch  # noqa: F401  (torch's libraries must be loaded before the compiled module)
+
+from ._loader import _C, build_config
+from .alias_sampler import PopularitySampler, alias_build, alias_draw
+from . import reference
+
+__version__ = _C.build_info()["version"]
+
+__all__ = [
+    "PopularitySampler",
+    "alias_build",
+    "alias_draw",
+    "build_info",
+    "reference",
+]
+
+
+def build_info() -> dict:
+    """Facts of the build (package and torch versions, CUDA architectures, compiler) and of
+    the running process (torch version, whether a GPU is visible)."""
+    info = dict(_C.build_info())
+    info["runtime_torch_version"] = torch.__version__
+    info["cuda_available"] = torch.cuda.is_available()
+    info["cuda_device_count"] = torch.cuda.device_count() if info["cuda_available"] else 0
+    if info["cuda_device_count"]:
+        info["cuda_devices"] = [
+            f"{torch.cuda.get_device_name(i)} (sm_{''.join(map(str, torch.cuda.get_device_capability(i)))})"
+            for i in range(info["cuda_device_count"])
+        ]
+    else:
+        info["cuda_devices"] = []
+    return info

@@ -33,6 +33,8 @@ def main() -> None:
         "SEQREC_TORCH_LIB_DIR": os.path.join(torch_dir, "lib").replace("\\", "/"),
         "SEQREC_TORCH_NVIDIA_INCLUDE_DIR": nvidia_include if os.path.isdir(nvidia_include) else "",
         "SEQREC_TORCH_CUDA_ARCHES": cmake_list(arches),
+        # at::parallel_for is an inline OpenMP loop when torch uses OpenMP: compile with it.
+        "SEQREC_TORCH_OPENMP": int("parallel backend: OpenMP" in torch.__config__.parallel_info()),
     }
     for key, value in facts.items():
         sys.stdout.write(f'set({key} "{value}")\n')

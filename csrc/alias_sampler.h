@@ -31,10 +31,14 @@ SEQREC_HOST_DEVICE int64_t alias_pick(uint64_t r, int64_t n_buckets, const float
                                       const int64_t* alias) {
   uint64_t bucket, rest;
   mul_64x64_128(r, static_cast<uint64_t>(n_buckets), bucket, rest);
-  // 53 high bits of the remainder as a double in [0, 1)
-  const double coin = static_cast<double>(rest >> 11) * 0x1.0p-53;
+  // 53 high bits of the remainder as a double in [0, 1) (a signed conversion: one instruction)
+  const double coin = static_cast<double>(static_cast<int64_t>(rest >> 11)) * 0x1.0p-53;
   const int64_t b = static_cast<int64_t>(bucket);
-  return coin < static_cast<double>(prob[b]) ? b : alias[b];
+  // Both loads, then a select by mask: the coin is a coin flip, so a branch on it (which
+  // compilers emit for `?:` here) mispredicts half the time.
+  const int64_t other = alias[b];
+  const int64_t keep_mask = -static_cast<int64_t>(coin < static_cast<double>(prob[b]));
+  return other ^ ((b ^ other) & keep_mask);
 }
 
 }  // namespace seqrec

@@ -6,6 +6,7 @@ torch mismatch gives a message that says what to do instead of an undefined-symb
 from __future__ import annotations
 
 import importlib
+import os
 
 import torch
 
@@ -14,9 +15,17 @@ def _load():
     try:
         config = importlib.import_module("seqrec_ext._build_config")
     except ModuleNotFoundError as exc:
+        here = os.path.dirname(os.path.abspath(__file__))
+        if os.path.exists(os.path.join(here, os.pardir, "pyproject.toml")):
+            hint = (f"this is the source tree ({os.path.dirname(here)}), which Python found first "
+                    "(it is the current directory, or on PYTHONPATH); it holds no compiled "
+                    "module. Run from another directory, or use `pytest` rather than "
+                    "`python -m pytest` in the source tree")
+        else:
+            hint = "the compiled module is missing"
         raise ImportError(
-            "seqrec_ext is not built: run `pip install --no-build-isolation .` in the source "
-            "tree (see README.md)"
+            f"seqrec_ext cannot load its compiled ops: {hint}. To build and install: "
+            "`pip install --no-build-isolation .` (see README.md)"
         ) from exc
     if config.TORCH_VERSION != torch.__version__:
         raise ImportError(

@@ -1,4 +1,5 @@
 """The package reports its build truthfully and refuses a torch it was not built for."""
+import os
 import re
 import subprocess
 import sys
@@ -31,9 +32,10 @@ def test_ops_registered_for_built_devices():
         assert has_cuda_kernel == seqrec_ext.build_info()["with_cuda"]
 
 
-def test_main_prints_the_facts():
+def test_main_prints_the_facts(tmp_path):
+    # run outside the source tree, whose uncompiled package would shadow the installed one
     out = subprocess.run([sys.executable, "-m", "seqrec_ext"], capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, cwd=tmp_path).stdout
     info = seqrec_ext.build_info()
     facts = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in out.splitlines() if line.strip())
     assert facts["torch (built with)"] == info["torch_version"]
@@ -47,6 +49,15 @@ def test_refuses_a_different_torch(monkeypatch):
     monkeypatch.setattr(_loader.torch, "__version__", "0.0.1+other")
     with pytest.raises(ImportError, match="built against torch .* but torch 0.0.1\\+other is installed"):
         _loader._load()
+
+
+def test_source_tree_import_explains_itself(tmp_path):
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", "import seqrec_ext"], capture_output=True,
+                            text=True, cwd=repo)
+    if result.returncode == 0:
+        pytest.skip("an editable install: the source tree is the installed package")
+    assert "this is the source tree" in result.stderr
 
 
 def test_models_package_imports_the_ops_layer():

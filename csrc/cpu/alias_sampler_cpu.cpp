@@ -99,7 +99,7 @@ namespace {
 // Draws 2k and 2k+1 come from the Philox block at counter (offset / 4, k) under key: the same
 // layout as the CUDA kernel (one pair per thread), so a (key, offset) pair gives identical
 // draws on every device, and the draws do not depend on how the pairs are split into chunks.
-constexpr int64_t kPairsPerBatch = 64;
+constexpr int64_t kPairsPerBatch = 32;
 
 // Philox blocks of pairs [k0, k0 + m): one lane per pair, written so that the compiler
 // vectorises across lanes; cloned for AVX-512 / AVX2 with run-time selection.

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Create a virtual environment with torch and build seqrec_ext into it (with the test extras).
+#
+#   bash scripts/install.sh [VENV_DIR=.venv] [TORCH_REQUIREMENT=torch==2.14.1]
+#
+# torch==2.14.1 is the CUDA 13.0 build (the CUDA kernels are compiled when nvcc is found);
+# torch==2.13.0 is a CPU-only build here. Build switches, read from the environment:
+#   SEQREC_CUDA=AUTO|ON|OFF   CUDA kernels: if possible (default) / demanded / skipped
+#   CUDAARCHS=90 or TORCH_CUDA_ARCH_LIST="8.0 9.0"   GPU architectures (default: torch's list)
+#   SEQREC_WERROR=ON          warnings as errors
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${1:-.venv}
+torch_requirement=${2:-torch==2.14.1}
+python=${PYTHON:-python3}
+
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+"$venv/bin/python" -m pip install -q "$torch_requirement" "scikit-build-core>=1.1" ninja
+# --no-build-isolation: build against the torch just installed (the wheel pins that version)
+"$venv/bin/python" -m pip install -q --no-build-isolation ".[test]"
+(cd / && "$venv/bin/python" -m seqrec_ext)

@@ -10,12 +10,17 @@
 #   SEQREC_WERROR=ON          warnings as errors
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=${1:-.venv}
+venv=$(realpath -m "${1:-.venv}")
 torch_requirement=${2:-torch==2.14.1}
 python=${PYTHON:-python3}
 
+pip_install() {
+  # this machine's pip configuration names local indexes that may be absent: drop that noise
+  "$venv/bin/python" -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
+
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install -q "$torch_requirement" "scikit-build-core>=1.1" ninja
+pip_install "$torch_requirement" "scikit-build-core>=1.1" ninja
 # --no-build-isolation: build against the torch just installed (the wheel pins that version)
-"$venv/bin/python" -m pip install -q --no-build-isolation ".[test]"
+pip_install --no-build-isolation ".[test]"
 (cd / && "$venv/bin/python" -m seqrec_ext)

@@ -2,7 +2,7 @@
 # Verify that the installed _C holds device code for the requested architecture and every
 # CUDA kernel of the project (run from the repository root). Usage: check_cuda_kernels.sh PYTHON ARCH (e.g. 90)
 set -euo pipefail
-py=$1
+py=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")  # absolute, symlink kept (a venv python)
 arch=$2
 so=$(cd / && "$py" -c "import seqrec_ext._C as c; print(c.__file__)")
 site=$(cd / && "$py" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")

@@ -12,4 +12,19 @@ TORCH_LIBRARY(seqrec, m) {
   // The counter-based core of alias_draw with its Philox key and counter offset given
   // explicitly: the same (key, offset) gives the same draws on every device.
   m.def("alias_draw_philox(Tensor prob, Tensor alias, SymInt n, int key, int offset) -> Tensor");
+
+  // ---- GRU (SPEC 2.1); gates ordered (r, z, n); shapes in csrc/gru.cpp ----
+  // one step: gi (B, 3H), h (B, H), w_hh (3H, H) -> h_new (B, H), workspace for the backward
+  m.def("gru_step(Tensor gi, Tensor h, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, bool reset_after)"
+        " -> (Tensor h_new, Tensor workspace)");
+  m.def("gru_step_backward(Tensor grad_h_new, Tensor w_hh, Tensor workspace, bool reset_after)"
+        " -> (Tensor d_gi, Tensor d_h, Tensor d_w_hh, Tensor d_b_ih, Tensor d_b_hh)");
+  // T steps: gi (T, B, 3H), h0 (B, H), reset (T, B) bool, lengths (B,) int64
+  //   -> out (T, B, H), h_last (B, H), workspace
+  m.def("gru_sequence(Tensor gi, Tensor h0, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, "
+        "Tensor? reset, Tensor? lengths, bool reset_after) -> (Tensor out, Tensor h_last, "
+        "Tensor workspace)");
+  m.def("gru_sequence_backward(Tensor? grad_out, Tensor? grad_h_last, Tensor w_hh, "
+        "Tensor workspace, Tensor? reset, Tensor? lengths, bool reset_after) -> (Tensor d_gi, "
+        "Tensor d_h0, Tensor d_w_hh, Tensor d_b_ih, Tensor d_b_hh)");
 }

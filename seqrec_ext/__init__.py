@@ -8,6 +8,7 @@ import torch  # noqa: F401  (torch's libraries must be loaded before the compile
 
 from ._loader import _C, build_config
 from .alias_sampler import PopularitySampler, alias_build, alias_draw
+from .gru import gru_sequence, gru_step, gru_step_ids
 from . import reference
 
 __version__ = _C.build_info()["version"]
@@ -17,6 +18,9 @@ __all__ = [
     "alias_build",
     "alias_draw",
     "build_info",
+    "gru_sequence",
+    "gru_step",
+    "gru_step_ids",
     "reference",
 ]
 

@@ -1,0 +1,61 @@
+// Transcendentals for the gate passes, shared by the CPU and CUDA kernels.
+//
+// Device: the CUDA math library. Host, float: an exp written so that a loop calling it
+// vectorises (no library call): Cody-Waite range reduction x = k ln2 + r, |r| <= ln2 / 2, the
+// Taylor polynomial of e^r to degree 7 (truncation error r^8 / 8! < 6e-9, below float's
+// 6e-8 rounding), and 2^k put into the exponent bits. Host, double: the C library, so that
+// float64 results (gradcheck) are exact to double rounding.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "common/host_device.h"
+
+namespace seqrec {
+
+SEQREC_HOST_DEVICE float exp_approx(float x) {
+#if defined(__CUDA_ARCH__)
+  return expf(x);
+#else
+  // e^88 < FLT_MAX and e^-87 > FLT_MIN: 2^k stays a normal float.
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float k = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;  // ln2 = 0.693359375 - 2.12e-4
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return p * scale;
+#endif
+}
+
+SEQREC_HOST_DEVICE double exp_approx(double x) { return ::exp(x); }
+
+template <typename acc_t>
+SEQREC_HOST_DEVICE acc_t sigmoid(acc_t x) {
+  return acc_t(1) / (acc_t(1) + exp_approx(-x));
+}
+
+SEQREC_HOST_DEVICE float tanh_approx(float x) {
+#if defined(__CUDA_ARCH__)
+  return tanhf(x);
+#else
+  // tanh|x| = (1 - e^-2|x|) / (1 + e^-2|x|): no overflow for any x
+  const float t = exp_approx(-2.0f * std::fabs(x));
+  const float y = (1.0f - t) / (1.0f + t);
+  return std::copysign(y, x);
+#endif
+}
+
+SEQREC_HOST_DEVICE double tanh_approx(double x) { return ::tanh(x); }
+
+}  // namespace seqrec

@@ -1,0 +1,49 @@
+// CPU gate passes of the GRU ops: rows in parallel, the hidden units of a row in one loop that
+// the compiler vectorises for float (the float exp of common/fast_math.h has no library call).
+#include "cpu/gru_cpu.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+
+namespace seqrec::cpu {
+namespace {
+
+template <gru::Pass kPass, typename scalar_t>
+void run_rows(const gru::PassArgs<scalar_t>& a, int64_t b0, int64_t b1) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const gru::RowState s = gru::row_state(a, b);
+    for (int64_t j = 0; j < a.H; ++j) gru::gate_pass_element<kPass>(a, s, b, j);
+  }
+}
+
+template <gru::Pass kPass, typename scalar_t>
+void run(const gru::PassArgs<scalar_t>& a) {
+  // about 16k elements per task: below that a thread costs more than it saves
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, a.H));
+  at::parallel_for(0, a.B, grain, [&](int64_t b0, int64_t b1) { run_rows<kPass>(a, b0, b1); });
+}
+
+template <typename scalar_t>
+void dispatch(gru::Pass pass, const gru::PassArgs<scalar_t>& a) {
+  using gru::Pass;
+  switch (pass) {
+    case Pass::kForwardResetAfter: return run<Pass::kForwardResetAfter>(a);
+    case Pass::kForwardResetBeforeRZ: return run<Pass::kForwardResetBeforeRZ>(a);
+    case Pass::kForwardResetBeforeN: return run<Pass::kForwardResetBeforeN>(a);
+    case Pass::kBackwardResetAfter: return run<Pass::kBackwardResetAfter>(a);
+    case Pass::kBackwardResetBeforeZN: return run<Pass::kBackwardResetBeforeZN>(a);
+    case Pass::kBackwardResetBeforeR: return run<Pass::kBackwardResetBeforeR>(a);
+  }
+  TORCH_CHECK(false, "unknown GRU gate pass ", static_cast<int>(pass));
+}
+
+}  // namespace
+
+void run_gate_pass(gru::Pass pass, const gru::PassArgs<float>& a) { dispatch(pass, a); }
+void run_gate_pass(gru::Pass pass, const gru::PassArgs<double>& a) { dispatch(pass, a); }
+void run_gate_pass(gru::Pass pass, const gru::PassArgs<c10::Half>& a) { dispatch(pass, a); }
+void run_gate_pass(gru::Pass pass, const gru::PassArgs<c10::BFloat16>& a) { dispatch(pass, a); }
+
+}  // namespace seqrec::cpu

@@ -1,0 +1,49 @@
+// CUDA kernels of the GRU gate passes: one thread per (row, hidden unit). Kernels and
+// raw-pointer launchers only; the matrix products are cuBLAS calls made by csrc/gru.cpp.
+#include "cuda/gru_cuda.h"
+
+namespace seqrec::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <gru::Pass kPass, typename scalar_t>
+__global__ void gate_pass_kernel(gru::PassArgs<scalar_t> a) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= a.B * a.H) return;
+  const int64_t b = idx / a.H;
+  const int64_t j = idx - b * a.H;
+  gru::gate_pass_element<kPass>(a, gru::row_state(a, b), b, j);
+}
+
+template <gru::Pass kPass, typename scalar_t>
+void launch(const gru::PassArgs<scalar_t>& a, cudaStream_t stream) {
+  const int64_t n = a.B * a.H;
+  if (n == 0) return;
+  const unsigned int blocks = static_cast<unsigned int>((n + kThreads - 1) / kThreads);
+  gate_pass_kernel<kPass><<<blocks, kThreads, 0, stream>>>(a);
+}
+
+template <typename scalar_t>
+void dispatch(gru::Pass pass, const gru::PassArgs<scalar_t>& a, cudaStream_t stream) {
+  using gru::Pass;
+  switch (pass) {
+    case Pass::kForwardResetAfter: return launch<Pass::kForwardResetAfter>(a, stream);
+    case Pass::kForwardResetBeforeRZ: return launch<Pass::kForwardResetBeforeRZ>(a, stream);
+    case Pass::kForwardResetBeforeN: return launch<Pass::kForwardResetBeforeN>(a, stream);
+    case Pass::kBackwardResetAfter: return launch<Pass::kBackwardResetAfter>(a, stream);
+    case Pass::kBackwardResetBeforeZN: return launch<Pass::kBackwardResetBeforeZN>(a, stream);
+    case Pass::kBackwardResetBeforeR: return launch<Pass::kBackwardResetBeforeR>(a, stream);
+  }
+}
+
+}  // namespace
+
+void launch_gate_pass(gru::Pass p, const gru::PassArgs<float>& a, cudaStream_t s) { dispatch(p, a, s); }
+void launch_gate_pass(gru::Pass p, const gru::PassArgs<double>& a, cudaStream_t s) { dispatch(p, a, s); }
+void launch_gate_pass(gru::Pass p, const gru::PassArgs<__half>& a, cudaStream_t s) { dispatch(p, a, s); }
+void launch_gate_pass(gru::Pass p, const gru::PassArgs<__nv_bfloat16>& a, cudaStream_t s) {
+  dispatch(p, a, s);
+}
+
+}  // namespace seqrec::cuda

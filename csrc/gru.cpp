@@ -1,0 +1,412 @@
+// The GRU ops (SPEC 2.1) for every device: argument checks, allocation, the matrix products
+// (at::mm, which is BLAS on the CPU and cuBLAS on CUDA) and the gate passes between them
+// (csrc/gru_gate_pass.h, run by cpu/gru_cpu.cpp or cuda/gru_cuda.cu).
+//
+// Shapes: T steps, B rows, H hidden units; gate blocks ordered (r, z, n).
+//   gi (T, B, 3H) input projections (gru_step: (B, 3H)), h0 (B, H), w_hh (3H, H),
+//   b_ih, b_hh (3H) optional, reset (T, B) bool optional, lengths (B) int64 optional.
+// Workspace (T, B, K*H), K = 4 (reset_before: r, z, n, h_prev) or 5 (reset_after: r, z, n,
+// gh_n, h_prev): what the backward needs, nothing else.
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <optional>
+#include <tuple>
+#include <vector>
+
+#include "cpu/gru_cpu.h"
+#include "gru_gate_pass.h"
+#ifdef SEQREC_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "cuda/gru_cuda.h"
+#endif
+
+namespace seqrec {
+namespace {
+
+using at::Tensor;
+using OptTensor = std::optional<Tensor>;
+using gru::Pass;
+
+// ---- argument checks ----
+
+void check_same(const Tensor& x, const Tensor& ref, const char* name, const char* op) {
+  TORCH_CHECK(x.device() == ref.device(), op, ": ", name, " is on ", x.device(),
+              " but the input projections are on ", ref.device());
+  TORCH_CHECK(x.scalar_type() == ref.scalar_type(), op, ": ", name, " has dtype ",
+              x.scalar_type(), " but the input projections have ", ref.scalar_type());
+}
+
+struct Dims {
+  int64_t T, B, H;
+};
+
+Dims check_gru_inputs(const char* op, const Tensor& gi, const Tensor& h0, const Tensor& w_hh,
+                      const OptTensor& b_ih, const OptTensor& b_hh, const OptTensor& reset,
+                      const OptTensor& lengths) {
+  TORCH_CHECK(gi.dim() == 3, op, ": gi must be (T, B, 3H), got shape ", gi.sizes());
+  const auto dt = gi.scalar_type();
+  TORCH_CHECK(dt == at::kFloat || dt == at::kDouble || dt == at::kHalf || dt == at::kBFloat16,
+              op, ": expected float32, float64, float16 or bfloat16 tensors, got ", dt);
+  TORCH_CHECK(gi.is_cpu() || gi.is_cuda(), op, ": unsupported device ", gi.device());
+  const int64_t T = gi.size(0), B = gi.size(1);
+  TORCH_CHECK(gi.size(2) % 3 == 0, op, ": the last dimension of gi must be 3H, got ", gi.size(2));
+  const int64_t H = gi.size(2) / 3;
+  TORCH_CHECK(h0.dim() == 2 && h0.size(0) == B && h0.size(1) == H, op, ": h must be (B, H) = (",
+              B, ", ", H, "), got shape ", h0.sizes());
+  check_same(h0, gi, "h", op);
+  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) == 3 * H && w_hh.size(1) == H, op,
+              ": w_hh must be (3H, H) = (", 3 * H, ", ", H, "), got shape ", w_hh.sizes());
+  check_same(w_hh, gi, "w_hh", op);
+  for (const auto& [bias, name] : {std::pair{&b_ih, "b_ih"}, std::pair{&b_hh, "b_hh"}}) {
+    if (!bias->has_value()) continue;
+    TORCH_CHECK((*bias)->dim() == 1 && (*bias)->size(0) == 3 * H, op, ": ", name,
+                " must be (3H,) = (", 3 * H, ",), got shape ", (*bias)->sizes());
+    check_same(**bias, gi, name, op);
+  }
+  if (reset.has_value()) {
+    TORCH_CHECK(reset->scalar_type() == at::kBool, op, ": reset must be a bool tensor, got ",
+                reset->scalar_type());
+    TORCH_CHECK(reset->dim() == 2 && reset->size(0) == T && reset->size(1) == B, op,
+                ": reset must be (T, B) = (", T, ", ", B, "), got shape ", reset->sizes());
+    TORCH_CHECK(reset->device() == gi.device(), op, ": reset is on ", reset->device(),
+                " but gi is on ", gi.device());
+  }
+  if (lengths.has_value()) {
+    TORCH_CHECK(lengths->scalar_type() == at::kLong, op, ": lengths must be int64, got ",
+                lengths->scalar_type());
+    TORCH_CHECK(lengths->dim() == 1 && lengths->size(0) == B, op, ": lengths must be (B,) = (",
+                B, ",), got shape ", lengths->sizes());
+    TORCH_CHECK(lengths->device() == gi.device(), op, ": lengths is on ", lengths->device(),
+                " but gi is on ", gi.device());
+    if (B > 0) {
+      const auto [lo, hi] = at::aminmax(*lengths);
+      const int64_t lo_v = lo.item<int64_t>(), hi_v = hi.item<int64_t>();
+      TORCH_CHECK_VALUE(lo_v >= 0 && hi_v <= T, op, ": lengths must lie in [0, T] = [0, ", T,
+                        "], got values in [", lo_v, ", ", hi_v, "]");
+    }
+  }
+  return {T, B, H};
+}
+
+// ---- running the gate passes on the right device with the right pointer type ----
+
+template <typename scalar_t>
+scalar_t* ptr(const Tensor& t) {
+  return t.defined() ? static_cast<scalar_t*>(t.data_ptr()) : nullptr;
+}
+template <typename scalar_t>
+const scalar_t* ptr(const OptTensor& t) {
+  return t.has_value() ? static_cast<const scalar_t*>(t->data_ptr()) : nullptr;
+}
+// row stride of a matrix whose rows have contiguous columns
+int64_t rs(const Tensor& t) { return t.defined() ? t.stride(0) : 0; }
+
+template <typename scalar_t>
+void run_pass(Pass pass, const gru::PassArgs<scalar_t>& a, const Tensor& like) {
+  if constexpr (std::is_same_v<scalar_t, c10::Half> || std::is_same_v<scalar_t, c10::BFloat16>) {
+    cpu::run_gate_pass(pass, a);
+  } else {
+#ifdef SEQREC_WITH_CUDA
+    if constexpr (std::is_same_v<scalar_t, __half> || std::is_same_v<scalar_t, __nv_bfloat16>) {
+      cuda::launch_gate_pass(pass, a, at::cuda::getCurrentCUDAStream());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      return;
+    } else {
+      if (like.is_cuda()) {
+        cuda::launch_gate_pass(pass, a, at::cuda::getCurrentCUDAStream());
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        return;
+      }
+    }
+#endif
+    if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
+      cpu::run_gate_pass(pass, a);
+    }
+  }
+}
+
+// Calls f with a null pointer of the element type the device's kernels use for dtype.
+template <typename F>
+void dispatch_type(const Tensor& like, F&& f) {
+  switch (like.scalar_type()) {
+    case at::kFloat: return f(static_cast<float*>(nullptr));
+    case at::kDouble: return f(static_cast<double*>(nullptr));
+#ifdef SEQREC_WITH_CUDA
+    case at::kHalf:
+      return like.is_cuda() ? f(static_cast<__half*>(nullptr)) : f(static_cast<c10::Half*>(nullptr));
+    case at::kBFloat16:
+      return like.is_cuda() ? f(static_cast<__nv_bfloat16*>(nullptr))
+                            : f(static_cast<c10::BFloat16*>(nullptr));
+#else
+    case at::kHalf: return f(static_cast<c10::Half*>(nullptr));
+    case at::kBFloat16: return f(static_cast<c10::BFloat16*>(nullptr));
+#endif
+    default: TORCH_CHECK(false, "GRU ops: unsupported dtype ", like.scalar_type());
+  }
+}
+
+// ---- forward ----
+
+// out (T, B, H) [may be undefined: not written], h_last (B, H) [may be undefined], ws.
+void sequence_forward_impl(const Tensor& gi, const Tensor& h0, const Tensor& w_hh,
+                           const OptTensor& b_ih, const OptTensor& b_hh, const OptTensor& reset,
+                           const OptTensor& lengths, bool reset_after, const Dims& d,
+                           const Tensor& out, const Tensor& h_last, const Tensor& ws) {
+  const auto [T, B, H] = d;
+  const int K = gru::workspace_blocks(reset_after);
+  if (T == 0) {
+    if (h_last.defined()) h_last.copy_(h0);
+    return;
+  }
+  // state before step 0, with the rows that restart at step 0 zeroed
+  Tensor h_prev0 = ws[0].narrow(1, (K - 1) * H, H);
+  if (reset.has_value()) {
+    Tensor restart = (*reset)[0];
+    if (lengths.has_value()) restart = restart & (*lengths > 0);
+    h_prev0.copy_(h0.masked_fill(restart.unsqueeze(1), 0));
+  } else {
+    h_prev0.copy_(h0);
+  }
+  const auto opts = gi.options();
+  const Tensor w_rz = w_hh.narrow(0, 0, 2 * H);
+  const Tensor w_n = w_hh.narrow(0, 2 * H, H);
+  Tensor gh = at::empty({B, reset_after ? 3 * H : 2 * H}, opts);
+  Tensor gh_n = reset_after ? Tensor() : at::empty({B, H}, opts);
+  const Tensor rh = reset_after ? Tensor() : at::empty({B, H}, opts);
+  const Tensor reset_c = reset.has_value() ? reset->contiguous() : Tensor();
+  const Tensor lengths_c = lengths.has_value() ? lengths->contiguous() : Tensor();
+
+  dispatch_type(gi, [&](auto* type_tag) {
+    using scalar_t = std::remove_pointer_t<decltype(type_tag)>;
+    for (int64_t t = 0; t < T; ++t) {
+      const Tensor ws_t = ws[t];
+      const Tensor h_prev = ws_t.narrow(1, (K - 1) * H, H);
+      const Tensor h_next = t + 1 < T ? ws[t + 1].narrow(1, (K - 1) * H, H) : h_last;
+      const Tensor out_t = out.defined() ? out[t] : Tensor();
+      gru::PassArgs<scalar_t> a;
+      a.B = B;
+      a.H = H;
+      a.t = t;
+      a.T = T;
+      a.gi = ptr<scalar_t>(gi[t]);
+      a.gi_stride = 3 * H;
+      a.b_ih = ptr<scalar_t>(b_ih);
+      a.b_hh = ptr<scalar_t>(b_hh);
+      a.ws = ptr<scalar_t>(ws_t);
+      a.ws_stride = K * H;
+      a.out = ptr<scalar_t>(out_t);
+      a.out_stride = H;
+      a.h_next = ptr<scalar_t>(h_next);
+      a.h_next_stride = rs(h_next);
+      a.reset = reset_c.defined() ? reset_c.data_ptr<bool>() : nullptr;
+      a.lengths = lengths_c.defined() ? lengths_c.data_ptr<int64_t>() : nullptr;
+      if (reset_after) {
+        at::mm_out(gh, h_prev, w_hh.t());
+        a.gh = ptr<scalar_t>(gh);
+        a.gh_stride = 3 * H;
+        run_pass(Pass::kForwardResetAfter, a, gi);
+      } else {
+        at::mm_out(gh, h_prev, w_rz.t());
+        a.gh = ptr<scalar_t>(gh);
+        a.gh_stride = 2 * H;
+        a.rh = ptr<scalar_t>(rh);
+        a.rh_stride = H;
+        run_pass(Pass::kForwardResetBeforeRZ, a, gi);
+        at::mm_out(gh_n, rh, w_n.t());
+        a.gh = ptr<scalar_t>(gh_n);
+        a.gh_stride = H;
+        run_pass(Pass::kForwardResetBeforeN, a, gi);
+      }
+    }
+  });
+}
+
+// ---- backward ----
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
+    const OptTensor& grad_out, const OptTensor& grad_h_last, const Tensor& w_hh,
+    const Tensor& ws, const OptTensor& reset, const OptTensor& lengths, bool reset_after) {
+  const int K = gru::workspace_blocks(reset_after);
+  const int64_t T = ws.size(0), B = ws.size(1), H = ws.size(2) / K;
+  const auto opts = ws.options();
+  Tensor d_gi = at::empty({T, B, 3 * H}, opts);
+  Tensor d_gh = reset_after ? at::empty({T, B, 3 * H}, opts) : Tensor();
+  Tensor dh_bufs[2] = {at::empty({B, H}, opts), at::empty({B, H}, opts)};
+  Tensor d_rh = reset_after ? Tensor() : at::empty({B, H}, opts);
+  const Tensor w_rz = w_hh.narrow(0, 0, 2 * H);
+  const Tensor w_n = w_hh.narrow(0, 2 * H, H);
+  const Tensor grad_out_c = grad_out.has_value() ? grad_out->contiguous() : Tensor();
+  const Tensor reset_c = reset.has_value() ? reset->contiguous() : Tensor();
+  const Tensor lengths_c = lengths.has_value() ? lengths->contiguous() : Tensor();
+  Tensor dh_next = grad_h_last.has_value() ? grad_h_last->contiguous() : Tensor();
+
+  if (T == 0) {
+    Tensor d_h0 = dh_next.defined() ? dh_next.clone() : at::zeros({B, H}, opts);
+    return {d_gi, d_h0, at::zeros_like(w_hh), at::zeros({3 * H}, opts), at::zeros({3 * H}, opts)};
+  }
+  dispatch_type(ws, [&](auto* type_tag) {
+    using scalar_t = std::remove_pointer_t<decltype(type_tag)>;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const Tensor& dh = dh_bufs[t % 2];
+      gru::PassArgs<scalar_t> a;
+      a.B = B;
+      a.H = H;
+      a.t = t;
+      a.T = T;
+      a.ws = ptr<scalar_t>(ws[t]);
+      a.ws_stride = K * H;
+      a.grad_out = grad_out_c.defined() ? ptr<scalar_t>(grad_out_c[t]) : nullptr;
+      a.grad_out_stride = H;
+      a.dh_next = ptr<scalar_t>(dh_next);
+      a.dh_next_stride = H;
+      a.d_gi = ptr<scalar_t>(d_gi[t]);
+      a.d_gi_stride = 3 * H;
+      a.dh = ptr<scalar_t>(dh);
+      a.dh_stride = H;
+      a.reset = reset_c.defined() ? reset_c.data_ptr<bool>() : nullptr;
+      a.lengths = lengths_c.defined() ? lengths_c.data_ptr<int64_t>() : nullptr;
+      if (reset_after) {
+        a.d_gh = ptr<scalar_t>(d_gh[t]);
+        a.d_gh_stride = 3 * H;
+        run_pass(Pass::kBackwardResetAfter, a, ws);
+        dh.addmm_(d_gh[t], w_hh);
+      } else {
+        run_pass(Pass::kBackwardResetBeforeZN, a, ws);
+        at::mm_out(d_rh, d_gi[t].narrow(1, 2 * H, H), w_n);
+        a.d_rh = ptr<scalar_t>(d_rh);
+        a.d_rh_stride = H;
+        run_pass(Pass::kBackwardResetBeforeR, a, ws);
+        dh.addmm_(d_gi[t].narrow(1, 0, 2 * H), w_rz);
+      }
+      dh_next = dh;
+    }
+  });
+  // the state before step 0 was h0 with restarting rows zeroed
+  Tensor d_h0 = dh_next;
+  if (reset.has_value()) {
+    Tensor restart = (*reset)[0];
+    if (lengths.has_value()) restart = restart & (*lengths > 0);
+    d_h0 = d_h0.masked_fill(restart.unsqueeze(1), 0);
+  } else {
+    d_h0 = d_h0.clone();  // dh_bufs are scratch
+  }
+  // weight and bias gradients: one matrix product over all steps
+  const Tensor h_prev = ws.view({T * B, K * H}).narrow(1, (K - 1) * H, H);
+  const Tensor d_gi2 = d_gi.view({T * B, 3 * H});
+  Tensor d_w = at::empty_like(w_hh);
+  Tensor d_b_ih = d_gi2.sum(0);
+  Tensor d_b_hh;
+  if (reset_after) {
+    const Tensor d_gh2 = d_gh.view({T * B, 3 * H});
+    at::mm_out(d_w, d_gh2.t(), h_prev);
+    d_b_hh = d_gh2.sum(0);
+  } else {
+    Tensor d_w_rz = d_w.narrow(0, 0, 2 * H), d_w_n = d_w.narrow(0, 2 * H, H);
+    at::mm_out(d_w_rz, d_gi2.narrow(1, 0, 2 * H).t(), h_prev);
+    const Tensor r = ws.view({T * B, K * H}).narrow(1, 0, H);
+    at::mm_out(d_w_n, d_gi2.narrow(1, 2 * H, H).t(), r * h_prev);
+    d_b_hh = d_b_ih.clone();
+  }
+  return {d_gi, d_h0, d_w, d_b_ih, d_b_hh};
+}
+
+// ---- the ops ----
+
+OptTensor contig(const OptTensor& t) {
+  return t.has_value() ? OptTensor(t->contiguous()) : std::nullopt;
+}
+
+std::tuple<Tensor, Tensor, Tensor> gru_sequence(const Tensor& gi_in, const Tensor& h0_in,
+                                                const Tensor& w_in, const OptTensor& b_ih_in,
+                                                const OptTensor& b_hh_in, const OptTensor& reset,
+                                                const OptTensor& lengths, bool reset_after) {
+  const Dims d = check_gru_inputs("gru_sequence", gi_in, h0_in, w_in, b_ih_in, b_hh_in, reset, lengths);
+#ifdef SEQREC_WITH_CUDA
+  std::optional<c10::cuda::CUDAGuard> guard;
+  if (gi_in.is_cuda()) guard.emplace(gi_in.device());
+#endif
+  const Tensor gi = gi_in.contiguous(), h0 = h0_in.contiguous(), w_hh = w_in.contiguous();
+  const OptTensor b_ih = contig(b_ih_in), b_hh = contig(b_hh_in);
+  const int K = gru::workspace_blocks(reset_after);
+  Tensor out = at::empty({d.T, d.B, d.H}, gi.options());
+  Tensor h_last = at::empty({d.B, d.H}, gi.options());
+  Tensor ws = at::empty({d.T, d.B, K * d.H}, gi.options());
+  sequence_forward_impl(gi, h0, w_hh, b_ih, b_hh, reset, lengths, reset_after, d, out, h_last, ws);
+  return {out, h_last, ws};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_sequence_backward(
+    const OptTensor& grad_out, const OptTensor& grad_h_last, const Tensor& w_hh_in,
+    const Tensor& ws, const OptTensor& reset, const OptTensor& lengths, bool reset_after) {
+  const int K = gru::workspace_blocks(reset_after);
+  TORCH_CHECK(ws.dim() == 3 && ws.size(2) % K == 0, "gru_sequence_backward: workspace must be "
+              "(T, B, ", K, "H), got shape ", ws.sizes());
+  const int64_t T = ws.size(0), B = ws.size(1), H = ws.size(2) / K;
+  TORCH_CHECK(w_hh_in.dim() == 2 && w_hh_in.size(0) == 3 * H && w_hh_in.size(1) == H,
+              "gru_sequence_backward: w_hh must be (3H, H) with H = ", H);
+  if (grad_out.has_value())
+    TORCH_CHECK(grad_out->sizes() == at::IntArrayRef({T, B, H}),
+                "gru_sequence_backward: grad_out must be (T, B, H)");
+  if (grad_h_last.has_value())
+    TORCH_CHECK(grad_h_last->sizes() == at::IntArrayRef({B, H}),
+                "gru_sequence_backward: grad_h_last must be (B, H)");
+#ifdef SEQREC_WITH_CUDA
+  std::optional<c10::cuda::CUDAGuard> guard;
+  if (ws.is_cuda()) guard.emplace(ws.device());
+#endif
+  return sequence_backward_impl(grad_out, grad_h_last, w_hh_in.contiguous(), ws.contiguous(),
+                                reset, lengths, reset_after);
+}
+
+std::tuple<Tensor, Tensor> gru_step(const Tensor& gi_in, const Tensor& h_in, const Tensor& w_in,
+                                    const OptTensor& b_ih_in, const OptTensor& b_hh_in,
+                                    bool reset_after) {
+  TORCH_CHECK(gi_in.dim() == 2, "gru_step: gi must be (B, 3H), got shape ", gi_in.sizes());
+  const Tensor gi = gi_in.contiguous().unsqueeze(0);
+  const Dims d = check_gru_inputs("gru_step", gi, h_in, w_in, b_ih_in, b_hh_in, std::nullopt,
+                                  std::nullopt);
+#ifdef SEQREC_WITH_CUDA
+  std::optional<c10::cuda::CUDAGuard> guard;
+  if (gi_in.is_cuda()) guard.emplace(gi_in.device());
+#endif
+  const int K = gru::workspace_blocks(reset_after);
+  Tensor out = at::empty({1, d.B, d.H}, gi.options());
+  Tensor ws = at::empty({1, d.B, K * d.H}, gi.options());
+  sequence_forward_impl(gi, h_in.contiguous(), w_in.contiguous(), contig(b_ih_in), contig(b_hh_in),
+                        std::nullopt, std::nullopt, reset_after, d, out, Tensor(), ws);
+  return {out.squeeze(0), ws.squeeze(0)};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_step_backward(
+    const Tensor& grad_h_new, const Tensor& w_hh, const Tensor& ws, bool reset_after) {
+  TORCH_CHECK(ws.dim() == 2 && grad_h_new.dim() == 2,
+              "gru_step_backward: expected grad_h_new (B, H) and workspace (B, K*H)");
+  auto [d_gi, d_h, d_w, d_b_ih, d_b_hh] = gru_sequence_backward(
+      grad_h_new.unsqueeze(0), std::nullopt, w_hh, ws.unsqueeze(0), std::nullopt, std::nullopt,
+      reset_after);
+  return {d_gi.squeeze(0), d_h, d_w, d_b_ih, d_b_hh};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(seqrec, CPU, m) {
+  m.impl("gru_step", &gru_step);
+  m.impl("gru_step_backward", &gru_step_backward);
+  m.impl("gru_sequence", &gru_sequence);
+  m.impl("gru_sequence_backward", &gru_sequence_backward);
+}
+
+#ifdef SEQREC_WITH_CUDA
+TORCH_LIBRARY_IMPL(seqrec, CUDA, m) {
+  m.impl("gru_step", &gru_step);
+  m.impl("gru_step_backward", &gru_step_backward);
+  m.impl("gru_sequence", &gru_sequence);
+  m.impl("gru_sequence_backward", &gru_sequence_backward);
+}
+#endif
+
+}  // namespace seqrec

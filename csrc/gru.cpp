@@ -98,10 +98,6 @@ template <typename scalar_t>
 scalar_t* ptr(const Tensor& t) {
   return t.defined() ? static_cast<scalar_t*>(t.data_ptr()) : nullptr;
 }
-template <typename scalar_t>
-const scalar_t* ptr(const OptTensor& t) {
-  return t.has_value() ? static_cast<const scalar_t*>(t->data_ptr()) : nullptr;
-}
 // row stride of a matrix whose rows have contiguous columns
 int64_t rs(const Tensor& t) { return t.defined() ? t.stride(0) : 0; }
 
@@ -151,15 +147,15 @@ void dispatch_type(const Tensor& like, F&& f) {
 
 // ---- forward ----
 
-// out (T, B, H) [may be undefined: not written], h_last (B, H) [may be undefined], ws.
+// Writes out (T, B, H), h_last (B, H) and ws. Absent biases must come as zeros.
 void sequence_forward_impl(const Tensor& gi, const Tensor& h0, const Tensor& w_hh,
-                           const OptTensor& b_ih, const OptTensor& b_hh, const OptTensor& reset,
+                           const Tensor& b_ih, const Tensor& b_hh, const OptTensor& reset,
                            const OptTensor& lengths, bool reset_after, const Dims& d,
                            const Tensor& out, const Tensor& h_last, const Tensor& ws) {
   const auto [T, B, H] = d;
   const int K = gru::workspace_blocks(reset_after);
   if (T == 0) {
-    if (h_last.defined()) h_last.copy_(h0);
+    h_last.copy_(h0);
     return;
   }
   // state before step 0, with the rows that restart at step 0 zeroed
@@ -186,7 +182,7 @@ void sequence_forward_impl(const Tensor& gi, const Tensor& h0, const Tensor& w_h
       const Tensor ws_t = ws[t];
       const Tensor h_prev = ws_t.narrow(1, (K - 1) * H, H);
       const Tensor h_next = t + 1 < T ? ws[t + 1].narrow(1, (K - 1) * H, H) : h_last;
-      const Tensor out_t = out.defined() ? out[t] : Tensor();
+      const Tensor out_t = out[t];
       gru::PassArgs<scalar_t> a;
       a.B = B;
       a.H = H;
@@ -239,13 +235,15 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
   Tensor d_rh = reset_after ? Tensor() : at::empty({B, H}, opts);
   const Tensor w_rz = w_hh.narrow(0, 0, 2 * H);
   const Tensor w_n = w_hh.narrow(0, 2 * H, H);
+  // absent gradients are zeros: the gate passes then need no branch for them
   const Tensor grad_out_c = grad_out.has_value() ? grad_out->contiguous() : Tensor();
+  const Tensor zeros_bh = grad_out.has_value() && grad_h_last.has_value() ? Tensor() : at::zeros({B, H}, opts);
   const Tensor reset_c = reset.has_value() ? reset->contiguous() : Tensor();
   const Tensor lengths_c = lengths.has_value() ? lengths->contiguous() : Tensor();
-  Tensor dh_next = grad_h_last.has_value() ? grad_h_last->contiguous() : Tensor();
+  Tensor dh_next = grad_h_last.has_value() ? grad_h_last->contiguous() : zeros_bh;
 
   if (T == 0) {
-    Tensor d_h0 = dh_next.defined() ? dh_next.clone() : at::zeros({B, H}, opts);
+    Tensor d_h0 = dh_next.clone();
     return {d_gi, d_h0, at::zeros_like(w_hh), at::zeros({3 * H}, opts), at::zeros({3 * H}, opts)};
   }
   dispatch_type(ws, [&](auto* type_tag) {
@@ -259,7 +257,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
       a.T = T;
       a.ws = ptr<scalar_t>(ws[t]);
       a.ws_stride = K * H;
-      a.grad_out = grad_out_c.defined() ? ptr<scalar_t>(grad_out_c[t]) : nullptr;
+      a.grad_out = ptr<scalar_t>(grad_out_c.defined() ? grad_out_c[t] : zeros_bh);
       a.grad_out_stride = H;
       a.dh_next = ptr<scalar_t>(dh_next);
       a.dh_next_stride = H;
@@ -316,8 +314,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
 
 // ---- the ops ----
 
-OptTensor contig(const OptTensor& t) {
-  return t.has_value() ? OptTensor(t->contiguous()) : std::nullopt;
+// a bias, or zeros in its place
+Tensor bias_or_zeros(const OptTensor& b, const Tensor& gi, int64_t H) {
+  return b.has_value() ? b->contiguous() : at::zeros({3 * H}, gi.options());
 }
 
 std::tuple<Tensor, Tensor, Tensor> gru_sequence(const Tensor& gi_in, const Tensor& h0_in,
@@ -330,7 +329,7 @@ std::tuple<Tensor, Tensor, Tensor> gru_sequence(const Tensor& gi_in, const Tenso
   if (gi_in.is_cuda()) guard.emplace(gi_in.device());
 #endif
   const Tensor gi = gi_in.contiguous(), h0 = h0_in.contiguous(), w_hh = w_in.contiguous();
-  const OptTensor b_ih = contig(b_ih_in), b_hh = contig(b_hh_in);
+  const Tensor b_ih = bias_or_zeros(b_ih_in, gi, d.H), b_hh = bias_or_zeros(b_hh_in, gi, d.H);
   const int K = gru::workspace_blocks(reset_after);
   Tensor out = at::empty({d.T, d.B, d.H}, gi.options());
   Tensor h_last = at::empty({d.B, d.H}, gi.options());
@@ -375,9 +374,11 @@ std::tuple<Tensor, Tensor> gru_step(const Tensor& gi_in, const Tensor& h_in, con
 #endif
   const int K = gru::workspace_blocks(reset_after);
   Tensor out = at::empty({1, d.B, d.H}, gi.options());
+  Tensor h_next = at::empty({d.B, d.H}, gi.options());  // = out; written as the sequence's h_last
   Tensor ws = at::empty({1, d.B, K * d.H}, gi.options());
-  sequence_forward_impl(gi, h_in.contiguous(), w_in.contiguous(), contig(b_ih_in), contig(b_hh_in),
-                        std::nullopt, std::nullopt, reset_after, d, out, Tensor(), ws);
+  sequence_forward_impl(gi, h_in.contiguous(), w_in.contiguous(), bias_or_zeros(b_ih_in, gi, d.H),
+                        bias_or_zeros(b_hh_in, gi, d.H), std::nullopt, std::nullopt, reset_after,
+                        d, out, h_next, ws);
   return {out.squeeze(0), ws.squeeze(0)};
 }
 

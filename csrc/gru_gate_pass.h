@@ -33,8 +33,8 @@ struct AccType<double> {
 };
 
 // Raw pointers of one pass. Row b of a matrix X is at X + b * X_stride; its columns are
-// contiguous. Pointers a pass does not use may be null; optional inputs (biases, masks,
-// gradients of unused outputs) are null when absent.
+// contiguous. Pointers a pass does not use may be null; every pointer a pass uses is valid
+// (the caller passes zeros for absent biases and gradients). The masks are null when absent.
 template <typename scalar_t>
 struct PassArgs {
   int64_t B = 0, H = 0, t = 0, T = 1;
@@ -83,120 +83,162 @@ SEQREC_HOST_DEVICE RowState row_state(const PassArgs<scalar_t>& a, int64_t b) {
   return s;
 }
 
-template <typename acc_t, typename scalar_t>
-SEQREC_HOST_DEVICE acc_t bias(const scalar_t* b, int64_t k) {
-  return b ? static_cast<acc_t>(b[k]) : acc_t(0);
+// Row b of every matrix a pass touches (null where the pass does not use it). The caller
+// guarantees that every pointer a pass uses is valid: absent biases and gradients are passed
+// as zeros, so that the element code has no branch but on the row's state.
+template <typename scalar_t>
+struct Row {
+  const scalar_t* __restrict__ gi;
+  const scalar_t* __restrict__ gh;
+  scalar_t* __restrict__ ws;
+  scalar_t* __restrict__ out;
+  scalar_t* __restrict__ h_next;
+  scalar_t* __restrict__ rh;
+  const scalar_t* __restrict__ grad_out;
+  const scalar_t* __restrict__ dh_next;
+  scalar_t* __restrict__ d_gi;
+  scalar_t* __restrict__ d_gh;
+  scalar_t* __restrict__ dh;
+  const scalar_t* __restrict__ d_rh;
+  const scalar_t* __restrict__ b_ih;
+  const scalar_t* __restrict__ b_hh;
+};
+
+template <typename T>
+SEQREC_HOST_DEVICE T* row_of(T* p, int64_t b, int64_t stride) {
+  return p ? p + b * stride : nullptr;
 }
 
-template <Pass kPass, typename scalar_t>
-SEQREC_HOST_DEVICE void gate_pass_element(const PassArgs<scalar_t>& a, RowState s, int64_t b,
-                                          int64_t j) {
+template <typename scalar_t>
+SEQREC_HOST_DEVICE Row<scalar_t> row_of(const PassArgs<scalar_t>& a, int64_t b) {
+  return Row<scalar_t>{row_of(a.gi, b, a.gi_stride),   row_of(a.gh, b, a.gh_stride),
+                       row_of(a.ws, b, a.ws_stride),   row_of(a.out, b, a.out_stride),
+                       row_of(a.h_next, b, a.h_next_stride), row_of(a.rh, b, a.rh_stride),
+                       row_of(a.grad_out, b, a.grad_out_stride),
+                       row_of(a.dh_next, b, a.dh_next_stride), row_of(a.d_gi, b, a.d_gi_stride),
+                       row_of(a.d_gh, b, a.d_gh_stride), row_of(a.dh, b, a.dh_stride),
+                       row_of(a.d_rh, b, a.d_rh_stride), a.b_ih, a.b_hh};
+}
+
+template <typename acc_t, typename scalar_t>
+SEQREC_HOST_DEVICE acc_t ld(const scalar_t* p, int64_t k) {
+  return static_cast<acc_t>(p[k]);
+}
+
+// Element j of row R. kActive: whether step t of this row is real (a padded step carries the
+// state and the gradient through); kResetNext: the state after the step is zeroed. (Template
+// flags rather than arguments: a select on them inside the loop stops GCC's vectoriser.)
+template <Pass kPass, bool kActive, bool kResetNext, typename scalar_t>
+SEQREC_HOST_DEVICE void gate_pass_element(const Row<scalar_t>& R, int64_t H, int64_t j) {
   using acc_t = typename AccType<scalar_t>::type;
-  const int64_t H = a.H;
+  constexpr bool kResetAfter = kPass == Pass::kForwardResetAfter || kPass == Pass::kBackwardResetAfter;
+  constexpr int kBlocks = kResetAfter ? kBlocksResetAfter : kBlocksResetBefore;
   const acc_t zero(0);
-  const int blocks = (kPass == Pass::kForwardResetAfter || kPass == Pass::kBackwardResetAfter)
-                         ? kBlocksResetAfter
-                         : kBlocksResetBefore;
-  scalar_t* ws = a.ws + b * a.ws_stride;
-  const acc_t h_prev = static_cast<acc_t>(ws[(blocks - 1) * H + j]);
+  const acc_t h_prev = ld<acc_t>(R.ws, (kBlocks - 1) * H + j);
 
   if constexpr (kPass == Pass::kForwardResetAfter) {
-    const scalar_t* gi = a.gi + b * a.gi_stride;
-    const scalar_t* gh = a.gh + b * a.gh_stride;
     acc_t h_new = h_prev;
-    if (s.active) {
-      const acc_t a_r = static_cast<acc_t>(gi[j]) + bias<acc_t>(a.b_ih, j) +
-                        static_cast<acc_t>(gh[j]) + bias<acc_t>(a.b_hh, j);
-      const acc_t a_z = static_cast<acc_t>(gi[H + j]) + bias<acc_t>(a.b_ih, H + j) +
-                        static_cast<acc_t>(gh[H + j]) + bias<acc_t>(a.b_hh, H + j);
-      const acc_t gi_n = static_cast<acc_t>(gi[2 * H + j]) + bias<acc_t>(a.b_ih, 2 * H + j);
-      const acc_t gh_n = static_cast<acc_t>(gh[2 * H + j]) + bias<acc_t>(a.b_hh, 2 * H + j);
+    if constexpr (kActive) {
+      const acc_t a_r = ld<acc_t>(R.gi, j) + ld<acc_t>(R.b_ih, j) + ld<acc_t>(R.gh, j) + ld<acc_t>(R.b_hh, j);
+      const acc_t a_z = ld<acc_t>(R.gi, H + j) + ld<acc_t>(R.b_ih, H + j) + ld<acc_t>(R.gh, H + j) +
+                        ld<acc_t>(R.b_hh, H + j);
+      const acc_t gi_n = ld<acc_t>(R.gi, 2 * H + j) + ld<acc_t>(R.b_ih, 2 * H + j);
+      const acc_t gh_n = ld<acc_t>(R.gh, 2 * H + j) + ld<acc_t>(R.b_hh, 2 * H + j);
       const Gates<acc_t> g = reset_after_forward(a_r, a_z, gi_n, gh_n, h_prev);
-      ws[j] = static_cast<scalar_t>(g.r);
-      ws[H + j] = static_cast<scalar_t>(g.z);
-      ws[2 * H + j] = static_cast<scalar_t>(g.n);
-      ws[3 * H + j] = static_cast<scalar_t>(gh_n);
+      R.ws[j] = static_cast<scalar_t>(g.r);
+      R.ws[H + j] = static_cast<scalar_t>(g.z);
+      R.ws[2 * H + j] = static_cast<scalar_t>(g.n);
+      R.ws[3 * H + j] = static_cast<scalar_t>(gh_n);
       h_new = g.h_new;
     } else {
-      ws[j] = ws[H + j] = ws[2 * H + j] = ws[3 * H + j] = static_cast<scalar_t>(zero);
+      R.ws[j] = R.ws[H + j] = R.ws[2 * H + j] = R.ws[3 * H + j] = static_cast<scalar_t>(zero);
     }
-    if (a.out) a.out[b * a.out_stride + j] = static_cast<scalar_t>(s.active ? h_new : zero);
-    if (a.h_next) a.h_next[b * a.h_next_stride + j] = static_cast<scalar_t>(s.reset_next ? zero : h_new);
+    R.out[j] = static_cast<scalar_t>(kActive ? h_new : zero);
+    R.h_next[j] = static_cast<scalar_t>(kResetNext ? zero : h_new);
   } else if constexpr (kPass == Pass::kForwardResetBeforeRZ) {
-    const scalar_t* gi = a.gi + b * a.gi_stride;
-    const scalar_t* gh = a.gh + b * a.gh_stride;
     acc_t r = zero, z = zero;
-    if (s.active) {
-      const acc_t a_r = static_cast<acc_t>(gi[j]) + bias<acc_t>(a.b_ih, j) +
-                        static_cast<acc_t>(gh[j]) + bias<acc_t>(a.b_hh, j);
-      const acc_t a_z = static_cast<acc_t>(gi[H + j]) + bias<acc_t>(a.b_ih, H + j) +
-                        static_cast<acc_t>(gh[H + j]) + bias<acc_t>(a.b_hh, H + j);
+    if constexpr (kActive) {
+      const acc_t a_r = ld<acc_t>(R.gi, j) + ld<acc_t>(R.b_ih, j) + ld<acc_t>(R.gh, j) + ld<acc_t>(R.b_hh, j);
+      const acc_t a_z = ld<acc_t>(R.gi, H + j) + ld<acc_t>(R.b_ih, H + j) + ld<acc_t>(R.gh, H + j) +
+                        ld<acc_t>(R.b_hh, H + j);
       reset_before_forward_rz(a_r, a_z, r, z);
     }
-    ws[j] = static_cast<scalar_t>(r);
-    ws[H + j] = static_cast<scalar_t>(z);
-    a.rh[b * a.rh_stride + j] = static_cast<scalar_t>(r * h_prev);
+    R.ws[j] = static_cast<scalar_t>(r);
+    R.ws[H + j] = static_cast<scalar_t>(z);
+    R.rh[j] = static_cast<scalar_t>(r * h_prev);
   } else if constexpr (kPass == Pass::kForwardResetBeforeN) {
     acc_t n = zero, h_new = h_prev;
-    if (s.active) {
-      const scalar_t* gi = a.gi + b * a.gi_stride;
-      const acc_t a_n = static_cast<acc_t>(gi[2 * H + j]) + bias<acc_t>(a.b_ih, 2 * H + j) +
-                        static_cast<acc_t>(a.gh[b * a.gh_stride + j]) +
-                        bias<acc_t>(a.b_hh, 2 * H + j);
-      reset_before_forward_n(a_n, static_cast<acc_t>(ws[H + j]), h_prev, n, h_new);
+    if constexpr (kActive) {
+      const acc_t a_n = ld<acc_t>(R.gi, 2 * H + j) + ld<acc_t>(R.b_ih, 2 * H + j) + ld<acc_t>(R.gh, j) +
+                        ld<acc_t>(R.b_hh, 2 * H + j);
+      reset_before_forward_n(a_n, ld<acc_t>(R.ws, H + j), h_prev, n, h_new);
     }
-    ws[2 * H + j] = static_cast<scalar_t>(n);
-    if (a.out) a.out[b * a.out_stride + j] = static_cast<scalar_t>(s.active ? h_new : zero);
-    if (a.h_next) a.h_next[b * a.h_next_stride + j] = static_cast<scalar_t>(s.reset_next ? zero : h_new);
+    R.ws[2 * H + j] = static_cast<scalar_t>(n);
+    R.out[j] = static_cast<scalar_t>(kActive ? h_new : zero);
+    R.h_next[j] = static_cast<scalar_t>(kResetNext ? zero : h_new);
   } else if constexpr (kPass == Pass::kBackwardResetAfter || kPass == Pass::kBackwardResetBeforeZN) {
     // gradient arriving at h' of step t: from the next state (unless it was reset) and out[t]
-    acc_t dh = zero;
-    if (a.dh_next && !s.reset_next) dh = static_cast<acc_t>(a.dh_next[b * a.dh_next_stride + j]);
-    if (a.grad_out && s.active) dh += static_cast<acc_t>(a.grad_out[b * a.grad_out_stride + j]);
-    scalar_t* d_gi = a.d_gi + b * a.d_gi_stride;
+    acc_t dh = kResetNext ? zero : ld<acc_t>(R.dh_next, j);
+    if constexpr (kActive) dh += ld<acc_t>(R.grad_out, j);
     acc_t dh_prev = dh;  // a padded step passes the gradient through
     if constexpr (kPass == Pass::kBackwardResetAfter) {
-      scalar_t* d_gh = a.d_gh + b * a.d_gh_stride;
       acc_t da_r = zero, da_z = zero, da_n = zero, dgh_n = zero;
-      if (s.active) {
-        const acc_t r = static_cast<acc_t>(ws[j]);
+      if constexpr (kActive) {
+        const acc_t r = ld<acc_t>(R.ws, j);
         const ResetAfterGrads<acc_t> g =
-            reset_after_backward(dh, r, static_cast<acc_t>(ws[H + j]),
-                                 static_cast<acc_t>(ws[2 * H + j]),
-                                 static_cast<acc_t>(ws[3 * H + j]), h_prev);
+            reset_after_backward(dh, r, ld<acc_t>(R.ws, H + j), ld<acc_t>(R.ws, 2 * H + j),
+                                 ld<acc_t>(R.ws, 3 * H + j), h_prev);
         da_r = g.da_r;
         da_z = g.da_z;
         da_n = g.da_n;
         dgh_n = g.da_n * r;
         dh_prev = g.dh_direct;
       }
-      d_gi[j] = d_gh[j] = static_cast<scalar_t>(da_r);
-      d_gi[H + j] = d_gh[H + j] = static_cast<scalar_t>(da_z);
-      d_gi[2 * H + j] = static_cast<scalar_t>(da_n);
-      d_gh[2 * H + j] = static_cast<scalar_t>(dgh_n);
+      R.d_gi[j] = R.d_gh[j] = static_cast<scalar_t>(da_r);
+      R.d_gi[H + j] = R.d_gh[H + j] = static_cast<scalar_t>(da_z);
+      R.d_gi[2 * H + j] = static_cast<scalar_t>(da_n);
+      R.d_gh[2 * H + j] = static_cast<scalar_t>(dgh_n);
     } else {
       acc_t da_z = zero, da_n = zero;
-      if (s.active) {
+      if constexpr (kActive) {
         const ResetBeforeGradsZN<acc_t> g = reset_before_backward_zn(
-            dh, static_cast<acc_t>(ws[H + j]), static_cast<acc_t>(ws[2 * H + j]), h_prev);
+            dh, ld<acc_t>(R.ws, H + j), ld<acc_t>(R.ws, 2 * H + j), h_prev);
         da_z = g.da_z;
         da_n = g.da_n;
         dh_prev = g.dh_direct;
       }
-      d_gi[H + j] = static_cast<scalar_t>(da_z);
-      d_gi[2 * H + j] = static_cast<scalar_t>(da_n);
+      R.d_gi[H + j] = static_cast<scalar_t>(da_z);
+      R.d_gi[2 * H + j] = static_cast<scalar_t>(da_n);
     }
-    a.dh[b * a.dh_stride + j] = static_cast<scalar_t>(dh_prev);
+    R.dh[j] = static_cast<scalar_t>(dh_prev);
   } else if constexpr (kPass == Pass::kBackwardResetBeforeR) {
     acc_t da_r = zero;
-    if (s.active) {
+    if constexpr (kActive) {
       acc_t dh_via_rh;
-      reset_before_backward_r(static_cast<acc_t>(a.d_rh[b * a.d_rh_stride + j]),
-                              static_cast<acc_t>(ws[j]), h_prev, da_r, dh_via_rh);
-      scalar_t* dh = a.dh + b * a.dh_stride + j;
-      *dh = static_cast<scalar_t>(static_cast<acc_t>(*dh) + dh_via_rh);
+      reset_before_backward_r(ld<acc_t>(R.d_rh, j), ld<acc_t>(R.ws, j), h_prev, da_r, dh_via_rh);
+      R.dh[j] = static_cast<scalar_t>(ld<acc_t>(R.dh, j) + dh_via_rh);
     }
-    a.d_gi[b * a.d_gi_stride + j] = static_cast<scalar_t>(da_r);
+    R.d_gi[j] = static_cast<scalar_t>(da_r);
+  }
+}
+
+// Element j of row b, as a CUDA thread runs it.
+template <Pass kPass, typename scalar_t>
+SEQREC_HOST_DEVICE void gate_pass_element(const PassArgs<scalar_t>& a, int64_t b, int64_t j) {
+  const RowState s = row_state(a, b);
+  const Row<scalar_t> R = row_of(a, b);
+  if (s.active) {
+    if (s.reset_next) {
+      gate_pass_element<kPass, true, true>(R, a.H, j);
+    } else {
+      gate_pass_element<kPass, true, false>(R, a.H, j);
+    }
+  } else {
+    if (s.reset_next) {
+      gate_pass_element<kPass, false, true>(R, a.H, j);
+    } else {
+      gate_pass_element<kPass, false, false>(R, a.H, j);
+    }
   }
 }
 

@@ -1,7 +1,8 @@
 // Transcendentals for the gate passes, shared by the CPU and CUDA kernels.
 //
 // Device: the CUDA math library. Host, float: an exp written so that a loop calling it
-// vectorises (no library call): Cody-Waite range reduction x = k ln2 + r, |r| <= ln2 / 2, the
+// vectorises (no library call, no branch): Cody-Waite range reduction x = k ln2 + r,
+// |r| <= ln2 / 2, the
 // Taylor polynomial of e^r to degree 7 (truncation error r^8 / 8! < 6e-9, below float's
 // 6e-8 rounding), and 2^k put into the exponent bits. Host, double: the C library, so that
 // float64 results (gradcheck) are exact to double rounding.
@@ -20,8 +21,11 @@ SEQREC_HOST_DEVICE float exp_approx(float x) {
   return expf(x);
 #else
   // e^88 < FLT_MAX and e^-87 > FLT_MIN: 2^k stays a normal float.
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float k = std::floor(x * 1.44269504088896341f + 0.5f);
+  x = x < -87.0f ? -87.0f : x;  // (a compare-select, unlike fmin/fmax, vectorises)
+  x = x > 88.0f ? 88.0f : x;
+  // k = round(x / ln2) by adding and subtracting 1.5 * 2^23 (no floor: SSE2 has no vector
+  // rounding instruction, and a library call would stop the vectorisation)
+  const float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;  // ln2 = 0.693359375 - 2.12e-4
   float p = 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;

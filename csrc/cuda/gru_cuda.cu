@@ -13,7 +13,7 @@ __global__ void gate_pass_kernel(gru::PassArgs<scalar_t> a) {
   if (idx >= a.B * a.H) return;
   const int64_t b = idx / a.H;
   const int64_t j = idx - b * a.H;
-  gru::gate_pass_element<kPass>(a, gru::row_state(a, b), b, j);
+  gru::gate_pass_element<kPass>(a, b, j);
 }
 
 template <gru::Pass kPass, typename scalar_t>

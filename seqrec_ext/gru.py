@@ -13,8 +13,9 @@ inputs), without its bias; ``b_ih`` is added inside the op. Gate blocks are orde
 ``(r, z, n)`` as in ``torch.nn.GRU``; ``w_hh`` is ``(3H, H)`` (``gh = h @ w_hh.T``).
 
 Kernels: csrc/gru.cpp (matrix products, shared by CPU and CUDA), csrc/gru_gate_pass.h (the
-gate arithmetic), csrc/cpu/gru_cpu.cpp, csrc/cuda/gru_cuda.cu. This module registers the fake
-kernels and the autograd formulas (whose backward is the registered backward op).
+gate arithmetic), csrc/cpu/gru_cpu.cpp, csrc/cuda/gru_cuda.cu; autograd: csrc/autograd.cpp
+(C++, each backward one call of the registered backward op). This module registers the fake
+kernels and gives the ops Python signatures.
 """
 from __future__ import annotations
 
@@ -65,49 +66,8 @@ def _gru_sequence_backward_fake(grad_out, grad_h_last, w_hh, workspace, reset, l
 
 
 # ---- autograd ----
-
-def _gru_step_setup_context(ctx, inputs, output):
-    gi, h, w_hh, b_ih, b_hh, reset_after = inputs
-    _, workspace = output
-    ctx.mark_non_differentiable(workspace)
-    ctx.save_for_backward(w_hh, workspace)
-    ctx.reset_after = reset_after
-    ctx.has_b_ih, ctx.has_b_hh = b_ih is not None, b_hh is not None
-
-
-def _gru_step_backward(ctx, grad_h_new, _grad_workspace):
-    w_hh, workspace = ctx.saved_tensors
-    if grad_h_new is None:
-        grad_h_new = workspace.new_zeros(workspace.shape[0], w_hh.shape[1])
-    d_gi, d_h, d_w, d_b_ih, d_b_hh = torch.ops.seqrec.gru_step_backward(
-        grad_h_new, w_hh, workspace, ctx.reset_after)
-    return (d_gi, d_h, d_w, d_b_ih if ctx.has_b_ih else None,
-            d_b_hh if ctx.has_b_hh else None, None)
-
-
-torch.library.register_autograd("seqrec::gru_step", _gru_step_backward,
-                                setup_context=_gru_step_setup_context)
-
-
-def _gru_sequence_setup_context(ctx, inputs, output):
-    gi, h0, w_hh, b_ih, b_hh, reset, lengths, reset_after = inputs
-    _, _, workspace = output
-    ctx.mark_non_differentiable(workspace)
-    ctx.save_for_backward(w_hh, workspace, reset, lengths)
-    ctx.reset_after = reset_after
-    ctx.has_b_ih, ctx.has_b_hh = b_ih is not None, b_hh is not None
-
-
-def _gru_sequence_backward(ctx, grad_out, grad_h_last, _grad_workspace):
-    w_hh, workspace, reset, lengths = ctx.saved_tensors
-    d_gi, d_h0, d_w, d_b_ih, d_b_hh = torch.ops.seqrec.gru_sequence_backward(
-        grad_out, grad_h_last, w_hh, workspace, reset, lengths, ctx.reset_after)
-    return (d_gi, d_h0, d_w, d_b_ih if ctx.has_b_ih else None,
-            d_b_hh if ctx.has_b_hh else None, None, None, None)
-
-
-torch.library.register_autograd("seqrec::gru_sequence", _gru_sequence_backward,
-                                setup_context=_gru_sequence_setup_context)
+# In C++ (csrc/autograd.cpp): each backward is one call of seqrec::gru_step_backward /
+# seqrec::gru_sequence_backward.
 
 
 # ---- Python API ----

@@ -1,0 +1,40 @@
+"""Timing helpers shared by the benchmarks: interleaved repeats (so that a noisy neighbour
+slows every contender alike), medians, and this machine's large-GEMM rate."""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable, Dict
+
+import torch
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_interleaved(fns: Dict[str, Callable[[], object]], device: torch.device, repeats: int = 30,
+                     inner: int = 1, warmup: int = 3) -> Dict[str, float]:
+    """Median seconds per call of each function; the functions take turns, `inner` calls a turn."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    sync(device)
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            sync(device)
+            samples[name].append((time.perf_counter() - t0) / inner)
+    return {name: statistics.median(ts) for name, ts in samples.items()}
+
+
+def gemm_gflops(device: torch.device, n: int = 2048, dtype=torch.float32) -> float:
+    """GFLOP/s of one large square matrix product: the practical ceiling for the ops."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    t = time_interleaved({"mm": lambda: torch.mm(a, b)}, device, repeats=5)["mm"]
+    return 2 * n**3 / t / 1e9

@@ -94,12 +94,19 @@ Dims check_gru_inputs(const char* op, const Tensor& gi, const Tensor& h0, const 
 
 // ---- running the gate passes on the right device with the right pointer type ----
 
+// Rows [r0, r0 + nr) and columns [c0, c0 + nc) of a contiguous matrix m, or their transpose:
+// one as_strided call (narrow / t() / select go through the dispatcher several times, which
+// costs microseconds per call on the small tensors of a training step).
+Tensor block(const Tensor& m, int64_t r0, int64_t nr, int64_t c0, int64_t nc, bool transpose = false) {
+  const int64_t cols = m.size(-1);
+  const int64_t offset = m.storage_offset() + r0 * cols + c0;
+  return transpose ? m.as_strided({nc, nr}, {1, cols}, offset) : m.as_strided({nr, nc}, {cols, 1}, offset);
+}
+
 template <typename scalar_t>
 scalar_t* ptr(const Tensor& t) {
   return t.defined() ? static_cast<scalar_t*>(t.data_ptr()) : nullptr;
 }
-// row stride of a matrix whose rows have contiguous columns
-int64_t rs(const Tensor& t) { return t.defined() ? t.stride(0) : 0; }
 
 template <typename scalar_t>
 void run_pass(Pass pass, const gru::PassArgs<scalar_t>& a, const Tensor& like) {
@@ -159,7 +166,7 @@ void sequence_forward_impl(const Tensor& gi, const Tensor& h0, const Tensor& w_h
     return;
   }
   // state before step 0, with the rows that restart at step 0 zeroed
-  Tensor h_prev0 = ws[0].narrow(1, (K - 1) * H, H);
+  Tensor h_prev0 = ws.as_strided({B, H}, {K * H, 1}, ws.storage_offset() + (K - 1) * H);
   if (reset.has_value()) {
     Tensor restart = (*reset)[0];
     if (lengths.has_value()) restart = restart & (*lengths > 0);
@@ -168,51 +175,62 @@ void sequence_forward_impl(const Tensor& gi, const Tensor& h0, const Tensor& w_h
     h_prev0.copy_(h0);
   }
   const auto opts = gi.options();
-  const Tensor w_rz = w_hh.narrow(0, 0, 2 * H);
-  const Tensor w_n = w_hh.narrow(0, 2 * H, H);
+  // transposed weight views made once; per step only the view of h_prev the product reads
+  const Tensor w_t = block(w_hh, 0, 3 * H, 0, H, true);
+  const Tensor w_rz_t = block(w_hh, 0, 2 * H, 0, H, true);
+  const Tensor w_n_t = block(w_hh, 2 * H, H, 0, H, true);
   Tensor gh = at::empty({B, reset_after ? 3 * H : 2 * H}, opts);
   Tensor gh_n = reset_after ? Tensor() : at::empty({B, H}, opts);
   const Tensor rh = reset_after ? Tensor() : at::empty({B, H}, opts);
   const Tensor reset_c = reset.has_value() ? reset->contiguous() : Tensor();
   const Tensor lengths_c = lengths.has_value() ? lengths->contiguous() : Tensor();
+  const int64_t ws_step = B * K * H;
+  auto h_prev_view = [&](int64_t t) {
+    return ws.as_strided({B, H}, {K * H, 1}, ws.storage_offset() + t * ws_step + (K - 1) * H);
+  };
 
   dispatch_type(gi, [&](auto* type_tag) {
     using scalar_t = std::remove_pointer_t<decltype(type_tag)>;
+    gru::PassArgs<scalar_t> a;
+    a.B = B;
+    a.H = H;
+    a.T = T;
+    a.gi_stride = 3 * H;
+    a.b_ih = ptr<scalar_t>(b_ih);
+    a.b_hh = ptr<scalar_t>(b_hh);
+    a.ws_stride = K * H;
+    a.out_stride = H;
+    a.reset = reset_c.defined() ? reset_c.data_ptr<bool>() : nullptr;
+    a.lengths = lengths_c.defined() ? lengths_c.data_ptr<int64_t>() : nullptr;
+    scalar_t* const ws0 = ptr<scalar_t>(ws);
+    scalar_t* const gi0 = ptr<scalar_t>(gi);
+    scalar_t* const out0 = ptr<scalar_t>(out);
     for (int64_t t = 0; t < T; ++t) {
-      const Tensor ws_t = ws[t];
-      const Tensor h_prev = ws_t.narrow(1, (K - 1) * H, H);
-      const Tensor h_next = t + 1 < T ? ws[t + 1].narrow(1, (K - 1) * H, H) : h_last;
-      const Tensor out_t = out[t];
-      gru::PassArgs<scalar_t> a;
-      a.B = B;
-      a.H = H;
       a.t = t;
-      a.T = T;
-      a.gi = ptr<scalar_t>(gi[t]);
-      a.gi_stride = 3 * H;
-      a.b_ih = ptr<scalar_t>(b_ih);
-      a.b_hh = ptr<scalar_t>(b_hh);
-      a.ws = ptr<scalar_t>(ws_t);
-      a.ws_stride = K * H;
-      a.out = ptr<scalar_t>(out_t);
-      a.out_stride = H;
-      a.h_next = ptr<scalar_t>(h_next);
-      a.h_next_stride = rs(h_next);
-      a.reset = reset_c.defined() ? reset_c.data_ptr<bool>() : nullptr;
-      a.lengths = lengths_c.defined() ? lengths_c.data_ptr<int64_t>() : nullptr;
+      a.gi = gi0 + t * B * 3 * H;
+      a.ws = ws0 + t * ws_step;
+      a.out = out0 + t * B * H;
+      if (t + 1 < T) {
+        a.h_next = ws0 + (t + 1) * ws_step + (K - 1) * H;
+        a.h_next_stride = K * H;
+      } else {
+        a.h_next = ptr<scalar_t>(h_last);
+        a.h_next_stride = H;
+      }
+      const Tensor h_prev = h_prev_view(t);
       if (reset_after) {
-        at::mm_out(gh, h_prev, w_hh.t());
+        at::mm_out(gh, h_prev, w_t);
         a.gh = ptr<scalar_t>(gh);
         a.gh_stride = 3 * H;
         run_pass(Pass::kForwardResetAfter, a, gi);
       } else {
-        at::mm_out(gh, h_prev, w_rz.t());
+        at::mm_out(gh, h_prev, w_rz_t);
         a.gh = ptr<scalar_t>(gh);
         a.gh_stride = 2 * H;
         a.rh = ptr<scalar_t>(rh);
         a.rh_stride = H;
         run_pass(Pass::kForwardResetBeforeRZ, a, gi);
-        at::mm_out(gh_n, rh, w_n.t());
+        at::mm_out(gh_n, rh, w_n_t);
         a.gh = ptr<scalar_t>(gh_n);
         a.gh_stride = H;
         run_pass(Pass::kForwardResetBeforeN, a, gi);
@@ -231,83 +249,88 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
   const auto opts = ws.options();
   Tensor d_gi = at::empty({T, B, 3 * H}, opts);
   Tensor d_gh = reset_after ? at::empty({T, B, 3 * H}, opts) : Tensor();
+  // d h_prev of step t goes to dh_bufs[t % 2]: step 0's buffer becomes d_h0
   Tensor dh_bufs[2] = {at::empty({B, H}, opts), at::empty({B, H}, opts)};
   Tensor d_rh = reset_after ? Tensor() : at::empty({B, H}, opts);
-  const Tensor w_rz = w_hh.narrow(0, 0, 2 * H);
-  const Tensor w_n = w_hh.narrow(0, 2 * H, H);
-  // absent gradients are zeros: the gate passes then need no branch for them
   const Tensor grad_out_c = grad_out.has_value() ? grad_out->contiguous() : Tensor();
+  // absent gradients are zeros: the gate passes then need no branch for them
   const Tensor zeros_bh = grad_out.has_value() && grad_h_last.has_value() ? Tensor() : at::zeros({B, H}, opts);
+  const Tensor grad_h_last_c = grad_h_last.has_value() ? grad_h_last->contiguous() : zeros_bh;
   const Tensor reset_c = reset.has_value() ? reset->contiguous() : Tensor();
   const Tensor lengths_c = lengths.has_value() ? lengths->contiguous() : Tensor();
-  Tensor dh_next = grad_h_last.has_value() ? grad_h_last->contiguous() : zeros_bh;
-
   if (T == 0) {
-    Tensor d_h0 = dh_next.clone();
-    return {d_gi, d_h0, at::zeros_like(w_hh), at::zeros({3 * H}, opts), at::zeros({3 * H}, opts)};
+    return {d_gi, grad_h_last_c.clone(), at::zeros_like(w_hh), at::zeros({3 * H}, opts),
+            at::zeros({3 * H}, opts)};
   }
+  const Tensor w_rz = block(w_hh, 0, 2 * H, 0, H);
+  const Tensor w_n = block(w_hh, 2 * H, H, 0, H);
+  // step t of a (T, B, X) tensor, columns [c0, c0 + n)
+  auto step_view = [&](const Tensor& x, int64_t t, int64_t c0, int64_t n) {
+    return block(x, t * B, B, c0, n);
+  };
   dispatch_type(ws, [&](auto* type_tag) {
     using scalar_t = std::remove_pointer_t<decltype(type_tag)>;
+    gru::PassArgs<scalar_t> a;
+    a.B = B;
+    a.H = H;
+    a.T = T;
+    a.ws_stride = K * H;
+    a.grad_out_stride = H;
+    a.dh_next_stride = H;
+    a.d_gi_stride = 3 * H;
+    a.d_gh_stride = 3 * H;
+    a.dh_stride = H;
+    a.d_rh = ptr<scalar_t>(d_rh);
+    a.d_rh_stride = H;
+    a.reset = reset_c.defined() ? reset_c.data_ptr<bool>() : nullptr;
+    a.lengths = lengths_c.defined() ? lengths_c.data_ptr<int64_t>() : nullptr;
+    scalar_t* const ws0 = ptr<scalar_t>(ws);
+    scalar_t* const d_gi0 = ptr<scalar_t>(d_gi);
+    scalar_t* const d_gh0 = ptr<scalar_t>(d_gh);
+    scalar_t* const grad_out0 = ptr<scalar_t>(grad_out_c);
+    a.dh_next = ptr<scalar_t>(grad_h_last_c);
     for (int64_t t = T - 1; t >= 0; --t) {
-      const Tensor& dh = dh_bufs[t % 2];
-      gru::PassArgs<scalar_t> a;
-      a.B = B;
-      a.H = H;
+      Tensor& dh = dh_bufs[t % 2];
       a.t = t;
-      a.T = T;
-      a.ws = ptr<scalar_t>(ws[t]);
-      a.ws_stride = K * H;
-      a.grad_out = ptr<scalar_t>(grad_out_c.defined() ? grad_out_c[t] : zeros_bh);
-      a.grad_out_stride = H;
-      a.dh_next = ptr<scalar_t>(dh_next);
-      a.dh_next_stride = H;
-      a.d_gi = ptr<scalar_t>(d_gi[t]);
-      a.d_gi_stride = 3 * H;
+      a.ws = ws0 + t * B * K * H;
+      a.grad_out = grad_out0 ? grad_out0 + t * B * H : ptr<scalar_t>(zeros_bh);
+      a.d_gi = d_gi0 + t * B * 3 * H;
       a.dh = ptr<scalar_t>(dh);
-      a.dh_stride = H;
-      a.reset = reset_c.defined() ? reset_c.data_ptr<bool>() : nullptr;
-      a.lengths = lengths_c.defined() ? lengths_c.data_ptr<int64_t>() : nullptr;
       if (reset_after) {
-        a.d_gh = ptr<scalar_t>(d_gh[t]);
-        a.d_gh_stride = 3 * H;
+        a.d_gh = d_gh0 + t * B * 3 * H;
         run_pass(Pass::kBackwardResetAfter, a, ws);
-        dh.addmm_(d_gh[t], w_hh);
+        dh.addmm_(step_view(d_gh, t, 0, 3 * H), w_hh);
       } else {
         run_pass(Pass::kBackwardResetBeforeZN, a, ws);
-        at::mm_out(d_rh, d_gi[t].narrow(1, 2 * H, H), w_n);
-        a.d_rh = ptr<scalar_t>(d_rh);
-        a.d_rh_stride = H;
+        at::mm_out(d_rh, step_view(d_gi, t, 2 * H, H), w_n);
         run_pass(Pass::kBackwardResetBeforeR, a, ws);
-        dh.addmm_(d_gi[t].narrow(1, 0, 2 * H), w_rz);
+        dh.addmm_(step_view(d_gi, t, 0, 2 * H), w_rz);
       }
-      dh_next = dh;
+      a.dh_next = a.dh;
     }
   });
   // the state before step 0 was h0 with restarting rows zeroed
-  Tensor d_h0 = dh_next;
+  Tensor d_h0 = dh_bufs[0];
   if (reset.has_value()) {
     Tensor restart = (*reset)[0];
     if (lengths.has_value()) restart = restart & (*lengths > 0);
     d_h0 = d_h0.masked_fill(restart.unsqueeze(1), 0);
-  } else {
-    d_h0 = d_h0.clone();  // dh_bufs are scratch
   }
   // weight and bias gradients: one matrix product over all steps
-  const Tensor h_prev = ws.view({T * B, K * H}).narrow(1, (K - 1) * H, H);
+  const Tensor h_prev = block(ws, 0, T * B, (K - 1) * H, H);
   const Tensor d_gi2 = d_gi.view({T * B, 3 * H});
   Tensor d_w = at::empty_like(w_hh);
   Tensor d_b_ih = d_gi2.sum(0);
   Tensor d_b_hh;
   if (reset_after) {
-    const Tensor d_gh2 = d_gh.view({T * B, 3 * H});
-    at::mm_out(d_w, d_gh2.t(), h_prev);
-    d_b_hh = d_gh2.sum(0);
+    at::mm_out(d_w, block(d_gh, 0, T * B, 0, 3 * H, true), h_prev);
+    d_b_hh = d_gh.view({T * B, 3 * H}).sum(0);
   } else {
-    Tensor d_w_rz = d_w.narrow(0, 0, 2 * H), d_w_n = d_w.narrow(0, 2 * H, H);
-    at::mm_out(d_w_rz, d_gi2.narrow(1, 0, 2 * H).t(), h_prev);
-    const Tensor r = ws.view({T * B, K * H}).narrow(1, 0, H);
-    at::mm_out(d_w_n, d_gi2.narrow(1, 2 * H, H).t(), r * h_prev);
-    d_b_hh = d_b_ih.clone();
+    Tensor d_w_rz = block(d_w, 0, 2 * H, 0, H), d_w_n = block(d_w, 2 * H, H, 0, H);
+    at::mm_out(d_w_rz, block(d_gi, 0, T * B, 0, 2 * H, true), h_prev);
+    const Tensor r = block(ws, 0, T * B, 0, H);
+    at::mm_out(d_w_n, block(d_gi, 0, T * B, 2 * H, H, true), r * h_prev);
+    d_b_hh = d_b_ih.clone();  // the same gradient (outputs must not alias)
   }
   return {d_gi, d_h0, d_w, d_b_ih, d_b_hh};
 }

@@ -34,7 +34,10 @@ def step_inputs(B, H, device, grad):
 def bench_step(B, H, reset_after, device, repeats):
     fused = seqrec_ext.gru_step
     ref = reference.gru_step
-    ref_compiled = torch.compile(reference.gru_step, dynamic=False)
+    # one compiled function per mode and shape: no recompilation limit reached, no guard misses
+    torch._dynamo.reset()
+    ref_compiled_f = torch.compile(reference.gru_step, dynamic=False)
+    ref_compiled_fb = torch.compile(reference.gru_step, dynamic=False)
     params = step_inputs(B, H, device, grad=False)
     params_g = step_inputs(B, H, device, grad=True)
     cot = torch.randn(B, H, device=device)
@@ -51,9 +54,9 @@ def bench_step(B, H, reset_after, device, repeats):
             torch.autograd.backward(out, cot)
         return run
 
-    t = time_interleaved({"fused f": fwd(fused), "eager f": fwd(ref), "compiled f": fwd(ref_compiled),
+    t = time_interleaved({"fused f": fwd(fused), "eager f": fwd(ref), "compiled f": fwd(ref_compiled_f),
                           "fused fb": fwd_bwd(fused), "eager fb": fwd_bwd(ref),
-                          "compiled fb": fwd_bwd(ref_compiled)}, device, repeats=repeats)
+                          "compiled fb": fwd_bwd(ref_compiled_fb)}, device, repeats=repeats)
     return t
 
 
@@ -85,13 +88,35 @@ def bench_sequence(T, B, H, reset_after, device, repeats):
                              "step loop": loop_of_fused_steps}, device, repeats=repeats)
 
 
+def profile_step(B, H, reset_after, device):
+    """Where the fused step's time goes (torch.profiler, self time per op)."""
+    gi, h, w, b_ih, b_hh = step_inputs(B, H, device, grad=True)
+    cot = torch.randn(B, H, device=device)
+
+    def run():
+        torch.autograd.backward(seqrec_ext.gru_step(gi, h, w, b_ih, b_hh, reset_after=reset_after), cot)
+
+    for _ in range(20):
+        run()
+    with torch.profiler.profile() as prof:
+        for _ in range(100):
+            run()
+    print(f"profile of fused gru_step forward+backward, B={B} H={H} "
+          f"{'reset_after' if reset_after else 'reset_before'} (100 calls):")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--variant", default="both", choices=["reset_before", "reset_after", "both"])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--T", type=int, default=50)
+    parser.add_argument("--profile", action="store_true", help="only profile the fused step at B=32, H=100")
     args = parser.parse_args()
+    if args.profile:
+        profile_step(32, 100, False, torch.device(args.device))
+        return
     device = torch.device(args.device)
     variants = {"reset_before": [False], "reset_after": [True], "both": [False, True]}[args.variant]
     peak = gemm_gflops(device)

@@ -8,6 +8,7 @@
 #include <torch/library.h>
 
 #include <optional>
+#include <string>
 #include <tuple>
 
 namespace seqrec {
@@ -24,6 +25,7 @@ c10::TypedOperatorHandle<Signature> find_op(const char* name) {
 }
 
 Tensor or_undefined(bool keep, const Tensor& t) { return keep ? t : Tensor(); }
+OptTensor defined_or_none(const Tensor& t) { return t.defined() ? OptTensor(t) : std::nullopt; }
 
 // ---- gru_step ----
 
@@ -78,8 +80,6 @@ using GruSequenceBackwardSig = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor
     const OptTensor&, const OptTensor&, const Tensor&, const Tensor&, const OptTensor&,
     const OptTensor&, bool);
 
-OptTensor defined_or_none(const Tensor& t) { return t.defined() ? OptTensor(t) : std::nullopt; }
-
 class GruSequence : public torch::autograd::Function<GruSequence> {
  public:
   static variable_list forward(AutogradContext* ctx, const Tensor& gi, const Tensor& h0,
@@ -117,11 +117,65 @@ std::tuple<Tensor, Tensor, Tensor> gru_sequence_autograd(
   return {out[0], out[1], out[2]};
 }
 
+// ---- sampled_ranking_loss ----
+
+using LossSig = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const OptTensor&,
+                                           const OptTensor&, const OptTensor&, c10::string_view,
+                                           double, double, c10::string_view);
+using LossBackwardSig = std::tuple<Tensor, Tensor, Tensor>(
+    const Tensor&, const Tensor&, const Tensor&, const OptTensor&, const OptTensor&,
+    const OptTensor&, const Tensor&, c10::string_view, double, double, c10::string_view);
+
+class SampledRankingLoss : public torch::autograd::Function<SampledRankingLoss> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const Tensor& h, const Tensor& out_rows,
+                               const OptTensor& out_bias, const OptTensor& logq,
+                               const OptTensor& col_items, c10::string_view loss, double bpreg,
+                               double elu_param, c10::string_view reduction) {
+    static const auto op = find_op<LossSig>("seqrec::sampled_ranking_loss");
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [value, stats] = op.call(h, out_rows, out_bias, logq, col_items, loss, bpreg, elu_param, reduction);
+    ctx->save_for_backward({h, out_rows, out_bias.value_or(Tensor()), logq.value_or(Tensor()),
+                            col_items.value_or(Tensor()), stats});
+    ctx->saved_data["loss"] = std::string(loss);
+    ctx->saved_data["reduction"] = std::string(reduction);
+    ctx->saved_data["bpreg"] = bpreg;
+    ctx->saved_data["elu_param"] = elu_param;
+    ctx->mark_non_differentiable({stats});
+    return {value, stats};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    static const auto op = find_op<LossBackwardSig>("seqrec::sampled_ranking_loss_backward");
+    const auto saved = ctx->get_saved_variables();
+    const std::string loss = ctx->saved_data["loss"].toStringRef();
+    const std::string reduction = ctx->saved_data["reduction"].toStringRef();
+    Tensor grad = grads[0].defined() ? grads[0] : at::zeros_like(saved[5].select(1, 0));
+    if (!grads[0].defined() && reduction != "none") grad = at::zeros({}, saved[0].options());
+    auto [d_h, d_rows, d_bias] =
+        op.call(grad, saved[0], saved[1], defined_or_none(saved[2]), defined_or_none(saved[3]),
+                defined_or_none(saved[4]), saved[5], loss, ctx->saved_data["bpreg"].toDouble(),
+                ctx->saved_data["elu_param"].toDouble(), reduction);
+    return {d_h, d_rows, saved[2].defined() ? d_bias : Tensor(), Tensor(), Tensor(), Tensor(),
+            Tensor(), Tensor(), Tensor()};
+  }
+};
+
+std::tuple<Tensor, Tensor> sampled_ranking_loss_autograd(
+    const Tensor& h, const Tensor& out_rows, const OptTensor& out_bias, const OptTensor& logq,
+    const OptTensor& col_items, c10::string_view loss, double bpreg, double elu_param,
+    c10::string_view reduction) {
+  const variable_list out = SampledRankingLoss::apply(h, out_rows, out_bias, logq, col_items, loss,
+                                                      bpreg, elu_param, reduction);
+  return {out[0], out[1]};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(seqrec, Autograd, m) {
   m.impl("gru_step", &gru_step_autograd);
   m.impl("gru_sequence", &gru_sequence_autograd);
+  m.impl("sampled_ranking_loss", &sampled_ranking_loss_autograd);
 }
 
 }  // namespace seqrec

@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/aten_helpers.h"
 #include "cpu/gru_cpu.h"
 #include "gru_gate_pass.h"
 #ifdef SEQREC_WITH_CUDA
@@ -93,20 +94,6 @@ Dims check_gru_inputs(const char* op, const Tensor& gi, const Tensor& h0, const 
 }
 
 // ---- running the gate passes on the right device with the right pointer type ----
-
-// Rows [r0, r0 + nr) and columns [c0, c0 + nc) of a contiguous matrix m, or their transpose:
-// one as_strided call (narrow / t() / select go through the dispatcher several times, which
-// costs microseconds per call on the small tensors of a training step).
-Tensor block(const Tensor& m, int64_t r0, int64_t nr, int64_t c0, int64_t nc, bool transpose = false) {
-  const int64_t cols = m.size(-1);
-  const int64_t offset = m.storage_offset() + r0 * cols + c0;
-  return transpose ? m.as_strided({nc, nr}, {1, cols}, offset) : m.as_strided({nr, nc}, {cols, 1}, offset);
-}
-
-template <typename scalar_t>
-scalar_t* ptr(const Tensor& t) {
-  return t.defined() ? static_cast<scalar_t*>(t.data_ptr()) : nullptr;
-}
 
 template <typename scalar_t>
 void run_pass(Pass pass, const gru::PassArgs<scalar_t>& a, const Tensor& like) {

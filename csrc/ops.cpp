@@ -27,4 +27,15 @@ TORCH_LIBRARY(seqrec, m) {
   m.def("gru_sequence_backward(Tensor? grad_out, Tensor? grad_h_last, Tensor w_hh, "
         "Tensor workspace, Tensor? reset, Tensor? lengths, bool reset_after) -> (Tensor d_gi, "
         "Tensor d_h0, Tensor d_w_hh, Tensor d_b_ih, Tensor d_b_hh)");
+
+  // ---- sampled scoring + ranking loss (SPEC 2.2); shapes in csrc/sampled_loss.cpp ----
+  // h (B, H), out_rows (M, H), M >= B, row i's target in column i -> loss (scalar, or (B,)
+  // for reduction "none") and per-row statistics for the backward
+  m.def("sampled_ranking_loss(Tensor h, Tensor out_rows, Tensor? out_bias, "
+        "Tensor? logq_correction, Tensor? col_items, str loss, float bpreg, float elu_param, "
+        "str reduction) -> (Tensor loss, Tensor stats)");
+  m.def("sampled_ranking_loss_backward(Tensor grad_loss, Tensor h, Tensor out_rows, "
+        "Tensor? out_bias, Tensor? logq_correction, Tensor? col_items, Tensor stats, str loss, "
+        "float bpreg, float elu_param, str reduction) -> (Tensor d_h, Tensor d_out_rows, "
+        "Tensor d_out_bias)");
 }

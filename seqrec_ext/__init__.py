@@ -9,6 +9,7 @@ import torch  # noqa: F401  (torch's libraries must be loaded before the compile
 from ._loader import _C, build_config
 from .alias_sampler import PopularitySampler, alias_build, alias_draw
 from .gru import gru_sequence, gru_step, gru_step_ids
+from .sampled_loss import logq_correction, sampled_ranking_loss
 from . import reference
 
 __version__ = _C.build_info()["version"]
@@ -21,6 +22,8 @@ __all__ = [
     "gru_sequence",
     "gru_step",
     "gru_step_ids",
+    "logq_correction",
+    "sampled_ranking_loss",
     "reference",
 ]
 

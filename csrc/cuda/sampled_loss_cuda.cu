@@ -1,0 +1,64 @@
+// CUDA kernels of the fused sampled ranking loss's tile passes. Kernels and launchers only;
+// the matrix products are cuBLAS calls made by csrc/sampled_loss.cpp.
+#include "cuda/sampled_loss_cuda.h"
+
+namespace seqrec::cuda {
+namespace {
+
+constexpr int kThreads = 128;
+
+template <typename scalar_t>
+__global__ void update_stats_kernel(sampled_loss::TileArgs<scalar_t> a) {
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (b < a.B) sampled_loss::update_row_stats(a, b);
+}
+
+template <typename scalar_t>
+__global__ void column_grads_kernel(sampled_loss::TileArgs<scalar_t> a) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= a.B * a.tc) return;
+  const int64_t b = idx / a.tc;
+  sampled_loss::column_grad_element(a, b, idx - b * a.tc);
+}
+
+template <typename acc_t>
+__global__ void row_losses_kernel(const acc_t* stats, int64_t B, sampled_loss::Loss loss, acc_t bpreg,
+                                  acc_t* out) {
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (b < B) out[b] = sampled_loss::row_loss(loss, stats + b * sampled_loss::kStats, bpreg);
+}
+
+unsigned int blocks(int64_t n) { return static_cast<unsigned int>((n + kThreads - 1) / kThreads); }
+
+template <typename scalar_t>
+void update(const sampled_loss::TileArgs<scalar_t>& a, cudaStream_t s) {
+  if (a.B > 0 && a.tc > 0) update_stats_kernel<<<blocks(a.B), kThreads, 0, s>>>(a);
+}
+
+template <typename scalar_t>
+void grads(const sampled_loss::TileArgs<scalar_t>& a, cudaStream_t s) {
+  if (a.B > 0 && a.tc > 0) column_grads_kernel<<<blocks(a.B * a.tc), kThreads, 0, s>>>(a);
+}
+
+template <typename acc_t>
+void losses(const acc_t* st, int64_t B, sampled_loss::Loss loss, acc_t bpreg, acc_t* out, cudaStream_t s) {
+  if (B > 0) row_losses_kernel<<<blocks(B), kThreads, 0, s>>>(st, B, loss, bpreg, out);
+}
+
+}  // namespace
+
+void launch_row_losses(const float* st, int64_t B, sampled_loss::Loss loss, float bpreg, float* out,
+                       cudaStream_t s) {
+  losses(st, B, loss, bpreg, out, s);
+}
+void launch_row_losses(const double* st, int64_t B, sampled_loss::Loss loss, double bpreg,
+                       double* out, cudaStream_t s) {
+  losses(st, B, loss, bpreg, out, s);
+}
+
+void launch_update_stats(const sampled_loss::TileArgs<float>& a, cudaStream_t s) { update(a, s); }
+void launch_update_stats(const sampled_loss::TileArgs<double>& a, cudaStream_t s) { update(a, s); }
+void launch_column_grads(const sampled_loss::TileArgs<float>& a, cudaStream_t s) { grads(a, s); }
+void launch_column_grads(const sampled_loss::TileArgs<double>& a, cudaStream_t s) { grads(a, s); }
+
+}  // namespace seqrec::cuda

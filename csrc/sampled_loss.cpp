@@ -1,0 +1,298 @@
+// The fused sampled scoring + ranking loss ops (SPEC 2.2) for every device: checks, the tile
+// loop with its matrix products (at::mm: BLAS / cuBLAS), and the tile passes between them
+// (csrc/sampled_loss_pass.h, run by cpu/sampled_loss_cpu.cpp or cuda/sampled_loss_cuda.cu).
+//
+// Shapes: h (B, H), out_rows (M, H) with M >= B (rows [0, B) are the batch's targets),
+// out_bias (M), logq_correction (M), col_items (M) int64. No B x M tensor is made: the
+// forward keeps kStats values per row, the backward recomputes each tile's scores. Scratch
+// memory is one (B, tile) score tile, tile ~ 2^18 / B columns, independent of M.
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <limits>
+#include <optional>
+#include <string>
+#include <tuple>
+
+#include "common/aten_helpers.h"
+#include "cpu/sampled_loss_cpu.h"
+#include "sampled_loss_pass.h"
+#ifdef SEQREC_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "cuda/sampled_loss_cuda.h"
+#endif
+
+namespace seqrec {
+namespace {
+
+using at::Tensor;
+using OptTensor = std::optional<Tensor>;
+using sampled_loss::Loss;
+
+Loss parse_loss(c10::string_view name) {
+  if (name == "bpr-max") return Loss::kBprMax;
+  if (name == "top1-max") return Loss::kTop1Max;
+  if (name == "cross-entropy") return Loss::kCrossEntropy;
+  if (name == "bpr") return Loss::kBpr;
+  if (name == "top1") return Loss::kTop1;
+  TORCH_CHECK_VALUE(false, "sampled_ranking_loss: unknown loss '", std::string(name),
+                    "'; expected bpr-max, top1-max, cross-entropy, bpr or top1");
+}
+
+enum class Reduction { kMean, kSum, kNone };
+Reduction parse_reduction(c10::string_view name) {
+  if (name == "mean") return Reduction::kMean;
+  if (name == "sum") return Reduction::kSum;
+  if (name == "none") return Reduction::kNone;
+  TORCH_CHECK_VALUE(false, "sampled_ranking_loss: unknown reduction '", std::string(name),
+                    "'; expected mean, sum or none");
+}
+
+void check_inputs(const char* op, const Tensor& h, const Tensor& rows, const OptTensor& bias,
+                  const OptTensor& logq, const OptTensor& col_items, Loss loss, double bpreg,
+                  double elu_param) {
+  TORCH_CHECK(h.dim() == 2, op, ": h must be (B, H), got shape ", h.sizes());
+  TORCH_CHECK(rows.dim() == 2 && rows.size(1) == h.size(1), op,
+              ": out_rows must be (M, H) with H = ", h.size(1), ", got shape ", rows.sizes());
+  TORCH_CHECK(h.scalar_type() == at::kFloat || h.scalar_type() == at::kDouble, op,
+              ": expected float32 or float64 tensors, got ", h.scalar_type());
+  TORCH_CHECK(rows.scalar_type() == h.scalar_type(), op, ": out_rows has dtype ",
+              rows.scalar_type(), " but h has ", h.scalar_type());
+  TORCH_CHECK(rows.device() == h.device(), op, ": out_rows is on ", rows.device(),
+              " but h is on ", h.device());
+  TORCH_CHECK(h.is_cpu() || h.is_cuda(), op, ": unsupported device ", h.device());
+  const int64_t B = h.size(0), M = rows.size(0);
+  TORCH_CHECK_VALUE(M >= B, op, ": M = ", M, " scored rows but B = ", B,
+                    " batch rows: the first B rows must be the batch's targets (M >= B)");
+  for (const auto& [t, name] : {std::pair{&bias, "out_bias"}, std::pair{&logq, "logq_correction"}}) {
+    if (!t->has_value()) continue;
+    TORCH_CHECK((*t)->dim() == 1 && (*t)->size(0) == M, op, ": ", name, " must be (M,) = (", M,
+                ",), got shape ", (*t)->sizes());
+    TORCH_CHECK((*t)->scalar_type() == h.scalar_type(), op, ": ", name, " has dtype ",
+                (*t)->scalar_type(), " but h has ", h.scalar_type());
+    TORCH_CHECK((*t)->device() == h.device(), op, ": ", name, " is on ", (*t)->device(),
+                " but h is on ", h.device());
+  }
+  if (col_items.has_value()) {
+    TORCH_CHECK(col_items->dim() == 1 && col_items->size(0) == M, op,
+                ": col_items must be (M,) = (", M, ",), got shape ", col_items->sizes());
+    TORCH_CHECK(col_items->scalar_type() == at::kLong, op, ": col_items must be int64, got ",
+                col_items->scalar_type());
+    TORCH_CHECK(col_items->device() == h.device(), op, ": col_items is on ",
+                col_items->device(), " but h is on ", h.device());
+  }
+  TORCH_CHECK_VALUE(!logq.has_value() || loss == Loss::kCrossEntropy, op,
+                    ": logq_correction applies to the cross-entropy loss only");
+  TORCH_CHECK_VALUE(bpreg >= 0 && std::isfinite(bpreg), op, ": bpreg must be finite and >= 0, got ", bpreg);
+  TORCH_CHECK_VALUE(elu_param >= 0 && std::isfinite(elu_param), op,
+                    ": elu_param must be finite and >= 0, got ", elu_param);
+}
+
+int64_t tile_columns(int64_t B, int64_t M) {
+  const int64_t tc = std::max<int64_t>(256, (int64_t{1} << 18) / std::max<int64_t>(1, B));
+  return std::max<int64_t>(1, std::min(tc, M));
+}
+
+template <typename scalar_t>
+void run_update(const sampled_loss::TileArgs<scalar_t>& a, const Tensor& like) {
+#ifdef SEQREC_WITH_CUDA
+  if (like.is_cuda()) {
+    cuda::launch_update_stats(a, at::cuda::getCurrentCUDAStream());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return;
+  }
+#endif
+  cpu::update_stats(a);
+}
+
+template <typename scalar_t>
+void run_grads(const sampled_loss::TileArgs<scalar_t>& a, const Tensor& like) {
+#ifdef SEQREC_WITH_CUDA
+  if (like.is_cuda()) {
+    cuda::launch_column_grads(a, at::cuda::getCurrentCUDAStream());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return;
+  }
+#endif
+  cpu::column_grads(a);
+}
+
+struct Prepared {
+  Tensor h, rows, bias, logq, col_items;
+};
+
+Prepared prepare(const Tensor& h, const Tensor& rows, const OptTensor& bias, const OptTensor& logq,
+                 const OptTensor& col_items) {
+  return {h.contiguous(), rows.contiguous(), bias.has_value() ? bias->contiguous() : Tensor(),
+          logq.has_value() ? logq->contiguous() : Tensor(),
+          col_items.has_value() ? col_items->contiguous() : Tensor()};
+}
+
+template <typename scalar_t>
+sampled_loss::TileArgs<scalar_t> base_args(const Prepared& p, const Tensor& stats, Loss loss,
+                                           double bpreg, double elu_param) {
+  using acc_t = typename sampled_loss::AccOf<scalar_t>::type;
+  sampled_loss::TileArgs<scalar_t> a;
+  a.B = p.h.size(0);
+  a.bias = ptr<scalar_t>(p.bias);
+  a.logq = ptr<scalar_t>(p.logq);
+  a.col_items = ptr<int64_t>(p.col_items);
+  a.stats = ptr<acc_t>(stats);
+  a.loss = loss;
+  a.bpreg = static_cast<acc_t>(bpreg);
+  a.elu_alpha = static_cast<acc_t>(elu_param);
+  return a;
+}
+
+// per-row losses from the statistics
+Tensor row_losses(const Tensor& stats, Loss loss, double bpreg) {
+  Tensor out = at::empty({stats.size(0)}, stats.options());
+  AT_DISPATCH_FLOATING_TYPES(stats.scalar_type(), "sampled_ranking_loss_rows", [&] {
+#ifdef SEQREC_WITH_CUDA
+    if (stats.is_cuda()) {
+      cuda::launch_row_losses(ptr<scalar_t>(stats), stats.size(0), loss,
+                              static_cast<scalar_t>(bpreg), ptr<scalar_t>(out),
+                              at::cuda::getCurrentCUDAStream());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      return;
+    }
+#endif
+    cpu::row_losses(ptr<scalar_t>(stats), stats.size(0), loss, static_cast<scalar_t>(bpreg),
+                    ptr<scalar_t>(out));
+  });
+  return out;
+}
+
+std::tuple<Tensor, Tensor> sampled_ranking_loss(const Tensor& h_in, const Tensor& rows_in,
+                                                const OptTensor& bias_in, const OptTensor& logq_in,
+                                                const OptTensor& col_items_in,
+                                                c10::string_view loss_name, double bpreg,
+                                                double elu_param, c10::string_view reduction_name) {
+  const Loss loss = parse_loss(loss_name);
+  const Reduction reduction = parse_reduction(reduction_name);
+  check_inputs("sampled_ranking_loss", h_in, rows_in, bias_in, logq_in, col_items_in, loss, bpreg, elu_param);
+#ifdef SEQREC_WITH_CUDA
+  std::optional<c10::cuda::CUDAGuard> guard;
+  if (h_in.is_cuda()) guard.emplace(h_in.device());
+#endif
+  const Prepared p = prepare(h_in, rows_in, bias_in, logq_in, col_items_in);
+  const int64_t B = p.h.size(0), M = p.rows.size(0);
+  const auto acc_dtype = p.h.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  // statistics start from the target: its score (and, for cross-entropy, its softmax term)
+  Tensor r_i = (p.h * block(p.rows, 0, B, 0, p.h.size(1))).sum(1);
+  if (p.bias.defined()) r_i = r_i + p.bias.narrow(0, 0, B);
+  if (elu_param > 0) r_i = at::elu(r_i, elu_param);
+  Tensor stats = at::zeros({B, sampled_loss::kStats}, p.h.options().dtype(acc_dtype));
+  stats.select(1, sampled_loss::kRi).copy_(r_i);
+  if (loss == Loss::kCrossEntropy) {
+    const Tensor x_i = p.logq.defined() ? r_i - p.logq.narrow(0, 0, B) : r_i;
+    stats.select(1, sampled_loss::kM).copy_(x_i);
+    stats.select(1, sampled_loss::kA).copy_(x_i);
+    stats.select(1, sampled_loss::kZ).fill_(1.0);
+  } else {
+    stats.select(1, sampled_loss::kM).fill_(-std::numeric_limits<double>::infinity());
+  }
+  const int64_t tc_max = tile_columns(B, M);
+  Tensor scores = at::empty({B, tc_max}, p.h.options());
+  AT_DISPATCH_FLOATING_TYPES(p.h.scalar_type(), "sampled_ranking_loss", [&] {
+    auto a = base_args<scalar_t>(p, stats, loss, bpreg, elu_param);
+    for (int64_t c0 = 0; c0 < M; c0 += tc_max) {
+      const int64_t tc = std::min(tc_max, M - c0);
+      Tensor s = block(scores, 0, B, 0, tc);
+      at::mm_out(s, p.h, block(p.rows, c0, tc, 0, p.h.size(1), true));
+      a.c0 = c0;
+      a.tc = tc;
+      a.scores = ptr<scalar_t>(scores);
+      a.scores_stride = tc_max;
+      run_update(a, p.h);
+    }
+  });
+  Tensor rows_loss = row_losses(stats, loss, bpreg);
+  Tensor out;
+  switch (reduction) {
+    case Reduction::kMean: out = B > 0 ? rows_loss.sum() / B : rows_loss.sum(); break;
+    case Reduction::kSum: out = rows_loss.sum(); break;
+    case Reduction::kNone: out = rows_loss; break;
+  }
+  return {out.to(p.h.scalar_type()), stats};
+}
+
+std::tuple<Tensor, Tensor, Tensor> sampled_ranking_loss_backward(
+    const Tensor& grad, const Tensor& h_in, const Tensor& rows_in, const OptTensor& bias_in,
+    const OptTensor& logq_in, const OptTensor& col_items_in, const Tensor& stats_in,
+    c10::string_view loss_name, double bpreg, double elu_param, c10::string_view reduction_name) {
+  const Loss loss = parse_loss(loss_name);
+  const Reduction reduction = parse_reduction(reduction_name);
+  check_inputs("sampled_ranking_loss_backward", h_in, rows_in, bias_in, logq_in, col_items_in,
+               loss, bpreg, elu_param);
+#ifdef SEQREC_WITH_CUDA
+  std::optional<c10::cuda::CUDAGuard> guard;
+  if (h_in.is_cuda()) guard.emplace(h_in.device());
+#endif
+  const Prepared p = prepare(h_in, rows_in, bias_in, logq_in, col_items_in);
+  const int64_t B = p.h.size(0), M = p.rows.size(0), H = p.h.size(1);
+  TORCH_CHECK(stats_in.dim() == 2 && stats_in.size(0) == B && stats_in.size(1) == sampled_loss::kStats,
+              "sampled_ranking_loss_backward: stats must be (B, ", sampled_loss::kStats, ")");
+  const Tensor stats = stats_in.contiguous();
+  // the upstream gradient of each row's loss
+  Tensor row_scale;
+  if (reduction == Reduction::kNone) {
+    TORCH_CHECK(grad.dim() == 1 && grad.size(0) == B, "sampled_ranking_loss_backward: grad must be (B,)");
+    row_scale = grad.to(stats.scalar_type()).contiguous();
+  } else {
+    TORCH_CHECK(grad.numel() == 1, "sampled_ranking_loss_backward: grad must be a scalar");
+    const Tensor g = grad.reshape({1}).to(stats.scalar_type());
+    row_scale = (reduction == Reduction::kMean && B > 0 ? g / B : g).expand({B}).contiguous();
+  }
+  Tensor d_h = at::zeros_like(p.h);
+  Tensor d_rows = at::empty_like(p.rows);
+  Tensor d_bias = at::empty({M}, p.h.options());
+  const int64_t tc_max = tile_columns(B, M);
+  Tensor scores = at::empty({B, tc_max}, p.h.options());
+  Tensor d_scores = at::empty({B, tc_max}, p.h.options());
+  AT_DISPATCH_FLOATING_TYPES(p.h.scalar_type(), "sampled_ranking_loss_backward", [&] {
+    using acc_t = typename sampled_loss::AccOf<scalar_t>::type;
+    auto a = base_args<scalar_t>(p, stats, loss, bpreg, elu_param);
+    a.row_scale = ptr<acc_t>(row_scale);
+    for (int64_t c0 = 0; c0 < M; c0 += tc_max) {
+      const int64_t tc = std::min(tc_max, M - c0);
+      const Tensor rows_tile = block(p.rows, c0, tc, 0, H);
+      Tensor s = block(scores, 0, B, 0, tc);
+      at::mm_out(s, p.h, block(p.rows, c0, tc, 0, H, true));
+      a.c0 = c0;
+      a.tc = tc;
+      a.scores = ptr<scalar_t>(scores);
+      a.scores_stride = tc_max;
+      a.d_scores = ptr<scalar_t>(d_scores);
+      a.d_scores_stride = tc_max;
+      run_grads(a, p.h);
+      const Tensor ds = block(d_scores, 0, B, 0, tc);
+      d_h.addmm_(ds, rows_tile);
+      Tensor d_rows_tile = block(d_rows, c0, tc, 0, H);
+      at::mm_out(d_rows_tile, block(d_scores, 0, B, 0, tc, true), p.h);
+      Tensor d_bias_tile = d_bias.narrow(0, c0, tc);
+      at::sum_out(d_bias_tile, ds, {0});
+    }
+  });
+  if (M == 0) d_rows.zero_();
+  return {d_h, d_rows, d_bias};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(seqrec, CPU, m) {
+  m.impl("sampled_ranking_loss", &sampled_ranking_loss);
+  m.impl("sampled_ranking_loss_backward", &sampled_ranking_loss_backward);
+}
+
+#ifdef SEQREC_WITH_CUDA
+TORCH_LIBRARY_IMPL(seqrec, CUDA, m) {
+  m.impl("sampled_ranking_loss", &sampled_ranking_loss);
+  m.impl("sampled_ranking_loss_backward", &sampled_ranking_loss_backward);
+}
+#endif
+
+}  // namespace seqrec

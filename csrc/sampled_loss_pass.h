@@ -1,0 +1,123 @@
+// The passes of the fused sampled ranking loss over one tile of columns, written once for the
+// CPU loops (cpu/sampled_loss_cpu.cpp) and the CUDA kernels (cuda/sampled_loss_cuda.cu). The
+// tile's scores h W_tile^T come from a matrix product done by the caller (csrc/sampled_loss.cpp).
+#pragma once
+
+#include <cstdint>
+
+#include "common/host_device.h"
+#include "sampled_loss.h"
+
+namespace seqrec::sampled_loss {
+
+template <typename scalar_t>
+struct AccOf {
+  using type = float;
+};
+template <>
+struct AccOf<double> {
+  using type = double;
+};
+
+// Raw pointers of one tile pass: columns [c0, c0 + tc) of rows [0, B).
+template <typename scalar_t>
+struct TileArgs {
+  using acc_t = typename AccOf<scalar_t>::type;
+  int64_t B = 0, c0 = 0, tc = 0;
+  const scalar_t* scores = nullptr;  // (B, tc) h W_tile^T, bias not added
+  int64_t scores_stride = 0;
+  const scalar_t* bias = nullptr;          // (M) or null
+  const scalar_t* logq = nullptr;          // (M) or null (cross-entropy only)
+  const int64_t* col_items = nullptr;      // (M) or null: mask accidental hits
+  acc_t* stats = nullptr;                  // (B, kStats)
+  Loss loss = Loss::kBprMax;
+  acc_t bpreg = 0, elu_alpha = 0;
+  const acc_t* row_scale = nullptr;  // (B) upstream gradient of each row's loss (backward)
+  scalar_t* d_scores = nullptr;      // (B, tc) dL / d(h W^T + b) (backward)
+  int64_t d_scores_stride = 0;
+};
+
+enum ColumnKind : int { kNegative = 0, kTarget = 1, kExcluded = 2 };
+
+template <typename scalar_t>
+SEQREC_HOST_DEVICE int column_kind(const TileArgs<scalar_t>& a, int64_t b, int64_t c) {
+  if (c == b) return kTarget;
+  if (a.col_items != nullptr && b < a.B && a.col_items[c] == a.col_items[b]) return kExcluded;
+  return kNegative;
+}
+
+// raw = h W^T + b, r = elu(raw), x = r - logq (the softmax input of cross-entropy)
+template <typename scalar_t, typename acc_t>
+SEQREC_HOST_DEVICE void column_scores(const TileArgs<scalar_t>& a, int64_t b, int64_t k, acc_t& raw,
+                                      acc_t& r, acc_t& x) {
+  const int64_t c = a.c0 + k;
+  raw = static_cast<acc_t>(a.scores[b * a.scores_stride + k]);
+  if (a.bias) raw += static_cast<acc_t>(a.bias[c]);
+  r = a.elu_alpha > acc_t(0) ? elu(raw, a.elu_alpha) : raw;
+  x = a.logq ? r - static_cast<acc_t>(a.logq[c]) : r;
+}
+
+// Folds the tile's columns into row b's statistics: the tile's maximum first (rescaling the
+// running sums once), then the sums.
+template <typename scalar_t>
+SEQREC_HOST_DEVICE void update_row_stats(const TileArgs<scalar_t>& a, int64_t b) {
+  using acc_t = typename AccOf<scalar_t>::type;
+  acc_t* st = a.stats + b * kStats;
+  const acc_t r_i = st[kRi];
+  const bool softmax = uses_softmax<acc_t>(a.loss);
+  acc_t m = st[kM];
+  if (softmax) {
+    acc_t tile_max = m;
+    for (int64_t k = 0; k < a.tc; ++k) {
+      if (column_kind(a, b, a.c0 + k) != kNegative) continue;
+      acc_t raw, r, x;
+      column_scores(a, b, k, raw, r, x);
+      tile_max = x > tile_max ? x : tile_max;
+    }
+    if (tile_max > m) {
+      const acc_t scale = exp_approx(m - tile_max);
+      st[kZ] *= scale;
+      if (a.loss != Loss::kCrossEntropy) {  // cross-entropy keeps x_i in a
+        st[kA] *= scale;
+        st[kQ] *= scale;
+        st[kT] *= scale;
+      }
+      m = tile_max;
+      st[kM] = m;
+    }
+  }
+  acc_t z = 0, sa = 0, sq = 0, stt = 0, n = 0;
+  for (int64_t k = 0; k < a.tc; ++k) {
+    if (column_kind(a, b, a.c0 + k) != kNegative) continue;
+    acc_t raw, r, x;
+    column_scores(a, b, k, raw, r, x);
+    const acc_t e = softmax ? exp_approx(x - m) : acc_t(1);
+    z += e;
+    n += acc_t(1);
+    negative_terms(a.loss, r_i, r, e, sa, sq, stt);
+  }
+  st[kZ] += z;
+  st[kN] += n;
+  if (a.loss != Loss::kCrossEntropy) {
+    st[kA] += sa;
+    st[kQ] += sq;
+    st[kT] += stt;
+  }
+}
+
+// dL/d(h W^T + b) of row b, tile column k, times the row's upstream gradient.
+template <typename scalar_t>
+SEQREC_HOST_DEVICE void column_grad_element(const TileArgs<scalar_t>& a, int64_t b, int64_t k) {
+  using acc_t = typename AccOf<scalar_t>::type;
+  const int kind = column_kind(a, b, a.c0 + k);
+  acc_t g = 0;
+  if (kind != kExcluded) {
+    acc_t raw, r, x;
+    column_scores(a, b, k, raw, r, x);
+    g = column_grad(a.loss, a.stats + b * kStats, a.bpreg, kind == kTarget, r, x) * a.row_scale[b];
+    if (a.elu_alpha > acc_t(0)) g *= elu_grad(raw, r, a.elu_alpha);
+  }
+  a.d_scores[b * a.d_scores_stride + k] = static_cast<scalar_t>(g);
+}
+
+}  // namespace seqrec::sampled_loss

@@ -126,7 +126,9 @@ struct Prepared {
 
 Prepared prepare(const Tensor& h, const Tensor& rows, const OptTensor& bias, const OptTensor& logq,
                  const OptTensor& col_items) {
-  return {h.contiguous(), rows.contiguous(), bias.has_value() ? bias->contiguous() : Tensor(),
+  // an absent bias is zeros: the CPU loops then need no branch for it
+  return {h.contiguous(), rows.contiguous(),
+          bias.has_value() ? bias->contiguous() : at::zeros({rows.size(0)}, rows.options()),
           logq.has_value() ? logq->contiguous() : Tensor(),
           col_items.has_value() ? col_items->contiguous() : Tensor()};
 }

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "common/fast_math.h"
 #include "common/host_device.h"
@@ -52,38 +53,26 @@ SEQREC_HOST_DEVICE acc_t neg_log_sigmoid(acc_t x) {
   return (x < acc_t(0) ? -x : acc_t(0)) + ::log1p(exp_approx(-ax));
 }
 
-template <typename acc_t>
-SEQREC_HOST_DEVICE bool uses_softmax(Loss loss) {
+constexpr bool uses_softmax(Loss loss) {
   return loss == Loss::kBprMax || loss == Loss::kTop1Max || loss == Loss::kCrossEntropy;
 }
 
-// The summands of one negative column j with weight e (= exp(x_j - m), or 1 for bpr/top1):
-// adds to a, q, t.
-template <typename acc_t>
-SEQREC_HOST_DEVICE void negative_terms(Loss loss, acc_t r_i, acc_t r_j, acc_t e, acc_t& a, acc_t& q,
-                                       acc_t& t) {
-  switch (loss) {
-    case Loss::kBprMax: {
-      const acc_t s = sigmoid(r_i - r_j);
-      a += e * s;
-      q += e * r_j * r_j;
-      t += e * s * (acc_t(1) - s);
-      break;
-    }
-    case Loss::kTop1Max:
-    case Loss::kTop1: {
-      const acc_t s = sigmoid(r_j - r_i);
-      a += e * (s + sigmoid(r_j * r_j));
-      t += e * s * (acc_t(1) - s);
-      break;
-    }
-    case Loss::kBpr: {
-      a += neg_log_sigmoid(r_i - r_j);
-      t += acc_t(1) - sigmoid(r_i - r_j);
-      break;
-    }
-    case Loss::kCrossEntropy:
-      break;
+// The summands of one column j with weight e: exp(x_j - m) for a negative of a softmax loss,
+// 1 for a negative of bpr / top1, 0 for a column that is not a negative. Adds to a, q, t.
+template <Loss kLoss, typename acc_t>
+SEQREC_HOST_DEVICE void negative_terms(acc_t r_i, acc_t r_j, acc_t e, acc_t& a, acc_t& q, acc_t& t) {
+  if constexpr (kLoss == Loss::kBprMax) {
+    const acc_t s = sigmoid(r_i - r_j);
+    a += e * s;
+    q += e * r_j * r_j;
+    t += e * s * (acc_t(1) - s);
+  } else if constexpr (kLoss == Loss::kTop1Max || kLoss == Loss::kTop1) {
+    const acc_t s = sigmoid(r_j - r_i);
+    a += e * (s + sigmoid(r_j * r_j));
+    t += e * s * (acc_t(1) - s);
+  } else if constexpr (kLoss == Loss::kBpr) {
+    a += e * neg_log_sigmoid(r_i - r_j);
+    t += e * (acc_t(1) - sigmoid(r_i - r_j));
   }
 }
 
@@ -109,55 +98,69 @@ SEQREC_HOST_DEVICE acc_t row_loss(Loss loss, const acc_t* st, acc_t bpreg) {
   return acc_t(0);
 }
 
-// dL/dr for one column of row i: a negative (is_target false) with score r_j and softmax
-// input x_j, or the target column (is_target true). Accidental hits get no gradient (callers
-// skip them). Not yet multiplied by the upstream gradient or the elu derivative.
-template <typename acc_t>
-SEQREC_HOST_DEVICE acc_t column_grad(Loss loss, const acc_t* st, acc_t bpreg, bool is_target,
-                                     acc_t r_j, acc_t x_j) {
+// dL/dr_j of a negative column j with score r_j and softmax input x_j (not yet multiplied by
+// the upstream gradient or the elu derivative). Branch-free, so that loops over it vectorise.
+template <Loss kLoss, typename acc_t>
+SEQREC_HOST_DEVICE acc_t negative_grad(const acc_t* st, acc_t bpreg, acc_t r_j, acc_t x_j) {
   const acc_t eps = static_cast<acc_t>(kEps);
-  const acc_t z = st[kZ], m = st[kM], r_i = st[kRi];
-  switch (loss) {
-    case Loss::kBprMax: {
-      if (z <= acc_t(0)) return acc_t(0);
-      const acc_t p = st[kA] / z;
-      if (is_target) return -(st[kT] / z) / (p + eps);
-      const acc_t s_j = exp_approx(r_j - m) / z;
-      const acc_t sig = sigmoid(r_i - r_j);
-      const acc_t d_p = s_j * (sig - p) - s_j * sig * (acc_t(1) - sig);
-      const acc_t d_q = s_j * (r_j * r_j - st[kQ] / z) + acc_t(2) * s_j * r_j;
-      return -d_p / (p + eps) + bpreg * d_q;
-    }
-    case Loss::kTop1Max: {
-      if (z <= acc_t(0)) return acc_t(0);
-      if (is_target) return -st[kT] / z;
-      const acc_t s_j = exp_approx(r_j - m) / z;
+  const acc_t z = st[kZ] > acc_t(0) ? st[kZ] : acc_t(1);  // z = 0: no negatives, no gradient
+  const acc_t m = st[kM], r_i = st[kRi];
+  if constexpr (kLoss == Loss::kBprMax) {
+    const acc_t p = st[kA] / z;
+    const acc_t s_j = exp_approx(r_j - m) / z;
+    const acc_t sig = sigmoid(r_i - r_j);
+    const acc_t d_p = s_j * (sig - p) - s_j * sig * (acc_t(1) - sig);
+    const acc_t d_q = s_j * (r_j * r_j - st[kQ] / z) + acc_t(2) * s_j * r_j;
+    return -d_p / (p + eps) + bpreg * d_q;
+  } else if constexpr (kLoss == Loss::kTop1Max) {
+    const acc_t s_j = exp_approx(r_j - m) / z;
+    const acc_t sig = sigmoid(r_j - r_i);
+    const acc_t sig2 = sigmoid(r_j * r_j);
+    return s_j * (sig + sig2 - st[kA] / z) +
+           s_j * (sig * (acc_t(1) - sig) + acc_t(2) * r_j * sig2 * (acc_t(1) - sig2));
+  } else if constexpr (kLoss == Loss::kCrossEntropy) {
+    const acc_t p_i = exp_approx(st[kA] - m) / z;
+    return p_i / (p_i + eps) * (exp_approx(x_j - m) / z);
+  } else {
+    const acc_t n = st[kN] > acc_t(0) ? st[kN] : acc_t(1);
+    if constexpr (kLoss == Loss::kBpr) {
+      return (acc_t(1) - sigmoid(r_i - r_j)) / n;
+    } else {
       const acc_t sig = sigmoid(r_j - r_i);
       const acc_t sig2 = sigmoid(r_j * r_j);
-      const acc_t g = sig + sig2;
-      return s_j * (g - st[kA] / z) +
-             s_j * (sig * (acc_t(1) - sig) + acc_t(2) * r_j * sig2 * (acc_t(1) - sig2));
-    }
-    case Loss::kCrossEntropy: {
-      const acc_t p_i = exp_approx(st[kA] - m) / z;
-      const acc_t c = p_i / (p_i + eps);
-      const acc_t p_j = is_target ? p_i : exp_approx(x_j - m) / z;
-      return c * (p_j - (is_target ? acc_t(1) : acc_t(0)));
-    }
-    case Loss::kBpr: {
-      if (st[kN] <= acc_t(0)) return acc_t(0);
-      if (is_target) return -st[kT] / st[kN];
-      return (acc_t(1) - sigmoid(r_i - r_j)) / st[kN];
-    }
-    case Loss::kTop1: {
-      if (st[kN] <= acc_t(0)) return acc_t(0);
-      if (is_target) return -st[kT] / st[kN];
-      const acc_t sig = sigmoid(r_j - r_i);
-      const acc_t sig2 = sigmoid(r_j * r_j);
-      return (sig * (acc_t(1) - sig) + acc_t(2) * r_j * sig2 * (acc_t(1) - sig2)) / st[kN];
+      return (sig * (acc_t(1) - sig) + acc_t(2) * r_j * sig2 * (acc_t(1) - sig2)) / n;
     }
   }
-  return acc_t(0);
+}
+
+// dL/dr_i of the target column.
+template <Loss kLoss, typename acc_t>
+SEQREC_HOST_DEVICE acc_t target_grad(const acc_t* st, acc_t bpreg) {
+  const acc_t eps = static_cast<acc_t>(kEps);
+  const acc_t z = st[kZ];
+  if constexpr (kLoss == Loss::kBprMax) {
+    if (z <= acc_t(0)) return acc_t(0);
+    return -(st[kT] / z) / (st[kA] / z + eps);
+  } else if constexpr (kLoss == Loss::kTop1Max) {
+    return z > acc_t(0) ? -st[kT] / z : acc_t(0);
+  } else if constexpr (kLoss == Loss::kCrossEntropy) {
+    const acc_t p_i = exp_approx(st[kA] - st[kM]) / z;
+    return p_i / (p_i + eps) * (p_i - acc_t(1));
+  } else {
+    return st[kN] > acc_t(0) ? -st[kT] / st[kN] : acc_t(0);
+  }
+}
+
+// Calls f(std::integral_constant<Loss, loss>{}): the loss as a compile-time constant.
+template <typename F>
+void dispatch_loss(Loss loss, F&& f) {
+  switch (loss) {
+    case Loss::kBprMax: return f(std::integral_constant<Loss, Loss::kBprMax>{});
+    case Loss::kTop1Max: return f(std::integral_constant<Loss, Loss::kTop1Max>{});
+    case Loss::kCrossEntropy: return f(std::integral_constant<Loss, Loss::kCrossEntropy>{});
+    case Loss::kBpr: return f(std::integral_constant<Loss, Loss::kBpr>{});
+    case Loss::kTop1: return f(std::integral_constant<Loss, Loss::kTop1>{});
+  }
 }
 
 }  // namespace seqrec::sampled_loss

@@ -37,6 +37,30 @@ struct TileArgs {
   int64_t d_scores_stride = 0;
 };
 
+// Multiplies the running sums by exp(m_old - m_new) when the running maximum grows
+// (cross-entropy keeps the target's softmax input x_i in a: not a sum).
+template <Loss kLoss, typename acc_t>
+SEQREC_HOST_DEVICE void rescale_stats(acc_t* st, acc_t scale) {
+  st[kZ] *= scale;
+  if constexpr (kLoss != Loss::kCrossEntropy) {
+    st[kA] *= scale;
+    st[kQ] *= scale;
+    st[kT] *= scale;
+  }
+}
+
+// Adds a tile's sums to the running statistics.
+template <Loss kLoss, typename acc_t>
+SEQREC_HOST_DEVICE void add_stats(acc_t* st, acc_t z, acc_t a, acc_t q, acc_t t, acc_t n) {
+  st[kZ] += z;
+  st[kN] += n;
+  if constexpr (kLoss != Loss::kCrossEntropy) {
+    st[kA] += a;
+    st[kQ] += q;
+    st[kT] += t;
+  }
+}
+
 enum ColumnKind : int { kNegative = 0, kTarget = 1, kExcluded = 2 };
 
 template <typename scalar_t>
@@ -58,15 +82,15 @@ SEQREC_HOST_DEVICE void column_scores(const TileArgs<scalar_t>& a, int64_t b, in
 }
 
 // Folds the tile's columns into row b's statistics: the tile's maximum first (rescaling the
-// running sums once), then the sums.
-template <typename scalar_t>
+// running sums once), then the sums. (The CUDA kernels run this with one thread per row; the
+// CPU has its own vectorised version of the same steps in cpu/sampled_loss_cpu.cpp.)
+template <Loss kLoss, typename scalar_t>
 SEQREC_HOST_DEVICE void update_row_stats(const TileArgs<scalar_t>& a, int64_t b) {
   using acc_t = typename AccOf<scalar_t>::type;
   acc_t* st = a.stats + b * kStats;
   const acc_t r_i = st[kRi];
-  const bool softmax = uses_softmax<acc_t>(a.loss);
   acc_t m = st[kM];
-  if (softmax) {
+  if constexpr (uses_softmax(kLoss)) {
     acc_t tile_max = m;
     for (int64_t k = 0; k < a.tc; ++k) {
       if (column_kind(a, b, a.c0 + k) != kNegative) continue;
@@ -75,13 +99,7 @@ SEQREC_HOST_DEVICE void update_row_stats(const TileArgs<scalar_t>& a, int64_t b)
       tile_max = x > tile_max ? x : tile_max;
     }
     if (tile_max > m) {
-      const acc_t scale = exp_approx(m - tile_max);
-      st[kZ] *= scale;
-      if (a.loss != Loss::kCrossEntropy) {  // cross-entropy keeps x_i in a
-        st[kA] *= scale;
-        st[kQ] *= scale;
-        st[kT] *= scale;
-      }
+      rescale_stats<kLoss>(st, exp_approx(m - tile_max));
       m = tile_max;
       st[kM] = m;
     }
@@ -91,22 +109,16 @@ SEQREC_HOST_DEVICE void update_row_stats(const TileArgs<scalar_t>& a, int64_t b)
     if (column_kind(a, b, a.c0 + k) != kNegative) continue;
     acc_t raw, r, x;
     column_scores(a, b, k, raw, r, x);
-    const acc_t e = softmax ? exp_approx(x - m) : acc_t(1);
+    const acc_t e = uses_softmax(kLoss) ? exp_approx(x - m) : acc_t(1);
     z += e;
     n += acc_t(1);
-    negative_terms(a.loss, r_i, r, e, sa, sq, stt);
+    negative_terms<kLoss>(r_i, r, e, sa, sq, stt);
   }
-  st[kZ] += z;
-  st[kN] += n;
-  if (a.loss != Loss::kCrossEntropy) {
-    st[kA] += sa;
-    st[kQ] += sq;
-    st[kT] += stt;
-  }
+  add_stats<kLoss>(st, z, sa, sq, stt, n);
 }
 
 // dL/d(h W^T + b) of row b, tile column k, times the row's upstream gradient.
-template <typename scalar_t>
+template <Loss kLoss, typename scalar_t>
 SEQREC_HOST_DEVICE void column_grad_element(const TileArgs<scalar_t>& a, int64_t b, int64_t k) {
   using acc_t = typename AccOf<scalar_t>::type;
   const int kind = column_kind(a, b, a.c0 + k);
@@ -114,7 +126,9 @@ SEQREC_HOST_DEVICE void column_grad_element(const TileArgs<scalar_t>& a, int64_t
   if (kind != kExcluded) {
     acc_t raw, r, x;
     column_scores(a, b, k, raw, r, x);
-    g = column_grad(a.loss, a.stats + b * kStats, a.bpreg, kind == kTarget, r, x) * a.row_scale[b];
+    const acc_t* st = a.stats + b * kStats;
+    g = (kind == kTarget ? target_grad<kLoss>(st, a.bpreg) : negative_grad<kLoss>(st, a.bpreg, r, x)) *
+        a.row_scale[b];
     if (a.elu_alpha > acc_t(0)) g *= elu_grad(raw, r, a.elu_alpha);
   }
   a.d_scores[b * a.d_scores_stride + k] = static_cast<scalar_t>(g);

@@ -7,18 +7,18 @@ namespace {
 
 constexpr int kThreads = 128;
 
-template <typename scalar_t>
+template <sampled_loss::Loss kLoss, typename scalar_t>
 __global__ void update_stats_kernel(sampled_loss::TileArgs<scalar_t> a) {
   const int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (b < a.B) sampled_loss::update_row_stats(a, b);
+  if (b < a.B) sampled_loss::update_row_stats<kLoss>(a, b);
 }
 
-template <typename scalar_t>
+template <sampled_loss::Loss kLoss, typename scalar_t>
 __global__ void column_grads_kernel(sampled_loss::TileArgs<scalar_t> a) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= a.B * a.tc) return;
   const int64_t b = idx / a.tc;
-  sampled_loss::column_grad_element(a, b, idx - b * a.tc);
+  sampled_loss::column_grad_element<kLoss>(a, b, idx - b * a.tc);
 }
 
 template <typename acc_t>
@@ -32,12 +32,18 @@ unsigned int blocks(int64_t n) { return static_cast<unsigned int>((n + kThreads 
 
 template <typename scalar_t>
 void update(const sampled_loss::TileArgs<scalar_t>& a, cudaStream_t s) {
-  if (a.B > 0 && a.tc > 0) update_stats_kernel<<<blocks(a.B), kThreads, 0, s>>>(a);
+  if (a.B == 0 || a.tc == 0) return;
+  sampled_loss::dispatch_loss(a.loss, [&](auto loss) {
+    update_stats_kernel<decltype(loss)::value><<<blocks(a.B), kThreads, 0, s>>>(a);
+  });
 }
 
 template <typename scalar_t>
 void grads(const sampled_loss::TileArgs<scalar_t>& a, cudaStream_t s) {
-  if (a.B > 0 && a.tc > 0) column_grads_kernel<<<blocks(a.B * a.tc), kThreads, 0, s>>>(a);
+  if (a.B == 0 || a.tc == 0) return;
+  sampled_loss::dispatch_loss(a.loss, [&](auto loss) {
+    column_grads_kernel<decltype(loss)::value><<<blocks(a.B * a.tc), kThreads, 0, s>>>(a);
+  });
 }
 
 template <typename acc_t>

@@ -38,3 +38,27 @@ def gemm_gflops(device: torch.device, n: int = 2048, dtype=torch.float32) -> flo
     b = torch.randn(n, n, device=device, dtype=dtype)
     t = time_interleaved({"mm": lambda: torch.mm(a, b)}, device, repeats=5)["mm"]
     return 2 * n**3 / t / 1e9
+
+
+_PEAK_SNIPPET = r"""
+import json, sys, torch, seqrec_ext
+from seqrec_ext import reference
+def hwm_kib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+{setup}
+before = hwm_kib()
+{run}
+print(json.dumps({{"peak_extra_bytes": (hwm_kib() - before) * 1024}}))
+"""
+
+
+def peak_extra_bytes(setup: str, run: str) -> int:
+    """Peak resident memory that `run` adds after `setup`, measured in a fresh process (CPU)."""
+    import json
+    import subprocess
+    import sys
+
+    code = _PEAK_SNIPPET.format(setup=setup, run=run)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_extra_bytes"]

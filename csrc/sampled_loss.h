@@ -50,7 +50,9 @@ SEQREC_HOST_DEVICE acc_t elu_grad(acc_t x, acc_t y, acc_t alpha) {
 template <typename acc_t>
 SEQREC_HOST_DEVICE acc_t neg_log_sigmoid(acc_t x) {
   const acc_t ax = x < acc_t(0) ? -x : x;
-  return (x < acc_t(0) ? -x : acc_t(0)) + ::log1p(exp_approx(-ax));
+  // log(1 + t) for t in (0, 1]: 1 + t loses t's low bits only when t < eps, where the
+  // absolute error (< eps) is below float rounding of the result anyway
+  return (x < acc_t(0) ? -x : acc_t(0)) + log_approx(acc_t(1) + exp_approx(-ax));
 }
 
 constexpr bool uses_softmax(Loss loss) {

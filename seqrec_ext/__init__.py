@@ -10,11 +10,16 @@ from ._loader import _C, build_config
 from .alias_sampler import PopularitySampler, alias_build, alias_draw
 from .gru import gru_sequence, gru_step, gru_step_ids
 from .sampled_loss import logq_correction, sampled_ranking_loss
+from .gru4rec_step import GRU4RecParams, RowGrad, StepResult, gru4rec_step
 from . import reference
 
 __version__ = _C.build_info()["version"]
 
 __all__ = [
+    "GRU4RecParams",
+    "RowGrad",
+    "StepResult",
+    "gru4rec_step",
     "PopularitySampler",
     "alias_build",
     "alias_draw",

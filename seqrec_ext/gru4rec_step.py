@@ -1,0 +1,138 @@
+"""The GRU4Rec training step (SPEC 2.3) on the fused ops: item ids, the previous hidden state
+and the parameters in; the loss, the new hidden state and the gradients out, with the item
+tables' gradients as rows (indices + values, duplicates not yet summed) for a sparse-row
+optimizer, and dense gradients for the rest. Truncated backpropagation of one step, as GRU4Rec
+trains.
+
+Per step: one row gather per table, the input projection (a matrix product unless the item
+table holds the projections itself), `gru_step`, `sampled_ranking_loss`, and one backward
+through both ops; nothing of size n_items is touched.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+import torch
+from torch import Tensor
+
+from .gru import gru_step
+from .sampled_loss import sampled_ranking_loss
+
+__all__ = ["GRU4RecParams", "RowGrad", "StepResult", "gru4rec_step", "EMBEDDING_MODES"]
+
+EMBEDDING_MODES = ("none", "separate", "constrained")
+
+
+@dataclass
+class GRU4RecParams:
+    """The parameters of a one-layer GRU4Rec (gates ordered r, z, n).
+
+    embedding mode ``none``: ``item_in (n_items, 3H)`` holds each item's input projection
+    (GRU4Rec's default: the one-hot input times W_x is a row lookup); ``separate``:
+    ``item_in (n_items, E)`` an embedding and ``w_in (E, 3H)``; ``constrained``: the output
+    table ``out_table (n_items, H)`` is also the input embedding (tied), ``w_in (H, 3H)``.
+    """
+
+    w_hh: Tensor                        # (3H, H)
+    b_h: Tensor                         # (3H,)
+    out_table: Tensor                   # (n_items, H)
+    out_bias: Tensor                    # (n_items,)
+    item_in: Optional[Tensor] = None    # (n_items, 3H) or (n_items, E); None when constrained
+    w_in: Optional[Tensor] = None       # (E, 3H) or (H, 3H); None for mode "none"
+    embedding: str = "none"
+
+    def __post_init__(self):
+        if self.embedding not in EMBEDDING_MODES:
+            raise ValueError(f"embedding must be one of {EMBEDDING_MODES}, got {self.embedding!r}")
+        H = self.w_hh.shape[1]
+        if self.embedding == "none":
+            if self.item_in is None or self.item_in.shape[1] != 3 * H or self.w_in is not None:
+                raise ValueError("embedding 'none' needs item_in (n_items, 3H) and no w_in")
+        elif self.embedding == "separate":
+            if self.item_in is None or self.w_in is None or self.w_in.shape != (self.item_in.shape[1], 3 * H):
+                raise ValueError("embedding 'separate' needs item_in (n_items, E) and w_in (E, 3H)")
+        else:
+            if self.item_in is not None or self.w_in is None or self.w_in.shape != (H, 3 * H):
+                raise ValueError("embedding 'constrained' needs w_in (H, 3H) and no item_in (out_table is the input)")
+
+    @property
+    def input_table(self) -> Tensor:
+        return self.out_table if self.embedding == "constrained" else self.item_in
+
+
+@dataclass
+class RowGrad:
+    """The gradient of some rows of a table: ``values[k]`` belongs to row ``indices[k]``;
+    an index may repeat (the optimizer sums duplicates)."""
+
+    indices: Tensor
+    values: Tensor
+
+    def to_dense(self, n_rows: int) -> Tensor:
+        shape = (n_rows,) + tuple(self.values.shape[1:])
+        return torch.zeros(shape, dtype=self.values.dtype, device=self.values.device).index_add_(
+            0, self.indices, self.values)
+
+
+@dataclass
+class StepResult:
+    loss: Tensor                                  # scalar
+    h_new: Tensor                                 # (B, H), detached
+    row_grads: Dict[str, RowGrad] = field(default_factory=dict)  # table name -> rows
+    dense_grads: Dict[str, Tensor] = field(default_factory=dict)  # parameter name -> gradient
+
+
+def _dropout(x: Tensor, p: float, generator: Optional[torch.Generator]) -> Tensor:
+    if p <= 0:
+        return x
+    keep = torch.rand(x.shape, device=x.device, dtype=x.dtype, generator=generator) >= p
+    return x * keep / (1 - p)
+
+
+def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, negative_ids: Tensor,
+                 h: Tensor, *, loss: str = "bpr-max", bpreg: float = 0.0, elu_param: float = 0.0,
+                 logq_correction: Optional[Tensor] = None, dropout_embed: float = 0.0,
+                 dropout_hidden: float = 0.0, reset_after: bool = False,
+                 generator: Optional[torch.Generator] = None) -> StepResult:
+    """One training step: ``item_ids (B,)`` are the current items, ``target_ids (B,)`` the next
+    ones, ``negative_ids (S,)`` shared samples, ``h (B, H)`` the state (rows of sessions that
+    just started must already be zero). ``logq_correction (B + S,)`` for cross-entropy, see
+    :func:`seqrec_ext.logq_correction`. Dropout masks come from ``generator`` (or the default
+    generator of the tensors' device)."""
+    if not (0 <= dropout_embed < 1 and 0 <= dropout_hidden < 1):
+        raise ValueError("dropout probabilities must lie in [0, 1)")
+    B = item_ids.shape[0]
+    if target_ids.shape != (B,) or h.shape[0] != B:
+        raise ValueError(f"item_ids, target_ids and h must have the same batch size, got "
+                         f"{tuple(item_ids.shape)}, {tuple(target_ids.shape)}, {tuple(h.shape)}")
+    out_ids = torch.cat([target_ids, negative_ids])
+    # leaves of this step: the gathered rows and the dense parameters
+    in_rows = params.input_table[item_ids].detach().requires_grad_()
+    out_rows = params.out_table[out_ids].detach().requires_grad_()
+    bias_rows = params.out_bias[out_ids].detach().requires_grad_()
+    w_hh = params.w_hh.detach().requires_grad_()
+    b_h = params.b_h.detach().requires_grad_()
+    w_in = params.w_in.detach().requires_grad_() if params.w_in is not None else None
+
+    x = _dropout(in_rows, dropout_embed, generator)
+    gi = x if w_in is None else x @ w_in
+    h_new = gru_step(gi, h.detach(), w_hh, b_h, reset_after=reset_after)
+    h_out = _dropout(h_new, dropout_hidden, generator)
+    value = sampled_ranking_loss(h_out, out_rows, bias_rows, loss=loss, bpreg=bpreg, elu_param=elu_param,
+                                 logq_correction=logq_correction)
+    leaves = [in_rows, out_rows, bias_rows, w_hh, b_h] + ([w_in] if w_in is not None else [])
+    grads = torch.autograd.grad(value, leaves)
+    d_in, d_out, d_bias, d_w_hh, d_b_h = grads[:5]
+    result = StepResult(loss=value.detach(), h_new=h_new.detach())
+    if params.embedding == "constrained":
+        result.row_grads["out_table"] = RowGrad(torch.cat([item_ids, out_ids]), torch.cat([d_in, d_out]))
+    else:
+        result.row_grads["item_in"] = RowGrad(item_ids, d_in)
+        result.row_grads["out_table"] = RowGrad(out_ids, d_out)
+    result.row_grads["out_bias"] = RowGrad(out_ids, d_bias)
+    result.dense_grads["w_hh"] = d_w_hh
+    result.dense_grads["b_h"] = d_b_h
+    if w_in is not None:
+        result.dense_grads["w_in"] = grads[5]
+    return result

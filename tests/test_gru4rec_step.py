@@ -1,0 +1,102 @@
+"""gru4rec_step against the same step written with the reference ops and dense autograd on the
+whole tables: loss, new state, and every gradient (row gradients densified)."""
+import pytest
+import torch
+
+import seqrec_ext
+from seqrec_ext import GRU4RecParams, gru4rec_step, reference
+
+N_ITEMS, H, E = 40, 6, 5
+
+
+def make_params(embedding, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    def rnd(*s):
+        return (torch.randn(*s, generator=g, dtype=torch.float64) * 0.4).to(dtype)
+    kw = dict(w_hh=rnd(3 * H, H), b_h=rnd(3 * H), out_table=rnd(N_ITEMS, H), out_bias=rnd(N_ITEMS),
+              embedding=embedding)
+    if embedding == "none":
+        kw["item_in"] = rnd(N_ITEMS, 3 * H)
+    elif embedding == "separate":
+        kw["item_in"], kw["w_in"] = rnd(N_ITEMS, E), rnd(E, 3 * H)
+    else:
+        kw["w_in"] = rnd(H, 3 * H)
+    return GRU4RecParams(**kw)
+
+
+def reference_step(p, item_ids, target_ids, negative_ids, h, *, loss, bpreg, elu_param, logq_correction,
+                   reset_after):
+    tables = {name: getattr(p, name).detach().clone().requires_grad_()
+              for name in ("w_hh", "b_h", "out_table", "out_bias", "item_in", "w_in") if getattr(p, name) is not None}
+    table_in = tables["out_table"] if p.embedding == "constrained" else tables["item_in"]
+    x = table_in[item_ids]
+    gi = x if p.embedding == "none" else x @ tables["w_in"]
+    h_new = reference.gru_step(gi, h, tables["w_hh"], tables["b_h"], reset_after=reset_after)
+    out_ids = torch.cat([target_ids, negative_ids])
+    value = reference.sampled_ranking_loss(h_new, tables["out_table"][out_ids], tables["out_bias"][out_ids],
+                                           loss=loss, bpreg=bpreg, elu_param=elu_param,
+                                           logq_correction=logq_correction)
+    value.backward()
+    return value.detach(), h_new.detach(), {k: v.grad for k, v in tables.items()}
+
+
+@pytest.mark.parametrize("embedding", ["none", "separate", "constrained"])
+@pytest.mark.parametrize("loss", ["bpr-max", "cross-entropy", "top1-max"])
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_step_equals_dense_autograd_reference(embedding, loss, reset_after):
+    p = make_params(embedding)
+    g = torch.Generator().manual_seed(1)
+    B, S = 5, 9
+    item_ids = torch.tensor([3, 3, 7, 0, 39])  # repeated input item
+    target_ids = torch.tensor([4, 8, 3, 4, 1])  # repeated target, and an input item as target
+    negative_ids = torch.randint(0, N_ITEMS, (S,), generator=g)
+    h = torch.randn(B, H, generator=g, dtype=torch.float64)
+    kw = dict(loss=loss, bpreg=0.5 if loss == "bpr-max" else 0.0, elu_param=0.5 if loss == "bpr-max" else 0.0,
+              logq_correction=torch.rand(B + S, generator=g, dtype=torch.float64) if loss == "cross-entropy" else None,
+              reset_after=reset_after)
+    res = gru4rec_step(p, item_ids, target_ids, negative_ids, h, **kw)
+    ref_loss, ref_h, ref_grads = reference_step(p, item_ids, target_ids, negative_ids, h, **kw)
+    torch.testing.assert_close(res.loss, ref_loss)
+    torch.testing.assert_close(res.h_new, ref_h)
+    expected_tables = {"out_table", "out_bias"} | ({"item_in"} if embedding != "constrained" else set())
+    assert set(res.row_grads) == expected_tables
+    for name, rows in res.row_grads.items():
+        torch.testing.assert_close(rows.to_dense(N_ITEMS), ref_grads[name])
+    for name, grad in res.dense_grads.items():
+        torch.testing.assert_close(grad, ref_grads[name])
+    # the row gradients touch only the rows of this step
+    touched = set(torch.cat([item_ids, target_ids, negative_ids]).tolist())
+    for rows in res.row_grads.values():
+        assert set(rows.indices.tolist()) <= touched
+
+
+def test_dropout_is_seeded_and_scales():
+    p = make_params("constrained")
+    ids, targets, negs = torch.tensor([1, 2, 3]), torch.tensor([4, 5, 6]), torch.tensor([7, 8])
+    h = torch.zeros(3, H, dtype=torch.float64)
+    run = lambda seed: gru4rec_step(p, ids, targets, negs, h, dropout_embed=0.5, dropout_hidden=0.3,  # noqa: E731
+                                    generator=torch.Generator().manual_seed(seed))
+    a, b, c = run(0), run(0), run(1)
+    assert torch.equal(a.loss, b.loss) and torch.equal(a.row_grads["out_table"].values, b.row_grads["out_table"].values)
+    assert not torch.equal(a.loss, c.loss)
+    # no dropout in the carried state
+    plain = gru4rec_step(p, ids, targets, negs, h, dropout_embed=0.0, dropout_hidden=0.3,
+                         generator=torch.Generator().manual_seed(0))
+    nodrop = gru4rec_step(p, ids, targets, negs, h)
+    torch.testing.assert_close(plain.h_new, nodrop.h_new)
+
+
+def test_params_validation():
+    p = make_params("none")
+    with pytest.raises(ValueError, match="embedding must be one of"):
+        GRU4RecParams(w_hh=p.w_hh, b_h=p.b_h, out_table=p.out_table, out_bias=p.out_bias, embedding="tied")
+    with pytest.raises(ValueError, match="'constrained' needs w_in"):
+        GRU4RecParams(w_hh=p.w_hh, b_h=p.b_h, out_table=p.out_table, out_bias=p.out_bias, embedding="constrained")
+    with pytest.raises(ValueError, match="'none' needs item_in"):
+        GRU4RecParams(w_hh=p.w_hh, b_h=p.b_h, out_table=p.out_table, out_bias=p.out_bias,
+                      item_in=torch.zeros(N_ITEMS, H, dtype=torch.float64))
+    with pytest.raises(ValueError, match="same batch size"):
+        gru4rec_step(p, torch.tensor([1, 2]), torch.tensor([1]), torch.tensor([3]), torch.zeros(2, H, dtype=torch.float64))
+    with pytest.raises(ValueError, match="dropout probabilities"):
+        gru4rec_step(p, torch.tensor([1]), torch.tensor([1]), torch.tensor([3]), torch.zeros(1, H, dtype=torch.float64),
+                     dropout_hidden=1.0)

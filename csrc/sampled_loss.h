@@ -100,38 +100,61 @@ SEQREC_HOST_DEVICE acc_t row_loss(Loss loss, const acc_t* st, acc_t bpreg) {
   return acc_t(0);
 }
 
+// What the gradient of every column of a row shares, computed once per row.
+template <typename acc_t>
+struct RowConsts {
+  acc_t m, inv_z, r_i;
+  acc_t p;         // bpr-max: sum_j s_j s(r_i - r_j)
+  acc_t mean_q;    // bpr-max: sum_j s_j r_j^2
+  acc_t mean_a;    // top1-max: the loss
+  acc_t ce_scale;  // cross-entropy: p_i / (p_i + eps) / z
+  acc_t inv_n;     // bpr, top1: 1 / number of negatives
+  acc_t bpreg;
+};
+
+template <typename acc_t>
+SEQREC_HOST_DEVICE RowConsts<acc_t> row_consts(const acc_t* st, acc_t bpreg) {
+  const acc_t eps = static_cast<acc_t>(kEps);
+  RowConsts<acc_t> c;
+  const acc_t z = st[kZ] > acc_t(0) ? st[kZ] : acc_t(1);  // z = 0: no negatives, no gradient
+  c.m = st[kM];
+  c.inv_z = acc_t(1) / z;
+  c.r_i = st[kRi];
+  c.p = st[kA] / z;
+  c.mean_q = st[kQ] / z;
+  c.mean_a = st[kA] / z;
+  const acc_t p_i = exp_approx(st[kA] - st[kM]) / z;  // cross-entropy: a holds x_i
+  c.ce_scale = p_i / (p_i + eps) / z;
+  c.inv_n = st[kN] > acc_t(0) ? acc_t(1) / st[kN] : acc_t(0);
+  c.bpreg = bpreg;
+  return c;
+}
+
 // dL/dr_j of a negative column j with score r_j and softmax input x_j (not yet multiplied by
 // the upstream gradient or the elu derivative). Branch-free, so that loops over it vectorise.
 template <Loss kLoss, typename acc_t>
-SEQREC_HOST_DEVICE acc_t negative_grad(const acc_t* st, acc_t bpreg, acc_t r_j, acc_t x_j) {
+SEQREC_HOST_DEVICE acc_t negative_grad(const RowConsts<acc_t>& c, acc_t r_j, acc_t x_j) {
   const acc_t eps = static_cast<acc_t>(kEps);
-  const acc_t z = st[kZ] > acc_t(0) ? st[kZ] : acc_t(1);  // z = 0: no negatives, no gradient
-  const acc_t m = st[kM], r_i = st[kRi];
   if constexpr (kLoss == Loss::kBprMax) {
-    const acc_t p = st[kA] / z;
-    const acc_t s_j = exp_approx(r_j - m) / z;
-    const acc_t sig = sigmoid(r_i - r_j);
-    const acc_t d_p = s_j * (sig - p) - s_j * sig * (acc_t(1) - sig);
-    const acc_t d_q = s_j * (r_j * r_j - st[kQ] / z) + acc_t(2) * s_j * r_j;
-    return -d_p / (p + eps) + bpreg * d_q;
+    const acc_t s_j = exp_approx(r_j - c.m) * c.inv_z;
+    const acc_t sig = sigmoid(c.r_i - r_j);
+    const acc_t d_p = s_j * (sig - c.p) - s_j * sig * (acc_t(1) - sig);
+    const acc_t d_q = s_j * (r_j * r_j - c.mean_q) + acc_t(2) * s_j * r_j;
+    return -d_p / (c.p + eps) + c.bpreg * d_q;
   } else if constexpr (kLoss == Loss::kTop1Max) {
-    const acc_t s_j = exp_approx(r_j - m) / z;
-    const acc_t sig = sigmoid(r_j - r_i);
+    const acc_t s_j = exp_approx(r_j - c.m) * c.inv_z;
+    const acc_t sig = sigmoid(r_j - c.r_i);
     const acc_t sig2 = sigmoid(r_j * r_j);
-    return s_j * (sig + sig2 - st[kA] / z) +
+    return s_j * (sig + sig2 - c.mean_a) +
            s_j * (sig * (acc_t(1) - sig) + acc_t(2) * r_j * sig2 * (acc_t(1) - sig2));
   } else if constexpr (kLoss == Loss::kCrossEntropy) {
-    const acc_t p_i = exp_approx(st[kA] - m) / z;
-    return p_i / (p_i + eps) * (exp_approx(x_j - m) / z);
+    return c.ce_scale * exp_approx(x_j - c.m);
+  } else if constexpr (kLoss == Loss::kBpr) {
+    return (acc_t(1) - sigmoid(c.r_i - r_j)) * c.inv_n;
   } else {
-    const acc_t n = st[kN] > acc_t(0) ? st[kN] : acc_t(1);
-    if constexpr (kLoss == Loss::kBpr) {
-      return (acc_t(1) - sigmoid(r_i - r_j)) / n;
-    } else {
-      const acc_t sig = sigmoid(r_j - r_i);
-      const acc_t sig2 = sigmoid(r_j * r_j);
-      return (sig * (acc_t(1) - sig) + acc_t(2) * r_j * sig2 * (acc_t(1) - sig2)) / n;
-    }
+    const acc_t sig = sigmoid(r_j - c.r_i);
+    const acc_t sig2 = sigmoid(r_j * r_j);
+    return (sig * (acc_t(1) - sig) + acc_t(2) * r_j * sig2 * (acc_t(1) - sig2)) * c.inv_n;
   }
 }
 

@@ -127,7 +127,8 @@ SEQREC_HOST_DEVICE void column_grad_element(const TileArgs<scalar_t>& a, int64_t
     acc_t raw, r, x;
     column_scores(a, b, k, raw, r, x);
     const acc_t* st = a.stats + b * kStats;
-    g = (kind == kTarget ? target_grad<kLoss>(st, a.bpreg) : negative_grad<kLoss>(st, a.bpreg, r, x)) *
+    g = (kind == kTarget ? target_grad<kLoss>(st, a.bpreg)
+                         : negative_grad<kLoss>(row_consts(st, a.bpreg), r, x)) *
         a.row_scale[b];
     if (a.elu_alpha > acc_t(0)) g *= elu_grad(raw, r, a.elu_alpha);
   }

@@ -104,11 +104,11 @@ void update_stats_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1) {
 
 template <Loss kLoss, typename acc_t>
 __attribute__((target_clones("avx512f", "avx2", "default"))) void row_grads(
-    const acc_t* __restrict__ st, acc_t bpreg, acc_t scale, const acc_t* __restrict__ r,
+    const sampled_loss::RowConsts<acc_t> consts, acc_t scale, const acc_t* __restrict__ r,
     const acc_t* __restrict__ x, const acc_t* __restrict__ w, int64_t tc, acc_t* __restrict__ g) {
   for (int64_t k = 0; k < tc; ++k) {
     // a select, not a product: a column that is no negative may overflow the formula
-    const acc_t v = scale * sampled_loss::negative_grad<kLoss>(st, bpreg, r[k], x[k]);
+    const acc_t v = scale * sampled_loss::negative_grad<kLoss>(consts, r[k], x[k]);
     g[k] = w[k] > acc_t(0) ? v : acc_t(0);
   }
 }
@@ -123,7 +123,7 @@ void column_grads_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1) {
     std::copy_n(a.stats + b * sampled_loss::kStats, sampled_loss::kStats, st);
     const acc_t scale = a.row_scale[b];
     row_scores<kLoss>(a, b, r, x, w);
-    row_grads<kLoss>(st, a.bpreg, scale, r, x, w, a.tc, g);
+    row_grads<kLoss>(sampled_loss::row_consts(st, a.bpreg), scale, r, x, w, a.tc, g);
     if (b >= a.c0 && b < a.c0 + a.tc) g[b - a.c0] = sampled_loss::target_grad<kLoss>(st, a.bpreg) * scale;
     scalar_t* out = a.d_scores + b * a.d_scores_stride;
     const scalar_t* s = a.scores + b * a.scores_stride;

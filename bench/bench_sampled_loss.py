@@ -42,12 +42,33 @@ def kwargs(loss, logq):
                 logq_correction=logq if loss == "cross-entropy" else None)
 
 
+def profile(B, S, H, loss, device):
+    """Where the fused loss's forward+backward time goes (torch.profiler, self time per op)."""
+    h, W, b, logq = inputs(B, S, H, device)
+    kw = kwargs(loss, logq)
+
+    def run():
+        seqrec_ext.sampled_ranking_loss(h, W, b, **kw).backward()
+
+    for _ in range(10):
+        run()
+    with torch.profiler.profile() as prof:
+        for _ in range(50):
+            run()
+    print(f"profile of the fused {loss} forward+backward, B={B} S={S} H={H} (50 calls):")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--profile", action="store_true", help="only profile bpr-max at B=32, S=2048, H=100")
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.profile:
+        profile(32, 2048, 100, "bpr-max", device)
+        return
     peak = gemm_gflops(device)
     print(f"seqrec_ext {seqrec_ext.__version__}, torch {torch.__version__}, device {device}, "
           f"threads {torch.get_num_threads()}; large GEMM (2048^3 float32): {peak:.0f} GFLOP/s; "

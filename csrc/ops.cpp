@@ -38,4 +38,14 @@ TORCH_LIBRARY(seqrec, m) {
         "Tensor? out_bias, Tensor? logq_correction, Tensor? col_items, Tensor stats, str loss, "
         "float bpreg, float elu_param, str reduction) -> (Tensor d_h, Tensor d_out_rows, "
         "Tensor d_out_bias)");
+
+  // ---- Adagrad with momentum (SPEC 2.5), in place ----
+  // touched rows of a table: param, accumulator, momentum_buffer (N, D); indices (K,) may
+  // repeat (their gradients are summed first); grad_rows (K, D)
+  m.def("sparse_adagrad_momentum_(Tensor(a!) param, Tensor(b!) accumulator, "
+        "Tensor(c!) momentum_buffer, Tensor indices, Tensor grad_rows, float lr, float momentum, "
+        "float eps) -> ()");
+  // the same rule for a dense parameter of any shape
+  m.def("adagrad_momentum_(Tensor(a!) param, Tensor(b!) accumulator, Tensor(c!) momentum_buffer, "
+        "Tensor grad, float lr, float momentum, float eps) -> ()");
 }

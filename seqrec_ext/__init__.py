@@ -7,6 +7,7 @@ Python entry points. Pure-PyTorch references of every op are in `seqrec_ext.refe
 import torch  # noqa: F401  (torch's libraries must be loaded before the compiled module)
 
 from ._loader import _C, build_config
+from .adagrad_momentum import adagrad_momentum_, sparse_adagrad_momentum_
 from .alias_sampler import PopularitySampler, alias_build, alias_draw
 from .gru import gru_sequence, gru_step, gru_step_ids
 from .sampled_loss import logq_correction, sampled_ranking_loss
@@ -21,6 +22,8 @@ __all__ = [
     "StepResult",
     "gru4rec_step",
     "PopularitySampler",
+    "adagrad_momentum_",
+    "sparse_adagrad_momentum_",
     "alias_build",
     "alias_draw",
     "build_info",

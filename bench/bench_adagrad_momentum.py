@@ -16,7 +16,7 @@ import seqrec_ext
 from seqrec_ext import reference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import time_interleaved  # noqa: E402
+from common import run_facts, time_interleaved  # noqa: E402
 
 
 def main():
@@ -25,8 +25,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     device = torch.device(args.device)
-    print(f"seqrec_ext {seqrec_ext.__version__}, torch {torch.__version__}, device {device}, "
-          f"threads {torch.get_num_threads()}; median of {args.repeats}, interleaved")
+    print(run_facts(device, args.repeats))
     print()
     print("| items N | D | touched rows K | fused µs | reference µs | speed-up |")
     print("|---:|---:|---:|---:|---:|---:|")

@@ -18,7 +18,7 @@ import seqrec_ext
 from seqrec_ext import reference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import gemm_gflops, time_interleaved  # noqa: E402
+from common import run_facts, gemm_gflops, time_interleaved  # noqa: E402
 
 
 def step_inputs(B, H, device, grad):
@@ -120,9 +120,7 @@ def main():
     device = torch.device(args.device)
     variants = {"reset_before": [False], "reset_after": [True], "both": [False, True]}[args.variant]
     peak = gemm_gflops(device)
-    print(f"seqrec_ext {seqrec_ext.__version__}, torch {torch.__version__}, device {device}, "
-          f"threads {torch.get_num_threads()}; large GEMM (2048^3 float32): {peak:.0f} GFLOP/s; "
-          f"median of {args.repeats}, interleaved")
+    print(run_facts(device, args.repeats, peak))
     print()
     print("gru_step: time per call in µs; speed-up = reference time / fused time")
     print()

@@ -20,7 +20,7 @@ import seqrec_ext
 from seqrec_ext import GRU4RecParams, gru4rec_step, reference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import gemm_gflops, time_interleaved  # noqa: E402
+from common import run_facts, gemm_gflops, time_interleaved  # noqa: E402
 
 # name, B, H, S, loss, embedding, bpreg, elu, logq (GRU4Rec's published settings, SPEC 3)
 CONFIGS = [
@@ -65,9 +65,7 @@ def main():
     args = parser.parse_args()
     device = torch.device(args.device)
     peak = gemm_gflops(device)
-    print(f"seqrec_ext {seqrec_ext.__version__}, torch {torch.__version__}, device {device}, "
-          f"threads {torch.get_num_threads()}; large GEMM (2048^3 float32): {peak:.0f} GFLOP/s; "
-          f"median of {args.repeats}, interleaved")
+    print(run_facts(device, args.repeats, peak))
     print()
     print("| setting | B | H | S | loss | fused step ms | reference step ms | speed-up | fused GFLOP/s | % of GEMM |")
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")

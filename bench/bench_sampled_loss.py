@@ -19,7 +19,7 @@ import seqrec_ext
 from seqrec_ext import reference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import gemm_gflops, peak_extra_bytes, time_interleaved  # noqa: E402
+from common import run_facts, gemm_gflops, peak_extra_bytes, time_interleaved  # noqa: E402
 
 SHAPES = [(32, 2048, 100), (80, 2048, 224), (240, 2048, 512), (512, 8192, 128), (128, 65536, 100)]
 LOSSES = ["bpr-max", "top1-max", "cross-entropy", "bpr", "top1"]
@@ -70,9 +70,7 @@ def main():
         profile(32, 2048, 100, "bpr-max", device)
         return
     peak = gemm_gflops(device)
-    print(f"seqrec_ext {seqrec_ext.__version__}, torch {torch.__version__}, device {device}, "
-          f"threads {torch.get_num_threads()}; large GEMM (2048^3 float32): {peak:.0f} GFLOP/s; "
-          f"median of {args.repeats}, interleaved")
+    print(run_facts(device, args.repeats, peak))
     print()
     print("| B | S | H | loss | fwd ms | fwd vs eager | fwd+bwd ms | fwd+bwd vs eager | fwd+bwd vs compiled "
           "| fused GFLOP/s | % of GEMM |")

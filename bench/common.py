@@ -62,3 +62,12 @@ def peak_extra_bytes(setup: str, run: str) -> int:
     code = _PEAK_SNIPPET.format(setup=setup, run=run)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_extra_bytes"]
+
+
+def run_facts(device: torch.device, repeats: int, gemm_rate: float = None) -> str:
+    """The line every benchmark prints first: versions, device, threads, GEMM rate, repeats."""
+    import seqrec_ext
+
+    gemm = f"; large GEMM (2048^3 float32): {gemm_rate:.0f} GFLOP/s" if gemm_rate is not None else ""
+    return (f"seqrec_ext {seqrec_ext.__version__}, torch {torch.__version__}, device {device}, "
+            f"threads {torch.get_num_threads()}{gemm}; median of {repeats}, interleaved")

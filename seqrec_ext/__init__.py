@@ -26,6 +26,7 @@ __all__ = [
     "sparse_adagrad_momentum_",
     "alias_build",
     "alias_draw",
+    "build_config",
     "build_info",
     "gru_sequence",
     "gru_step",

@@ -5,7 +5,6 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import seqrec_ext
 from seqrec_ext import gru_sequence, gru_step, gru_step_ids, reference
 
 from conftest import requires_cuda

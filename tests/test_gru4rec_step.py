@@ -3,7 +3,6 @@ whole tables: loss, new state, and every gradient (row gradients densified)."""
 import pytest
 import torch
 
-import seqrec_ext
 from seqrec_ext import GRU4RecParams, gru4rec_step, reference
 
 N_ITEMS, H, E = 40, 6, 5

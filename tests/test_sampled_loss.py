@@ -10,7 +10,6 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import seqrec_ext
 from seqrec_ext import logq_correction, reference, sampled_ranking_loss
 
 from conftest import requires_cuda

@@ -1,0 +1,55 @@
+"""Session-parallel mini-batches (SPEC 3; Hidasi et al.): B sessions run side by side, one event
+each per step, the target being each session's next event. When a session ends, the next
+unused session takes its slot and that row's hidden state must be reset; when no session is
+left, the slot is dropped and the batch shrinks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Batch:
+    inputs: Tensor   # (b,) int64 current items
+    targets: Tensor  # (b,) int64 next items
+    reset: Tensor    # (b,) bool: the row starts a new session (zero its hidden state)
+    keep: Tensor     # (b,) int64: row i continues row keep[i] of the previous step
+
+
+def session_parallel_batches(items: Tensor, session_offsets: Tensor, batch_size: int) -> Iterator[Batch]:
+    """Iterate over sessions stored back to back: session s is ``items[offsets[s]:offsets[s+1]]``
+    (every session at least 2 events long). The hidden state of the trainer follows the rows:
+    ``h = h[batch.keep]; h[batch.reset] = 0`` before each step."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    offsets = session_offsets.tolist()
+    n_sessions = len(offsets) - 1
+    if n_sessions > 0 and min(b - a for a, b in zip(offsets[:-1], offsets[1:])) < 2:
+        raise ValueError("every session needs at least 2 events (drop length-1 sessions first)")
+    slots = list(range(min(batch_size, n_sessions)))     # session of each row
+    pos = [offsets[s] for s in slots]                    # position of each row's current event
+    reset = [True] * len(slots)
+    keep = list(range(len(slots)))
+    next_session = len(slots)
+    while slots:
+        idx = torch.tensor(pos, dtype=torch.long)
+        yield Batch(inputs=items[idx], targets=items[idx + 1], reset=torch.tensor(reset),
+                    keep=torch.tensor(keep, dtype=torch.long))
+        new_slots, new_pos, new_reset, new_keep = [], [], [], []
+        for row, (s, p) in enumerate(zip(slots, pos)):
+            if p + 2 < offsets[s + 1]:  # the session has another target after this one
+                new_slots.append(s)
+                new_pos.append(p + 1)
+                new_reset.append(False)
+                new_keep.append(row)
+            elif next_session < n_sessions:  # a new session takes the slot
+                new_slots.append(next_session)
+                new_pos.append(offsets[next_session])
+                new_reset.append(True)
+                new_keep.append(row)
+                next_session += 1
+        slots, pos, reset, keep = new_slots, new_pos, new_reset, new_keep

@@ -1,0 +1,63 @@
+"""Session-parallel batching on a hand-worked example, and the ranking metrics with their tie
+modes on hand-built score matrices."""
+import pytest
+import torch
+
+from seqrec.batching import session_parallel_batches
+from seqrec.metrics import RankingMetrics, target_ranks
+
+
+def test_session_parallel_batches_hand_worked():
+    # sessions A = [1, 2, 3], B = [4, 5], C = [6, 7, 8, 9], D = [10, 11]; two slots
+    items = torch.tensor([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+    offsets = torch.tensor([0, 3, 5, 9, 11])
+    steps = [(b.inputs.tolist(), b.targets.tolist(), b.reset.tolist(), b.keep.tolist())
+             for b in session_parallel_batches(items, offsets, 2)]
+    assert steps == [
+        ([1, 4], [2, 5], [True, True], [0, 1]),     # A and B start
+        ([2, 6], [3, 7], [False, True], [0, 1]),    # B ended: C takes its slot
+        ([10, 7], [11, 8], [True, False], [0, 1]),  # A ended: D takes its slot
+        ([8], [9], [False], [1]),                   # D ended, none left: the batch shrinks
+    ]
+
+
+def test_batches_cover_every_event_pair_once():
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(2, 7, (23,), generator=g)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+    items = torch.arange(int(offsets[-1]))
+    pairs = [(i, t) for b in session_parallel_batches(items, offsets, 5)
+             for i, t in zip(b.inputs.tolist(), b.targets.tolist())]
+    expected = [(p, p + 1) for s in range(23) for p in range(int(offsets[s]), int(offsets[s + 1]) - 1)]
+    assert sorted(pairs) == expected
+
+
+def test_batching_rejects_short_sessions():
+    with pytest.raises(ValueError, match="at least 2 events"):
+        list(session_parallel_batches(torch.tensor([1, 2, 3]), torch.tensor([0, 1, 3]), 2))
+
+
+def test_ranks_in_three_tie_modes():
+    scores = torch.tensor([[0.5, 0.9, 0.5, 0.1, 0.5],   # target 0: one above, two others tied
+                           [1.0, 0.2, 0.3, 0.4, 0.0]])  # target 0: best, no ties
+    targets = torch.tensor([0, 0])
+    assert target_ranks(scores, targets, "standard").tolist() == [2.0, 1.0]
+    assert target_ranks(scores, targets, "conservative").tolist() == [4.0, 1.0]
+    assert target_ranks(scores, targets, "median").tolist() == [3.0, 1.0]
+
+
+def test_recall_and_mrr():
+    scores = torch.tensor([[0.5, 0.9, 0.5, 0.1, 0.5], [1.0, 0.2, 0.3, 0.4, 0.0], [0.0, 0.1, 0.2, 0.3, 0.4]])
+    targets = torch.tensor([0, 0, 0])  # standard ranks 2, 1, 5
+    m = RankingMetrics(ks=(1, 2, 5), modes=("standard", "conservative"))
+    m.update(scores[:2], targets[:2])
+    m.update(scores[2:], targets[2:])
+    res = m.result()
+    assert res["standard"]["Recall@1"] == pytest.approx(1 / 3)
+    assert res["standard"]["Recall@2"] == pytest.approx(2 / 3)
+    assert res["standard"]["MRR@2"] == pytest.approx((1 / 2 + 1) / 3)
+    assert res["standard"]["MRR@5"] == pytest.approx((1 / 2 + 1 + 1 / 5) / 3)
+    assert res["conservative"]["Recall@2"] == pytest.approx(1 / 3)  # ranks 4, 1, 5
+    assert "| standard |" in m.table() and "3 predictions" in m.table()
+    with pytest.raises(ValueError, match="unknown tie mode"):
+        RankingMetrics(modes=("optimistic",))

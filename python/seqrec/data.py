@@ -1,0 +1,148 @@
+"""Session data in GRU4Rec's format (SPEC 3): tab-separated ``SessionId ItemId Time`` with a
+header line. Events are sorted by (session, time), sessions ordered by their first event,
+items mapped to dense ids, sessions of length 1 dropped; a time-based split puts the
+sessions that end in the last days into the test set, drops test events whose item was not
+seen in training, then test sessions shorter than 2 events.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+REQUIRED_COLUMNS = ("SessionId", "ItemId", "Time")
+
+
+@dataclass
+class Events:
+    """Raw events: parallel arrays of session ids, item ids (both int64) and times (float64)."""
+
+    session_ids: np.ndarray
+    item_ids: np.ndarray
+    times: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.session_ids)
+
+    def subset(self, mask: np.ndarray) -> "Events":
+        return Events(self.session_ids[mask], self.item_ids[mask], self.times[mask])
+
+
+@dataclass
+class Sessions:
+    """Sessions stored back to back: session s is ``items[offsets[s]:offsets[s + 1]]`` (dense
+    item ids, in time order); sessions in the order of their first event."""
+
+    items: Tensor           # (E,) int64
+    offsets: Tensor         # (S + 1,) int64
+    times: Tensor           # (E,) float64
+    session_ids: np.ndarray  # (S,) original ids
+    item_ids: np.ndarray     # (n_items,) original id of each dense id
+
+    @property
+    def n_sessions(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_events(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def item_counts(self) -> Tensor:
+        """Support of each item (its number of events), float64."""
+        return torch.bincount(self.items, minlength=self.n_items).double()
+
+
+def read_tsv(path: Union[str, Path]) -> Events:
+    """Read a GRU4Rec TSV file. Errors name the file and the line."""
+    path = Path(path)
+    sessions, items, times = [], [], []
+    with path.open("r", encoding="utf-8") as f:
+        header = f.readline().rstrip("\n\r").split("\t")
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise ValueError(f"{path}:1: missing column(s) {', '.join(missing)} in the header "
+                             f"{header!r}; expected tab-separated {', '.join(REQUIRED_COLUMNS)}")
+        col = [header.index(c) for c in REQUIRED_COLUMNS]
+        n_fields = len(header)
+        for line_no, line in enumerate(f, start=2):
+            line = line.rstrip("\n\r")
+            if not line:
+                continue
+            fields = line.split("\t")
+            if len(fields) != n_fields:
+                raise ValueError(f"{path}:{line_no}: expected {n_fields} tab-separated fields, got {len(fields)}")
+            s, i, t = (fields[c] for c in col)
+            try:
+                sessions.append(int(s))
+            except ValueError:
+                raise ValueError(f"{path}:{line_no}: SessionId {s!r} is not an integer") from None
+            try:
+                items.append(int(i))
+            except ValueError:
+                raise ValueError(f"{path}:{line_no}: ItemId {i!r} is not an integer") from None
+            try:
+                tv = float(t)
+            except ValueError:
+                raise ValueError(f"{path}:{line_no}: Time {t!r} is not a number") from None
+            if not math.isfinite(tv):
+                raise ValueError(f"{path}:{line_no}: Time {t!r} is not finite")
+            times.append(tv)
+    return Events(np.asarray(sessions, dtype=np.int64), np.asarray(items, dtype=np.int64),
+                  np.asarray(times, dtype=np.float64))
+
+
+def build_sessions(events: Events, item_ids: Optional[np.ndarray] = None, *, source: str = "data") -> Sessions:
+    """Sort, map items to dense ids (with ``item_ids`` given: that mapping, events of other items
+    dropped) and drop sessions shorter than 2 events. ``source`` names the data in errors."""
+    if item_ids is not None:
+        events = events.subset(np.isin(events.item_ids, item_ids))
+    order = np.lexsort((events.times, events.session_ids))
+    s, i, t = events.session_ids[order], events.item_ids[order], events.times[order]
+    # session boundaries and lengths; keep sessions of length >= 2
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]]) if len(s) else np.zeros(0, dtype=np.int64)
+    ends = np.r_[starts[1:], len(s)].astype(np.int64)
+    long_enough = (ends - starts) >= 2
+    starts, ends = starts[long_enough], ends[long_enough]
+    if len(starts) == 0:
+        raise ValueError(f"{source}: no session with at least 2 events is left after filtering")
+    # sessions ordered by their first event
+    session_order = np.argsort(t[starts], kind="stable")
+    starts, ends = starts[session_order], ends[session_order]
+    lengths = ends - starts
+    event_index = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])
+    if item_ids is None:
+        item_ids = np.unique(i[event_index])
+    dense = np.searchsorted(item_ids, i[event_index])
+    offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+    return Sessions(items=torch.from_numpy(dense.astype(np.int64)), offsets=torch.from_numpy(offsets),
+                    times=torch.from_numpy(t[event_index].copy()), session_ids=s[starts],
+                    item_ids=np.asarray(item_ids))
+
+
+def time_split(events: Events, test_days: float = 1.0, *, day_seconds: float = 86400.0,
+               source: str = "data") -> Tuple[Sessions, Sessions]:
+    """Train / test sessions: a session is in the test set when its last event lies within
+    ``test_days`` of the last event of the data. Test events of items unseen in training are
+    dropped, then test sessions shorter than 2 events."""
+    if len(events) == 0:
+        raise ValueError(f"{source}: no events")
+    order = np.argsort(events.session_ids, kind="stable")
+    sid = events.session_ids[order]
+    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
+    session_end = np.maximum.reduceat(events.times[order], starts)
+    last_time = dict(zip(sid[starts].tolist(), session_end.tolist()))
+    cutoff = events.times.max() - test_days * day_seconds
+    is_test = np.fromiter((last_time[s] > cutoff for s in events.session_ids.tolist()), dtype=bool,
+                          count=len(events))
+    train = build_sessions(events.subset(~is_test), source=f"{source} (train split)")
+    test = build_sessions(events.subset(is_test), item_ids=train.item_ids, source=f"{source} (test split)")
+    return train, test

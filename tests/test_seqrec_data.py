@@ -1,0 +1,63 @@
+"""GRU4Rec TSV reading (errors name file and line), sessions building and the time split."""
+import numpy as np
+import pytest
+import torch
+
+from seqrec.data import Events, build_sessions, read_tsv, time_split
+
+
+def write(tmp_path, text, name="events.tsv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_read_and_build(tmp_path):
+    p = write(tmp_path, "SessionId\tItemId\tTime\n"
+                        "2\t30\t5\n2\t10\t6\n"      # session 2 starts at t=5
+                        "1\t10\t3\n1\t20\t1\n1\t30\t2\n"  # session 1, out of time order in the file
+                        "3\t40\t9\n")              # length 1: dropped
+    sessions = build_sessions(read_tsv(p))
+    assert sessions.item_ids.tolist() == [10, 20, 30]  # item 40 only in a dropped session
+    assert sessions.session_ids.tolist() == [1, 2]      # by first event
+    assert sessions.offsets.tolist() == [0, 3, 5]
+    assert sessions.items.tolist() == [1, 2, 0, 2, 0]   # 20, 30, 10 | 30, 10
+    assert sessions.times.tolist() == [1.0, 2.0, 3.0, 5.0, 6.0]
+    assert sessions.item_counts().tolist() == [2.0, 1.0, 2.0]
+
+
+def test_column_order_is_free(tmp_path):
+    p = write(tmp_path, "Time\tItemId\tSessionId\n1\t7\t1\n2\t8\t1\n")
+    assert build_sessions(read_tsv(p)).items.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("SessionId\tItemId\n1\t2\n", r"events.tsv:1: missing column\(s\) Time"),
+    ("SessionId\tItemId\tTime\n1\t2\t3\n1\t2\n", r"events.tsv:3: expected 3 tab-separated fields, got 2"),
+    ("SessionId\tItemId\tTime\n1\tx\t3\n", r"events.tsv:2: ItemId 'x' is not an integer"),
+    ("SessionId\tItemId\tTime\n1\t2\tnoon\n", r"events.tsv:2: Time 'noon' is not a number"),
+    ("SessionId\tItemId\tTime\ns1\t2\t3\n", r"events.tsv:2: SessionId 's1' is not an integer"),
+])
+def test_malformed_files_name_file_and_line(tmp_path, text, message):
+    with pytest.raises(ValueError, match=message):
+        read_tsv(write(tmp_path, text))
+
+
+def test_empty_after_filtering(tmp_path):
+    p = write(tmp_path, "SessionId\tItemId\tTime\n1\t2\t3\n2\t3\t4\n")
+    with pytest.raises(ValueError, match="no session with at least 2 events"):
+        build_sessions(read_tsv(p), source=str(p))
+
+
+def test_time_split_rules():
+    day = 86400.0
+    ev = Events(session_ids=np.array([1, 1, 2, 2, 3, 3, 3, 4, 4]),
+                item_ids=np.array([10, 11, 11, 12, 10, 99, 11, 99, 98]),
+                times=np.array([0, 1, 2, 3, 5 * day, 5 * day + 1, 5 * day + 2, 5 * day + 3, 5 * day + 4]))
+    train, test = time_split(ev, test_days=1.0)
+    assert train.session_ids.tolist() == [1, 2]
+    assert train.item_ids.tolist() == [10, 11, 12]
+    # session 3 loses item 99 (unseen in training) and keeps 10, 11; session 4 loses both: dropped
+    assert test.session_ids.tolist() == [3]
+    assert test.items.tolist() == [0, 1]
+    assert torch.equal(test.offsets, torch.tensor([0, 2]))

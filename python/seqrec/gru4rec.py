@@ -1,0 +1,156 @@
+"""GRU4Rec (Hidasi et al.) on seqrec_ext's fused ops: one GRU layer, session-parallel training
+with shared popularity-sampled negatives, GRU4Rec's Adagrad with momentum applied to the touched
+item-table rows only, and full-catalogue evaluation.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor
+
+import seqrec_ext
+from seqrec_ext import GRU4RecParams, PopularitySampler, gru4rec_step, gru_step
+
+from .batching import session_parallel_batches
+from .data import Sessions
+from .metrics import RankingMetrics
+
+
+@dataclass
+class GRU4RecConfig:
+    """GRU4Rec's hyper-parameters (names as in its reference implementation where they exist)."""
+
+    hidden: int = 100
+    loss: str = "bpr-max"
+    bpreg: float = 1.0
+    elu_param: float = 0.5
+    logq: float = 0.0
+    n_sample: int = 2048
+    sample_alpha: float = 0.5
+    batch_size: int = 32
+    dropout_embed: float = 0.0
+    dropout_hidden: float = 0.0
+    learning_rate: float = 0.05
+    momentum: float = 0.0
+    embedding: str = "none"  # none | separate | constrained
+    embedding_size: int = 0  # for "separate"
+    reset_after: bool = False
+    seed: int = 0
+
+
+def _init(shape, generator, device) -> Tensor:
+    """GRU4Rec's uniform initialisation, scale sqrt(6 / (fan_in + fan_out))."""
+    fan = shape[0] + (shape[1] if len(shape) > 1 else 1)
+    scale = math.sqrt(6.0 / fan)
+    return ((torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * scale).float().to(device)
+
+
+class GRU4Rec:
+    def __init__(self, n_items: int, config: GRU4RecConfig, device="cpu"):
+        self.config, self.n_items, self.device = config, n_items, torch.device(device)
+        g = torch.Generator().manual_seed(config.seed)
+        H = config.hidden
+        kw = dict(w_hh=_init((3 * H, H), g, self.device), b_h=torch.zeros(3 * H, device=self.device),
+                  out_table=_init((n_items, H), g, self.device), out_bias=torch.zeros(n_items, device=self.device),
+                  embedding=config.embedding)
+        if config.embedding == "none":
+            kw["item_in"] = _init((n_items, 3 * H), g, self.device)
+        elif config.embedding == "separate":
+            if config.embedding_size < 1:
+                raise ValueError("embedding 'separate' needs embedding_size >= 1")
+            kw["item_in"] = _init((n_items, config.embedding_size), g, self.device)
+            kw["w_in"] = _init((config.embedding_size, 3 * H), g, self.device)
+        else:
+            kw["w_in"] = _init((H, 3 * H), g, self.device)
+        self.params = GRU4RecParams(**kw)
+        # Adagrad state: accumulator and momentum buffer per parameter
+        self.state = {name: (torch.zeros_like(t), torch.zeros_like(t)) for name, t in self._tensors().items()}
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+
+    def _tensors(self):
+        return {k: v for k, v in ((n, getattr(self.params, n)) for n in
+                                  ("w_hh", "b_h", "out_table", "out_bias", "item_in", "w_in")) if v is not None}
+
+    # ---- training ----
+
+    def _apply(self, result) -> None:
+        c = self.config
+        tensors = self._tensors()
+        for name, rows in result.row_grads.items():
+            param = tensors[name]
+            acc, mom = self.state[name]
+            if param.dim() == 1:  # the bias: rows of width 1
+                param, acc, mom = param.view(-1, 1), acc.view(-1, 1), mom.view(-1, 1)
+                values = rows.values.view(-1, 1)
+            else:
+                values = rows.values
+            seqrec_ext.sparse_adagrad_momentum_(param, acc, mom, rows.indices, values, lr=c.learning_rate,
+                                                momentum=c.momentum)
+        for name, grad in result.dense_grads.items():
+            acc, mom = self.state[name]
+            seqrec_ext.adagrad_momentum_(tensors[name], acc, mom, grad, lr=c.learning_rate, momentum=c.momentum)
+
+    def train_epoch(self, sessions: Sessions, progress: Optional[Callable[[int, float], None]] = None) -> dict:
+        """One epoch of session-parallel training; returns the mean loss and events/s.
+        Raises FloatingPointError (parameters untouched by the failing step) on a non-finite loss."""
+        c = self.config
+        counts = sessions.item_counts()
+        sampler = PopularitySampler(counts, alpha=c.sample_alpha, device=self.device)
+        log_counts = counts.clamp(min=1).log().float().to(self.device)
+        h = torch.zeros(c.batch_size, c.hidden, device=self.device)
+        total, n_steps, n_events = 0.0, 0, 0
+        start = time.perf_counter()
+        for batch in session_parallel_batches(sessions.items, sessions.offsets, c.batch_size):
+            h = h[batch.keep.to(self.device)]
+            h[batch.reset.to(self.device)] = 0
+            inputs, targets = batch.inputs.to(self.device), batch.targets.to(self.device)
+            negatives = sampler.sample(c.n_sample, generator=self.generator) if c.n_sample > 0 \
+                else torch.zeros(0, dtype=torch.long, device=self.device)
+            logq = (seqrec_ext.logq_correction(log_counts, targets, negatives, logq=c.logq, alpha=c.sample_alpha)
+                    if c.loss == "cross-entropy" and c.logq > 0 else None)
+            result = gru4rec_step(self.params, inputs, targets, negatives, h, loss=c.loss, bpreg=c.bpreg,
+                                  elu_param=c.elu_param, logq_correction=logq, dropout_embed=c.dropout_embed,
+                                  dropout_hidden=c.dropout_hidden, reset_after=c.reset_after,
+                                  generator=self.generator)
+            loss = result.loss.item()
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss {loss} at step {n_steps}")
+            self._apply(result)
+            h = result.h_new
+            total += loss
+            n_steps += 1
+            n_events += len(inputs)
+            if progress is not None:
+                progress(len(inputs), loss)
+        seconds = time.perf_counter() - start
+        return {"loss": total / max(n_steps, 1), "events_per_s": n_events / max(seconds, 1e-9),
+                "steps": n_steps, "seconds": seconds}
+
+    # ---- evaluation ----
+
+    @torch.no_grad()
+    def evaluate(self, sessions: Sessions, batch_size: int = 512, ks=(1, 5, 10, 20)) -> RankingMetrics:
+        """Next-item prediction on every event of ``sessions`` against the whole catalogue; the
+        hidden state starts at zero for every session."""
+        p, c = self.params, self.config
+        metrics = RankingMetrics(ks=ks)
+        h = torch.zeros(batch_size, c.hidden, device=self.device)
+        for batch in session_parallel_batches(sessions.items, sessions.offsets, batch_size):
+            h = h[batch.keep.to(self.device)]
+            h[batch.reset.to(self.device)] = 0
+            inputs = batch.inputs.to(self.device)
+            x = p.input_table[inputs]
+            gi = x if p.w_in is None else x @ p.w_in
+            h = gru_step(gi, h, p.w_hh, p.b_h, reset_after=c.reset_after)
+            scores = h @ p.out_table.t() + p.out_bias
+            if c.elu_param > 0 and c.loss in ("bpr-max", "top1-max"):
+                scores = torch.nn.functional.elu(scores, c.elu_param)  # monotone: ranks unchanged
+            metrics.update(scores, batch.targets.to(self.device))
+        return metrics
+
+    def config_dict(self) -> dict:
+        return asdict(self.config)

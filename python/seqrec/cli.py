@@ -17,7 +17,7 @@ from .data import build_sessions, read_tsv, time_split
 from .datasets import BUILTIN, load_builtin
 from .gru4rec import GRU4Rec, GRU4RecConfig, load_checkpoint, save_checkpoint
 
-DEFAULT_TEST_DAYS = {"ml-100k": 14.0}
+DEFAULT_TEST_DAYS = {"ml-100k": 14.0, "movielens": 90.0}
 
 
 def _events(dataset: str):
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     for p in (t, e):
         p.add_argument("--dataset", required=True, help=f"a GRU4Rec TSV file or one of: {', '.join(BUILTIN)}")
         p.add_argument("--test-days", type=float, default=None,
-                       help="sessions ending in the last N days are the test set (default 1; ml-100k 14)")
+                       help="sessions ending in the last N days are the test set (default 1; ml-100k 14, movielens 90)")
         p.add_argument("--device", default="cpu")
         p.add_argument("--eval-batch-size", type=int, default=512)
     _add_model_options(t)

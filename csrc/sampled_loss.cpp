@@ -7,6 +7,7 @@
 // forward keeps kStats values per row, the backward recomputes each tile's scores. Scratch
 // memory is one (B, tile) score tile, tile ~ 2^18 / B columns, independent of M.
 #include <ATen/ATen.h>
+#include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
 #include <limits>
@@ -20,7 +21,6 @@
 #ifdef SEQREC_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
 
 #include "cuda/sampled_loss_cuda.h"
 #endif
@@ -176,10 +176,7 @@ std::tuple<Tensor, Tensor> sampled_ranking_loss(const Tensor& h_in, const Tensor
   const Loss loss = parse_loss(loss_name);
   const Reduction reduction = parse_reduction(reduction_name);
   check_inputs("sampled_ranking_loss", h_in, rows_in, bias_in, logq_in, col_items_in, loss, bpreg, elu_param);
-#ifdef SEQREC_WITH_CUDA
-  std::optional<c10::cuda::CUDAGuard> guard;
-  if (h_in.is_cuda()) guard.emplace(h_in.device());
-#endif
+  const c10::DeviceGuard guard(h_in.device());  // the op runs on its inputs' device
   const Prepared p = prepare(h_in, rows_in, bias_in, logq_in, col_items_in);
   const int64_t B = p.h.size(0), M = p.rows.size(0);
   const auto acc_dtype = p.h.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
@@ -230,10 +227,7 @@ std::tuple<Tensor, Tensor, Tensor> sampled_ranking_loss_backward(
   const Reduction reduction = parse_reduction(reduction_name);
   check_inputs("sampled_ranking_loss_backward", h_in, rows_in, bias_in, logq_in, col_items_in,
                loss, bpreg, elu_param);
-#ifdef SEQREC_WITH_CUDA
-  std::optional<c10::cuda::CUDAGuard> guard;
-  if (h_in.is_cuda()) guard.emplace(h_in.device());
-#endif
+  const c10::DeviceGuard guard(h_in.device());  // the op runs on its inputs' device
   const Prepared p = prepare(h_in, rows_in, bias_in, logq_in, col_items_in);
   const int64_t B = p.h.size(0), M = p.rows.size(0), H = p.h.size(1);
   TORCH_CHECK(stats_in.dim() == 2 && stats_in.size(0) == B && stats_in.size(1) == sampled_loss::kStats,

@@ -1,6 +1,7 @@
 """The command line on a tiny TSV: train + evaluate, checkpoints that torch.load reads with
-weights_only=True, bit-for-bit resume, and a non-finite loss that stops training and keeps the
-last good checkpoint."""
+weights_only=True, bit-for-bit resume, a non-finite loss that stops training and keeps the
+last good checkpoint, and the same data as parquet."""
+import pytest
 import torch
 
 from seqrec.cli import main
@@ -77,8 +78,19 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, capsys, monke
     assert ckpt.read_bytes() == good
 
 
-def test_bad_dataset_argument(tmp_path):
-    import pytest
+def test_parquet_dataset_trains_like_the_tsv(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    tsv = write_tsv(tmp_path / "events.tsv")
+    pd.read_csv(tsv, sep="\t").to_parquet(tmp_path / "events.parquet")
+    outputs = []
+    for data in (tsv, tmp_path / "events.parquet"):
+        assert main(["gru4rec", "train", "--dataset", str(data), "--epochs", "1"] + SMALL) == 0
+        lines = capsys.readouterr().out.splitlines()
+        outputs.append([line for line in lines if not line.startswith("epoch")])  # events/s differ
+    assert "| standard |" in "\n".join(outputs[0]) and outputs[0] == outputs[1]
 
+
+def test_bad_dataset_argument(tmp_path):
     with pytest.raises(SystemExit, match="neither a file nor a built-in"):
         main(["gru4rec", "train", "--dataset", str(tmp_path / "missing.tsv")])

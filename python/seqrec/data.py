@@ -1,8 +1,10 @@
 """Session data in GRU4Rec's format (SPEC 3): tab-separated ``SessionId ItemId Time`` with a
-header line. Events are sorted by (session, time), sessions ordered by their first event,
-items mapped to dense ids, sessions of length 1 dropped; a time-based split puts the
-sessions that end in the last days into the test set, drops test events whose item was not
-seen in training, then test sessions shorter than 2 events.
+header line, or the same columns in a pandas data frame or a parquet file (pandas and pyarrow
+are optional: imported only when such input is read). Events are sorted by (session, time),
+sessions ordered by their first event, items mapped to dense ids, sessions of length 1
+dropped; a time-based split puts the sessions that end in the last days into the test set,
+drops test events whose item was not seen in training, then test sessions shorter than 2
+events.
 """
 from __future__ import annotations
 
@@ -98,6 +100,69 @@ def read_tsv(path: Union[str, Path]) -> Events:
             times.append(tv)
     return Events(np.asarray(sessions, dtype=np.int64), np.asarray(items, dtype=np.int64),
                   np.asarray(times, dtype=np.float64))
+
+
+def _frame_column(frame, name: str, source: str, *, integer: bool) -> np.ndarray:
+    """Column ``name`` of ``frame`` as int64 (``integer``: whole numbers, floats included) or as
+    float64 (finite numbers). A bad value raises a ValueError naming ``source`` and the first
+    offending row by its index label."""
+    import pandas as pd
+    from pandas.api import types
+
+    col = frame[name]
+    numeric = ((types.is_integer_dtype(col.dtype) or types.is_float_dtype(col.dtype))
+               and not types.is_bool_dtype(col.dtype))
+    if numeric:
+        bad = col.isna().to_numpy()
+    else:  # strings, booleans, dates...: accepted only when every value is a number (e.g. ints in an object column)
+        bad = ~np.fromiter((isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                            for v in col), dtype=bool, count=len(col))
+        if not bad.any():
+            col = pd.to_numeric(col)
+    if not bad.any():
+        if types.is_integer_dtype(col.dtype):
+            return col.to_numpy(np.int64 if integer else np.float64)  # exact for ids beyond 2**53
+        values = col.to_numpy(np.float64)
+        bad = ~np.isfinite(values)
+        if integer:
+            bad |= (values != np.round(values)) | (np.abs(values) >= 2.0 ** 63)
+        if not bad.any():
+            return values.astype(np.int64) if integer else values
+    row = int(np.argmax(bad))
+    value = col.iloc[row]
+    value = value.item() if isinstance(value, np.generic) else value
+    problem = "an integer" if integer else ("finite" if isinstance(value, float) else "a number")
+    raise ValueError(f"{source}: row {frame.index[row]!r}: {name} {value!r} is not {problem}")
+
+
+def events_from_frame(frame, *, source: str = "data frame") -> Events:
+    """Events from a pandas DataFrame with columns ``SessionId``, ``ItemId`` (integer-valued) and
+    ``Time`` (finite numbers); other columns are ignored. Errors name ``source`` and the first
+    offending row."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {', '.join(missing)} in {list(frame.columns)!r}; "
+                         f"expected {', '.join(REQUIRED_COLUMNS)}")
+    return Events(_frame_column(frame, "SessionId", source, integer=True),
+                  _frame_column(frame, "ItemId", source, integer=True),
+                  _frame_column(frame, "Time", source, integer=False))
+
+
+def read_events(path: Union[str, Path]) -> Events:
+    """Events from a ``.parquet`` file (through pandas and pyarrow, see ``events_from_frame``) or,
+    for any other suffix, a GRU4Rec TSV file (``read_tsv``)."""
+    path = Path(path)
+    if path.suffix.lower() != ".parquet":
+        return read_tsv(path)
+    try:
+        import pandas as pd
+        import pyarrow.parquet as pq
+    except ImportError as err:
+        raise ImportError(f"{path}: reading parquet needs pandas and pyarrow ({err.name} is missing): "
+                          "pip install pandas pyarrow") from err
+    present = set(pq.read_schema(path).names)  # read only the needed columns; a missing one is reported below
+    frame = pd.read_parquet(path, engine="pyarrow", columns=[c for c in REQUIRED_COLUMNS if c in present])
+    return events_from_frame(frame, source=str(path))
 
 
 def build_sessions(events: Events, item_ids: Optional[np.ndarray] = None, *, source: str = "data") -> Sessions:

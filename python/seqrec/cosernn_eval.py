@@ -1,0 +1,201 @@
+"""CoSeRNN's evaluation (paper section 6.2, SPEC 4) and the paper's simple baselines and
+oracles (section 6.1). Every approach predicts a unit vector ``u_t`` per session from data up to
+session ``t - 1`` (the oracles excepted); all are scored on the same sessions:
+
+* mean cosine ``u_t . s+_t``;
+* session ranking: rank ``s+_t`` among ``{s+_{t-K+1}, ..., s+_t}`` by cosine to ``u_t``
+  (rank = 1 + number of the others scoring strictly higher); MRR and mean rank, K = 20, 50;
+  sessions with fewer than K - 1 predecessors are skipped;
+* track ranking: the candidates are the K distinct tracks the user streamed most recently
+  before session ``t``; relevant = candidates that occur in session ``t``; ranked by cosine to
+  ``u_t``: average precision (mAP) and Recall@10, K = 25, 100; sessions with fewer than K
+  candidates or no relevant one are skipped.
+
+Only sessions with at least one played track (a target ``s+_t``) are evaluated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .cosernn_data import UserSequences
+
+SESSION_KS = (20, 50)
+TRACK_KS = (25, 100)
+COLUMNS = ("Cosine", "MRR@20", "Rank@20", "MRR@50", "Rank@50", "mAP@25", "Rec@10 (25)", "mAP@100", "Rec@10 (100)")
+
+
+def _normalize(x: Tensor) -> Tensor:
+    return F.normalize(x, dim=-1)
+
+
+# ---- baselines (each (U, T, d), causal: session t uses sessions < t) ----
+
+def _running(seqs: UserSequences, values: Tensor, weight_fn, same_context: bool) -> Tensor:
+    """For every session, a weighted sum of ``values`` over earlier sessions that have a played
+    track (of the same context if ``same_context``, falling back to all earlier sessions when
+    none shares it). ``weight_fn(t, acc_weight)`` -> (decay applied to the sum, weight of t)."""
+    U, T, d = values.shape
+    n_ctx = int(seqs.context.max()) + 1
+    has_pos = seqs.has_pos
+    out = torch.zeros(U, T, d, dtype=torch.float64)
+    acc_any = torch.zeros(U, d, dtype=torch.float64)
+    acc_ctx = torch.zeros(U, max(n_ctx, 1), d, dtype=torch.float64)
+    seen_ctx = torch.zeros(U, max(n_ctx, 1), dtype=torch.bool)
+    rows = torch.arange(U)
+    for t in range(T):
+        ctx = seqs.context[:, t].clamp(min=0)
+        if same_context:
+            use = seen_ctx[rows, ctx]
+            out[:, t] = torch.where(use[:, None], acc_ctx[rows, ctx], acc_any)
+        else:
+            out[:, t] = acc_any
+        decay, w = weight_fn(t)
+        v = values[:, t].double() * has_pos[:, t, None]
+        acc_any = acc_any * decay + w * v
+        upd = has_pos[:, t]
+        acc_ctx[rows, ctx] = torch.where(upd[:, None], acc_ctx[rows, ctx] * decay + w * v, acc_ctx[rows, ctx])
+        seen_ctx[rows, ctx] |= upd
+    return _normalize(out.float())
+
+
+def baseline_predictions(seqs: UserSequences, item_vectors: Tensor, item_counts: Tensor, *,
+                         seed: int = 0) -> Dict[str, Tensor]:
+    """The paper's baselines and oracles. ``item_vectors``: the item space (dense ids);
+    ``item_counts``: training-period stream count per item (for Popularity)."""
+    s_pos = seqs.s_pos
+    last = lambda t: (0.0, 1.0)  # noqa: E731 - replace the sum: the last session
+    linear = lambda t: (1.0, float(t + 1))  # noqa: E731 - weights t' (1-based), as the long-term embedding
+    preds = {
+        "Last, any cxt": _running(seqs, s_pos, last, False),
+        "Last, same cxt": _running(seqs, s_pos, last, True),
+        "Avg, any cxt": _running(seqs, s_pos, linear, False),
+        "Avg, same cxt": _running(seqs, s_pos, linear, True),
+    }
+    # Popularity: s+ of the earlier session whose tracks are the most popular on average
+    counts = item_counts.double()
+    real = seqs.items >= 0
+    pop = (counts[seqs.items.clamp(min=0)] * real).sum(-1) / real.sum(-1).clamp(min=1)
+    pop = torch.where(seqs.has_pos, pop, torch.full_like(pop, -1.0))
+    best = torch.cummax(pop, dim=1).indices  # index of the most popular session up to t
+    prev_best = torch.cat([torch.zeros_like(best[:, :1]), best[:, :-1]], 1)
+    popular = torch.gather(s_pos, 1, prev_best[..., None].expand_as(s_pos)).clone()
+    popular[:, 0] = 0
+    preds["Popularity"] = popular
+    # oracles: the session's own s+, and the mean of a random half of its played tracks
+    preds["Oracle half"] = _oracle_half(seqs, item_vectors, seed)
+    preds["Oracle full"] = s_pos.clone()
+    return preds
+
+
+def _oracle_half(seqs: UserSequences, item_vectors: Tensor, seed: int) -> Tensor:
+    """Normalised mean of a random half (rounded up) of each session's played tracks."""
+    g = torch.Generator().manual_seed(seed)
+    played = (seqs.items >= 0) & ~seqs.skipped
+    keys = torch.rand(played.shape, generator=g).masked_fill(~played, 2.0)
+    rank = keys.argsort(-1).argsort(-1)
+    keep = played & (rank < (played.sum(-1, keepdim=True) + 1) // 2)
+    vectors = item_vectors[seqs.items.clamp(min=0)] * keep[..., None]
+    return _normalize(vectors.sum(-2))
+
+
+# ---- metrics ----
+
+@dataclass
+class TrackCandidates:
+    """Per evaluated session: (user, t), the K_max most recent distinct earlier tracks (most
+    recent first, -1 padding) and which of them occur in the session."""
+
+    user: Tensor       # (N,)
+    t: Tensor          # (N,)
+    items: Tensor      # (N, K_max)
+    relevant: Tensor   # (N, K_max) bool
+
+
+def track_candidates(seqs: UserSequences, eval_mask: Tensor, k_max: int = max(TRACK_KS)) -> TrackCandidates:
+    users, ts, cands, rels = [], [], [], []
+    items_np, lengths = seqs.items.numpy(), seqs.lengths.numpy()
+    eval_np = (eval_mask & seqs.has_pos).numpy()
+    for u in range(seqs.n_users):
+        last_seen: dict = {}
+        clock = 0
+        for t in range(int(lengths[u])):
+            session = items_np[u, t][items_np[u, t] >= 0]
+            if eval_np[u, t]:
+                recent = sorted(last_seen, key=last_seen.__getitem__, reverse=True)[:k_max]
+                row = np.full(k_max, -1, dtype=np.int64)
+                row[:len(recent)] = recent
+                users.append(u), ts.append(t), cands.append(row)
+                rels.append(np.isin(row, session) & (row >= 0))
+            for item in session.tolist():
+                clock += 1
+                last_seen[item] = clock
+    if not users:
+        empty = torch.zeros(0, k_max, dtype=torch.int64)
+        return TrackCandidates(torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), empty,
+                               empty.bool())
+    return TrackCandidates(torch.as_tensor(users), torch.as_tensor(ts), torch.from_numpy(np.stack(cands)),
+                           torch.from_numpy(np.stack(rels)))
+
+
+def evaluate(pred: Tensor, seqs: UserSequences, eval_mask: Tensor, item_vectors: Tensor,
+             candidates: Optional[TrackCandidates] = None) -> Dict[str, float]:
+    """All metrics of one approach's predictions ``pred (U, T, d)`` on the sessions of ``eval_mask``."""
+    mask = eval_mask & seqs.has_pos
+    pred = pred.float()
+    s_pos = seqs.s_pos
+    out: Dict[str, float] = {"Cosine": float((pred * s_pos).sum(-1)[mask].mean()) if mask.any() else float("nan")}
+    out["sessions"] = int(mask.sum())
+    sims = torch.einsum("utd,usd->uts", pred, s_pos)  # sims[u, t, s] = u_t . s+_s
+    own = sims.diagonal(dim1=1, dim2=2)
+    T = sims.shape[1]
+    for K in SESSION_KS:
+        higher = torch.zeros_like(own)
+        for j in range(1, K):
+            if j >= T:
+                break
+            earlier = sims.diagonal(offset=-j, dim1=1, dim2=2)  # u_t . s+_{t-j} for t >= j
+            higher[:, j:] += (earlier > own[:, j:]).float()
+        enough = torch.arange(T)[None, :] >= K - 1
+        m = mask & enough
+        rank = 1.0 + higher[m]
+        out[f"MRR@{K}"] = float((1.0 / rank).mean()) if m.any() else float("nan")
+        out[f"Rank@{K}"] = float(rank.mean()) if m.any() else float("nan")
+        out[f"skipped@{K}"] = int((mask & ~enough).sum())
+    cand = candidates if candidates is not None else track_candidates(seqs, eval_mask)
+    u_at = pred[cand.user, cand.t] if len(cand.user) else pred.new_zeros(0, pred.shape[-1])
+    for K in TRACK_KS:
+        items, rel = cand.items[:, :K], cand.relevant[:, :K]
+        usable = (items >= 0).all(1) & rel.any(1)
+        items, rel, u = items[usable], rel[usable], u_at[usable]
+        scores = torch.einsum("nkd,nd->nk", item_vectors[items.clamp(min=0)], u)
+        order = scores.argsort(dim=1, descending=True, stable=True)
+        rel_sorted = torch.gather(rel, 1, order).float()
+        hits = rel_sorted.cumsum(1)
+        precision = hits / torch.arange(1, K + 1, dtype=torch.float32)
+        n_rel = rel_sorted.sum(1)
+        ap = (precision * rel_sorted).sum(1) / n_rel
+        recall10 = rel_sorted[:, :10].sum(1) / n_rel
+        out[f"mAP@{K}"] = float(ap.mean()) if len(ap) else float("nan")
+        out[f"Rec@10 ({K})"] = float(recall10.mean()) if len(ap) else float("nan")
+        out[f"skipped tracks@{K}"] = int((~usable).sum())
+    return out
+
+
+def results_table(results: Dict[str, Dict[str, float]]) -> str:
+    """A markdown table in the shape of the paper's Table 2."""
+    lines = ["| Model | " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    for name, r in results.items():
+        cells = [f"{r[c]:.4f}" if not c.startswith("Rank") else f"{r[c]:.3f}" for c in COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    first = next(iter(results.values()))
+    lines.append(f"\n{first['sessions']} sessions evaluated; session ranking skips "
+                 f"{first['skipped@20']} (K=20) / {first['skipped@50']} (K=50) with too few earlier sessions; "
+                 f"track ranking skips {first['skipped tracks@25']} (K=25) / {first['skipped tracks@100']} (K=100) "
+                 f"with too few candidates or none relevant")
+    return "\n".join(lines)

@@ -1,0 +1,136 @@
+"""Listening logs for CoSeRNN (SPEC 4): one row per streamed track with user, item, timestamp
+(seconds), skipped flag, device and stream source. Sessions are a user's runs of streams with
+gaps shorter than ``session_gap`` (20 minutes); only the first ``max_items`` (10) streams of a
+session are kept, as in the paper (Hansen et al., RecSys 2020, section 3).
+
+TSV format (header, tab-separated, extra columns ignored): ``user item timestamp skipped
+device source``; ids, device and source are non-negative integers, ``skipped`` is 0 or 1.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+LOG_COLUMNS = ("user", "item", "timestamp", "skipped", "device", "source")
+SESSION_GAP = 20 * 60.0
+MAX_ITEMS = 10
+
+
+@dataclass
+class ListeningLog:
+    """Parallel arrays, one entry per stream."""
+
+    users: np.ndarray     # int64
+    items: np.ndarray     # int64
+    times: np.ndarray     # float64, seconds
+    skipped: np.ndarray   # bool
+    devices: np.ndarray   # int64
+    sources: np.ndarray   # int64
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def __post_init__(self):
+        n = len(self.users)
+        for name in ("items", "times", "skipped", "devices", "sources"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"ListeningLog: {name} has {len(getattr(self, name))} entries, users has {n}")
+
+
+@dataclass
+class ListeningSessions:
+    """Sessions ordered by (user, start time). Items are padded with -1 to ``max_items``."""
+
+    users: np.ndarray     # (S,) int64
+    starts: np.ndarray    # (S,) float64, time of the first stream
+    items: np.ndarray     # (S, max_items) int64, -1 = padding
+    skipped: np.ndarray   # (S, max_items) bool, False on padding
+    devices: np.ndarray   # (S,) int64, device of the first stream
+    sources: np.ndarray   # (S,) int64, stream source of the first stream
+
+    @property
+    def n_sessions(self) -> int:
+        return len(self.users)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return (self.items >= 0).sum(axis=1)
+
+    def user_offsets(self) -> np.ndarray:
+        """``offsets`` such that user k's sessions are ``offsets[k]:offsets[k + 1]``."""
+        change = np.flatnonzero(np.r_[True, self.users[1:] != self.users[:-1]]) if len(self.users) else np.zeros(0, int)
+        return np.r_[change, len(self.users)].astype(np.int64)
+
+
+def read_listening_tsv(path: Union[str, Path]) -> ListeningLog:
+    """Read a listening log TSV. Errors name the file and the line."""
+    path = Path(path)
+    cols = {c: [] for c in LOG_COLUMNS}
+    with path.open("r", encoding="utf-8") as f:
+        header = f.readline().rstrip("\n\r").split("\t")
+        missing = [c for c in LOG_COLUMNS if c not in header]
+        if missing:
+            raise ValueError(f"{path}:1: missing column(s) {', '.join(missing)} in the header {header!r}; "
+                             f"expected tab-separated {', '.join(LOG_COLUMNS)}")
+        index = {c: header.index(c) for c in LOG_COLUMNS}
+        for line_no, line in enumerate(f, start=2):
+            line = line.rstrip("\n\r")
+            if not line:
+                continue
+            fields = line.split("\t")
+            if len(fields) != len(header):
+                raise ValueError(f"{path}:{line_no}: expected {len(header)} tab-separated fields, got {len(fields)}")
+            for c in LOG_COLUMNS:
+                text = fields[index[c]]
+                try:
+                    value = float(text) if c == "timestamp" else int(text)
+                except ValueError:
+                    kind = "a number" if c == "timestamp" else "an integer"
+                    raise ValueError(f"{path}:{line_no}: {c} {text!r} is not {kind}") from None
+                if c == "timestamp" and not math.isfinite(value):
+                    raise ValueError(f"{path}:{line_no}: timestamp {text!r} is not finite")
+                if c == "skipped" and value not in (0, 1):
+                    raise ValueError(f"{path}:{line_no}: skipped must be 0 or 1, got {text!r}")
+                if c in ("user", "item", "device", "source") and value < 0:
+                    raise ValueError(f"{path}:{line_no}: {c} {text!r} is negative")
+                cols[c].append(value)
+    return ListeningLog(users=np.asarray(cols["user"], dtype=np.int64), items=np.asarray(cols["item"], dtype=np.int64),
+                        times=np.asarray(cols["timestamp"], dtype=np.float64),
+                        skipped=np.asarray(cols["skipped"], dtype=bool),
+                        devices=np.asarray(cols["device"], dtype=np.int64),
+                        sources=np.asarray(cols["source"], dtype=np.int64))
+
+
+def write_listening_tsv(log: ListeningLog, path: Union[str, Path]) -> None:
+    with Path(path).open("w", encoding="utf-8") as f:
+        f.write("\t".join(LOG_COLUMNS) + "\n")
+        for row in zip(log.users.tolist(), log.items.tolist(), log.times.tolist(), log.skipped.astype(int).tolist(),
+                       log.devices.tolist(), log.sources.tolist()):
+            f.write("%d\t%d\t%r\t%d\t%d\t%d\n" % row)
+
+
+def sessionize_listening(log: ListeningLog, session_gap: float = SESSION_GAP, max_items: int = MAX_ITEMS,
+                         *, source: str = "listening log") -> ListeningSessions:
+    """Split each user's streams at gaps of at least ``session_gap`` seconds and keep the first
+    ``max_items`` streams of every session."""
+    if len(log) == 0:
+        raise ValueError(f"{source}: no streams")
+    order = np.lexsort((log.times, log.users))
+    u, t = log.users[order], log.times[order]
+    new = np.r_[True, (u[1:] != u[:-1]) | (np.diff(t) >= session_gap)]
+    session = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    position = np.arange(len(u)) - starts[session]
+    keep = position < max_items
+    n_sessions = len(starts)
+    items = np.full((n_sessions, max_items), -1, dtype=np.int64)
+    skipped = np.zeros((n_sessions, max_items), dtype=bool)
+    items[session[keep], position[keep]] = log.items[order][keep]
+    skipped[session[keep], position[keep]] = log.skipped[order][keep]
+    first = order[starts]
+    return ListeningSessions(users=u[starts].copy(), starts=t[starts].copy(), items=items, skipped=skipped,
+                             devices=log.devices[first].copy(), sources=log.sources[first].copy())

@@ -1,0 +1,201 @@
+"""CoSeRNN's model and training: the fused GRU layer against torch.nn.GRU, causality (u_t sees
+only sessions before t and the context of t), the long-term embedding, torch.compile, the LSTM
+variant, learning the planted structure of the synthetic log better than the baselines, word2vec
+item vectors, and the command line (checkpoints that torch.load reads with weights_only=True)."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seqrec.cli import main
+from seqrec.cosernn import CoSeRNN, CoSeRNNConfig, FusedGRU, long_term_embedding, mean_cosine, predict, train
+from seqrec.cosernn_data import TEST, build_user_sequences, feature_size
+from seqrec.cosernn_eval import baseline_predictions, evaluate
+from seqrec.listening import sessionize_listening, write_listening_tsv
+from seqrec.listening_synthetic import synthetic_listening
+
+SMALL = dict(n_devices=2, n_sources=3, hidden=12, fc=16)
+
+
+def _inputs(B=4, T=6, seed=0, n_devices=2, n_sources=3):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(B, T, feature_size(n_devices, n_sources), generator=g)
+    s = F.normalize(torch.randn(3, B, T, 40, generator=g), dim=-1)
+    return x, s[0], s[1], s[2]
+
+
+def test_fused_gru_matches_torch_gru():
+    torch.manual_seed(0)
+    layer = FusedGRU(5, 7).double()
+    ref = torch.nn.GRU(5, 7, batch_first=True).double()
+    with torch.no_grad():
+        ref.weight_ih_l0.copy_(layer.w_ih), ref.weight_hh_l0.copy_(layer.w_hh)
+        ref.bias_ih_l0.copy_(layer.b_ih), ref.bias_hh_l0.copy_(layer.b_hh)
+    x = torch.randn(3, 6, 5, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([6, 6, 6])
+    out, expected = layer(x, lengths), ref(x)[0]
+    torch.testing.assert_close(out, expected)
+    g = torch.randn_like(out)
+    (gx,) = torch.autograd.grad(out, x, g)
+    (gx_ref,) = torch.autograd.grad(expected, x, g)
+    torch.testing.assert_close(gx, gx_ref)
+
+
+def test_fused_gru_padding_leaves_real_steps_alone():
+    torch.manual_seed(0)
+    layer = FusedGRU(5, 7).double()
+    x = torch.randn(2, 6, 5, dtype=torch.float64)
+    out = layer(x, torch.tensor([6, 3]))
+    alone = layer(x[1:, :3], torch.tensor([3]))
+    torch.testing.assert_close(out[1:, :3], alone)
+    assert out[1, 3:].abs().max() == 0
+
+
+def test_long_term_embedding_weights():
+    s = F.normalize(torch.randn(1, 4, 40, dtype=torch.float64), dim=-1)
+    u = long_term_embedding(s)
+    assert u[0, 0].abs().max() == 0  # nothing before the first session
+    expected = F.normalize(1 * s[0, 0] + 2 * s[0, 1] + 3 * s[0, 2], dim=-1)
+    torch.testing.assert_close(u[0, 3], expected)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_user_embedding_is_causal(cell):
+    """u_t depends on session t's context but not on its s+/s- or on anything later."""
+    torch.manual_seed(0)
+    model = CoSeRNN(CoSeRNNConfig(cell=cell, **SMALL)).double()
+    x, s_all, s_pos, s_neg = (a.double() for a in _inputs())
+    lengths = torch.full((4,), 6)
+    u = model(x, s_all, s_pos, s_neg, lengths)
+    assert u.shape == (4, 6, 40)
+    torch.testing.assert_close(u.norm(dim=-1), torch.ones(4, 6, dtype=torch.float64))
+    t = 3
+    x2, a2, p2, n2 = x.clone(), s_all.clone(), s_pos.clone(), s_neg.clone()
+    x2[:, t + 1:] += 1.0
+    a2[:, t:], p2[:, t:], n2[:, t:] = -a2[:, t:], -p2[:, t:], -n2[:, t:]
+    u2 = model(x2, a2, p2, n2, lengths)
+    torch.testing.assert_close(u2[:, :t + 1], u[:, :t + 1])
+    assert (u2[:, t + 1:] - u[:, t + 1:]).abs().max() > 1e-6
+    x3 = x.clone()
+    x3[:, t] += 1.0  # the current context matters
+    assert (model(x3, s_all, s_pos, s_neg, lengths)[:, t] - u[:, t]).abs().max() > 1e-6
+
+
+def test_gradients_reach_every_parameter():
+    torch.manual_seed(0)
+    model = CoSeRNN(CoSeRNNConfig(**SMALL))
+    x, s_all, s_pos, s_neg = _inputs()
+    u = model(x, s_all, s_pos, s_neg, torch.tensor([6, 2, 5, 1]))
+    (1 - (u * s_pos).sum(-1)).sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_torch_compile_matches_eager():
+    torch.manual_seed(0)
+    model = CoSeRNN(CoSeRNNConfig(**SMALL))
+    inputs = _inputs() + (torch.tensor([6, 3, 5, 1]),)
+    eager = model(*inputs)
+    eager.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    compiled = torch.compile(model, fullgraph=True)(*inputs)
+    compiled.sum().backward()
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
+    for p, g in zip(model.parameters(), grads):
+        torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-5)
+
+
+def _synthetic_sequences(n_users=150, seed=0):
+    log, vectors = synthetic_listening(n_users=n_users, sessions_per_user=40, days=40, seed=seed)
+    ids = np.unique(log.items)
+    seqs = build_user_sequences(sessionize_listening(log), vectors[ids], ids, n_devices=3, n_sources=3,
+                                test_days=10, valid_days=4)
+    return seqs, torch.from_numpy(vectors[ids])
+
+
+def test_learns_the_planted_structure_better_than_the_baselines():
+    seqs, vectors = _synthetic_sequences()
+    config = CoSeRNNConfig(n_devices=3, n_sources=3, hidden=64, fc=64, batch_size=16, max_epochs=20,
+                           patience=3, learning_rate=2e-3)
+    model, history = train(seqs, config, log=lambda line: None)
+    assert history[-1]["train_cosine"] > history[0]["train_cosine"]
+    mask = seqs.split == TEST
+    counts = torch.bincount(seqs.items[seqs.items >= 0], minlength=len(vectors))
+    preds = baseline_predictions(seqs, vectors, counts)
+    ours = evaluate(predict(model, seqs), seqs, mask, vectors)
+    for name in ("Last, any cxt", "Last, same cxt", "Avg, any cxt", "Avg, same cxt", "Popularity"):
+        theirs = evaluate(preds[name], seqs, mask, vectors)
+        assert ours["MRR@20"] > theirs["MRR@20"], name
+        if "any" in name or name == "Popularity":
+            assert ours["Cosine"] > theirs["Cosine"], name
+    assert ours["Cosine"] < evaluate(preds["Oracle full"], seqs, mask, vectors)["Cosine"]
+    # the returned model is the best on validation
+    assert mean_cosine(model, seqs, 1) == pytest.approx(max(h["valid_cosine"] for h in history), abs=1e-6)
+
+
+def test_training_is_reproducible():
+    seqs, _ = _synthetic_sequences(n_users=30)
+    config = CoSeRNNConfig(n_devices=3, n_sources=3, hidden=8, fc=8, batch_size=8, max_epochs=2)
+    a, _ = train(seqs, config, log=lambda line: None)
+    b, _ = train(seqs, config, log=lambda line: None)
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_word2vec_item_vectors_put_co_listened_items_together():
+    pytest.importorskip("gensim")
+    from seqrec.item_embeddings import word2vec_item_vectors
+
+    rng = np.random.default_rng(0)
+    n_groups, size = 10, 40  # items only ever co-occur within their group
+    sessions = [rng.choice(np.arange(k % n_groups * size, (k % n_groups + 1) * size), 8, replace=False)
+                for k in range(3000)]
+    n = n_groups * size
+    vectors = word2vec_item_vectors(sessions, n + 1, epochs=5)
+    assert vectors.shape == (n + 1, 40) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors[:n], axis=1), 1.0, rtol=1e-5)
+    assert not vectors[n].any()  # never seen: zero
+    sims = vectors[:n] @ vectors[:n].T
+    np.fill_diagonal(sims, -2)
+    group = np.arange(n) // size
+    assert (group[sims.argmax(1)] == group).mean() > 0.95  # nearest neighbours share the group
+    np.testing.assert_array_equal(vectors, word2vec_item_vectors(sessions, n + 1, epochs=5))  # seeded
+
+
+def test_cli_train_then_evaluate(tmp_path, capsys):
+    log, _ = synthetic_listening(n_users=20, sessions_per_user=30, days=30, seed=1)
+    data = tmp_path / "log.tsv"
+    write_listening_tsv(log, data)
+    ckpt, results = tmp_path / "cosernn.pt", tmp_path / "results.md"
+    common = ["--dataset", str(data), "--test-days", "7", "--valid-days", "3", "--results", str(results)]
+    vectors = ["--item-vectors", "word2vec"] if _has_gensim() else []
+    if not vectors:
+        pytest.skip("gensim is not installed (word2vec item vectors)")
+    assert main(["cosernn", "train", *common, *vectors, "--hidden", "8", "--fc", "8", "--max-epochs", "2",
+                 "--batch-size", "8", "--save", str(ckpt), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "| CoSeRNN (gru) |" in out and "| Last, same cxt |" in out and "MRR@20" in out
+    assert "| CoSeRNN (gru) |" in results.read_text()
+    payload = torch.load(ckpt, weights_only=True)  # current torch's safe default loads it
+    assert payload["item_vectors"].shape[1] == 40
+    assert main(["cosernn", "evaluate", "--load", str(ckpt), *common]) == 0
+    again = capsys.readouterr().out
+    row = [line for line in out.splitlines() if line.startswith("| CoSeRNN")]
+    assert row and row[0] in again  # same model, same data, same numbers
+
+
+def test_cli_planted_vectors_only_for_synthetic(tmp_path):
+    log, _ = synthetic_listening(n_users=5, sessions_per_user=5, days=5, seed=1)
+    data = tmp_path / "log.tsv"
+    write_listening_tsv(log, data)
+    with pytest.raises(SystemExit, match="planted"):
+        main(["cosernn", "train", "--dataset", str(data), "--item-vectors", "planted", "--results", ""])
+
+
+def _has_gensim():
+    try:
+        import gensim  # noqa: F401
+    except ImportError:
+        return False
+    return True

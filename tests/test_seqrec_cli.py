@@ -94,3 +94,10 @@ def test_parquet_dataset_trains_like_the_tsv(tmp_path, capsys):
 def test_bad_dataset_argument(tmp_path):
     with pytest.raises(SystemExit, match="neither a file nor a built-in"):
         main(["gru4rec", "train", "--dataset", str(tmp_path / "missing.tsv")])
+
+
+def test_malformed_data_exits_with_the_file_and_line(tmp_path):
+    data = tmp_path / "events.tsv"
+    data.write_text("SessionId\tItemId\tTime\n1\t2\t3.0\n1\tx\t4.0\n")
+    with pytest.raises(SystemExit, match=r"events.tsv:3: ItemId 'x' is not an integer"):
+        main(["gru4rec", "train", "--dataset", str(data), "--epochs", "1"] + SMALL)

@@ -140,9 +140,12 @@ def main(argv=None) -> int:
     e.add_argument("--load", required=True)
     cosernn_cli.add_parser(models)
     args = parser.parse_args(argv)
-    if args.model == "cosernn":
-        return cosernn_cli.run(args)
-    return train(args) if args.command == "train" else evaluate(args)
+    try:
+        if args.model == "cosernn":
+            return cosernn_cli.run(args)
+        return train(args) if args.command == "train" else evaluate(args)
+    except (ValueError, FileNotFoundError, ImportError) as err:  # bad data, missing data package
+        raise SystemExit(f"seqrec: error: {err}") from err
 
 
 if __name__ == "__main__":

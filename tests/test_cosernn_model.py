@@ -2,6 +2,8 @@
 only sessions before t and the context of t), the long-term embedding, torch.compile, the LSTM
 variant, learning the planted structure of the synthetic log better than the baselines, word2vec
 item vectors, and the command line (checkpoints that torch.load reads with weights_only=True)."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -199,3 +201,20 @@ def _has_gensim():
     except ImportError:
         return False
     return True
+
+
+def test_model_on_each_device_matches_cpu(device):
+    """The same model and inputs on `device` give the CPU's embeddings and gradients."""
+    torch.manual_seed(0)
+    model = CoSeRNN(CoSeRNNConfig(**SMALL))
+    inputs = _inputs() + (torch.tensor([6, 3, 5, 1]),)
+    ref = model(*inputs)
+    ref.square().sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    moved = copy.deepcopy(model).to(device)
+    moved.zero_grad()
+    out = moved(*(a.to(device) for a in inputs))
+    out.square().sum().backward()
+    torch.testing.assert_close(out.cpu(), ref, rtol=1e-4, atol=1e-5)
+    for n, p in moved.named_parameters():
+        torch.testing.assert_close(p.grad.cpu(), grads[n], rtol=1e-3, atol=1e-5)

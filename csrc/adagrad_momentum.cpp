@@ -43,8 +43,9 @@ void check_state(const char* op, const Tensor& param, const Tensor& acc, const T
   TORCH_CHECK_VALUE(std::isfinite(eps) && eps > 0, op, ": eps must be finite and > 0, got ", eps);
 }
 
+// raw_rows (CPU only): `rows` are the K unsorted indices with duplicates and `grad` their K rows
 void run(const Tensor& param, const Tensor& acc, const Tensor& mom, const Tensor& grad,
-         const Tensor& rows, int64_t U, int64_t D, double lr, double momentum, double eps) {
+         const Tensor& rows, int64_t U, int64_t D, double lr, double momentum, double eps, bool raw_rows = false) {
   AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "adagrad_momentum", [&] {
     adagrad::RowsArgs<scalar_t> a;
     a.param = ptr<scalar_t>(param);
@@ -64,7 +65,11 @@ void run(const Tensor& param, const Tensor& acc, const Tensor& mom, const Tensor
       return;
     }
 #endif
-    cpu::adagrad_momentum_rows(a);
+    if (raw_rows) {
+      cpu::sparse_adagrad_momentum_rows(a);
+    } else {
+      cpu::adagrad_momentum_rows(a);
+    }
   });
 }
 
@@ -87,6 +92,11 @@ void sparse_adagrad_momentum_(Tensor& param, Tensor& acc, Tensor& mom, const Ten
   const int64_t lo_v = lo.item<int64_t>(), hi_v = hi.item<int64_t>();
   TORCH_CHECK_INDEX(lo_v >= 0 && hi_v < N, op, ": indices must lie in [0, ", N, "), got values in [",
                     lo_v, ", ", hi_v, "]");
+  if (param.is_cpu()) {  // duplicates found by sorting the K indices in the kernel: no temporaries
+    const Tensor index = indices.contiguous();
+    run(param, acc, mom, grad_rows.contiguous(), index, index.numel(), D, lr, momentum, eps, /*raw_rows=*/true);
+    return;
+  }
   const c10::DeviceGuard guard(param.device());  // the op runs on its inputs' device
   // duplicates first: each distinct row gets the sum of its gradients, then one update
   const auto [rows, inverse, counts] = at::_unique2(indices, /*sorted=*/true, /*return_inverse=*/true);

@@ -29,6 +29,22 @@ def test_sparse_equals_reference_over_steps(momentum, dtype, device):
             torch.testing.assert_close(a, b, **tol)
 
 
+@pytest.mark.parametrize("D", [1, 33, 100])
+def test_sparse_at_gru4rec_scale(D, device):
+    """2080 rows per step (B + S), many repeated (popular items), widths around the vector lanes."""
+    ours = state(500, D, device, torch.float32)
+    ref = tuple(t.clone() for t in ours)
+    g = torch.Generator().manual_seed(2)
+    weights = torch.arange(1, 501, dtype=torch.float64).pow(-1.0)
+    for step in range(3):
+        indices = torch.multinomial(weights, 2080, replacement=True, generator=g).to(device)
+        grad_rows = torch.randn(2080, D, generator=g).to(device)
+        sparse_adagrad_momentum_(*ours, indices, grad_rows, lr=0.05, momentum=0.4)
+        reference.sparse_adagrad_momentum_(*ref, indices, grad_rows, lr=0.05, momentum=0.4)
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b)
+
+
 def test_duplicates_are_summed_before_the_update():
     param, acc, mom = state(4, 2, "cpu")
     before = param.clone()

@@ -151,19 +151,22 @@ def evaluate(pred: Tensor, seqs: UserSequences, eval_mask: Tensor, item_vectors:
     s_pos = seqs.s_pos
     out: Dict[str, float] = {"Cosine": float((pred * s_pos).sum(-1)[mask].mean()) if mask.any() else float("nan")}
     out["sessions"] = int(mask.sum())
-    sims = torch.einsum("utd,usd->uts", pred, s_pos)  # sims[u, t, s] = u_t . s+_s
-    own = sims.diagonal(dim1=1, dim2=2)
-    T = sims.shape[1]
-    for K in SESSION_KS:
-        higher = torch.zeros_like(own)
-        for j in range(1, K):
-            if j >= T:
-                break
+    T = pred.shape[1]
+    higher = {K: torch.zeros(mask.shape) for K in SESSION_KS}
+    chunk = max(1, 2 ** 25 // max(T * T, 1))  # users per (chunk, T, T) similarity block
+    for u0 in range(0, pred.shape[0], chunk):
+        sims = torch.einsum("utd,usd->uts", pred[u0:u0 + chunk], s_pos[u0:u0 + chunk])  # u_t . s+_s
+        own = sims.diagonal(dim1=1, dim2=2)
+        for j in range(1, min(max(SESSION_KS), T)):
             earlier = sims.diagonal(offset=-j, dim1=1, dim2=2)  # u_t . s+_{t-j} for t >= j
-            higher[:, j:] += (earlier > own[:, j:]).float()
+            beaten = (earlier > own[:, j:]).float()
+            for K in SESSION_KS:
+                if j < K:
+                    higher[K][u0:u0 + chunk, j:] += beaten
+    for K in SESSION_KS:
         enough = torch.arange(T)[None, :] >= K - 1
         m = mask & enough
-        rank = 1.0 + higher[m]
+        rank = 1.0 + higher[K][m]
         out[f"MRR@{K}"] = float((1.0 / rank).mean()) if m.any() else float("nan")
         out[f"Rank@{K}"] = float(rank.mean()) if m.any() else float("nan")
         out[f"skipped@{K}"] = int((mask & ~enough).sum())

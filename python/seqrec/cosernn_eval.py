@@ -11,7 +11,9 @@ session ``t - 1`` (the oracles excepted); all are scored on the same sessions:
   ``u_t``: average precision (mAP) and Recall@10, K = 25, 100; sessions with fewer than K
   candidates or no relevant one are skipped.
 
-Only sessions with at least one played track (a target ``s+_t``) are evaluated.
+Evaluated: the sessions with at least one played track (a target ``s+_t``) and at least one
+earlier session of the same user (without history the baselines have nothing to predict
+from); earlier sessions without a played track score 0 in session ranking.
 """
 from __future__ import annotations
 
@@ -106,6 +108,11 @@ def _oracle_half(seqs: UserSequences, item_vectors: Tensor, seed: int) -> Tensor
 
 # ---- metrics ----
 
+def _evaluated(seqs: UserSequences, eval_mask: Tensor) -> Tensor:
+    has_history = torch.arange(eval_mask.shape[1])[None, :] >= 1
+    return eval_mask & seqs.has_pos & has_history
+
+
 @dataclass
 class TrackCandidates:
     """Per evaluated session: (user, t), the K_max most recent distinct earlier tracks (most
@@ -120,7 +127,7 @@ class TrackCandidates:
 def track_candidates(seqs: UserSequences, eval_mask: Tensor, k_max: int = max(TRACK_KS)) -> TrackCandidates:
     users, ts, cands, rels = [], [], [], []
     items_np, lengths = seqs.items.numpy(), seqs.lengths.numpy()
-    eval_np = (eval_mask & seqs.has_pos).numpy()
+    eval_np = _evaluated(seqs, eval_mask).numpy()
     for u in range(seqs.n_users):
         last_seen: dict = {}
         clock = 0
@@ -146,11 +153,12 @@ def track_candidates(seqs: UserSequences, eval_mask: Tensor, k_max: int = max(TR
 def evaluate(pred: Tensor, seqs: UserSequences, eval_mask: Tensor, item_vectors: Tensor,
              candidates: Optional[TrackCandidates] = None) -> Dict[str, float]:
     """All metrics of one approach's predictions ``pred (U, T, d)`` on the sessions of ``eval_mask``."""
-    mask = eval_mask & seqs.has_pos
+    mask = _evaluated(seqs, eval_mask)
     pred = pred.float()
     s_pos = seqs.s_pos
     out: Dict[str, float] = {"Cosine": float((pred * s_pos).sum(-1)[mask].mean()) if mask.any() else float("nan")}
     out["sessions"] = int(mask.sum())
+    out["skipped first"] = int((eval_mask & seqs.has_pos & ~mask).sum())
     T = pred.shape[1]
     higher = {K: torch.zeros(mask.shape) for K in SESSION_KS}
     chunk = max(1, 2 ** 25 // max(T * T, 1))  # users per (chunk, T, T) similarity block
@@ -197,7 +205,8 @@ def results_table(results: Dict[str, Dict[str, float]]) -> str:
         cells = [f"{r[c]:.4f}" if not c.startswith("Rank") else f"{r[c]:.3f}" for c in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     first = next(iter(results.values()))
-    lines.append(f"\n{first['sessions']} sessions evaluated; session ranking skips "
+    lines.append(f"\n{first['sessions']} sessions evaluated ({first['skipped first']} first sessions of their user "
+                 f"not); session ranking skips "
                  f"{first['skipped@20']} (K=20) / {first['skipped@50']} (K=50) with too few earlier sessions; "
                  f"track ranking skips {first['skipped tracks@25']} (K=25) / {first['skipped tracks@100']} (K=100) "
                  f"with too few candidates or none relevant")

@@ -5,8 +5,9 @@ optimizer, and dense gradients for the rest. Truncated backpropagation of one st
 trains.
 
 Per step: one row gather per table, the input projection (a matrix product unless the item
-table holds the projections itself), `gru_step`, `sampled_ranking_loss`, and one backward
-through both ops; nothing of size n_items is touched.
+table holds the projections itself), `gru_step`, `sampled_ranking_loss`, then their backward
+ops called directly (no autograd graph: the chain is two ops long and known); nothing of size
+n_items is touched. The tests check it against autograd through the reference ops.
 """
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor
 
-from .gru import gru_step
-from .sampled_loss import sampled_ranking_loss
 
 __all__ = ["GRU4RecParams", "RowGrad", "StepResult", "gru4rec_step", "EMBEDDING_MODES"]
 
@@ -83,11 +82,12 @@ class StepResult:
     dense_grads: Dict[str, Tensor] = field(default_factory=dict)  # parameter name -> gradient
 
 
-def _dropout(x: Tensor, p: float, generator: Optional[torch.Generator]) -> Tensor:
+def _dropout_mask(x: Tensor, p: float, generator: Optional[torch.Generator]) -> Optional[Tensor]:
+    """Inverted dropout's mask (kept entries scaled by 1 / (1 - p)); None when p = 0."""
     if p <= 0:
-        return x
+        return None
     keep = torch.rand(x.shape, device=x.device, dtype=x.dtype, generator=generator) >= p
-    return x * keep / (1 - p)
+    return keep / (1 - p)
 
 
 def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, negative_ids: Tensor,
@@ -107,24 +107,29 @@ def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, ne
         raise ValueError(f"item_ids, target_ids and h must have the same batch size, got "
                          f"{tuple(item_ids.shape)}, {tuple(target_ids.shape)}, {tuple(h.shape)}")
     out_ids = torch.cat([target_ids, negative_ids])
-    # leaves of this step: the gathered rows and the dense parameters
-    in_rows = params.input_table[item_ids].detach().requires_grad_()
-    out_rows = params.out_table[out_ids].detach().requires_grad_()
-    bias_rows = params.out_bias[out_ids].detach().requires_grad_()
-    w_hh = params.w_hh.detach().requires_grad_()
-    b_h = params.b_h.detach().requires_grad_()
-    w_in = params.w_in.detach().requires_grad_() if params.w_in is not None else None
-
-    x = _dropout(in_rows, dropout_embed, generator)
-    gi = x if w_in is None else x @ w_in
-    h_new = gru_step(gi, h.detach(), w_hh, b_h, reset_after=reset_after)
-    h_out = _dropout(h_new, dropout_hidden, generator)
-    value = sampled_ranking_loss(h_out, out_rows, bias_rows, loss=loss, bpreg=bpreg, elu_param=elu_param,
-                                 logq_correction=logq_correction)
-    leaves = [in_rows, out_rows, bias_rows, w_hh, b_h] + ([w_in] if w_in is not None else [])
-    grads = torch.autograd.grad(value, leaves)
-    d_in, d_out, d_bias, d_w_hh, d_b_h = grads[:5]
-    result = StepResult(loss=value.detach(), h_new=h_new.detach())
+    ops = torch.ops.seqrec
+    with torch.no_grad():  # the backward is written out: one call of each op's backward, no graph
+        in_rows = params.input_table[item_ids]
+        out_rows = params.out_table[out_ids]
+        bias_rows = params.out_bias[out_ids]
+        w_in = params.w_in
+        embed_mask = _dropout_mask(in_rows, dropout_embed, generator)
+        x = in_rows if embed_mask is None else in_rows * embed_mask
+        gi = x if w_in is None else x @ w_in
+        h_new, workspace = ops.gru_step(gi, h, params.w_hh, params.b_h, None, reset_after)
+        hidden_mask = _dropout_mask(h_new, dropout_hidden, generator)
+        h_out = h_new if hidden_mask is None else h_new * hidden_mask
+        value, stats = ops.sampled_ranking_loss(h_out, out_rows, bias_rows, logq_correction, None, loss,
+                                                float(bpreg), float(elu_param), "mean")
+        d_h_out, d_out, d_bias = ops.sampled_ranking_loss_backward(
+            torch.ones_like(value), h_out, out_rows, bias_rows, logq_correction, None, stats, loss,
+            float(bpreg), float(elu_param), "mean")
+        d_h_new = d_h_out if hidden_mask is None else d_h_out * hidden_mask
+        d_gi, _, d_w_hh, d_b_h, _ = ops.gru_step_backward(d_h_new, params.w_hh, workspace, reset_after)
+        d_x = d_gi if w_in is None else d_gi @ w_in.t()
+        d_in = d_x if embed_mask is None else d_x * embed_mask
+        d_w_in = None if w_in is None else x.t() @ d_gi
+    result = StepResult(loss=value, h_new=h_new)
     if params.embedding == "constrained":
         result.row_grads["out_table"] = RowGrad(torch.cat([item_ids, out_ids]), torch.cat([d_in, d_out]))
     else:
@@ -133,6 +138,6 @@ def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, ne
     result.row_grads["out_bias"] = RowGrad(out_ids, d_bias)
     result.dense_grads["w_hh"] = d_w_hh
     result.dense_grads["b_h"] = d_b_h
-    if w_in is not None:
-        result.dense_grads["w_in"] = grads[5]
+    if d_w_in is not None:
+        result.dense_grads["w_in"] = d_w_in
     return result

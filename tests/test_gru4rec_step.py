@@ -24,15 +24,23 @@ def make_params(embedding, seed=0, dtype=torch.float64):
 
 
 def reference_step(p, item_ids, target_ids, negative_ids, h, *, loss, bpreg, elu_param, logq_correction,
-                   reset_after):
+                   reset_after, dropout_embed=0.0, dropout_hidden=0.0, generator=None):
+    """Autograd through the reference ops. Dropout masks are drawn as gru4rec_step documents:
+    uniform draws from ``generator``, the embedding's first, kept where >= p, scaled 1 / (1 - p)."""
     tables = {name: getattr(p, name).detach().clone().requires_grad_()
               for name in ("w_hh", "b_h", "out_table", "out_bias", "item_in", "w_in") if getattr(p, name) is not None}
     table_in = tables["out_table"] if p.embedding == "constrained" else tables["item_in"]
     x = table_in[item_ids]
+    if dropout_embed > 0:
+        x = x * ((torch.rand(x.shape, dtype=x.dtype, generator=generator) >= dropout_embed) / (1 - dropout_embed))
     gi = x if p.embedding == "none" else x @ tables["w_in"]
     h_new = reference.gru_step(gi, h, tables["w_hh"], tables["b_h"], reset_after=reset_after)
+    h_out = h_new
+    if dropout_hidden > 0:
+        h_out = h_new * ((torch.rand(h_new.shape, dtype=h_new.dtype, generator=generator) >= dropout_hidden)
+                         / (1 - dropout_hidden))
     out_ids = torch.cat([target_ids, negative_ids])
-    value = reference.sampled_ranking_loss(h_new, tables["out_table"][out_ids], tables["out_bias"][out_ids],
+    value = reference.sampled_ranking_loss(h_out, tables["out_table"][out_ids], tables["out_bias"][out_ids],
                                            loss=loss, bpreg=bpreg, elu_param=elu_param,
                                            logq_correction=logq_correction)
     value.backward()
@@ -67,6 +75,27 @@ def test_step_equals_dense_autograd_reference(embedding, loss, reset_after):
     touched = set(torch.cat([item_ids, target_ids, negative_ids]).tolist())
     for rows in res.row_grads.values():
         assert set(rows.indices.tolist()) <= touched
+
+
+@pytest.mark.parametrize("embedding", ["none", "separate", "constrained"])
+def test_step_with_dropout_equals_autograd_reference(embedding):
+    """The hand-written backward routes the gradients through both dropout masks."""
+    p = make_params(embedding)
+    g = torch.Generator().manual_seed(3)
+    item_ids, target_ids = torch.tensor([3, 3, 7, 0]), torch.tensor([4, 8, 3, 4])
+    negative_ids = torch.randint(0, N_ITEMS, (7,), generator=g)
+    h = torch.randn(4, H, generator=g, dtype=torch.float64)
+    kw = dict(loss="bpr-max", bpreg=0.5, elu_param=0.5, logq_correction=None, reset_after=False,
+              dropout_embed=0.3, dropout_hidden=0.4)
+    res = gru4rec_step(p, item_ids, target_ids, negative_ids, h, generator=torch.Generator().manual_seed(5), **kw)
+    ref_loss, ref_h, ref_grads = reference_step(p, item_ids, target_ids, negative_ids, h,
+                                                generator=torch.Generator().manual_seed(5), **kw)
+    torch.testing.assert_close(res.loss, ref_loss)
+    torch.testing.assert_close(res.h_new, ref_h)  # the carried state has no dropout
+    for name, rows in res.row_grads.items():
+        torch.testing.assert_close(rows.to_dense(N_ITEMS), ref_grads[name])
+    for name, grad in res.dense_grads.items():
+        torch.testing.assert_close(grad, ref_grads[name])
 
 
 def test_dropout_is_seeded_and_scales():

@@ -4,12 +4,16 @@ session ``t - 1`` (the oracles excepted); all are scored on the same sessions:
 
 * mean cosine ``u_t . s+_t``;
 * session ranking: rank ``s+_t`` among ``{s+_{t-K+1}, ..., s+_t}`` by cosine to ``u_t``
-  (rank = 1 + number of the others scoring strictly higher); MRR and mean rank, K = 20, 50;
+  (rank = 1 + number of the others scoring strictly higher + half the number tying, the
+  expected rank under random tie-breaking, so a zero prediction ranks in the middle, not
+  first); MRR and mean rank, K = 20, 50;
   sessions with fewer than K - 1 predecessors are skipped;
 * track ranking: the candidates are the K distinct tracks the user streamed most recently
   before session ``t``; relevant = candidates that occur in session ``t``; ranked by cosine to
-  ``u_t``: average precision (mAP) and Recall@10, K = 25, 100; sessions with fewer than K
-  candidates or no relevant one are skipped.
+  ``u_t`` (exact ties, which only a zero prediction produces, in recency order): average
+  precision (mAP) and Recall@10, K = 25, 100; sessions with fewer than K candidates or no
+  relevant one are skipped (a short candidate list would make the task easier, and the numbers
+  of different K incomparable).
 
 Evaluated: the sessions with at least one played track (a target ``s+_t``) and at least one
 earlier session of the same user (without history the baselines have nothing to predict
@@ -58,9 +62,9 @@ def _running(seqs: UserSequences, values: Tensor, weight_fn, same_context: bool)
         else:
             out[:, t] = acc_any
         decay, w = weight_fn(t)
-        v = values[:, t].double() * has_pos[:, t, None]
-        acc_any = acc_any * decay + w * v
-        upd = has_pos[:, t]
+        upd = has_pos[:, t]  # sessions without a played track leave every sum as it is
+        v = values[:, t].double()
+        acc_any = torch.where(upd[:, None], acc_any * decay + w * v, acc_any)
         acc_ctx[rows, ctx] = torch.where(upd[:, None], acc_ctx[rows, ctx] * decay + w * v, acc_ctx[rows, ctx])
         seen_ctx[rows, ctx] |= upd
     return _normalize(out.float())
@@ -160,14 +164,14 @@ def evaluate(pred: Tensor, seqs: UserSequences, eval_mask: Tensor, item_vectors:
     out["sessions"] = int(mask.sum())
     out["skipped first"] = int((eval_mask & seqs.has_pos & ~mask).sum())
     T = pred.shape[1]
-    higher = {K: torch.zeros(mask.shape) for K in SESSION_KS}
+    higher = {K: torch.zeros(mask.shape) for K in SESSION_KS}  # others strictly higher, plus half the ties
     chunk = max(1, 2 ** 25 // max(T * T, 1))  # users per (chunk, T, T) similarity block
     for u0 in range(0, pred.shape[0], chunk):
         sims = torch.einsum("utd,usd->uts", pred[u0:u0 + chunk], s_pos[u0:u0 + chunk])  # u_t . s+_s
         own = sims.diagonal(dim1=1, dim2=2)
         for j in range(1, min(max(SESSION_KS), T)):
             earlier = sims.diagonal(offset=-j, dim1=1, dim2=2)  # u_t . s+_{t-j} for t >= j
-            beaten = (earlier > own[:, j:]).float()
+            beaten = (earlier > own[:, j:]).float() + 0.5 * (earlier == own[:, j:]).float()
             for K in SESSION_KS:
                 if j < K:
                     higher[K][u0:u0 + chunk, j:] += beaten

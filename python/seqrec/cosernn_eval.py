@@ -45,7 +45,7 @@ def _normalize(x: Tensor) -> Tensor:
 def _running(seqs: UserSequences, values: Tensor, weight_fn, same_context: bool) -> Tensor:
     """For every session, a weighted sum of ``values`` over earlier sessions that have a played
     track (of the same context if ``same_context``, falling back to all earlier sessions when
-    none shares it). ``weight_fn(t, acc_weight)`` -> (decay applied to the sum, weight of t)."""
+    none shares it). ``weight_fn(t)`` -> (decay applied to the sum, weight of session t)."""
     U, T, d = values.shape
     n_ctx = int(seqs.context.max()) + 1
     has_pos = seqs.has_pos

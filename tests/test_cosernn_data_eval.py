@@ -495,6 +495,25 @@ def test_results_table():
     for name in preds:
         assert any(line.startswith(f"| {name} |") for line in lines), name
     assert "3 sessions evaluated" in table
+    assert any(line.startswith("| CoSeRNN vs best baseline | ") for line in lines)
+
+
+def test_versus_best_baseline():
+    from seqrec.cosernn_eval import COLUMNS, versus_best_baseline
+
+    def row(value, rank):
+        return {c: (rank if c.startswith("Rank") else value) for c in COLUMNS}
+
+    results = {"Last": row(0.5, 4.0), "Avg": row(0.4, 5.0), "CoSeRNN (gru)": row(0.6, 3.0),
+               "Oracle full": row(1.0, 1.0)}
+    results["Avg"]["mAP@25"] = 0.8  # the best baseline differs per column
+    results["Last"]["mAP@100"] = float("nan")
+    gain = versus_best_baseline(results, "CoSeRNN (gru)")
+    assert gain["Cosine"] == pytest.approx(0.2) and gain["Rank@20"] == pytest.approx(0.25)
+    assert gain["mAP@25"] == pytest.approx(-0.25) and gain["mAP@100"] == pytest.approx(0.5)
+    assert "| CoSeRNN (gru) vs best baseline | +20.0% | +20.0% | +25.0% |" in results_table(
+        {k: {**v, "sessions": 1, "skipped first": 0, "skipped@20": 0, "skipped@50": 0, "skipped tracks@25": 0,
+             "skipped tracks@100": 0} for k, v in results.items()})
 
 
 def test_session_ranking_zero_prediction_ranks_in_the_middle():

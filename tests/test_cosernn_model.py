@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from seqrec.cli import main
-from seqrec.cosernn import CoSeRNN, CoSeRNNConfig, FusedGRU, long_term_embedding, mean_cosine, predict, train
+from seqrec.cosernn import (CoSeRNN, CoSeRNNConfig, FusedGRU, load_training_state, long_term_embedding, mean_cosine,
+                            predict, train)
 from seqrec.cosernn_data import TEST, build_user_sequences, feature_size
 from seqrec.cosernn_eval import baseline_predictions, evaluate
 from seqrec.listening import sessionize_listening, write_listening_tsv
@@ -145,6 +146,78 @@ def test_training_is_reproducible():
         assert torch.equal(p, q), name
 
 
+def _small_config(**kw):
+    return CoSeRNNConfig(n_devices=3, n_sources=3, hidden=8, fc=8, batch_size=8, **kw)
+
+
+def test_resume_continues_bit_for_bit(tmp_path):
+    seqs, _ = _synthetic_sequences(n_users=30)
+    quiet = dict(log=lambda line: None)
+    straight, split = tmp_path / "straight.pt", tmp_path / "split.pt"
+    a, history_a = train(seqs, _small_config(max_epochs=3, patience=10), save=str(straight), **quiet)
+    train(seqs, _small_config(max_epochs=1, patience=10), save=str(split), **quiet)
+    lines = []
+    b, history_b = train(seqs, _small_config(max_epochs=3, patience=10), save=str(split), resume=True,
+                         log=lines.append)
+    assert lines[0].startswith("resumed after epoch 1")
+    assert [h["epoch"] for h in history_b] == [1, 2, 3]
+    for key in ("train_cosine", "valid_cosine"):
+        assert [h[key] for h in history_a] == [h[key] for h in history_b]
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name  # the returned best models
+    one, two = torch.load(straight, weights_only=True), torch.load(split, weights_only=True)
+    assert one["epoch"] == two["epoch"] and one["valid_cosine"] == two["valid_cosine"]
+    # the last epoch's weights, Adam's moments and step counts, the batch-order generator
+    for part in ("model", "optimizer", "generator"):
+        _assert_same(one["training"][part], two["training"][part], part)
+
+
+def _assert_same(x, y, where):
+    if isinstance(x, dict):
+        assert x.keys() == y.keys(), where
+        for k in x:
+            _assert_same(x[k], y[k], f"{where}.{k}")
+    elif isinstance(x, (list, tuple)):
+        assert len(x) == len(y), where
+        for k, (a, b) in enumerate(zip(x, y)):
+            _assert_same(a, b, f"{where}[{k}]")
+    elif isinstance(x, torch.Tensor):
+        assert torch.equal(x, y), where
+    else:
+        assert x == y, where
+
+
+def test_resume_refuses_other_settings_or_data_and_respects_early_stopping(tmp_path):
+    seqs, vectors = _synthetic_sequences(n_users=30)
+    ckpt = tmp_path / "run.pt"
+    extra = {"item_vectors": vectors}
+    train(seqs, _small_config(max_epochs=1), save=str(ckpt), checkpoint_extra=extra, log=lambda line: None)
+    with pytest.raises(ValueError, match="hidden 8 .now 16"):
+        load_training_state(str(ckpt), CoSeRNNConfig(n_devices=3, n_sources=3, hidden=16, fc=8, batch_size=8))
+    with pytest.raises(ValueError, match="other data .item_vectors"):
+        load_training_state(str(ckpt), _small_config(max_epochs=1), {"item_vectors": vectors + 1})
+    with pytest.raises(ValueError, match="needs save"):
+        train(seqs, _small_config(max_epochs=2), resume=True)
+    lines = []
+    train(seqs, _small_config(max_epochs=1), save=str(ckpt), checkpoint_extra=extra, resume=True, log=lines.append)
+    assert "already trained 1 epochs" in lines[-1]
+    # a run that stopped early stays stopped unless its patience is raised
+    payload = torch.load(ckpt, weights_only=True)
+    payload["training"]["stale"] = 5
+    torch.save(payload, ckpt)
+    lines = []
+    _, history = train(seqs, _small_config(max_epochs=4, patience=5), save=str(ckpt), checkpoint_extra=extra,
+                       resume=True, log=lines.append)
+    assert "already stopped early" in lines[-1] and len(history) == 1
+    _, history = train(seqs, _small_config(max_epochs=2, patience=6), save=str(ckpt), checkpoint_extra=extra,
+                       resume=True, log=lambda line: None)
+    assert [h["epoch"] for h in history] == [1, 2]
+    model_only = tmp_path / "model.pt"
+    torch.save({k: v for k, v in payload.items() if k != "training"}, model_only)
+    with pytest.raises(ValueError, match="no training state"):
+        load_training_state(str(model_only), _small_config(max_epochs=1))
+
+
 def test_word2vec_item_vectors_put_co_listened_items_together():
     pytest.importorskip("gensim")
     from seqrec.item_embeddings import word2vec_item_vectors
@@ -221,6 +294,20 @@ def test_cli_prepare_then_train_and_evaluate_from_the_file(tmp_path, capsys):
         (tmp_path / "junk.pt").write_bytes(junk)
         with pytest.raises(SystemExit, match="not a prepared CoSeRNN data file"):
             main(["cosernn", "train", "--prepared", str(tmp_path / "junk.pt"), *small])
+    # --resume: 1 epoch + 1 resumed epoch gives the table of the 2-epoch run
+    resumed = tmp_path / "resumed.pt"
+    one = [a if a != "2" else "1" for a in small]
+    assert main(["cosernn", "train", "--prepared", str(prepared), *one, "--save", str(resumed)]) == 0
+    capsys.readouterr()
+    assert main(["cosernn", "train", "--prepared", str(prepared), *small, "--save", str(resumed), "--resume"]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")] == from_file
+    with pytest.raises(SystemExit, match="--resume needs --save"):
+        main(["cosernn", "train", "--prepared", str(prepared), *small, "--save", str(tmp_path / "none.pt"), "--resume"])
+    with pytest.raises(SystemExit, match="cannot resume: .*other data .item_vectors"):
+        main(["cosernn", "train", "--prepared", str(other), *small, "--save", str(resumed), "--resume"])
+    with pytest.raises(SystemExit, match="cannot resume: .*learning_rate"):
+        main(["cosernn", "train", "--prepared", str(prepared), *small, "--learning-rate", "0.01",
+              "--save", str(resumed), "--resume"])
 
 
 def test_cli_planted_vectors_only_for_synthetic(tmp_path):

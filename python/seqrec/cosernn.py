@@ -151,10 +151,11 @@ def mean_cosine(model: CoSeRNN, seqs: UserSequences, split: int, batch_size: int
     return 1.0 - total / max(count, 1)
 
 
-def save_checkpoint(path: str, model: CoSeRNN, **extra) -> None:
-    """Atomically: written to a temporary file, then renamed over ``path``."""
+def save_checkpoint(path: str, config: CoSeRNNConfig, state: dict, **extra) -> None:
+    """Atomically: written to a temporary file, then renamed over ``path``. ``state``: the
+    model's weights (``load_checkpoint`` rebuilds the model from them and ``config``)."""
     tmp = f"{path}.tmp"
-    torch.save({"config": asdict(model.config), "state": model.state_dict(), **extra}, tmp)
+    torch.save({"config": asdict(config), "state": state, **extra}, tmp)
     os.replace(tmp, path)
 
 
@@ -165,23 +166,66 @@ def load_checkpoint(path: str, device="cpu") -> tuple[CoSeRNN, dict]:
     return model, payload
 
 
+# what a resumed run may change: how long it trains, not what it trains
+RESUMABLE_CHANGES = ("max_epochs", "patience")
+
+
+def load_training_state(path: str, config: CoSeRNNConfig, checkpoint_extra: Optional[dict] = None) -> dict:
+    """The checkpoint ``path`` of a run that ``train(..., resume=True)`` can continue with
+    ``config``; ValueError saying why not otherwise."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if "training" not in payload:
+        raise ValueError(f"{path} holds no training state to resume (only a model)")
+    saved = payload["config"]
+    changed = [k for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+    if changed:
+        raise ValueError(f"{path} was trained with other settings: "
+                         + ", ".join(f"{k} {saved.get(k)!r} (now {getattr(config, k)!r})" for k in changed))
+    for key, value in (checkpoint_extra or {}).items():
+        if isinstance(value, Tensor) and not (key in payload and payload[key].shape == value.shape
+                                              and torch.equal(payload[key], value)):
+            raise ValueError(f"{path} was trained on other data ({key} differs)")
+    return payload
+
+
 def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Optional[str] = None,
-          checkpoint_extra: Optional[dict] = None, compile: bool = False,
+          checkpoint_extra: Optional[dict] = None, compile: bool = False, resume: bool = False,
           progress: Optional[Callable[[int, float], None]] = None,
           log: Callable[[str], None] = print) -> tuple[CoSeRNN, list[dict]]:
     """Adam on the training sessions, early stopping on the validation mean cosine (patience
     ``config.patience`` epochs); returns the best model and the per-epoch history. With
-    ``save``, the best model so far is checkpointed (atomically, with ``checkpoint_extra``)
-    whenever the validation cosine improves. ``compile``: run the model under torch.compile."""
+    ``save``, a checkpoint is written atomically after every epoch: the best model so far (what
+    ``load_checkpoint`` loads), ``checkpoint_extra``, and the training state (the last epoch's
+    weights, Adam's moments, the batch-order generator, the early-stopping counters).
+    ``resume``: continue the run saved in ``save`` exactly as if it had never stopped (only
+    ``max_epochs`` and ``patience`` may differ; tensors in ``checkpoint_extra`` must match).
+    ``compile``: run the model under torch.compile."""
+    if resume and not save:
+        raise ValueError("resume needs save: the checkpoint of the run to continue")
     torch.manual_seed(config.seed)
     model = CoSeRNN(config).to(device)
-    if compile:
-        model.compile(dynamic=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     generator = torch.Generator().manual_seed(config.seed)
+    best, best_epoch, best_state, stale, history, done = -math.inf, 0, copy.deepcopy(model.state_dict()), 0, [], 0
+    if resume:
+        payload = load_training_state(save, config, checkpoint_extra)
+        training = payload["training"]
+        model.load_state_dict(training["model"])
+        optimizer.load_state_dict(training["optimizer"])
+        generator.set_state(training["generator"])
+        best, best_epoch, best_state = payload["valid_cosine"], payload["epoch"], payload["state"]
+        stale, history, done = training["stale"], list(training["history"]), training["epoch"]
+        log(f"resumed after epoch {done} (best validation cosine {best:.4f} at epoch {best_epoch})")
+    if compile:
+        model.compile(dynamic=True)
     has_valid = bool(((seqs.split == VALID) & seqs.has_pos).any())
-    best, best_state, stale, history = -math.inf, copy.deepcopy(model.state_dict()), 0, []
-    for epoch in range(1, config.max_epochs + 1):
+    if stale >= config.patience:
+        log(f"already stopped early: no validation gain for {stale} epochs; best {best:.4f}")
+    elif done >= config.max_epochs:
+        log(f"already trained {done} epochs (--max-epochs {config.max_epochs}); raise it to train on")
+    for epoch in range(done + 1, config.max_epochs + 1):
+        if stale >= config.patience:
+            break
         model.train()
         start, total, count = time.perf_counter(), 0.0, 0
         for batch in seqs.batches(config.batch_size, generator):
@@ -203,13 +247,15 @@ def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Opt
         history.append({"epoch": epoch, "train_cosine": train_cos, "valid_cosine": valid_cos, "seconds": seconds})
         log(f"epoch {epoch}: train cosine {train_cos:.4f}, validation cosine {valid_cos:.4f} ({seconds:.1f} s)")
         if valid_cos > best:
-            best, best_state, stale = valid_cos, copy.deepcopy(model.state_dict()), 0
-            if save:
-                save_checkpoint(save, model, epoch=epoch, valid_cosine=valid_cos, **(checkpoint_extra or {}))
+            best, best_epoch, best_state, stale = valid_cos, epoch, copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1
             if stale >= config.patience:
                 log(f"early stop: no validation gain for {stale} epochs; best {best:.4f}")
-                break
+        if save:
+            training = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "generator": generator.get_state(), "stale": stale, "history": history}
+            save_checkpoint(save, config, best_state, epoch=best_epoch, valid_cosine=best, training=training,
+                            **(checkpoint_extra or {}))
     model.load_state_dict(best_state)
     return model, history

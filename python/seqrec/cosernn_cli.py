@@ -20,7 +20,7 @@ from dataclasses import fields
 import numpy as np
 import torch
 
-from .cosernn import CoSeRNNConfig, load_checkpoint, predict, train
+from .cosernn import CoSeRNNConfig, load_checkpoint, load_training_state, predict, train
 from .cosernn_data import TEST, TRAIN, build_user_sequences, load_prepared, save_prepared
 from .cosernn_eval import baseline_predictions, evaluate, results_table, track_candidates
 from .item_embeddings import word2vec_item_vectors
@@ -131,6 +131,8 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_train(args) -> int:
+    if args.resume and not (args.save and os.path.exists(args.save)):
+        raise SystemExit("--resume needs --save pointing at the checkpoint of the run to continue")
     seqs, item_ids, item_vectors, n_devices, n_sources = load_data(args)
     split_sizes = [int(((seqs.split == k) & seqs.has_pos).sum()) for k in range(3)]
     print(f"{seqs.n_users} users; sessions with a played track: train {split_sizes[0]}, "
@@ -150,9 +152,16 @@ def cmd_train(args) -> int:
         bar.write(line)
         bar.reset()
 
-    extra = dict(item_ids=torch.from_numpy(item_ids), item_vectors=torch.from_numpy(item_vectors))
+    # the data a resumed run must find again: the item space, the users and the split sizes
+    extra = dict(item_ids=torch.from_numpy(item_ids), item_vectors=torch.from_numpy(item_vectors),
+                 data_shape=torch.tensor([seqs.n_users, *split_sizes]))
+    if args.resume:
+        try:
+            load_training_state(args.save, config, extra)
+        except ValueError as err:
+            raise SystemExit(f"cannot resume: {err}") from None
     model, _ = train(seqs, config, device=args.device, progress=progress, log=log, compile=args.compile,
-                     save=args.save, checkpoint_extra=extra)
+                     save=args.save, checkpoint_extra=extra, resume=args.resume)
     bar.close()
     report(model, seqs, item_vectors, args.results, args.seed)
     return 0
@@ -201,7 +210,11 @@ def add_parser(models) -> None:
     t.add_argument("--patience", type=int, default=d.patience, help="early stopping: epochs without validation gain")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
-    t.add_argument("--save", help="checkpoint of the best model so far, written atomically after every epoch")
+    t.add_argument("--save", help="checkpoint written atomically after every epoch: the best model so far "
+                                  "(what 'evaluate --load' uses) and the state to resume training")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run saved in --save as if it had never stopped (same data and settings; "
+                        "--max-epochs and --patience may change)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--load", required=True)
 

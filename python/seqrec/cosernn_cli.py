@@ -120,11 +120,16 @@ def report(model, seqs, item_vectors: np.ndarray, results_path: str | None, seed
     return results
 
 
+def _split_sizes(seqs) -> list[int]:
+    """Sessions with a played track in the training, validation and test periods."""
+    return [int(((seqs.split == k) & seqs.has_pos).sum()) for k in range(3)]
+
+
 def cmd_prepare(args) -> int:
     seqs, item_ids, item_vectors, n_devices, n_sources = build(args)
     save_prepared(args.out, seqs, dataset=args.dataset, item_ids=torch.from_numpy(item_ids),
                   item_vectors=torch.from_numpy(item_vectors), n_devices=n_devices, n_sources=n_sources)
-    sessions = [int(((seqs.split == k) & seqs.has_pos).sum()) for k in range(3)]
+    sessions = _split_sizes(seqs)
     print(f"{seqs.n_users} users, {len(item_ids)} items; sessions with a played track: train {sessions[0]}, "
           f"validation {sessions[1]}, test {sessions[2]}; saved {args.out}")
     return 0
@@ -134,7 +139,7 @@ def cmd_train(args) -> int:
     if args.resume and not (args.save and os.path.exists(args.save)):
         raise SystemExit("--resume needs --save pointing at the checkpoint of the run to continue")
     seqs, item_ids, item_vectors, n_devices, n_sources = load_data(args)
-    split_sizes = [int(((seqs.split == k) & seqs.has_pos).sum()) for k in range(3)]
+    split_sizes = _split_sizes(seqs)
     print(f"{seqs.n_users} users; sessions with a played track: train {split_sizes[0]}, "
           f"validation {split_sizes[1]}, test {split_sizes[2]}; {len(item_ids)} items")
     config = CoSeRNNConfig(n_devices=n_devices, n_sources=n_sources,

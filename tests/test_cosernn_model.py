@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from seqrec.cli import main
-from seqrec.cosernn import (CoSeRNN, CoSeRNNConfig, FusedGRU, load_training_state, long_term_embedding, mean_cosine,
-                            predict, train)
+from seqrec.cosernn import (CoSeRNN, CoSeRNNConfig, FusedGRU, context_long_term_embedding, load_training_state,
+                            long_term_embedding, mean_cosine, predict, train)
 from seqrec.cosernn_data import TEST, build_user_sequences, feature_size
 from seqrec.cosernn_eval import baseline_predictions, evaluate
 from seqrec.listening import sessionize_listening, write_listening_tsv
@@ -62,42 +62,80 @@ def test_long_term_embedding_weights():
     torch.testing.assert_close(u[0, 3], expected)
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_user_embedding_is_causal(cell):
+def test_context_long_term_embedding_against_a_direct_sum():
+    g = torch.Generator().manual_seed(0)
+    s_pos = F.normalize(torch.randn(2, 6, 40, generator=g, dtype=torch.float64), dim=-1)
+    s_pos[0, 2] = 0  # a session without a played track adds nothing
+    context = torch.tensor([[0, 1, 0, 0, 1, -1], [2, 2, 0, 2, 0, 0]])  # -1: padding
+    fallback = torch.full((2, 6, 40), 7.0, dtype=torch.float64)
+    out = context_long_term_embedding(s_pos, context, fallback)
+    for b in range(2):
+        for t in range(6):
+            total = sum(((k + 1) * s_pos[b, k] for k in range(t) if context[b, k] == context[b, t] >= 0),
+                        torch.zeros(40, dtype=torch.float64))
+            expected = F.normalize(total, dim=0) if total.abs().sum() > 0 else fallback[b, t]
+            torch.testing.assert_close(out[b, t], expected, msg=f"user {b}, session {t}")
+    # spot checks of the rule itself: session 3 of user 0 averages sessions 0 and 2 (2 is empty)
+    torch.testing.assert_close(out[0, 3], s_pos[0, 0])
+    torch.testing.assert_close(out[1, 5], F.normalize(3 * s_pos[1, 2] + 5 * s_pos[1, 4], dim=0))
+    assert (out[0, :2] == 7.0).all() and (out[0, 5] == 7.0).all()  # first of their context; padding
+
+
+@pytest.mark.parametrize("cell,context_memory", [("gru", False), ("lstm", False), ("gru", True)])
+def test_user_embedding_is_causal(cell, context_memory):
     """u_t depends on session t's context but not on its s+/s- or on anything later."""
     torch.manual_seed(0)
-    model = CoSeRNN(CoSeRNNConfig(cell=cell, **SMALL)).double()
+    model = CoSeRNN(CoSeRNNConfig(cell=cell, context_memory=context_memory, **SMALL)).double()
     x, s_all, s_pos, s_neg = (a.double() for a in _inputs())
     lengths = torch.full((4,), 6)
-    u = model(x, s_all, s_pos, s_neg, lengths)
+    context = torch.tensor([[0, 1, 0, 1, 0, 0], [1, 1, 1, 1, 1, 1], [0, 2, 2, 0, 0, 2], [3, 0, 3, 3, 0, 3]])
+    u = model(x, s_all, s_pos, s_neg, lengths, context)
     assert u.shape == (4, 6, 40)
     torch.testing.assert_close(u.norm(dim=-1), torch.ones(4, 6, dtype=torch.float64))
     t = 3
-    x2, a2, p2, n2 = x.clone(), s_all.clone(), s_pos.clone(), s_neg.clone()
+    x2, a2, p2, n2, c2 = x.clone(), s_all.clone(), s_pos.clone(), s_neg.clone(), context.clone()
     x2[:, t + 1:] += 1.0
+    c2[:, t + 1:] = (c2[:, t + 1:] + 1) % 4
     a2[:, t:], p2[:, t:], n2[:, t:] = -a2[:, t:], -p2[:, t:], -n2[:, t:]
-    u2 = model(x2, a2, p2, n2, lengths)
+    u2 = model(x2, a2, p2, n2, lengths, c2)
     torch.testing.assert_close(u2[:, :t + 1], u[:, :t + 1])
     assert (u2[:, t + 1:] - u[:, t + 1:]).abs().max() > 1e-6
     x3 = x.clone()
     x3[:, t] += 1.0  # the current context matters
-    assert (model(x3, s_all, s_pos, s_neg, lengths)[:, t] - u[:, t]).abs().max() > 1e-6
+    assert (model(x3, s_all, s_pos, s_neg, lengths, context)[:, t] - u[:, t]).abs().max() > 1e-6
+    if context_memory:  # ... and so does which earlier sessions share it
+        c3 = context.clone()
+        c3[:, t] = (c3[:, t] + 1) % 4
+        assert (model(x, s_all, s_pos, s_neg, lengths, c3)[:, t] - u[:, t]).abs().max() > 1e-6
+    else:
+        torch.testing.assert_close(model(x, s_all, s_pos, s_neg, lengths, (context + 1) % 4), u)
 
 
-def test_gradients_reach_every_parameter():
+def test_context_memory_needs_the_context():
+    model = CoSeRNN(CoSeRNNConfig(context_memory=True, **SMALL))
+    with pytest.raises(ValueError, match="needs the sessions' context"):
+        model(*_inputs(), torch.full((4,), 6))
+
+
+CONTEXT = torch.tensor([[0, 1, 0, 1, 0, 0], [1, 1, -1, -1, -1, -1], [0, 2, 2, 0, 0, -1], [3, -1, -1, -1, -1, -1]])
+
+
+@pytest.mark.parametrize("context_memory", [False, True])
+def test_gradients_reach_every_parameter(context_memory):
     torch.manual_seed(0)
-    model = CoSeRNN(CoSeRNNConfig(**SMALL))
+    model = CoSeRNN(CoSeRNNConfig(context_memory=context_memory, **SMALL))
     x, s_all, s_pos, s_neg = _inputs()
-    u = model(x, s_all, s_pos, s_neg, torch.tensor([6, 2, 5, 1]))
+    u = model(x, s_all, s_pos, s_neg, torch.tensor([6, 2, 5, 1]), CONTEXT)
     (1 - (u * s_pos).sum(-1)).sum().backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-def test_torch_compile_matches_eager():
+@pytest.mark.parametrize("context_memory", [False, True])
+def test_torch_compile_matches_eager(context_memory):
     torch.manual_seed(0)
-    model = CoSeRNN(CoSeRNNConfig(**SMALL))
-    inputs = _inputs() + (torch.tensor([6, 3, 5, 1]),)
+    model = CoSeRNN(CoSeRNNConfig(context_memory=context_memory, **SMALL))
+    inputs = _inputs() + (torch.tensor([6, 2, 5, 1]), CONTEXT)
     eager = model(*inputs)
     eager.sum().backward()
     grads = [p.grad.clone() for p in model.parameters()]
@@ -196,6 +234,13 @@ def test_resume_refuses_other_settings_or_data_and_respects_early_stopping(tmp_p
         load_training_state(str(ckpt), CoSeRNNConfig(n_devices=3, n_sources=3, hidden=16, fc=8, batch_size=8))
     with pytest.raises(ValueError, match="other data .item_vectors"):
         load_training_state(str(ckpt), _small_config(max_epochs=1), {"item_vectors": vectors + 1})
+    with pytest.raises(ValueError, match="context_memory False .now True"):
+        load_training_state(str(ckpt), _small_config(max_epochs=1, context_memory=True))
+    # a checkpoint saved before a setting existed holds its default
+    older = torch.load(ckpt, weights_only=True)
+    del older["config"]["context_memory"]
+    torch.save(older, tmp_path / "older.pt")
+    assert load_training_state(str(tmp_path / "older.pt"), _small_config(max_epochs=1))["epoch"] == 1
     with pytest.raises(ValueError, match="needs save"):
         train(seqs, _small_config(max_epochs=2), resume=True)
     lines = []

@@ -8,6 +8,11 @@ Recommendation", RecSys 2020, section 5), as written in the paper (SPEC 4):
     [b^, b-] = softmax(FC(o_t)),  u_t = normalise(b^ u^_t + b- u-_t)
     loss = sum over real sessions of (1 - u_t . s+_t)
 
+Beyond the paper, on request (``context_memory``): a third embedding in the attention fusion,
+``u-c_t ∝ sum_{t' < t, c_t' = c_t} t' s+_{t'}`` over the earlier sessions of the same context
+(time of day x device), the "Avg, same cxt" baseline's vector, so that the model can keep the
+very tracks a user plays in a context rather than only the smooth trend the RNN learns.
+
 The recurrent layer is seqrec_ext's fused ``gru_sequence`` (one op call per pathway forward
 and backward) by default, or ``torch.nn.LSTM`` as in the paper (``cell="lstm"``). The user
 embedding at session ``t`` only sees sessions before ``t`` and the context of ``t``.
@@ -18,7 +23,7 @@ import copy
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Callable, Optional
 
 import torch
@@ -43,6 +48,9 @@ class CoSeRNNConfig:
     max_epochs: int = 50
     patience: int = 5
     seed: int = 0
+    # beyond the paper: a third fused embedding, the long-term one over earlier sessions of the
+    # same context (time of day x device), see ``context_long_term_embedding``
+    context_memory: bool = False
 
 
 class FusedGRU(nn.Module):
@@ -90,6 +98,20 @@ def long_term_embedding(s_all: Tensor) -> Tensor:
     return F.normalize(exclusive, dim=-1)
 
 
+def context_long_term_embedding(s_pos: Tensor, context: Tensor, fallback: Tensor) -> Tensor:
+    """``u-c_t ∝ sum_{t' < t, c_t' = c_t} t' s+_{t'}`` (1-based t'; sessions without a played
+    track have ``s+ = 0`` and add nothing), unit norm; ``fallback`` (the long-term embedding)
+    where no earlier session shares the context. ``context (B, T)`` int64, -1 on padding."""
+    T = s_pos.shape[1]
+    steps = torch.arange(T, device=s_pos.device)
+    earlier = steps[None, :, None] > steps[None, None, :]  # [t, t']: t' < t
+    same = (context[:, :, None] == context[:, None, :]) & earlier & (context[:, None, :] >= 0)
+    weights = same.to(s_pos.dtype) * (steps + 1).to(s_pos.dtype)[None, None, :]
+    summed = torch.bmm(weights, s_pos)
+    found = summed.abs().sum(-1, keepdim=True) > 0
+    return torch.where(found, F.normalize(summed, dim=-1), fallback)
+
+
 class CoSeRNN(nn.Module):
     def __init__(self, config: CoSeRNNConfig):
         super().__init__()
@@ -102,10 +124,12 @@ class CoSeRNN(nn.Module):
         self.rnn_pos, self.rnn_neg = rnn(config.fc, config.hidden), rnn(config.fc, config.hidden)
         self.combine = _mlp(2 * config.hidden, config.fc)
         self.to_embedding = nn.Linear(config.fc, config.dim)
-        self.attention = nn.Linear(config.fc, 2)
+        self.attention = nn.Linear(config.fc, 3 if config.context_memory else 2)
 
-    def forward(self, features: Tensor, s_all: Tensor, s_pos: Tensor, s_neg: Tensor, lengths: Tensor) -> Tensor:
-        """User embeddings ``u_t`` ``(B, T, dim)`` for every session of every user in the batch."""
+    def forward(self, features: Tensor, s_all: Tensor, s_pos: Tensor, s_neg: Tensor, lengths: Tensor,
+                context: Optional[Tensor] = None) -> Tensor:
+        """User embeddings ``u_t`` ``(B, T, dim)`` for every session of every user in the batch.
+        ``context (B, T)``: the sessions' context ids, needed with ``config.context_memory``."""
         prev_pos = F.pad(s_pos, (0, 0, 1, 0))[:, :-1]  # s+_{t-1}, zero at t = 1
         prev_neg = F.pad(s_neg, (0, 0, 1, 0))[:, :-1]
         o_pos = self.rnn_pos(self.input_pos(torch.cat([features, prev_pos], -1)), lengths)
@@ -114,12 +138,17 @@ class CoSeRNN(nn.Module):
         u_hat = self.to_embedding(o)
         u_bar = long_term_embedding(s_all)
         beta = torch.softmax(self.attention(o), dim=-1)
-        return F.normalize(beta[..., :1] * u_hat + beta[..., 1:] * u_bar, dim=-1)
+        u = beta[..., :1] * u_hat + beta[..., 1:2] * u_bar
+        if self.config.context_memory:
+            if context is None:
+                raise ValueError("a CoSeRNN with context_memory needs the sessions' context")
+            u = u + beta[..., 2:] * context_long_term_embedding(s_pos, context, u_bar)
+        return F.normalize(u, dim=-1)
 
     def embed(self, batch: UserSequences) -> Tensor:
         device = self.to_embedding.weight.device
         return self(batch.features.to(device), batch.s_all.to(device), batch.s_pos.to(device),
-                    batch.s_neg.to(device), batch.lengths.to(device))
+                    batch.s_neg.to(device), batch.lengths.to(device), batch.context.to(device))
 
 
 def cosine_loss(u: Tensor, batch: UserSequences, split: int) -> tuple[Tensor, int]:
@@ -177,10 +206,11 @@ def load_training_state(path: str, config: CoSeRNNConfig, checkpoint_extra: Opti
     if "training" not in payload:
         raise ValueError(f"{path} holds no training state to resume (only a model)")
     saved = payload["config"]
-    changed = [k for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+    defaults = {f.name: f.default for f in fields(CoSeRNNConfig)}  # settings added after the run was saved
+    changed = [k for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES and saved.get(k, defaults[k]) != v]
     if changed:
         raise ValueError(f"{path} was trained with other settings: "
-                         + ", ".join(f"{k} {saved.get(k)!r} (now {getattr(config, k)!r})" for k in changed))
+                         + ", ".join(f"{k} {saved.get(k, defaults[k])!r} (now {getattr(config, k)!r})" for k in changed))
     for key, value in (checkpoint_extra or {}).items():
         if isinstance(value, Tensor) and not (key in payload and payload[key].shape == value.shape
                                               and torch.equal(payload[key], value)):

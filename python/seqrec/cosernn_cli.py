@@ -106,7 +106,8 @@ def report(model, seqs, item_vectors: np.ndarray, results_path: str | None, seed
     train_items = seqs.items[(seqs.split == TRAIN)[..., None] & (seqs.items >= 0)]
     counts = torch.bincount(train_items, minlength=len(vectors))
     preds = baseline_predictions(seqs, vectors, counts, seed=seed)
-    preds[f"CoSeRNN ({model.config.cell})"] = predict(model, seqs)
+    variant = model.config.cell + (", context memory" if model.config.context_memory else "")
+    preds[f"CoSeRNN ({variant})"] = predict(model, seqs)
     mask = seqs.split == TEST
     candidates = track_candidates(seqs, mask)
     order = [k for k in preds if not k.startswith("Oracle")] + ["Oracle half", "Oracle full"]
@@ -214,6 +215,8 @@ def add_parser(models) -> None:
     t.add_argument("--max-epochs", type=int, default=d.max_epochs)
     t.add_argument("--patience", type=int, default=d.patience, help="early stopping: epochs without validation gain")
     t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--context-memory", action="store_true",
+                   help="beyond the paper: also fuse a long-term embedding over earlier sessions of the same context")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--save", help="checkpoint written atomically after every epoch: the best model so far "
                                   "(what 'evaluate --load' uses) and the state to resume training")

@@ -4,7 +4,13 @@ ops and (b) a reference GRU4Rec built from the pure-PyTorch reference ops with
 nn.Embedding(sparse=True), reference sampling (searchsorted on the cumulative distribution, as
 GRU4Rec samples) and the reference Adagrad-with-momentum; same data, hyper-parameters and seed.
 
-    python bench/bench_gru4rec_train.py [--seeds 0 1 2] [--events 200000]
+    python bench/bench_gru4rec_train.py [--seeds 0 1 2] [--events 200000] [--floors]
+
+--floors adds, per configuration and in the same run, what no implementation of this training
+step can go below on this machine: the step's matrix products alone (torch.mm at the step's
+shapes, forward and backward, scores not recomputed) and its optimizer update alone (the fused
+sparse Adagrad-with-momentum op on the rows a step touches), against the step time a target
+speed-up over the reference allows.
 """
 from __future__ import annotations
 
@@ -24,7 +30,11 @@ from seqrec.synthetic import synthetic_events
 from seqrec_ext import GRU4RecParams, reference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import run_facts  # noqa: E402
+from common import run_facts, time_interleaved  # noqa: E402
+
+import seqrec_ext  # noqa: E402
+
+TARGETS = {"bpr-max B=32 H=100": 5.0, "xe+logQ B=32 H=100": 3.0, "bpr-max B=80 H=224": 3.0}  # issue 5
 
 CONFIGS = [
     ("bpr-max B=32 H=100", dict(loss="bpr-max", batch_size=32, hidden=100, bpreg=1.0, elu_param=0.5)),
@@ -96,11 +106,50 @@ class ReferenceGRU4Rec(torch.nn.Module):
         return template
 
 
+def step_floors(cfg: GRU4RecConfig, n_items: int, repeats: int = 50) -> tuple[float, float]:
+    """Seconds per step of (a) the matrix products a GRU4Rec step (embedding "none": the item
+    table holds the input projection) cannot avoid: ``h W_hh^T``, the scores ``h' W^T`` of the
+    B + S output rows, their two backward products, and the GRU's two backward products; and
+    (b) the fused optimizer on the rows and parameters a step touches (B input rows, B + S
+    output rows and biases, W_hh, b_h). Medians, interleaved."""
+    B, H, M = cfg.batch_size, cfg.hidden, cfg.batch_size + cfg.n_sample
+    g = torch.Generator().manual_seed(0)
+    h, w_hh = torch.randn(B, H, generator=g), torch.randn(3 * H, H, generator=g)
+    rows, d_scores, d_gates = torch.randn(M, H, generator=g), torch.randn(B, M, generator=g), torch.randn(B, 3 * H, generator=g)
+    outs = [torch.empty(B, 3 * H), torch.empty(B, M), torch.empty(B, H), torch.empty(M, H), torch.empty(B, H),
+            torch.empty(3 * H, H)]
+
+    def products():
+        torch.mm(h, w_hh.t(), out=outs[0])             # gh = h W_hh^T
+        torch.mm(h, rows.t(), out=outs[1])             # scores R = h' W^T
+        torch.mm(d_scores, rows, out=outs[2])          # dL/dh' = dR W
+        torch.mm(d_scores.t(), h, out=outs[3])         # dL/dW = dR^T h'
+        torch.mm(d_gates, w_hh, out=outs[4])           # dL/dh through the GRU
+        torch.mm(d_gates.t(), h, out=outs[5])          # dL/dW_hh
+
+    tables = {"item_in": (n_items, 3 * H, B), "out_table": (n_items, H, M), "out_bias": (n_items, 1, M)}
+    state = {k: [torch.randn(n, d, generator=g).abs() for _ in range(3)] + [torch.randint(0, n, (k_,), generator=g),
+                                                                            torch.randn(k_, d, generator=g)]
+             for k, (n, d, k_) in tables.items()}
+    dense = [[torch.randn(*shape, generator=g).abs() for _ in range(4)] for shape in ((3 * H, H), (3 * H,))]
+
+    def optimizer():
+        for param, acc, mom, idx, grad in state.values():
+            seqrec_ext.sparse_adagrad_momentum_(param, acc, mom, idx, grad, lr=cfg.learning_rate, momentum=cfg.momentum)
+        for param, acc, mom, grad in dense:
+            seqrec_ext.adagrad_momentum_(param, acc, mom, grad, lr=cfg.learning_rate, momentum=cfg.momentum)
+
+    t = time_interleaved({"products": products, "optimizer": optimizer}, torch.device("cpu"), repeats=repeats, inner=5)
+    return t["products"], t["optimizer"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--floors", action="store_true",
+                        help="also measure the step's unavoidable matrix products and optimizer update")
     args = parser.parse_args()
     events = synthetic_events(args.events, args.items, seed=123)
     train, test = time_split(events, test_days=0.5, source="synthetic")
@@ -109,6 +158,7 @@ def main():
           f"test {test.n_events} events; one epoch; n_sample 2048, sample_alpha 0.5, lr 0.05, momentum 0.4; "
           f"seeds {args.seeds}")
     print()
+    floors = []
     print("| config | seqrec events/s | reference events/s | speed-up | seqrec R@20 | ref R@20 | seqrec MRR@20 "
           "| ref MRR@20 | R@20 rel. diff | MRR@20 rel. diff |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -124,9 +174,22 @@ def main():
             m_ref = ref.as_model(GRU4Rec(train.n_items, cfg)).evaluate(test).result()["standard"]
             rows.append((ours_eps, ref_eps, m_ours["Recall@20"], m_ref["Recall@20"], m_ours["MRR@20"], m_ref["MRR@20"]))
         mean = [statistics.mean(col) for col in zip(*rows)]
+        if args.floors:
+            floors.append((name, cfg, mean[0], mean[1], *step_floors(cfg, train.n_items)))
         print(f"| {name} | {mean[0]:.0f} | {mean[1]:.0f} | {mean[0] / mean[1]:.2f}x | {mean[2]:.4f} | {mean[3]:.4f} "
               f"| {mean[4]:.4f} | {mean[5]:.4f} | {100 * (mean[2] / mean[3] - 1):+.1f}% "
               f"| {100 * (mean[4] / mean[5] - 1):+.1f}% |", flush=True)
+    if floors:
+        print()
+        print("| config | reference ms/step | seqrec ms/step | target | step budget ms | matrix products ms "
+              "| optimizer ms | products + optimizer | seqrec other ms |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, cfg, ours_eps, ref_eps, t_products, t_opt in floors:
+            ref_ms, ours_ms = 1e3 * cfg.batch_size / ref_eps, 1e3 * cfg.batch_size / ours_eps
+            budget, floor = ref_ms / TARGETS[name], 1e3 * (t_products + t_opt)
+            print(f"| {name} | {ref_ms:.2f} | {ours_ms:.2f} | {TARGETS[name]:.0f}x | {budget:.2f} "
+                  f"| {1e3 * t_products:.2f} | {1e3 * t_opt:.2f} | {floor:.2f} ({100 * floor / budget:.0f}% of budget) "
+                  f"| {ours_ms - floor:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -353,6 +353,13 @@ def test_cli_prepare_then_train_and_evaluate_from_the_file(tmp_path, capsys):
     with pytest.raises(SystemExit, match="cannot resume: .*learning_rate"):
         main(["cosernn", "train", "--prepared", str(prepared), *small, "--learning-rate", "0.01",
               "--save", str(resumed), "--resume"])
+    # the same-context memory (beyond the paper): its own row; the checkpoint remembers it
+    memory = tmp_path / "memory.pt"
+    assert main(["cosernn", "train", "--prepared", str(prepared), *small, "--context-memory", "--save", str(memory)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| CoSeRNN (gru, context memory) |")]
+    assert len(rows) == 1 and rows[0] not in from_file
+    assert main(["cosernn", "evaluate", "--load", str(memory), "--prepared", str(prepared), "--results", ""]) == 0
+    assert rows[0] in capsys.readouterr().out.splitlines()
 
 
 def test_cli_planted_vectors_only_for_synthetic(tmp_path):

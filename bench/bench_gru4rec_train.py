@@ -108,24 +108,24 @@ class ReferenceGRU4Rec(torch.nn.Module):
 
 def step_floors(cfg: GRU4RecConfig, n_items: int, repeats: int = 50) -> tuple[float, float]:
     """Seconds per step of (a) the matrix products a GRU4Rec step (embedding "none": the item
-    table holds the input projection) cannot avoid: ``h W_hh^T``, the scores ``h' W^T`` of the
-    B + S output rows, their two backward products, and the GRU's two backward products; and
+    table holds the input projection) cannot avoid: ``h W_hh^T`` (as one product; GRU4Rec's cell
+    does it as two dependent ones of the same size), the scores ``h' W^T`` of the B + S output
+    rows, their two backward products, and the GRU's weight gradient (one-step truncated
+    backpropagation needs no gradient for the previous state); and
     (b) the fused optimizer on the rows and parameters a step touches (B input rows, B + S
     output rows and biases, W_hh, b_h). Medians, interleaved."""
     B, H, M = cfg.batch_size, cfg.hidden, cfg.batch_size + cfg.n_sample
     g = torch.Generator().manual_seed(0)
     h, w_hh = torch.randn(B, H, generator=g), torch.randn(3 * H, H, generator=g)
     rows, d_scores, d_gates = torch.randn(M, H, generator=g), torch.randn(B, M, generator=g), torch.randn(B, 3 * H, generator=g)
-    outs = [torch.empty(B, 3 * H), torch.empty(B, M), torch.empty(B, H), torch.empty(M, H), torch.empty(B, H),
-            torch.empty(3 * H, H)]
+    outs = [torch.empty(B, 3 * H), torch.empty(B, M), torch.empty(B, H), torch.empty(M, H), torch.empty(3 * H, H)]
 
     def products():
         torch.mm(h, w_hh.t(), out=outs[0])             # gh = h W_hh^T
         torch.mm(h, rows.t(), out=outs[1])             # scores R = h' W^T
         torch.mm(d_scores, rows, out=outs[2])          # dL/dh' = dR W
         torch.mm(d_scores.t(), h, out=outs[3])         # dL/dW = dR^T h'
-        torch.mm(d_gates, w_hh, out=outs[4])           # dL/dh through the GRU
-        torch.mm(d_gates.t(), h, out=outs[5])          # dL/dW_hh
+        torch.mm(d_gates.t(), h, out=outs[4])          # dL/dW_hh
 
     tables = {"item_in": (n_items, 3 * H, B), "out_table": (n_items, H, M), "out_bias": (n_items, 1, M)}
     state = {k: [torch.randn(n, d, generator=g).abs() for _ in range(3)] + [torch.randint(0, n, (k_,), generator=g),

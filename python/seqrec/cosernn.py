@@ -10,8 +10,10 @@ Recommendation", RecSys 2020, section 5), as written in the paper (SPEC 4):
 
 Beyond the paper, on request (``context_memory``): a third embedding in the attention fusion,
 ``u-c_t ∝ sum_{t' < t, c_t' = c_t} t' s+_{t'}`` over the earlier sessions of the same context
-(time of day x device), the "Avg, same cxt" baseline's vector, so that the model can keep the
-very tracks a user plays in a context rather than only the smooth trend the RNN learns.
+(time of day x device) -- the vector of the "Avg, same cxt" baseline, except that where no
+earlier session of the context has a played track it falls back to ``u-_t`` -- so that the
+model can keep the very tracks a user plays in a context, not only the smooth trend the RNN
+learns.
 
 The recurrent layer is seqrec_ext's fused ``gru_sequence`` (one op call per pathway forward
 and backward) by default, or ``torch.nn.LSTM`` as in the paper (``cell="lstm"``). The user
@@ -101,7 +103,9 @@ def long_term_embedding(s_all: Tensor) -> Tensor:
 def context_long_term_embedding(s_pos: Tensor, context: Tensor, fallback: Tensor) -> Tensor:
     """``u-c_t ∝ sum_{t' < t, c_t' = c_t} t' s+_{t'}`` (1-based t'; sessions without a played
     track have ``s+ = 0`` and add nothing), unit norm; ``fallback`` (the long-term embedding)
-    where no earlier session shares the context. ``context (B, T)`` int64, -1 on padding."""
+    where no earlier session of the same context has a played track. ``context (B, T)`` int64,
+    -1 on padding. One batched product with a ``(B, T, T)`` weight matrix: memory grows with the
+    square of the sessions per user (64 users x 1,000 sessions: 256 MB in float32)."""
     T = s_pos.shape[1]
     steps = torch.arange(T, device=s_pos.device)
     earlier = steps[None, :, None] > steps[None, None, :]  # [t, t']: t' < t

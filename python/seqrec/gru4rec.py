@@ -105,7 +105,7 @@ class GRU4Rec:
         total, n_steps, n_events = 0.0, 0, 0
         start = time.perf_counter()
         for batch in session_parallel_batches(sessions.items, sessions.offsets, c.batch_size):
-            h = h[batch.keep.to(self.device)]
+            h = h.index_select(0, batch.keep.to(self.device))
             h[batch.reset.to(self.device)] = 0
             inputs, targets = batch.inputs.to(self.device), batch.targets.to(self.device)
             negatives = sampler.sample(c.n_sample, generator=self.generator) if c.n_sample > 0 \
@@ -140,7 +140,7 @@ class GRU4Rec:
         metrics = RankingMetrics(ks=ks)
         h = torch.zeros(batch_size, c.hidden, device=self.device)
         for batch in session_parallel_batches(sessions.items, sessions.offsets, batch_size):
-            h = h[batch.keep.to(self.device)]
+            h = h.index_select(0, batch.keep.to(self.device))
             h[batch.reset.to(self.device)] = 0
             inputs = batch.inputs.to(self.device)
             x = p.input_table[inputs]

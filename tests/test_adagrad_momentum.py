@@ -45,6 +45,24 @@ def test_sparse_at_gru4rec_scale(D, device):
         torch.testing.assert_close(a, b)
 
 
+def test_sparse_large_table_and_many_rows():
+    """Row ids of 22 bits and 3000 rows a call (the CPU sorts such keys by radix, 8 bits a
+    pass, and short lists by comparison): every pass and both sorts against the reference."""
+    g = torch.Generator().manual_seed(3)
+    N = 1 << 22
+    for K in (3000, 100):
+        ours = state(N, 1, "cpu", torch.float64, seed=K)
+        ref = tuple(t.clone() for t in ours)
+        indices = torch.randint(0, N, (K,), generator=g)
+        indices[K // 2:] = indices[:K - K // 2].flip(0)  # every row at least twice, in mixed order
+        indices[0] = N - 1
+        grad_rows = torch.randn(K, 1, generator=g, dtype=torch.float64)
+        sparse_adagrad_momentum_(*ours, indices, grad_rows, lr=0.05, momentum=0.4)
+        reference.sparse_adagrad_momentum_(*ref, indices, grad_rows, lr=0.05, momentum=0.4)
+        for a, b in zip(ours, ref):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_duplicates_are_summed_before_the_update():
     param, acc, mom = state(4, 2, "cpu")
     before = param.clone()

@@ -17,6 +17,7 @@
 
 #include "common/aten_helpers.h"
 #include "cpu/gru_cpu.h"
+#include "gru_ops.h"
 #include "gru_gate_pass.h"
 #ifdef SEQREC_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -228,9 +229,12 @@ void sequence_forward_impl(const Tensor& gi, const Tensor& h0, const Tensor& w_h
 
 // ---- backward ----
 
+// need_d_h0 = false (one-step truncated backpropagation): d_h0 comes back undefined, and the
+// product that would carry step 0's gradient into h0 is skipped.
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
     const OptTensor& grad_out, const OptTensor& grad_h_last, const Tensor& w_hh,
-    const Tensor& ws, const OptTensor& reset, const OptTensor& lengths, bool reset_after) {
+    const Tensor& ws, const OptTensor& reset, const OptTensor& lengths, bool reset_after,
+    bool need_d_h0 = true) {
   const int K = gru::workspace_blocks(reset_after);
   const int64_t T = ws.size(0), B = ws.size(1), H = ws.size(2) / K;
   const auto opts = ws.options();
@@ -283,22 +287,23 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
       a.grad_out = grad_out0 ? grad_out0 + t * B * H : ptr<scalar_t>(zeros_bh);
       a.d_gi = d_gi0 + t * B * 3 * H;
       a.dh = ptr<scalar_t>(dh);
+      const bool carry = t > 0 || need_d_h0;
       if (reset_after) {
         a.d_gh = d_gh0 + t * B * 3 * H;
         run_pass(Pass::kBackwardResetAfter, a, ws);
-        dh.addmm_(step_view(d_gh, t, 0, 3 * H), w_hh);
+        if (carry) dh.addmm_(step_view(d_gh, t, 0, 3 * H), w_hh);
       } else {
         run_pass(Pass::kBackwardResetBeforeZN, a, ws);
         at::mm_out(d_rh, step_view(d_gi, t, 2 * H, H), w_n);
         run_pass(Pass::kBackwardResetBeforeR, a, ws);
-        dh.addmm_(step_view(d_gi, t, 0, 2 * H), w_rz);
+        if (carry) dh.addmm_(step_view(d_gi, t, 0, 2 * H), w_rz);
       }
       a.dh_next = a.dh;
     }
   });
   // the state before step 0 was h0 with restarting rows zeroed
-  Tensor d_h0 = dh_bufs[0];
-  if (reset.has_value()) {
+  Tensor d_h0 = need_d_h0 ? dh_bufs[0] : Tensor();
+  if (need_d_h0 && reset.has_value()) {
     Tensor restart = (*reset)[0];
     if (lengths.has_value()) restart = restart & (*lengths > 0);
     d_h0 = d_h0.masked_fill(restart.unsqueeze(1), 0);
@@ -365,6 +370,18 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_sequence_backward(
                                 reset, lengths, reset_after);
 }
 
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_step_backward(
+    const Tensor& grad_h_new, const Tensor& w_hh, const Tensor& ws, bool reset_after) {
+  TORCH_CHECK(ws.dim() == 2 && grad_h_new.dim() == 2,
+              "gru_step_backward: expected grad_h_new (B, H) and workspace (B, K*H)");
+  auto [d_gi, d_h, d_w, d_b_ih, d_b_hh] = gru_sequence_backward(
+      grad_h_new.unsqueeze(0), std::nullopt, w_hh, ws.unsqueeze(0), std::nullopt, std::nullopt,
+      reset_after);
+  return {d_gi.squeeze(0), d_h, d_w, d_b_ih, d_b_hh};
+}
+
+}  // namespace
+
 std::tuple<Tensor, Tensor> gru_step(const Tensor& gi_in, const Tensor& h_in, const Tensor& w_in,
                                     const OptTensor& b_ih_in, const OptTensor& b_hh_in,
                                     bool reset_after) {
@@ -383,17 +400,21 @@ std::tuple<Tensor, Tensor> gru_step(const Tensor& gi_in, const Tensor& h_in, con
   return {out.squeeze(0), ws.squeeze(0)};
 }
 
-std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_step_backward(
-    const Tensor& grad_h_new, const Tensor& w_hh, const Tensor& ws, bool reset_after) {
+std::tuple<Tensor, Tensor, Tensor> gru_step_backward_truncated(const Tensor& grad_h_new,
+                                                               const Tensor& w_hh, const Tensor& ws,
+                                                               bool reset_after) {
   TORCH_CHECK(ws.dim() == 2 && grad_h_new.dim() == 2,
               "gru_step_backward: expected grad_h_new (B, H) and workspace (B, K*H)");
-  auto [d_gi, d_h, d_w, d_b_ih, d_b_hh] = gru_sequence_backward(
-      grad_h_new.unsqueeze(0), std::nullopt, w_hh, ws.unsqueeze(0), std::nullopt, std::nullopt,
-      reset_after);
-  return {d_gi.squeeze(0), d_h, d_w, d_b_ih, d_b_hh};
+  const int K = gru::workspace_blocks(reset_after);
+  const int64_t B = ws.size(0), H = ws.size(1) / K;
+  TORCH_CHECK(ws.size(1) == K * H && grad_h_new.size(0) == B && grad_h_new.size(1) == H &&
+                  w_hh.dim() == 2 && w_hh.size(0) == 3 * H && w_hh.size(1) == H,
+              "gru_step_backward: inconsistent shapes");
+  auto [d_gi, d_h, d_w, d_b_ih, d_b_hh] = sequence_backward_impl(
+      grad_h_new.contiguous().unsqueeze(0), std::nullopt, w_hh.contiguous(),
+      ws.contiguous().unsqueeze(0), std::nullopt, std::nullopt, reset_after, /*need_d_h0=*/false);
+  return {d_gi.squeeze(0), d_w, d_b_ih};
 }
-
-}  // namespace
 
 TORCH_LIBRARY_IMPL(seqrec, CPU, m) {
   m.impl("gru_step", &gru_step);

@@ -39,6 +39,15 @@ TORCH_LIBRARY(seqrec, m) {
         "float bpreg, float elu_param, str reduction) -> (Tensor d_h, Tensor d_out_rows, "
         "Tensor d_out_bias)");
 
+  // ---- the fused GRU4Rec training step (SPEC 2.3); shapes in csrc/gru4rec_step.cpp ----
+  // gru_step, then sampled_ranking_loss (reduction mean) on the (masked) new state, and the
+  // backward of both: the loss, the new state (unmasked) and the gradients of gi, w_hh, b_h
+  // (the GRU's input bias), out_rows and out_bias. No gradient for h (truncated backprop).
+  m.def("gru4rec_step(Tensor gi, Tensor h, Tensor w_hh, Tensor b_h, Tensor out_rows, "
+        "Tensor out_bias, Tensor? logq_correction, Tensor? hidden_mask, str loss, float bpreg, "
+        "float elu_param, bool reset_after) -> (Tensor loss, Tensor h_new, Tensor d_gi, "
+        "Tensor d_w_hh, Tensor d_b_h, Tensor d_out_rows, Tensor d_out_bias)");
+
   // ---- Adagrad with momentum (SPEC 2.5), in place ----
   // touched rows of a table: param, accumulator, momentum_buffer (N, D); indices (K,) may
   // repeat (their gradients are summed first); grad_rows (K, D)

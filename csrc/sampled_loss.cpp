@@ -17,6 +17,7 @@
 
 #include "common/aten_helpers.h"
 #include "cpu/sampled_loss_cpu.h"
+#include "sampled_loss_ops.h"
 #include "sampled_loss_pass.h"
 #ifdef SEQREC_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -168,6 +169,22 @@ Tensor row_losses(const Tensor& stats, Loss loss, double bpreg) {
   return out;
 }
 
+// The statistics before the first column: they start from the target, its score r_i (and,
+// for cross-entropy, its softmax term).
+void init_stats(Tensor& stats, const Tensor& r_i, const Tensor& logq, Loss loss) {
+  const int64_t B = stats.size(0);
+  stats.zero_();
+  stats.select(1, sampled_loss::kRi).copy_(r_i);
+  if (loss == Loss::kCrossEntropy) {
+    const Tensor x_i = logq.defined() ? r_i - logq.narrow(0, 0, B) : r_i;
+    stats.select(1, sampled_loss::kM).copy_(x_i);
+    stats.select(1, sampled_loss::kA).copy_(x_i);
+    stats.select(1, sampled_loss::kZ).fill_(1.0);
+  } else {
+    stats.select(1, sampled_loss::kM).fill_(-std::numeric_limits<double>::infinity());
+  }
+}
+
 std::tuple<Tensor, Tensor> sampled_ranking_loss(const Tensor& h_in, const Tensor& rows_in,
                                                 const OptTensor& bias_in, const OptTensor& logq_in,
                                                 const OptTensor& col_items_in,
@@ -184,16 +201,8 @@ std::tuple<Tensor, Tensor> sampled_ranking_loss(const Tensor& h_in, const Tensor
   Tensor r_i = (p.h * block(p.rows, 0, B, 0, p.h.size(1))).sum(1);
   if (p.bias.defined()) r_i = r_i + p.bias.narrow(0, 0, B);
   if (elu_param > 0) r_i = at::elu(r_i, elu_param);
-  Tensor stats = at::zeros({B, sampled_loss::kStats}, p.h.options().dtype(acc_dtype));
-  stats.select(1, sampled_loss::kRi).copy_(r_i);
-  if (loss == Loss::kCrossEntropy) {
-    const Tensor x_i = p.logq.defined() ? r_i - p.logq.narrow(0, 0, B) : r_i;
-    stats.select(1, sampled_loss::kM).copy_(x_i);
-    stats.select(1, sampled_loss::kA).copy_(x_i);
-    stats.select(1, sampled_loss::kZ).fill_(1.0);
-  } else {
-    stats.select(1, sampled_loss::kM).fill_(-std::numeric_limits<double>::infinity());
-  }
+  Tensor stats = at::empty({B, sampled_loss::kStats}, p.h.options().dtype(acc_dtype));
+  init_stats(stats, r_i, p.logq, loss);
   const int64_t tc_max = tile_columns(B, M);
   Tensor scores = at::empty({B, tc_max}, p.h.options());
   AT_DISPATCH_FLOATING_TYPES(p.h.scalar_type(), "sampled_ranking_loss", [&] {
@@ -278,6 +287,44 @@ std::tuple<Tensor, Tensor, Tensor> sampled_ranking_loss_backward(
 }
 
 }  // namespace
+
+std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
+    const Tensor& h_in, const Tensor& rows_in, const Tensor& bias_in, const OptTensor& logq_in,
+    c10::string_view loss_name, double bpreg, double elu_param) {
+  const Loss loss = parse_loss(loss_name);
+  const char* op = "gru4rec_step";
+  check_inputs(op, h_in, rows_in, bias_in, logq_in, std::nullopt, loss, bpreg, elu_param);
+  const c10::DeviceGuard guard(h_in.device());
+  const Prepared p = prepare(h_in, rows_in, bias_in, logq_in, std::nullopt);
+  const int64_t B = p.h.size(0), M = p.rows.size(0);
+  const auto acc_dtype = p.h.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  // all B x M scores at once: one product, kept for the gradient pass (which overwrites them)
+  Tensor scores = at::mm(p.h, block(p.rows, 0, M, 0, p.h.size(1), true));
+  Tensor r_i = scores.diagonal() + p.bias.narrow(0, 0, B);
+  if (elu_param > 0) r_i = at::elu(r_i, elu_param);
+  Tensor stats = at::empty({B, sampled_loss::kStats}, p.h.options().dtype(acc_dtype));
+  init_stats(stats, r_i, p.logq, loss);
+  Tensor row_scale = at::full({B}, B > 0 ? 1.0 / B : 1.0, stats.options());
+  AT_DISPATCH_FLOATING_TYPES(p.h.scalar_type(), "gru4rec_step_loss", [&] {
+    using acc_t = typename sampled_loss::AccOf<scalar_t>::type;
+    auto a = base_args<scalar_t>(p, stats, loss, bpreg, elu_param);
+    a.c0 = 0;
+    a.tc = M;
+    a.scores = ptr<scalar_t>(scores);
+    a.scores_stride = M;
+    run_update(a, p.h);
+    a.row_scale = ptr<acc_t>(row_scale);
+    a.d_scores = ptr<scalar_t>(scores);  // in place: each element is read before it is written
+    a.d_scores_stride = M;
+    run_grads(a, p.h);
+  });
+  const Tensor value = (B > 0 ? row_losses(stats, loss, bpreg).sum() / B
+                              : at::zeros({}, stats.options())).to(p.h.scalar_type());
+  Tensor d_h = at::mm(scores, p.rows);
+  Tensor d_rows = at::mm(block(scores, 0, B, 0, M, true), p.h);
+  Tensor d_bias = scores.sum(0);
+  return {value, d_h, d_rows, d_bias};
+}
 
 TORCH_LIBRARY_IMPL(seqrec, CPU, m) {
   m.impl("sampled_ranking_loss", &sampled_ranking_loss);

@@ -5,9 +5,10 @@ optimizer, and dense gradients for the rest. Truncated backpropagation of one st
 trains.
 
 Per step: one row gather per table, the input projection (a matrix product unless the item
-table holds the projections itself), `gru_step`, `sampled_ranking_loss`, then their backward
-ops called directly (no autograd graph: the chain is two ops long and known); nothing of size
-n_items is touched. The tests check it against autograd through the reference ops.
+table holds the projections itself), then one call of the op ``torch.ops.seqrec.gru4rec_step``
+(csrc/gru4rec_step.cpp): `gru_step`, the sampled loss and the backward of both, with the
+B x M scores computed once and no gradient for the previous state. No autograd graph; nothing
+of size n_items is touched. The tests check it against autograd through the reference ops.
 """
 from __future__ import annotations
 
@@ -82,12 +83,22 @@ class StepResult:
     dense_grads: Dict[str, Tensor] = field(default_factory=dict)  # parameter name -> gradient
 
 
+@torch.library.register_fake("seqrec::gru4rec_step")
+def _gru4rec_step_fake(gi, h, w_hh, b_h, out_rows, out_bias, logq_correction, hidden_mask, loss, bpreg,
+                       elu_param, reset_after):
+    torch._check(gi.dim() == 2 and h.dim() == 2 and gi.shape[1] == 3 * h.shape[1],
+                 lambda: "gru4rec_step: gi must be (B, 3H) and h (B, H)")
+    torch._check(out_rows.shape[0] >= gi.shape[0], lambda: "gru4rec_step: M must be >= B")
+    return (gi.new_empty(()), torch.empty_like(h), torch.empty_like(gi), torch.empty_like(w_hh),
+            torch.empty_like(b_h), torch.empty_like(out_rows), out_rows.new_empty(out_rows.shape[0]))
+
+
 def _dropout_mask(x: Tensor, p: float, generator: Optional[torch.Generator]) -> Optional[Tensor]:
     """Inverted dropout's mask (kept entries scaled by 1 / (1 - p)); None when p = 0."""
     if p <= 0:
         return None
     keep = torch.rand(x.shape, device=x.device, dtype=x.dtype, generator=generator) >= p
-    return keep / (1 - p)
+    return keep.to(x.dtype) / (1 - p)  # (a bool tensor divided by a float would be float32)
 
 
 def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, negative_ids: Tensor,
@@ -108,7 +119,7 @@ def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, ne
                          f"{tuple(item_ids.shape)}, {tuple(target_ids.shape)}, {tuple(h.shape)}")
     out_ids = torch.cat([target_ids, negative_ids])
     ops = torch.ops.seqrec
-    with torch.no_grad():  # the backward is written out: one call of each op's backward, no graph
+    with torch.no_grad():  # no graph: the op returns the gradients
         # index_select, not t[ids]: its contiguous-rows path is ~4x faster on the CPU (2080 rows)
         in_rows = params.input_table.index_select(0, item_ids)
         out_rows = params.out_table.index_select(0, out_ids)
@@ -117,16 +128,10 @@ def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, ne
         embed_mask = _dropout_mask(in_rows, dropout_embed, generator)
         x = in_rows if embed_mask is None else in_rows * embed_mask
         gi = x if w_in is None else x @ w_in
-        h_new, workspace = ops.gru_step(gi, h, params.w_hh, params.b_h, None, reset_after)
-        hidden_mask = _dropout_mask(h_new, dropout_hidden, generator)
-        h_out = h_new if hidden_mask is None else h_new * hidden_mask
-        value, stats = ops.sampled_ranking_loss(h_out, out_rows, bias_rows, logq_correction, None, loss,
-                                                float(bpreg), float(elu_param), "mean")
-        d_h_out, d_out, d_bias = ops.sampled_ranking_loss_backward(
-            torch.ones_like(value), h_out, out_rows, bias_rows, logq_correction, None, stats, loss,
-            float(bpreg), float(elu_param), "mean")
-        d_h_new = d_h_out if hidden_mask is None else d_h_out * hidden_mask
-        d_gi, _, d_w_hh, d_b_h, _ = ops.gru_step_backward(d_h_new, params.w_hh, workspace, reset_after)
+        hidden_mask = _dropout_mask(h, dropout_hidden, generator)  # (B, H), as h_new
+        value, h_new, d_gi, d_w_hh, d_b_h, d_out, d_bias = ops.gru4rec_step(
+            gi, h, params.w_hh, params.b_h, out_rows, bias_rows, logq_correction, hidden_mask, loss,
+            float(bpreg), float(elu_param), reset_after)
         d_x = d_gi if w_in is None else d_gi @ w_in.t()
         d_in = d_x if embed_mask is None else d_x * embed_mask
         d_w_in = None if w_in is None else x.t() @ d_gi

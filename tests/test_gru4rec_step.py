@@ -128,3 +128,70 @@ def test_params_validation():
     with pytest.raises(ValueError, match="dropout probabilities"):
         gru4rec_step(p, torch.tensor([1]), torch.tensor([1]), torch.tensor([3]), torch.zeros(1, H, dtype=torch.float64),
                      dropout_hidden=1.0)
+
+
+# ---- the op torch.ops.seqrec.gru4rec_step itself ----
+
+def op_args(B, S, H_, *, loss, device, dtype=torch.float32, seed=0, mask=False, reset_after=False):
+    g = torch.Generator().manual_seed(seed)
+    def rnd(*s, scale=0.5):
+        return (torch.randn(*s, generator=g, dtype=torch.float64) * scale).to(device, dtype)
+    M = B + S
+    logq = rnd(M).abs() if loss == "cross-entropy" else None
+    hidden_mask = ((torch.rand(B, H_, generator=g) >= 0.3).to(dtype) / 0.7).to(device) if mask else None
+    return (rnd(B, 3 * H_), rnd(B, H_), rnd(3 * H_, H_), rnd(3 * H_), rnd(M, H_), rnd(M), logq, hidden_mask, loss,
+            0.5 if loss == "bpr-max" else 0.0, 0.5 if loss in ("bpr-max", "top1-max") else 0.0, reset_after)
+
+
+def composed(gi, h, w_hh, b_h, rows, bias, logq, mask, loss, bpreg, elu_param, reset_after):
+    """The same step from the separate ops and their backward ops."""
+    ops = torch.ops.seqrec
+    h_new, ws = ops.gru_step(gi, h, w_hh, b_h, None, reset_after)
+    h_out = h_new if mask is None else h_new * mask
+    value, stats = ops.sampled_ranking_loss(h_out, rows, bias, logq, None, loss, bpreg, elu_param, "mean")
+    d_h, d_rows, d_bias = ops.sampled_ranking_loss_backward(torch.ones_like(value), h_out, rows, bias, logq, None,
+                                                            stats, loss, bpreg, elu_param, "mean")
+    d_h = d_h if mask is None else d_h * mask
+    d_gi, _, d_w, d_b, _ = ops.gru_step_backward(d_h, w_hh, ws, reset_after)
+    return value, h_new, d_gi, d_w, d_b, d_rows, d_bias
+
+
+@pytest.mark.parametrize("loss", ["bpr-max", "top1-max", "cross-entropy", "bpr", "top1"])
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_op_equals_the_separate_ops(loss, reset_after, device):
+    """At GRU4Rec's scale (B = 32, S = 2048, H = 100, float32), with and without a hidden mask."""
+    for mask in (False, True):
+        args = op_args(32, 2048, 100, loss=loss, device=device, mask=mask, reset_after=reset_after)
+        for ours, ref in zip(torch.ops.seqrec.gru4rec_step(*args), composed(*args)):
+            torch.testing.assert_close(ours, ref, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("loss", ["bpr-max", "cross-entropy"])
+def test_op_opcheck(loss, device):
+    for dtype in (torch.float32, torch.float64):
+        args = op_args(4, 6, 3, loss=loss, device=device, dtype=dtype, mask=True)
+        torch.library.opcheck(torch.ops.seqrec.gru4rec_step.default, args)
+
+
+def test_op_bad_inputs():
+    args = list(op_args(4, 6, 3, loss="bpr-max", device="cpu"))
+    bad = list(args)
+    bad[7] = torch.ones(4, 2)
+    with pytest.raises(RuntimeError, match="hidden_mask must be"):
+        torch.ops.seqrec.gru4rec_step(*bad)
+    bad = list(args)
+    bad[4], bad[5] = args[4][:3], args[5][:3]  # M = 3 < B = 4
+    with pytest.raises(ValueError, match="M >= B"):
+        torch.ops.seqrec.gru4rec_step(*bad)
+    bad = list(args)
+    bad[0] = args[0].half()
+    with pytest.raises(RuntimeError, match="float32 or float64"):
+        torch.ops.seqrec.gru4rec_step(*bad)
+    bad = list(args)
+    bad[8] = "hinge"
+    with pytest.raises(ValueError, match="unknown loss"):
+        torch.ops.seqrec.gru4rec_step(*bad)
+    bad = list(args)
+    bad[2] = args[2][:, :2]
+    with pytest.raises(RuntimeError, match="w_hh must be"):
+        torch.ops.seqrec.gru4rec_step(*bad)

@@ -106,7 +106,7 @@ class GRU4Rec:
         start = time.perf_counter()
         for batch in session_parallel_batches(sessions.items, sessions.offsets, c.batch_size):
             h = h.index_select(0, batch.keep.to(self.device))
-            h[batch.reset.to(self.device)] = 0
+            h.masked_fill_(batch.reset.to(self.device).unsqueeze(1), 0)
             inputs, targets = batch.inputs.to(self.device), batch.targets.to(self.device)
             negatives = sampler.sample(c.n_sample, generator=self.generator) if c.n_sample > 0 \
                 else torch.zeros(0, dtype=torch.long, device=self.device)
@@ -141,7 +141,7 @@ class GRU4Rec:
         h = torch.zeros(batch_size, c.hidden, device=self.device)
         for batch in session_parallel_batches(sessions.items, sessions.offsets, batch_size):
             h = h.index_select(0, batch.keep.to(self.device))
-            h[batch.reset.to(self.device)] = 0
+            h.masked_fill_(batch.reset.to(self.device).unsqueeze(1), 0)
             inputs = batch.inputs.to(self.device)
             x = p.input_table[inputs]
             gi = x if p.w_in is None else x @ p.w_in

@@ -38,7 +38,8 @@ enum Stat : int { kM = 0, kZ, kA, kQ, kT, kN, kRi };
 
 template <typename acc_t>
 SEQREC_HOST_DEVICE acc_t elu(acc_t x, acc_t alpha) {
-  return x > acc_t(0) ? x : alpha * (exp_approx(x) - acc_t(1));
+  const acc_t e = exp_approx(x);  // for every x (finite: clamped), so that CPU loops vectorise
+  return x > acc_t(0) ? x : alpha * (e - acc_t(1));
 }
 // d elu / d x from the output y = elu(x)
 template <typename acc_t>
@@ -130,25 +131,27 @@ SEQREC_HOST_DEVICE RowConsts<acc_t> row_consts(const acc_t* st, acc_t bpreg) {
   return c;
 }
 
-// dL/dr_j of a negative column j with score r_j and softmax input x_j (not yet multiplied by
-// the upstream gradient or the elu derivative). Branch-free, so that loops over it vectorise.
+// dL/dr_j of a negative column j with score r_j, given e_j = exp(x_j - m) (its unnormalised
+// softmax weight; 1 for bpr and top1, which have none) — for callers that kept e_j from the
+// statistics pass. Not yet multiplied by the upstream gradient or the elu derivative.
+// Branch-free, so that loops over it vectorise.
 template <Loss kLoss, typename acc_t>
-SEQREC_HOST_DEVICE acc_t negative_grad(const RowConsts<acc_t>& c, acc_t r_j, acc_t x_j) {
+SEQREC_HOST_DEVICE acc_t negative_grad_e(const RowConsts<acc_t>& c, acc_t r_j, acc_t e_j) {
   const acc_t eps = static_cast<acc_t>(kEps);
   if constexpr (kLoss == Loss::kBprMax) {
-    const acc_t s_j = exp_approx(r_j - c.m) * c.inv_z;
+    const acc_t s_j = e_j * c.inv_z;
     const acc_t sig = sigmoid(c.r_i - r_j);
     const acc_t d_p = s_j * (sig - c.p) - s_j * sig * (acc_t(1) - sig);
     const acc_t d_q = s_j * (r_j * r_j - c.mean_q) + acc_t(2) * s_j * r_j;
     return -d_p / (c.p + eps) + c.bpreg * d_q;
   } else if constexpr (kLoss == Loss::kTop1Max) {
-    const acc_t s_j = exp_approx(r_j - c.m) * c.inv_z;
+    const acc_t s_j = e_j * c.inv_z;
     const acc_t sig = sigmoid(r_j - c.r_i);
     const acc_t sig2 = sigmoid(r_j * r_j);
     return s_j * (sig + sig2 - c.mean_a) +
            s_j * (sig * (acc_t(1) - sig) + acc_t(2) * r_j * sig2 * (acc_t(1) - sig2));
   } else if constexpr (kLoss == Loss::kCrossEntropy) {
-    return c.ce_scale * exp_approx(x_j - c.m);
+    return c.ce_scale * e_j;
   } else if constexpr (kLoss == Loss::kBpr) {
     return (acc_t(1) - sigmoid(c.r_i - r_j)) * c.inv_n;
   } else {
@@ -156,6 +159,12 @@ SEQREC_HOST_DEVICE acc_t negative_grad(const RowConsts<acc_t>& c, acc_t r_j, acc
     const acc_t sig2 = sigmoid(r_j * r_j);
     return (sig * (acc_t(1) - sig) + acc_t(2) * r_j * sig2 * (acc_t(1) - sig2)) * c.inv_n;
   }
+}
+
+// The same from the softmax input x_j (the loss op's backward, which keeps no e_j).
+template <Loss kLoss, typename acc_t>
+SEQREC_HOST_DEVICE acc_t negative_grad(const RowConsts<acc_t>& c, acc_t r_j, acc_t x_j) {
+  return negative_grad_e<kLoss>(c, r_j, uses_softmax(kLoss) ? exp_approx(x_j - c.m) : acc_t(1));
 }
 
 // dL/dr_i of the target column.

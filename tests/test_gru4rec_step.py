@@ -195,3 +195,16 @@ def test_op_bad_inputs():
     bad[2] = args[2][:, :2]
     with pytest.raises(RuntimeError, match="w_hh must be"):
         torch.ops.seqrec.gru4rec_step(*bad)
+
+
+@pytest.mark.parametrize("loss", ["bpr-max", "top1-max", "cross-entropy", "bpr", "top1"])
+def test_op_edge_cases_equal_the_separate_ops(loss, device):
+    """No sampled negatives (M = B), a single row without any negative (M = B = 1), and scores
+    in the thousands (the softmax's max-subtraction): the same as the separate ops, finite."""
+    for B, S, scale in ((5, 0, 0.5), (1, 0, 0.5), (6, 40, 300.0)):
+        args = list(op_args(B, S, 8, loss=loss, device=device, dtype=torch.float64))
+        args[4] = args[4] * scale  # out_rows: scores of order scale^2 * H
+        out = torch.ops.seqrec.gru4rec_step(*args)
+        for ours, ref in zip(out, composed(*args)):
+            assert torch.isfinite(ours).all()
+            torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9)

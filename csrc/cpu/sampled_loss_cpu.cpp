@@ -5,6 +5,7 @@
 #include "cpu/sampled_loss_cpu.h"
 
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <limits>
@@ -144,6 +145,128 @@ void column_grads_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1) {
   }
 }
 
+// ---- the GRU4Rec step's loss: all M columns of a row at once, scores kept ----
+// (csrc/sampled_loss.cpp, sampled_ranking_loss_with_grads). Row b's negatives are the columns
+// k != b (no accidental-hit mask), so every loop below runs over the ranges [0, b) and
+// (b, M) without a mask. Per row: the scores pass (r, x), the statistics pass (keeping
+// e_j = exp(x_j - m)), the row's loss, and the gradient pass, which writes dL/d(scores) over
+// the scores: three passes over a row that stays in cache, where the loss op's forward and
+// backward make about twelve and recompute the exponentials.
+
+// r = elu(s + bias), x = r - logq (cross-entropy with logq; otherwise x is r and not written)
+template <bool kLogq, typename scalar_t, typename acc_t>
+__attribute__((target_clones("avx512f", "avx2", "default"))) void step_scores(
+    const scalar_t* __restrict__ s, const scalar_t* __restrict__ bias, const scalar_t* __restrict__ logq,
+    int64_t n, acc_t alpha, acc_t* __restrict__ r, acc_t* __restrict__ x) {
+  if (alpha > acc_t(0)) {
+    for (int64_t k = 0; k < n; ++k) r[k] = sampled_loss::elu(static_cast<acc_t>(s[k]) + static_cast<acc_t>(bias[k]), alpha);
+  } else {
+    for (int64_t k = 0; k < n; ++k) r[k] = static_cast<acc_t>(s[k]) + static_cast<acc_t>(bias[k]);
+  }
+  if constexpr (kLogq) {
+    for (int64_t k = 0; k < n; ++k) x[k] = r[k] - static_cast<acc_t>(logq[k]);
+  }
+}
+
+template <typename acc_t>
+__attribute__((target_clones("avx512f", "avx2", "default"))) acc_t range_max(const acc_t* __restrict__ x,
+                                                                             int64_t n, acc_t m) {
+#pragma omp simd reduction(max : m)
+  for (int64_t k = 0; k < n; ++k) m = x[k] > m ? x[k] : m;
+  return m;
+}
+
+// e_k = exp(x_k - m) (1 without a softmax) kept in e; the sums of the negatives' terms added
+// to out[0..3] = z, a, q, t
+template <Loss kLoss, typename acc_t>
+__attribute__((target_clones("avx512f", "avx2", "default"))) void range_sums(
+    const acc_t* __restrict__ r, const acc_t* __restrict__ x, int64_t n, acc_t r_i, acc_t m,
+    acc_t* __restrict__ e, acc_t* out) {
+  acc_t z = 0, sa = 0, sq = 0, st = 0;
+#pragma omp simd reduction(+ : z, sa, sq, st)
+  for (int64_t k = 0; k < n; ++k) {
+    const acc_t ek = sampled_loss::uses_softmax(kLoss) ? exp_approx(x[k] - m) : acc_t(1);
+    e[k] = ek;
+    z += ek;
+    sampled_loss::negative_terms<kLoss>(r_i, r[k], ek, sa, sq, st);
+  }
+  out[0] += z;
+  out[1] += sa;
+  out[2] += sq;
+  out[3] += st;
+}
+
+// g_k = scale * dL/dr_k * elu'(raw_k), written over s (s_k is read first)
+template <Loss kLoss, typename scalar_t, typename acc_t>
+__attribute__((target_clones("avx512f", "avx2", "default"))) void step_grads(
+    const sampled_loss::RowConsts<acc_t> consts, acc_t scale, acc_t alpha, scalar_t* s,
+    const scalar_t* __restrict__ bias, const acc_t* __restrict__ r, const acc_t* __restrict__ e, int64_t n) {
+  if (alpha > acc_t(0)) {
+    for (int64_t k = 0; k < n; ++k) {
+      const acc_t raw = static_cast<acc_t>(s[k]) + static_cast<acc_t>(bias[k]);
+      const acc_t g = scale * sampled_loss::negative_grad_e<kLoss>(consts, r[k], e[k]);
+      s[k] = static_cast<scalar_t>(g * sampled_loss::elu_grad(raw, r[k], alpha));
+    }
+  } else {
+    for (int64_t k = 0; k < n; ++k) s[k] = static_cast<scalar_t>(scale * sampled_loss::negative_grad_e<kLoss>(consts, r[k], e[k]));
+  }
+}
+
+template <Loss kLoss, typename scalar_t>
+void step_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1, typename TileArgs<scalar_t>::acc_t* losses) {
+  using acc_t = typename TileArgs<scalar_t>::acc_t;
+  const int64_t M = a.tc;
+  const bool logq = kLoss == Loss::kCrossEntropy && a.logq != nullptr;
+  std::vector<acc_t> buf((logq ? 3 : 2) * static_cast<size_t>(M));
+  acc_t *r = buf.data(), *e = r + M, *x = logq ? e + M : r;
+  const acc_t alpha = a.elu_alpha;
+  for (int64_t b = b0; b < b1; ++b) {
+    scalar_t* s = a.d_scores + b * a.d_scores_stride;  // = a.scores: read, then overwritten
+    logq ? step_scores<true>(s, a.bias, a.logq, M, alpha, r, x) : step_scores<false>(s, a.bias, a.logq, M, alpha, r, x);
+    const acc_t r_i = r[b], x_i = x[b];
+    acc_t m = -std::numeric_limits<acc_t>::infinity();
+    if constexpr (sampled_loss::uses_softmax(kLoss)) {
+      m = range_max(x + b + 1, M - b - 1, range_max(x, b, m));
+      if (kLoss == Loss::kCrossEntropy) m = x_i > m ? x_i : m;  // the target is in its softmax
+    }
+    acc_t sums[4] = {0, 0, 0, 0};
+    range_sums<kLoss>(r, x, b, r_i, m, e, sums);
+    range_sums<kLoss>(r + b + 1, x + b + 1, M - b - 1, r_i, m, e + b + 1, sums);
+    e[b] = 0;
+    acc_t* st = a.stats + b * sampled_loss::kStats;
+    st[sampled_loss::kM] = m;
+    st[sampled_loss::kZ] = sums[0] + (kLoss == Loss::kCrossEntropy ? exp_approx(x_i - m) : acc_t(0));
+    st[sampled_loss::kA] = kLoss == Loss::kCrossEntropy ? x_i : sums[1];
+    st[sampled_loss::kQ] = sums[2];
+    st[sampled_loss::kT] = sums[3];
+    st[sampled_loss::kN] = static_cast<acc_t>(M - 1);
+    st[sampled_loss::kRi] = r_i;
+    losses[b] = sampled_loss::row_loss(kLoss, st, a.bpreg);
+    const acc_t scale = a.row_scale[b];
+    const acc_t raw_i = static_cast<acc_t>(s[b]) + static_cast<acc_t>(a.bias[b]);
+    step_grads<kLoss>(sampled_loss::row_consts(st, a.bpreg), scale, alpha, s, a.bias, r, e, M);
+    acc_t g_i = scale * sampled_loss::target_grad<kLoss>(st, a.bpreg);
+    if (alpha > acc_t(0)) g_i *= sampled_loss::elu_grad(raw_i, r_i, alpha);
+    s[b] = static_cast<scalar_t>(g_i);
+  }
+}
+
+template <typename scalar_t>
+typename TileArgs<scalar_t>::acc_t step_loss_and_grads_impl(const TileArgs<scalar_t>& a) {
+  using acc_t = typename TileArgs<scalar_t>::acc_t;
+  TORCH_CHECK(a.c0 == 0 && a.col_items == nullptr && a.scores == a.d_scores,
+              "step_loss_and_grads: one tile of all columns, no mask, gradients in place");
+  std::vector<acc_t> losses(a.B);
+  sampled_loss::dispatch_loss(a.loss, [&](auto loss) {
+    at::parallel_for(0, a.B, row_grain(a.tc), [&](int64_t b0, int64_t b1) {
+      step_rows<decltype(loss)::value>(a, b0, b1, losses.data());
+    });
+  });
+  acc_t total = 0;
+  for (const acc_t l : losses) total += l;  // in row order: deterministic
+  return total;
+}
+
 template <typename scalar_t>
 void update_stats_impl(const TileArgs<scalar_t>& a) {
   sampled_loss::dispatch_loss(a.loss, [&](auto loss) {
@@ -176,6 +299,8 @@ void row_losses(const double* st, int64_t B, Loss loss, double bpreg, double* ou
   row_losses_impl(st, B, loss, bpreg, out);
 }
 
+float step_loss_and_grads(const TileArgs<float>& a) { return step_loss_and_grads_impl(a); }
+double step_loss_and_grads(const TileArgs<double>& a) { return step_loss_and_grads_impl(a); }
 void update_stats(const TileArgs<float>& a) { update_stats_impl(a); }
 void update_stats(const TileArgs<double>& a) { update_stats_impl(a); }
 void column_grads(const TileArgs<float>& a) { column_grads_impl(a); }

@@ -43,6 +43,18 @@ CONFIGS = [
 ]
 
 
+class SearchsortedSampler:
+    """GRU4Rec's own way to draw negatives, as the reference trainer does: uniform draws looked
+    up in the cumulative distribution of count^alpha."""
+
+    def __init__(self, counts, alpha):
+        weights = counts.pow(alpha)
+        self.cdf = torch.cumsum(weights / weights.sum(), 0).float()
+
+    def sample(self, n, generator=None):
+        return torch.searchsorted(self.cdf, torch.rand(n, generator=generator)).clamp_(max=len(self.cdf) - 1)
+
+
 class ReferenceGRU4Rec(torch.nn.Module):
     """GRU4Rec from the reference ops: sparse embeddings, autograd, reference optimizer."""
 
@@ -77,33 +89,49 @@ class ReferenceGRU4Rec(torch.nn.Module):
                 reference.adagrad_momentum_(p.data, acc, mom, p.grad, lr=c.learning_rate, momentum=c.momentum)
         return loss.item(), h_new.detach()
 
-    def train_epoch(self, sessions, generator):
+    def train_steps(self, sessions, generator):
+        """One epoch, one step at a time: yields each step's events."""
         c = self.config
         counts = sessions.item_counts()
-        weights = counts.pow(c.sample_alpha)
-        cdf = torch.cumsum(weights / weights.sum(), 0).float()
+        sampler = SearchsortedSampler(counts, c.sample_alpha)
         log_counts = counts.clamp(min=1).log().float()
         h = torch.zeros(c.batch_size, c.hidden)
-        n_events, start = 0, time.perf_counter()
         for batch in session_parallel_batches(sessions.items, sessions.offsets, c.batch_size):
             h = h[batch.keep]
             h[batch.reset] = 0
-            u = torch.rand(c.n_sample, generator=generator)
-            negatives = torch.searchsorted(cdf, u).clamp_(max=len(cdf) - 1)
+            negatives = sampler.sample(c.n_sample, generator)
             logq = None
             if c.loss == "cross-entropy" and c.logq > 0:
                 logq = torch.cat([c.logq * log_counts[batch.targets], c.logq * c.sample_alpha * log_counts[negatives]])
             loss, h = self.step(batch.inputs, batch.targets, negatives, h, logq)
             if not math.isfinite(loss):
                 raise FloatingPointError("reference: non-finite loss")
-            n_events += len(batch.inputs)
-        return n_events / (time.perf_counter() - start)
+            yield len(batch.inputs)
 
     def as_model(self, template: GRU4Rec) -> GRU4Rec:
         template.params = GRU4RecParams(w_hh=self.w_hh.data, b_h=self.b_h.data, out_table=self.out_table.weight.data,
                                         out_bias=self.out_bias.weight.data.squeeze(1),
                                         item_in=self.item_in.weight.data, embedding="none")
         return template
+
+
+def interleaved_epochs(ours, ref, n_events: int, slices: int = 50) -> tuple[float, float]:
+    """Events/s of two training epochs (generators yielding each step's events) run in turns:
+    each runs until it has done the next 1/slices of the epoch's events, then the other, so
+    that both see the machine in the same state (this shared machine's speed drifts by tens
+    of percent over minutes). Seconds are summed over each one's own turns."""
+    seconds, done = [0.0, 0.0], [0, 0]
+    gens = [ours, ref]
+    for k in range(1, slices + 1):
+        goal = n_events * k // slices if k < slices else float("inf")
+        for i in (0, 1):
+            start = time.perf_counter()
+            for events in gens[i]:
+                done[i] += events
+                if done[i] >= goal:
+                    break
+            seconds[i] += time.perf_counter() - start
+    return done[0] / seconds[0], done[1] / seconds[1]
 
 
 def step_floors(cfg: GRU4RecConfig, n_items: int, repeats: int = 50) -> tuple[float, float]:
@@ -158,27 +186,42 @@ def main():
           f"test {test.n_events} events; one epoch; n_sample 2048, sample_alpha 0.5, lr 0.05, momentum 0.4; "
           f"seeds {args.seeds}")
     print()
-    floors = []
+    floors, spread = [], []
+    n_pairs = train.n_events - train.n_sessions  # the (input, target) pairs an epoch trains on
     print("| config | seqrec events/s | reference events/s | speed-up | seqrec R@20 | ref R@20 | seqrec MRR@20 "
-          "| ref MRR@20 | R@20 rel. diff | MRR@20 rel. diff |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| ref MRR@20 | R@20 rel. diff | MRR@20 rel. diff | same negatives: R@20 / MRR@20 rel. diff |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, kw in CONFIGS:
         rows = []
         for seed in args.seeds:
             cfg = GRU4RecConfig(n_sample=2048, sample_alpha=0.5, learning_rate=0.05, momentum=0.4, seed=seed, **kw)
             ours = GRU4Rec(train.n_items, cfg)
             ref = ReferenceGRU4Rec(GRU4Rec(train.n_items, cfg))  # identical initial parameters
-            ours_eps = ours.train_epoch(train)["events_per_s"]
-            ref_eps = ref.train_epoch(train, torch.Generator().manual_seed(seed))
+            ours_eps, ref_eps = interleaved_epochs((events for events, _ in ours.train_steps(train)),
+                                                   ref.train_steps(train, torch.Generator().manual_seed(seed)),
+                                                   n_pairs)
             m_ours = ours.evaluate(test).result()["standard"]
             m_ref = ref.as_model(GRU4Rec(train.n_items, cfg)).evaluate(test).result()["standard"]
-            rows.append((ours_eps, ref_eps, m_ours["Recall@20"], m_ref["Recall@20"], m_ours["MRR@20"], m_ref["MRR@20"]))
+            # the same package trained on the reference's very negatives (its sampler and random
+            # stream): what is left of the difference is the ops' arithmetic, not the draws
+            same = GRU4Rec(train.n_items, cfg)
+            same.generator = torch.Generator().manual_seed(seed)
+            for _ in same.train_steps(train, sampler=SearchsortedSampler(train.item_counts(), cfg.sample_alpha)):
+                pass
+            m_same = same.evaluate(test).result()["standard"]
+            rows.append((ours_eps, ref_eps, m_ours["Recall@20"], m_ref["Recall@20"], m_ours["MRR@20"], m_ref["MRR@20"],
+                         m_same["Recall@20"], m_same["MRR@20"]))
+            spread.append((name, seed, m_ours["MRR@20"], m_ref["MRR@20"], m_same["MRR@20"]))
         mean = [statistics.mean(col) for col in zip(*rows)]
         if args.floors:
             floors.append((name, cfg, mean[0], mean[1], *step_floors(cfg, train.n_items)))
         print(f"| {name} | {mean[0]:.0f} | {mean[1]:.0f} | {mean[0] / mean[1]:.2f}x | {mean[2]:.4f} | {mean[3]:.4f} "
               f"| {mean[4]:.4f} | {mean[5]:.4f} | {100 * (mean[2] / mean[3] - 1):+.1f}% "
-              f"| {100 * (mean[4] / mean[5] - 1):+.1f}% |", flush=True)
+              f"| {100 * (mean[4] / mean[5] - 1):+.1f}% "
+              f"| {100 * (mean[6] / mean[3] - 1):+.2f}% / {100 * (mean[7] / mean[5] - 1):+.2f}% |", flush=True)
+    print()
+    print("MRR@20 per seed (seqrec / reference / seqrec on the reference's negatives): " + "; ".join(
+        f"{name} seed {seed}: {a:.4f} / {b:.4f} / {c:.4f}" for name, seed, a, b, c in spread))
     if floors:
         print()
         print("| config | reference ms/step | seqrec ms/step | target | step budget ms | matrix products ms "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -94,17 +94,19 @@ class GRU4Rec:
             acc, mom = self.state[name]
             seqrec_ext.adagrad_momentum_(tensors[name], acc, mom, grad, lr=c.learning_rate, momentum=c.momentum)
 
-    def train_epoch(self, sessions: Sessions, progress: Optional[Callable[[int, float], None]] = None) -> dict:
-        """One epoch of session-parallel training; returns the mean loss and events/s.
-        Raises FloatingPointError (parameters untouched by the failing step) on a non-finite loss."""
+    def train_steps(self, sessions: Sessions, sampler=None) -> Iterator[Tuple[int, float]]:
+        """One epoch of session-parallel training, one step at a time: yields each step's
+        (events, loss) after its update. Raises FloatingPointError (parameters untouched by the
+        failing step) on a non-finite loss. Negatives come from ``sampler.sample(n, generator=)``
+        (default: a PopularitySampler of the training counts to the power sample_alpha), drawn
+        with the model's generator."""
         c = self.config
         counts = sessions.item_counts()
-        sampler = PopularitySampler(counts, alpha=c.sample_alpha, device=self.device)
+        if sampler is None:
+            sampler = PopularitySampler(counts, alpha=c.sample_alpha, device=self.device)
         log_counts = counts.clamp(min=1).log().float().to(self.device)
         h = torch.zeros(c.batch_size, c.hidden, device=self.device)
-        total, n_steps, n_events = 0.0, 0, 0
-        start = time.perf_counter()
-        for batch in session_parallel_batches(sessions.items, sessions.offsets, c.batch_size):
+        for n_steps, batch in enumerate(session_parallel_batches(sessions.items, sessions.offsets, c.batch_size)):
             h = h.index_select(0, batch.keep.to(self.device))
             h.masked_fill_(batch.reset.to(self.device).unsqueeze(1), 0)
             inputs, targets = batch.inputs.to(self.device), batch.targets.to(self.device)
@@ -121,11 +123,19 @@ class GRU4Rec:
                 raise FloatingPointError(f"non-finite loss {loss} at step {n_steps}")
             self._apply(result)
             h = result.h_new
+            yield len(inputs), loss
+
+    def train_epoch(self, sessions: Sessions, progress: Optional[Callable[[int, float], None]] = None) -> dict:
+        """One epoch of session-parallel training; returns the mean loss and events/s.
+        Raises FloatingPointError (parameters untouched by the failing step) on a non-finite loss."""
+        total, n_steps, n_events = 0.0, 0, 0
+        start = time.perf_counter()
+        for events, loss in self.train_steps(sessions):
             total += loss
             n_steps += 1
-            n_events += len(inputs)
+            n_events += events
             if progress is not None:
-                progress(len(inputs), loss)
+                progress(events, loss)
         seconds = time.perf_counter() - start
         return {"loss": total / max(n_steps, 1), "events_per_s": n_events / max(seconds, 1e-9),
                 "steps": n_steps, "seconds": seconds}

@@ -61,4 +61,6 @@ def logq_correction(log_counts: Tensor, batch_items: Tensor, sample_items: Tenso
     """GRU4Rec's logQ correction for the cross-entropy loss, per column: ``logq * log(count)`` for
     the in-batch columns and ``logq * alpha * log(count)`` for the sampled ones, ``count`` being
     the item's support in the training data (``log_counts = counts.log()``)."""
-    return torch.cat([logq * log_counts[batch_items], (logq * alpha) * log_counts[sample_items]])
+    # index_select, not t[ids]: its path is several times faster on the CPU for ~2k ids
+    return torch.cat([log_counts.index_select(0, batch_items) * logq,
+                      log_counts.index_select(0, sample_items) * (logq * alpha)])

@@ -77,22 +77,29 @@ class GRU4Rec:
 
     # ---- training ----
 
-    def _apply(self, result) -> None:
+    def _apply(self, result, tables=None) -> None:
+        """GRU4Rec's Adagrad with momentum: the touched rows of the item tables, then the dense
+        parameters. ``tables``: ``_update_tables()`` made once for many steps."""
         c = self.config
-        tensors = self._tensors()
-        for name, rows in result.row_grads.items():
-            param = tensors[name]
+        lr, mu, eps = float(c.learning_rate), float(c.momentum), 1e-6
+        ops = torch.ops.seqrec  # the ops directly: these tensors need no autograd
+        for name, (param, acc, mom) in (tables or self._update_tables()).items():
+            if name in result.row_grads:
+                rows = result.row_grads[name]
+                values = rows.values.view(-1, 1) if rows.values.dim() == 1 else rows.values
+                ops.sparse_adagrad_momentum_(param, acc, mom, rows.indices, values, lr, mu, eps)
+            elif name in result.dense_grads:
+                ops.adagrad_momentum_(param, acc, mom, result.dense_grads[name], lr, mu, eps)
+
+    def _update_tables(self) -> dict:
+        """name -> (parameter, accumulator, momentum buffer), 1-D ones (the bias) as (N, 1) rows."""
+        out = {}
+        for name, param in self._tensors().items():
             acc, mom = self.state[name]
-            if param.dim() == 1:  # the bias: rows of width 1
+            if name == "out_bias":
                 param, acc, mom = param.view(-1, 1), acc.view(-1, 1), mom.view(-1, 1)
-                values = rows.values.view(-1, 1)
-            else:
-                values = rows.values
-            seqrec_ext.sparse_adagrad_momentum_(param, acc, mom, rows.indices, values, lr=c.learning_rate,
-                                                momentum=c.momentum)
-        for name, grad in result.dense_grads.items():
-            acc, mom = self.state[name]
-            seqrec_ext.adagrad_momentum_(tensors[name], acc, mom, grad, lr=c.learning_rate, momentum=c.momentum)
+            out[name] = (param, acc, mom)
+        return out
 
     def train_steps(self, sessions: Sessions, sampler=None) -> Iterator[Tuple[int, float]]:
         """One epoch of session-parallel training, one step at a time: yields each step's
@@ -106,6 +113,7 @@ class GRU4Rec:
             sampler = PopularitySampler(counts, alpha=c.sample_alpha, device=self.device)
         log_counts = counts.clamp(min=1).log().float().to(self.device)
         h = torch.zeros(c.batch_size, c.hidden, device=self.device)
+        tables = self._update_tables()
         for n_steps, batch in enumerate(session_parallel_batches(sessions.items, sessions.offsets, c.batch_size)):
             h = h.index_select(0, batch.keep.to(self.device))
             h.masked_fill_(batch.reset.to(self.device).unsqueeze(1), 0)
@@ -121,7 +129,7 @@ class GRU4Rec:
             loss = result.loss.item()
             if not math.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss} at step {n_steps}")
-            self._apply(result)
+            self._apply(result, tables)
             h = result.h_new
             yield len(inputs), loss
 

@@ -6,6 +6,12 @@ GRU4Rec samples) and the reference Adagrad-with-momentum; same data, hyper-param
 
     python bench/bench_gru4rec_train.py [--seeds 0 1 2] [--events 200000] [--floors]
 
+The two epochs run in 50 interleaved slices (see interleaved_epochs): this shared machine's
+speed drifts by tens of percent over minutes, and a ratio of two epochs run one after the
+other measured the drift as much as the code. A third training of (a) on (b)'s very
+negatives (its sampler and random stream) separates what sampling noise does to the accuracy
+columns from what the ops do.
+
 --floors adds, per configuration and in the same run, what no implementation of this training
 step can go below on this machine: the step's matrix products alone (torch.mm at the step's
 shapes, forward and backward, scores not recomputed) and its optimizer update alone (the fused

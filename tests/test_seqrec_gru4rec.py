@@ -57,3 +57,33 @@ def test_training_is_reproducible():
     la, lb = a.train_epoch(train)["loss"], b.train_epoch(train)["loss"]
     assert la == lb
     assert torch.equal(a.params.out_table, b.params.out_table)
+
+
+def test_train_steps_yields_each_step_and_takes_a_sampler():
+    """train_steps is train_epoch one step at a time, and negatives come from a given sampler,
+    drawn with the model's generator."""
+    train = planted_sessions(100, seed=4)
+    cfg = GRU4RecConfig(hidden=8, n_sample=5, batch_size=8, seed=2)
+    a, b = GRU4Rec(N_ITEMS, cfg), GRU4Rec(N_ITEMS, cfg)
+    stats = a.train_epoch(train)
+    steps = list(b.train_steps(train))
+    assert len(steps) == stats["steps"] and sum(e for e, _ in steps) == train.n_events - train.n_sessions
+    assert abs(sum(loss for _, loss in steps) / len(steps) - stats["loss"]) < 1e-12
+    assert torch.equal(a.params.out_table, b.params.out_table)
+
+    class OnlyItemSeven:
+        def __init__(self):
+            self.generators = []
+
+        def sample(self, n, generator=None):
+            self.generators.append(generator)
+            return torch.full((n,), 7, dtype=torch.long)
+
+    sampler, c = OnlyItemSeven(), GRU4Rec(N_ITEMS, cfg)
+    before = c.params.out_table.clone()
+    for _ in c.train_steps(train, sampler=sampler):
+        pass
+    assert len(sampler.generators) == len(steps) and all(g is c.generator for g in sampler.generators)
+    targets = set(train.items[1:].tolist())
+    changed = set((c.params.out_table != before).any(1).nonzero().flatten().tolist())
+    assert 7 in changed and changed <= targets | {7}  # output rows: only targets and the sampled item

@@ -38,7 +38,9 @@ enum Stat : int { kM = 0, kZ, kA, kQ, kT, kN, kRi };
 
 template <typename acc_t>
 SEQREC_HOST_DEVICE acc_t elu(acc_t x, acc_t alpha) {
-  const acc_t e = exp_approx(x);  // for every x (finite: clamped), so that CPU loops vectorise
+  // for every x, so that CPU loops vectorise (an inf for large x, in double or on the device,
+  // is not selected)
+  const acc_t e = exp_approx(x);
   return x > acc_t(0) ? x : alpha * (e - acc_t(1));
 }
 // d elu / d x from the output y = elu(x)

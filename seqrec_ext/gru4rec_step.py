@@ -89,8 +89,9 @@ def _gru4rec_step_fake(gi, h, w_hh, b_h, out_rows, out_bias, logq_correction, hi
     torch._check(gi.dim() == 2 and h.dim() == 2 and gi.shape[1] == 3 * h.shape[1],
                  lambda: "gru4rec_step: gi must be (B, 3H) and h (B, H)")
     torch._check(out_rows.shape[0] >= gi.shape[0], lambda: "gru4rec_step: M must be >= B")
-    return (gi.new_empty(()), torch.empty_like(h), torch.empty_like(gi), torch.empty_like(w_hh),
-            torch.empty_like(b_h), torch.empty_like(out_rows), out_rows.new_empty(out_rows.shape[0]))
+    # contiguous, as the op returns them (empty_like would copy the inputs' strides)
+    return (gi.new_empty(()), h.new_empty(h.shape), gi.new_empty(gi.shape), w_hh.new_empty(w_hh.shape),
+            b_h.new_empty(b_h.shape), out_rows.new_empty(out_rows.shape), out_rows.new_empty(out_rows.shape[0]))
 
 
 def _dropout_mask(x: Tensor, p: float, generator: Optional[torch.Generator]) -> Optional[Tensor]:

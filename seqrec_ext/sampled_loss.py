@@ -61,6 +61,7 @@ def logq_correction(log_counts: Tensor, batch_items: Tensor, sample_items: Tenso
     """GRU4Rec's logQ correction for the cross-entropy loss, per column: ``logq * log(count)`` for
     the in-batch columns and ``logq * alpha * log(count)`` for the sampled ones, ``count`` being
     the item's support in the training data (``log_counts = counts.log()``)."""
-    # index_select, not t[ids]: its path is several times faster on the CPU for ~2k ids
-    return torch.cat([log_counts.index_select(0, batch_items) * logq,
-                      log_counts.index_select(0, sample_items) * (logq * alpha)])
+    def gather(ids):  # index_select where it applies: several times faster than t[ids] on the CPU
+        return log_counts.index_select(0, ids) if ids.dim() == 1 and ids.device == log_counts.device \
+            else log_counts[ids]
+    return torch.cat([gather(batch_items) * logq, gather(sample_items) * (logq * alpha)])

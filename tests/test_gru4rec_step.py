@@ -199,9 +199,10 @@ def test_op_bad_inputs():
 
 @pytest.mark.parametrize("loss", ["bpr-max", "top1-max", "cross-entropy", "bpr", "top1"])
 def test_op_edge_cases_equal_the_separate_ops(loss, device):
-    """No sampled negatives (M = B), a single row without any negative (M = B = 1), and scores
-    in the thousands (the softmax's max-subtraction): the same as the separate ops, finite."""
-    for B, S, scale in ((5, 0, 0.5), (1, 0, 0.5), (6, 40, 300.0)):
+    """No sampled negatives (M = B), a single row without any negative (M = B = 1), an empty
+    batch (B = 0: loss 0, zero gradients), and scores in the thousands (the softmax's
+    max-subtraction): the same as the separate ops, finite."""
+    for B, S, scale in ((5, 0, 0.5), (1, 0, 0.5), (0, 5, 0.5), (6, 40, 300.0)):
         args = list(op_args(B, S, 8, loss=loss, device=device, dtype=torch.float64))
         args[4] = args[4] * scale  # out_rows: scores of order scale^2 * H
         out = torch.ops.seqrec.gru4rec_step(*args)

@@ -32,6 +32,29 @@ def test_batches_cover_every_event_pair_once():
     assert sorted(pairs) == expected
 
 
+def test_batches_across_the_bookkeeping_chunks():
+    """The batches are built 256 steps at a time: over several chunks (one slot, 300 sessions of
+    3 events = 600 steps; two slots with sessions ending mid-chunk) every step follows its
+    session in order, resets exactly at session starts, and every row continues its own slot."""
+    offsets = torch.arange(0, 901, 3)
+    items = torch.arange(900)
+    steps = list(session_parallel_batches(items, offsets, 1))
+    assert [(b.inputs.item(), b.targets.item(), b.reset.item()) for b in steps] == \
+        [(p, p + 1, p % 3 == 0) for s in range(300) for p in (3 * s, 3 * s + 1)]
+    g = torch.Generator().manual_seed(1)
+    lengths = torch.randint(2, 400, (9,), generator=g)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+    items = torch.arange(int(offsets[-1]))
+    prev = None
+    for b in session_parallel_batches(items, offsets, 2):
+        assert torch.equal(b.targets, b.inputs + 1)
+        if prev is not None:  # a continuing row's input is its previous target
+            cont = ~b.reset
+            assert torch.equal(b.inputs[cont], prev.targets[b.keep[cont]])
+        assert all(int(i) in offsets.tolist() for i in b.inputs[b.reset])
+        prev = b
+
+
 def test_batching_rejects_short_sessions():
     with pytest.raises(ValueError, match="at least 2 events"):
         list(session_parallel_batches(torch.tensor([1, 2, 3]), torch.tensor([0, 1, 3]), 2))

@@ -30,36 +30,38 @@ def session_parallel_batches(items: Tensor, session_offsets: Tensor, batch_size:
     n_sessions = len(offsets) - 1
     if n_sessions > 0 and min(b - a for a, b in zip(offsets[:-1], offsets[1:])) < 2:
         raise ValueError("every session needs at least 2 events (drop length-1 sessions first)")
-    # The slot bookkeeping runs on Python ints for the whole pass first; the tensors are made
-    # once, and each step is four slices of them (per-step torch.tensor calls and gathers cost
-    # more than the bookkeeping itself).
+    # The slot bookkeeping runs on Python ints for `chunk` steps at a time; the tensors are made
+    # once a chunk, and each step is four slices of them (per-step torch.tensor calls and
+    # gathers cost more than the bookkeeping itself). Memory: one chunk, not the whole pass.
+    chunk = 256
     slots = list(range(min(batch_size, n_sessions)))     # session of each row
     pos = [offsets[s] for s in slots]                    # position of each row's current event
     reset = [True] * len(slots)
     keep = list(range(len(slots)))
     next_session = len(slots)
-    all_pos, all_reset, all_keep, bounds = [], [], [], [0]
     while slots:
-        all_pos += pos
-        all_reset += reset
-        all_keep += keep
-        bounds.append(len(all_pos))
-        new_slots, new_pos, new_reset, new_keep = [], [], [], []
-        for row, (s, p) in enumerate(zip(slots, pos)):
-            if p + 2 < offsets[s + 1]:  # the session has another target after this one
-                new_slots.append(s)
-                new_pos.append(p + 1)
-                new_reset.append(False)
-                new_keep.append(row)
-            elif next_session < n_sessions:  # a new session takes the slot
-                new_slots.append(next_session)
-                new_pos.append(offsets[next_session])
-                new_reset.append(True)
-                new_keep.append(row)
-                next_session += 1
-        slots, pos, reset, keep = new_slots, new_pos, new_reset, new_keep
-    idx = torch.tensor(all_pos, dtype=torch.long)
-    inputs, targets = items[idx], items[idx + 1]
-    resets, keeps = torch.tensor(all_reset, dtype=torch.bool), torch.tensor(all_keep, dtype=torch.long)
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        yield Batch(inputs=inputs[a:b], targets=targets[a:b], reset=resets[a:b], keep=keeps[a:b])
+        all_pos, all_reset, all_keep, bounds = [], [], [], [0]
+        while slots and len(bounds) <= chunk:
+            all_pos += pos
+            all_reset += reset
+            all_keep += keep
+            bounds.append(len(all_pos))
+            new_slots, new_pos, new_reset, new_keep = [], [], [], []
+            for row, (s, p) in enumerate(zip(slots, pos)):
+                if p + 2 < offsets[s + 1]:  # the session has another target after this one
+                    new_slots.append(s)
+                    new_pos.append(p + 1)
+                    new_reset.append(False)
+                    new_keep.append(row)
+                elif next_session < n_sessions:  # a new session takes the slot
+                    new_slots.append(next_session)
+                    new_pos.append(offsets[next_session])
+                    new_reset.append(True)
+                    new_keep.append(row)
+                    next_session += 1
+            slots, pos, reset, keep = new_slots, new_pos, new_reset, new_keep
+        idx = torch.tensor(all_pos, dtype=torch.long)
+        inputs, targets = items[idx], items[idx + 1]
+        resets, keeps = torch.tensor(all_reset, dtype=torch.bool), torch.tensor(all_keep, dtype=torch.long)
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            yield Batch(inputs=inputs[a:b], targets=targets[a:b], reset=resets[a:b], keep=keeps[a:b])

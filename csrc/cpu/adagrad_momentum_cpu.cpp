@@ -33,17 +33,19 @@ void run(const adagrad::RowsArgs<scalar_t>& a) {
   });
 }
 
-// Sorts non-negative keys below 2^key_bits: a least-significant-digit radix sort, 8 bits a
-// pass (for the ~2k keys of a GRU4Rec step, 26-bit keys: 4 linear passes, ~4x faster than
-// std::sort), std::sort for few keys.
-void sort_keys(std::vector<int64_t>& keys, int key_bits) {
+// Sorts the keys (row << bits) | position, which come in position order, by row and then
+// position: a least-significant-digit radix sort over the row bits only, 8 bits a pass — it is
+// stable, so keys of one row keep their position order without sorting the position bits
+// (for the ~2k keys of a GRU4Rec step and a 20k-row table: 2 linear passes); std::sort (on
+// the whole key) for few keys.
+void sort_keys(std::vector<int64_t>& keys, int bits, int key_bits) {
   const size_t n = keys.size();
   if (n < 256) {
     std::sort(keys.begin(), keys.end());
     return;
   }
   std::vector<int64_t> tmp(n);
-  for (int shift = 0; shift < key_bits; shift += 8) {
+  for (int shift = bits; shift < key_bits; shift += 8) {
     size_t start[257] = {};
     for (const int64_t k : keys) ++start[((k >> shift) & 255) + 1];
     for (int d = 1; d <= 256; ++d) start[d] += start[d - 1];
@@ -68,7 +70,7 @@ void run_sparse(const adagrad::RowsArgs<scalar_t>& a) {
   for (int64_t k = 0; k < K; ++k) order[k] = (index[k] << bits) | k;
   int key_bits = bits;
   while (key_bits < 63 && (max_index >> (key_bits - bits)) > 0) ++key_bits;
-  sort_keys(order, key_bits);
+  sort_keys(order, bits, key_bits);
   for (int64_t k = 0; k < K; ++k) order[k] &= (int64_t{1} << bits) - 1;
   std::vector<int64_t> run_start;
   run_start.reserve(K + 1);

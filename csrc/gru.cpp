@@ -404,12 +404,12 @@ std::tuple<Tensor, Tensor, Tensor> gru_step_backward_truncated(const Tensor& gra
                                                                const Tensor& w_hh, const Tensor& ws,
                                                                bool reset_after) {
   TORCH_CHECK(ws.dim() == 2 && grad_h_new.dim() == 2,
-              "gru_step_backward: expected grad_h_new (B, H) and workspace (B, K*H)");
+              "gru4rec_step: expected grad_h_new (B, H) and workspace (B, K*H)");
   const int K = gru::workspace_blocks(reset_after);
   const int64_t B = ws.size(0), H = ws.size(1) / K;
   TORCH_CHECK(ws.size(1) == K * H && grad_h_new.size(0) == B && grad_h_new.size(1) == H &&
                   w_hh.dim() == 2 && w_hh.size(0) == 3 * H && w_hh.size(1) == H,
-              "gru_step_backward: inconsistent shapes");
+              "gru4rec_step: inconsistent GRU backward shapes");
   auto [d_gi, d_h, d_w, d_b_ih, d_b_hh] = sequence_backward_impl(
       grad_h_new.contiguous().unsqueeze(0), std::nullopt, w_hh.contiguous(),
       ws.contiguous().unsqueeze(0), std::nullopt, std::nullopt, reset_after, /*need_d_h0=*/false);

@@ -304,39 +304,34 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
   Tensor scores = at::mm(p.h, block(p.rows, 0, M, 0, p.h.size(1), true));
   Tensor stats = at::empty({B, sampled_loss::kStats}, p.h.options().dtype(acc_dtype));
   Tensor value;
-  if (p.h.is_cpu()) {  // every pass of a row in one go (cpu/sampled_loss_cpu.cpp)
-    AT_DISPATCH_FLOATING_TYPES(p.h.scalar_type(), "gru4rec_step_loss", [&] {
-      using acc_t = typename sampled_loss::AccOf<scalar_t>::type;
-      auto a = base_args<scalar_t>(p, stats, loss, bpreg, elu_param);
-      std::vector<acc_t> row_scale(B, acc_t(1) / static_cast<acc_t>(std::max<int64_t>(B, 1)));
-      a.c0 = 0;
-      a.tc = M;
-      a.scores = ptr<scalar_t>(scores);
-      a.scores_stride = M;
-      a.row_scale = row_scale.data();
-      a.d_scores = ptr<scalar_t>(scores);
-      a.d_scores_stride = M;
-      const acc_t total = cpu::step_loss_and_grads(a);
-      value = at::scalar_tensor(B > 0 ? total / static_cast<acc_t>(B) : total, p.h.options());
-    });
-  } else {  // the loss op's statistics and gradient passes on the one tile of all columns
+  const bool on_cpu = p.h.is_cpu();
+  Tensor row_scale = on_cpu ? Tensor() : at::full({B}, B > 0 ? 1.0 / B : 1.0, stats.options());
+  if (!on_cpu) {  // the statistics start from the targets' scores, as in the loss op
     Tensor r_i = scores.diagonal() + p.bias.narrow(0, 0, B);
     if (elu_param > 0) r_i = at::elu(r_i, elu_param);
     init_stats(stats, r_i, p.logq, loss);
-    Tensor row_scale = at::full({B}, B > 0 ? 1.0 / B : 1.0, stats.options());
-    AT_DISPATCH_FLOATING_TYPES(p.h.scalar_type(), "gru4rec_step_loss", [&] {
-      using acc_t = typename sampled_loss::AccOf<scalar_t>::type;
-      auto a = base_args<scalar_t>(p, stats, loss, bpreg, elu_param);
-      a.c0 = 0;
-      a.tc = M;
-      a.scores = ptr<scalar_t>(scores);
-      a.scores_stride = M;
-      run_update(a, p.h);
+  }
+  AT_DISPATCH_FLOATING_TYPES(p.h.scalar_type(), "gru4rec_step_loss", [&] {
+    using acc_t = typename sampled_loss::AccOf<scalar_t>::type;
+    auto a = base_args<scalar_t>(p, stats, loss, bpreg, elu_param);
+    a.c0 = 0;
+    a.tc = M;
+    a.scores = ptr<scalar_t>(scores);
+    a.scores_stride = M;
+    a.d_scores = ptr<scalar_t>(scores);  // in place: each element is read before it is written
+    a.d_scores_stride = M;
+    if (on_cpu) {  // every pass of a row in one go (cpu/sampled_loss_cpu.cpp)
+      std::vector<acc_t> scale(B, acc_t(1) / static_cast<acc_t>(std::max<int64_t>(B, 1)));
+      a.row_scale = scale.data();
+      const acc_t total = cpu::step_loss_and_grads(a);
+      value = at::scalar_tensor(B > 0 ? total / static_cast<acc_t>(B) : total, p.h.options());
+    } else {  // the loss op's statistics and gradient kernels on the one tile of all columns
       a.row_scale = ptr<acc_t>(row_scale);
-      a.d_scores = ptr<scalar_t>(scores);  // in place: each element is read before it is written
-      a.d_scores_stride = M;
+      run_update(a, p.h);
       run_grads(a, p.h);
-    });
+    }
+  });
+  if (!on_cpu) {
     value = (B > 0 ? row_losses(stats, loss, bpreg).sum() / B : at::zeros({}, stats.options()))
                 .to(p.h.scalar_type());
   }

@@ -64,24 +64,41 @@ constexpr bool uses_softmax(Loss loss) {
 
 // The summands of one column j with weight e: exp(x_j - m) for a negative of a softmax loss,
 // 1 for a negative of bpr / top1, 0 for a column that is not a negative. Adds to a, q, t.
+// The sigmoid of the pair (target i, negative j) that a loss's terms use: bpr-max and bpr
+// sigmoid(r_i - r_j), top1-max and top1 sigmoid(r_j - r_i); cross-entropy none. A pass that
+// keeps it for the gradient pass saves an exponential and a division per element there.
 template <Loss kLoss, typename acc_t>
-SEQREC_HOST_DEVICE void negative_terms(acc_t r_i, acc_t r_j, acc_t e, acc_t& a, acc_t& q, acc_t& t) {
+SEQREC_HOST_DEVICE acc_t pair_sigmoid(acc_t r_i, acc_t r_j) {
+  if constexpr (kLoss == Loss::kBprMax || kLoss == Loss::kBpr) {
+    return sigmoid(r_i - r_j);
+  } else if constexpr (kLoss == Loss::kTop1Max || kLoss == Loss::kTop1) {
+    return sigmoid(r_j - r_i);
+  } else {
+    return acc_t(0);
+  }
+}
+
+// negative_terms with the pair's sigmoid s = pair_sigmoid<kLoss>(r_i, r_j) given
+template <Loss kLoss, typename acc_t>
+SEQREC_HOST_DEVICE void negative_terms_s(acc_t r_i, acc_t r_j, acc_t e, acc_t s, acc_t& a, acc_t& q, acc_t& t) {
   if constexpr (kLoss == Loss::kBprMax) {
-    const acc_t s = sigmoid(r_i - r_j);
     a += e * s;
     q += e * r_j * r_j;
     t += e * s * (acc_t(1) - s);
   } else if constexpr (kLoss == Loss::kTop1Max || kLoss == Loss::kTop1) {
-    const acc_t s = sigmoid(r_j - r_i);
     a += e * (s + sigmoid(r_j * r_j));
     t += e * s * (acc_t(1) - s);
   } else if constexpr (kLoss == Loss::kBpr) {
     a += e * neg_log_sigmoid(r_i - r_j);
-    t += e * (acc_t(1) - sigmoid(r_i - r_j));
+    t += e * (acc_t(1) - s);
   }
 }
 
-// The row's loss from its finished statistics.
+template <Loss kLoss, typename acc_t>
+SEQREC_HOST_DEVICE void negative_terms(acc_t r_i, acc_t r_j, acc_t e, acc_t& a, acc_t& q, acc_t& t) {
+  negative_terms_s<kLoss>(r_i, r_j, e, pair_sigmoid<kLoss>(r_i, r_j), a, q, t);
+}
+
 template <typename acc_t>
 SEQREC_HOST_DEVICE acc_t row_loss(Loss loss, const acc_t* st, acc_t bpreg) {
   const acc_t eps = static_cast<acc_t>(kEps);
@@ -108,6 +125,7 @@ template <typename acc_t>
 struct RowConsts {
   acc_t m, inv_z, r_i;
   acc_t p;         // bpr-max: sum_j s_j s(r_i - r_j)
+  acc_t inv_p;     // bpr-max: 1 / (p + eps)
   acc_t mean_q;    // bpr-max: sum_j s_j r_j^2
   acc_t mean_a;    // top1-max: the loss
   acc_t ce_scale;  // cross-entropy: p_i / (p_i + eps) / z
@@ -124,6 +142,7 @@ SEQREC_HOST_DEVICE RowConsts<acc_t> row_consts(const acc_t* st, acc_t bpreg) {
   c.inv_z = acc_t(1) / z;
   c.r_i = st[kRi];
   c.p = st[kA] / z;
+  c.inv_p = acc_t(1) / (c.p + eps);
   c.mean_q = st[kQ] / z;
   c.mean_a = st[kA] / z;
   const acc_t p_i = exp_approx(st[kA] - st[kM]) / z;  // cross-entropy: a holds x_i
@@ -137,33 +156,35 @@ SEQREC_HOST_DEVICE RowConsts<acc_t> row_consts(const acc_t* st, acc_t bpreg) {
 // softmax weight; 1 for bpr and top1, which have none) — for callers that kept e_j from the
 // statistics pass. Not yet multiplied by the upstream gradient or the elu derivative.
 // Branch-free, so that loops over it vectorise.
+// dL/dr_j of negative j (before the row's scale) from e_j = exp(x_j - m) and the pair's
+// sigmoid sig = pair_sigmoid<kLoss>(r_i, r_j)
 template <Loss kLoss, typename acc_t>
-SEQREC_HOST_DEVICE acc_t negative_grad_e(const RowConsts<acc_t>& c, acc_t r_j, acc_t e_j) {
-  const acc_t eps = static_cast<acc_t>(kEps);
+SEQREC_HOST_DEVICE acc_t negative_grad_es(const RowConsts<acc_t>& c, acc_t r_j, acc_t e_j, acc_t sig) {
   if constexpr (kLoss == Loss::kBprMax) {
     const acc_t s_j = e_j * c.inv_z;
-    const acc_t sig = sigmoid(c.r_i - r_j);
     const acc_t d_p = s_j * (sig - c.p) - s_j * sig * (acc_t(1) - sig);
     const acc_t d_q = s_j * (r_j * r_j - c.mean_q) + acc_t(2) * s_j * r_j;
-    return -d_p / (c.p + eps) + c.bpreg * d_q;
+    return -d_p * c.inv_p + c.bpreg * d_q;
   } else if constexpr (kLoss == Loss::kTop1Max) {
     const acc_t s_j = e_j * c.inv_z;
-    const acc_t sig = sigmoid(r_j - c.r_i);
     const acc_t sig2 = sigmoid(r_j * r_j);
     return s_j * (sig + sig2 - c.mean_a) +
            s_j * (sig * (acc_t(1) - sig) + acc_t(2) * r_j * sig2 * (acc_t(1) - sig2));
   } else if constexpr (kLoss == Loss::kCrossEntropy) {
     return c.ce_scale * e_j;
   } else if constexpr (kLoss == Loss::kBpr) {
-    return (acc_t(1) - sigmoid(c.r_i - r_j)) * c.inv_n;
+    return (acc_t(1) - sig) * c.inv_n;
   } else {
-    const acc_t sig = sigmoid(r_j - c.r_i);
     const acc_t sig2 = sigmoid(r_j * r_j);
     return (sig * (acc_t(1) - sig) + acc_t(2) * r_j * sig2 * (acc_t(1) - sig2)) * c.inv_n;
   }
 }
 
-// The same from the softmax input x_j (the loss op's backward, which keeps no e_j).
+template <Loss kLoss, typename acc_t>
+SEQREC_HOST_DEVICE acc_t negative_grad_e(const RowConsts<acc_t>& c, acc_t r_j, acc_t e_j) {
+  return negative_grad_es<kLoss>(c, r_j, e_j, pair_sigmoid<kLoss>(c.r_i, r_j));
+}
+
 template <Loss kLoss, typename acc_t>
 SEQREC_HOST_DEVICE acc_t negative_grad(const RowConsts<acc_t>& c, acc_t r_j, acc_t x_j) {
   return negative_grad_e<kLoss>(c, r_j, uses_softmax(kLoss) ? exp_approx(x_j - c.m) : acc_t(1));

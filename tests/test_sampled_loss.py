@@ -97,6 +97,25 @@ def test_extreme_scores_stay_finite(loss, scale):
         torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("flush", [False, True])
+def test_subnormal_mode_of_the_caller_is_restored(flush):
+    """The CPU passes flush subnormals to zero while they run (csrc/cpu/flush_denormals.h);
+    the thread's own mode must be what it was before, either way. Scores far apart make the
+    exponentials underflow: the values still agree with the reference."""
+    subnormal = torch.tensor([1e-30], dtype=torch.float32) * 1e-10  # 1e-40: subnormal in float32
+    try:
+        assert torch.set_flush_denormal(flush)
+        h, W, b, items = make_inputs(6, 50, 4, dtype=torch.float32, scale=20.0)
+        out = sampled_ranking_loss(h, W, b, loss="bpr-max", bpreg=0.5, elu_param=0.5)
+        out.backward()
+        assert ((subnormal * 1.0).item() == 0.0) == flush
+        ref = reference.sampled_ranking_loss(h.double(), W.double(), b.double(), loss="bpr-max", bpreg=0.5,
+                                             elu_param=0.5)
+        torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
+    finally:
+        torch.set_flush_denormal(False)
+
+
 @st.composite
 def loss_cases(draw):
     B = draw(st.integers(1, 12))

@@ -4,6 +4,8 @@
 // steps are those of csrc/sampled_loss_pass.h, with the same per-element math.
 #include "cpu/sampled_loss_cpu.h"
 
+#include "cpu/flush_denormals.h"
+
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
@@ -176,19 +178,21 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) acc_t range_max(con
   return m;
 }
 
-// e_k = exp(x_k - m) (1 without a softmax) kept in e; the sums of the negatives' terms added
-// to out[0..3] = z, a, q, t
+// e_k = exp(x_k - m) (1 without a softmax) kept in e, and the pair's sigmoid in sg (losses
+// that have one); the sums of the negatives' terms added to out[0..3] = z, a, q, t
 template <Loss kLoss, typename acc_t>
 __attribute__((target_clones("avx512f", "avx2", "default"))) void range_sums(
     const acc_t* __restrict__ r, const acc_t* __restrict__ x, int64_t n, acc_t r_i, acc_t m,
-    acc_t* __restrict__ e, acc_t* out) {
+    acc_t* __restrict__ e, acc_t* __restrict__ sg, acc_t* out) {
   acc_t z = 0, sa = 0, sq = 0, st = 0;
 #pragma omp simd reduction(+ : z, sa, sq, st)
   for (int64_t k = 0; k < n; ++k) {
     const acc_t ek = sampled_loss::uses_softmax(kLoss) ? exp_approx(x[k] - m) : acc_t(1);
+    const acc_t sk = sampled_loss::pair_sigmoid<kLoss>(r_i, r[k]);
     e[k] = ek;
+    if constexpr (kLoss != Loss::kCrossEntropy) sg[k] = sk;
     z += ek;
-    sampled_loss::negative_terms<kLoss>(r_i, r[k], ek, sa, sq, st);
+    sampled_loss::negative_terms_s<kLoss>(r_i, r[k], ek, sk, sa, sq, st);
   }
   out[0] += z;
   out[1] += sa;
@@ -200,15 +204,19 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void range_sums(
 template <Loss kLoss, typename scalar_t, typename acc_t>
 __attribute__((target_clones("avx512f", "avx2", "default"))) void step_grads(
     const sampled_loss::RowConsts<acc_t> consts, acc_t scale, acc_t alpha, scalar_t* s,
-    const scalar_t* __restrict__ bias, const acc_t* __restrict__ r, const acc_t* __restrict__ e, int64_t n) {
+    const scalar_t* __restrict__ bias, const acc_t* __restrict__ r, const acc_t* __restrict__ e,
+    const acc_t* __restrict__ sg, int64_t n) {
+  const auto grad = [&](int64_t k) {
+    const acc_t sk = kLoss == Loss::kCrossEntropy ? acc_t(0) : sg[k];
+    return scale * sampled_loss::negative_grad_es<kLoss>(consts, r[k], e[k], sk);
+  };
   if (alpha > acc_t(0)) {
     for (int64_t k = 0; k < n; ++k) {
       const acc_t raw = static_cast<acc_t>(s[k]) + static_cast<acc_t>(bias[k]);
-      const acc_t g = scale * sampled_loss::negative_grad_e<kLoss>(consts, r[k], e[k]);
-      s[k] = static_cast<scalar_t>(g * sampled_loss::elu_grad(raw, r[k], alpha));
+      s[k] = static_cast<scalar_t>(grad(k) * sampled_loss::elu_grad(raw, r[k], alpha));
     }
   } else {
-    for (int64_t k = 0; k < n; ++k) s[k] = static_cast<scalar_t>(scale * sampled_loss::negative_grad_e<kLoss>(consts, r[k], e[k]));
+    for (int64_t k = 0; k < n; ++k) s[k] = static_cast<scalar_t>(grad(k));
   }
 }
 
@@ -217,8 +225,8 @@ void step_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1, typename Til
   using acc_t = typename TileArgs<scalar_t>::acc_t;
   const int64_t M = a.tc;
   const bool logq = kLoss == Loss::kCrossEntropy && a.logq != nullptr;
-  std::vector<acc_t> buf((logq ? 3 : 2) * static_cast<size_t>(M));
-  acc_t *r = buf.data(), *e = r + M, *x = logq ? e + M : r;
+  std::vector<acc_t> buf((logq ? 4 : 3) * static_cast<size_t>(M));
+  acc_t *r = buf.data(), *e = r + M, *sg = e + M, *x = logq ? sg + M : r;
   const acc_t alpha = a.elu_alpha;
   for (int64_t b = b0; b < b1; ++b) {
     scalar_t* s = a.d_scores + b * a.d_scores_stride;  // = a.scores: read, then overwritten
@@ -230,9 +238,10 @@ void step_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1, typename Til
       if (kLoss == Loss::kCrossEntropy) m = x_i > m ? x_i : m;  // the target is in its softmax
     }
     acc_t sums[4] = {0, 0, 0, 0};
-    range_sums<kLoss>(r, x, b, r_i, m, e, sums);
-    range_sums<kLoss>(r + b + 1, x + b + 1, M - b - 1, r_i, m, e + b + 1, sums);
+    range_sums<kLoss>(r, x, b, r_i, m, e, sg, sums);
+    range_sums<kLoss>(r + b + 1, x + b + 1, M - b - 1, r_i, m, e + b + 1, sg + b + 1, sums);
     e[b] = 0;
+    sg[b] = 0;
     acc_t* st = a.stats + b * sampled_loss::kStats;
     st[sampled_loss::kM] = m;
     st[sampled_loss::kZ] = sums[0] + (kLoss == Loss::kCrossEntropy ? exp_approx(x_i - m) : acc_t(0));
@@ -244,7 +253,7 @@ void step_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1, typename Til
     losses[b] = sampled_loss::row_loss(kLoss, st, a.bpreg);
     const acc_t scale = a.row_scale[b];
     const acc_t raw_i = static_cast<acc_t>(s[b]) + static_cast<acc_t>(a.bias[b]);
-    step_grads<kLoss>(sampled_loss::row_consts(st, a.bpreg), scale, alpha, s, a.bias, r, e, M);
+    step_grads<kLoss>(sampled_loss::row_consts(st, a.bpreg), scale, alpha, s, a.bias, r, e, sg, M);
     acc_t g_i = scale * sampled_loss::target_grad<kLoss>(st, a.bpreg);
     if (alpha > acc_t(0)) g_i *= sampled_loss::elu_grad(raw_i, r_i, alpha);
     s[b] = static_cast<scalar_t>(g_i);
@@ -259,6 +268,7 @@ typename TileArgs<scalar_t>::acc_t step_loss_and_grads_impl(const TileArgs<scala
   std::vector<acc_t> losses(a.B);
   sampled_loss::dispatch_loss(a.loss, [&](auto loss) {
     at::parallel_for(0, a.B, row_grain(a.tc), [&](int64_t b0, int64_t b1) {
+      const FlushDenormals flush;
       step_rows<decltype(loss)::value>(a, b0, b1, losses.data());
     });
   });
@@ -271,6 +281,7 @@ template <typename scalar_t>
 void update_stats_impl(const TileArgs<scalar_t>& a) {
   sampled_loss::dispatch_loss(a.loss, [&](auto loss) {
     at::parallel_for(0, a.B, row_grain(a.tc), [&](int64_t b0, int64_t b1) {
+      const FlushDenormals flush;
       update_stats_rows<decltype(loss)::value>(a, b0, b1);
     });
   });
@@ -280,6 +291,7 @@ template <typename scalar_t>
 void column_grads_impl(const TileArgs<scalar_t>& a) {
   sampled_loss::dispatch_loss(a.loss, [&](auto loss) {
     at::parallel_for(0, a.B, row_grain(a.tc), [&](int64_t b0, int64_t b1) {
+      const FlushDenormals flush;
       column_grads_rows<decltype(loss)::value>(a, b0, b1);
     });
   });

@@ -8,9 +8,11 @@
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "adagrad_momentum.h"
+#include "adagrad_momentum_ops.h"
 #include "common/aten_helpers.h"
 #include "cpu/adagrad_momentum_cpu.h"
 #ifdef SEQREC_WITH_CUDA
@@ -73,6 +75,8 @@ void run(const Tensor& param, const Tensor& acc, const Tensor& mom, const Tensor
   });
 }
 
+}  // namespace
+
 void sparse_adagrad_momentum_(Tensor& param, Tensor& acc, Tensor& mom, const Tensor& indices,
                               const Tensor& grad_rows, double lr, double momentum, double eps) {
   const char* op = "sparse_adagrad_momentum_";
@@ -88,8 +92,20 @@ void sparse_adagrad_momentum_(Tensor& param, Tensor& acc, Tensor& mom, const Ten
               ": indices and grad_rows must be on the parameter's device ", param.device());
   const int64_t N = param.size(0), D = param.size(1);
   if (indices.numel() == 0) return;
-  const auto [lo, hi] = at::aminmax(indices);
-  const int64_t lo_v = lo.item<int64_t>(), hi_v = hi.item<int64_t>();
+  int64_t lo_v = 0, hi_v = 0;
+  if (indices.is_cpu()) {  // a loop: aminmax and two item() calls cost more than the K reads
+    const Tensor index = indices.contiguous();
+    const int64_t* idx = index.data_ptr<int64_t>();
+    lo_v = hi_v = idx[0];
+    for (int64_t k = 1; k < index.numel(); ++k) {
+      lo_v = std::min(lo_v, idx[k]);
+      hi_v = std::max(hi_v, idx[k]);
+    }
+  } else {
+    const auto [lo, hi] = at::aminmax(indices);
+    lo_v = lo.item<int64_t>();
+    hi_v = hi.item<int64_t>();
+  }
   TORCH_CHECK_INDEX(lo_v >= 0 && hi_v < N, op, ": indices must lie in [0, ", N, "), got values in [",
                     lo_v, ", ", hi_v, "]");
   if (param.is_cpu()) {  // duplicates found by sorting the K indices in the kernel: no temporaries
@@ -114,8 +130,6 @@ void adagrad_momentum_(Tensor& param, Tensor& acc, Tensor& mom, const Tensor& gr
   const c10::DeviceGuard guard(param.device());  // the op runs on its inputs' device
   run(param, acc, mom, grad.contiguous(), Tensor(), 1, param.numel(), lr, momentum, eps);
 }
-
-}  // namespace
 
 TORCH_LIBRARY_IMPL(seqrec, CPU, m) {
   m.impl("sparse_adagrad_momentum_", &sparse_adagrad_momentum_);

@@ -17,11 +17,11 @@
 #include <optional>
 #include <tuple>
 
+#include "gru4rec_step_ops.h"
 #include "gru_ops.h"
 #include "sampled_loss_ops.h"
 
 namespace seqrec {
-namespace {
 
 using at::Tensor;
 using OptTensor = std::optional<Tensor>;
@@ -50,8 +50,6 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> gru4rec_step(
   auto [d_gi, d_w_hh, d_b_h] = gru_step_backward_truncated(d_h_new, w_hh, ws, reset_after);
   return {value, h_new, d_gi, d_w_hh, d_b_h, d_out_rows, d_out_bias};
 }
-
-}  // namespace
 
 TORCH_LIBRARY_IMPL(seqrec, CPU, m) { m.impl("gru4rec_step", &gru4rec_step); }
 

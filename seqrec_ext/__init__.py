@@ -12,6 +12,7 @@ from .alias_sampler import PopularitySampler, alias_build, alias_draw
 from .gru import gru_sequence, gru_step, gru_step_ids
 from .sampled_loss import logq_correction, sampled_ranking_loss
 from .gru4rec_step import GRU4RecParams, RowGrad, StepResult, gru4rec_step
+from .gru4rec_train_step import TRAIN_STEP_PARAMS, gru4rec_train_step_
 from . import reference
 
 __version__ = _C.build_info()["version"]
@@ -21,6 +22,8 @@ __all__ = [
     "RowGrad",
     "StepResult",
     "gru4rec_step",
+    "gru4rec_train_step_",
+    "TRAIN_STEP_PARAMS",
     "PopularitySampler",
     "adagrad_momentum_",
     "sparse_adagrad_momentum_",

@@ -61,16 +61,23 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, capsys, monke
     # for any score magnitude, so divergence is simulated)
     import seqrec.gru4rec as trainer
 
-    real_step, calls = trainer.gru4rec_step, []
+    real_step, real_train_step, calls = trainer.gru4rec_step, trainer.gru4rec_train_step_, []
 
-    def failing_step(*args, **kwargs):
+    def failing_step(*args, **kwargs):  # the op-by-op step (embeddings other than "none")
         result = real_step(*args, **kwargs)
         calls.append(1)
         if len(calls) == 7:
             result.loss = torch.tensor(float("nan"))
         return result
 
+    def failing_train_step(*args, **kwargs):  # the fused step; on a non-finite loss it updates nothing
+        calls.append(1)
+        if len(calls) == 7:
+            return torch.tensor(float("nan")), args[6]
+        return real_train_step(*args, **kwargs)
+
     monkeypatch.setattr(trainer, "gru4rec_step", failing_step)
+    monkeypatch.setattr(trainer, "gru4rec_train_step_", failing_train_step)
     code = main(["gru4rec", "train", "--dataset", str(data), "--epochs", "3", "--save", str(ckpt), "--resume"]
                 + SMALL)
     err = capsys.readouterr().err

@@ -25,9 +25,15 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void update_row(
 template <typename scalar_t>
 void run(const adagrad::RowsArgs<scalar_t>& a) {
   const auto lr = static_cast<scalar_t>(a.lr), mu = static_cast<scalar_t>(a.mu), eps = static_cast<scalar_t>(a.eps);
+  if (a.rows == nullptr) {  // a dense parameter: its values in parallel, not row by row
+    at::parallel_for(0, a.U * a.D, 16384, [&](int64_t i0, int64_t i1) {
+      update_row(a.param + i0, a.acc + i0, a.mom + i0, a.grad + i0, i1 - i0, lr, mu, eps);
+    });
+    return;
+  }
   at::parallel_for(0, a.U, grain_rows(a.D), [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
-      const int64_t r = (a.rows ? a.rows[k] : k) * a.D;
+      const int64_t r = a.rows[k] * a.D;
       update_row(a.param + r, a.acc + r, a.mom + r, a.grad + k * a.D, a.D, lr, mu, eps);
     }
   });
@@ -80,6 +86,18 @@ void run_sparse(const adagrad::RowsArgs<scalar_t>& a) {
   run_start.push_back(K);
   const int64_t n_runs = static_cast<int64_t>(run_start.size()) - 1;
   const auto lr = static_cast<scalar_t>(a.lr), mu = static_cast<scalar_t>(a.mu), eps = static_cast<scalar_t>(a.eps);
+  if (D == 1) {  // a column (GRU4Rec's output bias): one inline update a row, not a call of the row loop
+    for (int64_t r = 0; r < n_runs; ++r) {
+      scalar_t g = a.grad[order[run_start[r]]];
+      if (run_start[r + 1] - run_start[r] > 1) {  // 0 + g_1 + g_2 + ... in position order, as below
+        g = scalar_t(0);
+        for (int64_t k = run_start[r]; k < run_start[r + 1]; ++k) g += a.grad[order[k]];
+      }
+      const int64_t row = index[order[run_start[r]]];
+      adagrad::update<scalar_t>(a.param[row], a.acc[row], a.mom[row], g, lr, mu, eps);
+    }
+    return;
+  }
   at::parallel_for(0, n_runs, grain_rows(D), [&](int64_t r0, int64_t r1) {
     std::vector<scalar_t> sum(D);
     for (int64_t r = r0; r < r1; ++r) {

@@ -13,11 +13,14 @@ import torch
 from torch import Tensor
 
 import seqrec_ext
-from seqrec_ext import GRU4RecParams, PopularitySampler, gru4rec_step, gru_step
+from seqrec_ext import GRU4RecParams, PopularitySampler, TRAIN_STEP_PARAMS, gru4rec_step, gru4rec_train_step_, gru_step
 
 from .batching import session_parallel_batches
 from .data import Sessions
 from .metrics import RankingMetrics
+
+
+ADAGRAD_EPS = 1e-6  # inside the square root of GRU4Rec's Adagrad
 
 
 @dataclass
@@ -81,7 +84,7 @@ class GRU4Rec:
         """GRU4Rec's Adagrad with momentum: the touched rows of the item tables, then the dense
         parameters. ``tables``: ``_update_tables()`` made once for many steps."""
         c = self.config
-        lr, mu, eps = float(c.learning_rate), float(c.momentum), 1e-6
+        lr, mu, eps = float(c.learning_rate), float(c.momentum), ADAGRAD_EPS
         ops = torch.ops.seqrec  # the ops directly: these tensors need no autograd
         for name, (param, acc, mom) in (tables or self._update_tables()).items():
             if name in result.row_grads:
@@ -113,7 +116,10 @@ class GRU4Rec:
             sampler = PopularitySampler(counts, alpha=c.sample_alpha, device=self.device)
         log_counts = counts.clamp(min=1).log().float().to(self.device)
         h = torch.zeros(c.batch_size, c.hidden, device=self.device)
-        tables = self._update_tables()
+        fused = c.embedding == "none"
+        tables = None if fused else self._update_tables()
+        accs = [self.state[name][0] for name in TRAIN_STEP_PARAMS] if fused else None
+        moms = [self.state[name][1] for name in TRAIN_STEP_PARAMS] if fused else None
         for n_steps, batch in enumerate(session_parallel_batches(sessions.items, sessions.offsets, c.batch_size)):
             h = h.index_select(0, batch.keep.to(self.device))
             h.masked_fill_(batch.reset.to(self.device).unsqueeze(1), 0)
@@ -122,15 +128,21 @@ class GRU4Rec:
                 else torch.zeros(0, dtype=torch.long, device=self.device)
             logq = (seqrec_ext.logq_correction(log_counts, targets, negatives, logq=c.logq, alpha=c.sample_alpha)
                     if c.loss == "cross-entropy" and c.logq > 0 else None)
-            result = gru4rec_step(self.params, inputs, targets, negatives, h, loss=c.loss, bpreg=c.bpreg,
-                                  elu_param=c.elu_param, logq_correction=logq, dropout_embed=c.dropout_embed,
-                                  dropout_hidden=c.dropout_hidden, reset_after=c.reset_after,
-                                  generator=self.generator)
-            loss = result.loss.item()
-            if not math.isfinite(loss):
+            kw = dict(loss=c.loss, bpreg=c.bpreg, elu_param=c.elu_param, logq_correction=logq,
+                      dropout_embed=c.dropout_embed, dropout_hidden=c.dropout_hidden, reset_after=c.reset_after,
+                      generator=self.generator)
+            if fused:  # GRU4Rec's default embedding: the step and its update in one op call
+                value, h_new = gru4rec_train_step_(self.params, accs, moms, inputs, targets, negatives, h,
+                                                   lr=c.learning_rate, momentum=c.momentum, eps=ADAGRAD_EPS, **kw)
+            else:
+                result = gru4rec_step(self.params, inputs, targets, negatives, h, **kw)
+                value, h_new = result.loss, result.h_new
+            loss = value.item()
+            if not math.isfinite(loss):  # (the fused op has updated nothing either)
                 raise FloatingPointError(f"non-finite loss {loss} at step {n_steps}")
-            self._apply(result, tables)
-            h = result.h_new
+            if not fused:
+                self._apply(result, tables)
+            h = h_new
             yield len(inputs), loss
 
     def train_epoch(self, sessions: Sessions, progress: Optional[Callable[[int, float], None]] = None) -> dict:

@@ -1,0 +1,138 @@
+"""gru4rec_train_step_ (the whole step and its update in one op) against the op-by-op path it
+fuses — seqrec_ext.gru4rec_step, then sparse_adagrad_momentum_ / adagrad_momentum_ per
+parameter: bitwise the same parameters, state, loss and new hidden state over several steps
+(repeated ids, dropout from the same generator draws, logQ); nothing updated on a non-finite
+loss; opcheck; bad input."""
+import pytest
+import torch
+
+from seqrec_ext import (TRAIN_STEP_PARAMS, GRU4RecParams, adagrad_momentum_, gru4rec_step, gru4rec_train_step_,
+                        sparse_adagrad_momentum_)
+
+N_ITEMS, H = 50, 8
+
+
+def make_model(device, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    def rnd(*s):
+        return (torch.randn(*s, generator=g, dtype=torch.float64) * 0.4).to(device, dtype)
+    p = GRU4RecParams(w_hh=rnd(3 * H, H), b_h=rnd(3 * H), out_table=rnd(N_ITEMS, H), out_bias=rnd(N_ITEMS),
+                      item_in=rnd(N_ITEMS, 3 * H))
+    accs = [torch.zeros_like(getattr(p, n)) for n in TRAIN_STEP_PARAMS]
+    moms = [torch.zeros_like(getattr(p, n)) for n in TRAIN_STEP_PARAMS]
+    return p, accs, moms
+
+
+def clone(p, accs, moms):
+    q = GRU4RecParams(**{n: getattr(p, n).clone() for n in TRAIN_STEP_PARAMS})
+    return q, [a.clone() for a in accs], [m.clone() for m in moms]
+
+
+def op_by_op_step(p, accs, moms, item_ids, target_ids, negative_ids, h, *, lr, momentum, **kw):
+    result = gru4rec_step(p, item_ids, target_ids, negative_ids, h, **kw)
+    if torch.isfinite(result.loss):
+        for name, acc, mom in zip(TRAIN_STEP_PARAMS, accs, moms):
+            param = getattr(p, name)
+            if name in result.row_grads:
+                rows = result.row_grads[name]
+                view = (lambda t: t.view(-1, 1)) if param.dim() == 1 else (lambda t: t)
+                sparse_adagrad_momentum_(view(param), view(acc), view(mom), rows.indices, view(rows.values),
+                                         lr=lr, momentum=momentum)
+            else:
+                adagrad_momentum_(param, acc, mom, result.dense_grads[name], lr=lr, momentum=momentum)
+    return result.loss, result.h_new
+
+
+def steps(device, B=6, S=20, n=4, seed=3):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        item_ids = torch.randint(0, N_ITEMS, (B,), generator=g)
+        item_ids[1] = item_ids[0]  # a repeated input
+        target_ids = torch.randint(0, N_ITEMS, (B,), generator=g)
+        negative_ids = torch.randint(0, N_ITEMS, (S,), generator=g)
+        negative_ids[0] = target_ids[2]  # a negative that is also a target
+        yield item_ids.to(device), target_ids.to(device), negative_ids.to(device)
+
+
+@pytest.mark.parametrize("loss", ["bpr-max", "cross-entropy", "top1-max"])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_bitwise_equal_to_the_op_by_op_path(loss, dropout, reset_after, device):
+    fused, unfused = make_model(device), clone(*make_model(device))
+    gens = [torch.Generator(device=device).manual_seed(7) for _ in range(2)]
+    h_f = h_u = torch.zeros(6, H, device=device)
+    log_counts = torch.rand(N_ITEMS, generator=torch.Generator().manual_seed(1)).to(device) * 3
+    for item_ids, target_ids, negative_ids in steps(device):
+        logq = (torch.cat([log_counts[target_ids], 0.5 * log_counts[negative_ids]])
+                if loss == "cross-entropy" else None)
+        kw = dict(loss=loss, bpreg=0.7 if loss == "bpr-max" else 0.0, elu_param=0.5 if loss == "bpr-max" else 0.0,
+                  logq_correction=logq, dropout_embed=dropout, dropout_hidden=dropout / 2, reset_after=reset_after,
+                  lr=0.05, momentum=0.4)
+        value_f, h_f = gru4rec_train_step_(*fused, item_ids, target_ids, negative_ids, h_f, generator=gens[0], **kw)
+        value_u, h_u = op_by_op_step(*unfused, item_ids, target_ids, negative_ids, h_u, generator=gens[1], **kw)
+        assert torch.equal(value_f, value_u) and torch.equal(h_f, h_u)
+    for name, acc_f, acc_u, mom_f, mom_u in zip(TRAIN_STEP_PARAMS, fused[1], unfused[1], fused[2], unfused[2]):
+        assert torch.equal(getattr(fused[0], name), getattr(unfused[0], name)), name
+        assert torch.equal(acc_f, acc_u) and torch.equal(mom_f, mom_u), name
+    assert fused[1][1].any()  # the step did update something
+
+
+def test_non_finite_loss_updates_nothing(device):
+    p, accs, moms = make_model(device)
+    p.out_table[4] = float("nan")
+    before = clone(p, accs, moms)
+    item_ids, target_ids, negative_ids = next(steps(device))
+    target_ids[0] = 4
+    value, _ = gru4rec_train_step_(p, accs, moms, item_ids, target_ids, negative_ids, torch.zeros(6, H, device=device),
+                                   loss="bpr-max", lr=0.05, momentum=0.4)
+    assert not torch.isfinite(value)
+    for a, b in zip(accs + moms, before[1] + before[2]):
+        assert torch.equal(a, b)
+    for name in TRAIN_STEP_PARAMS:  # (the NaN row compares equal to itself here)
+        assert torch.allclose(getattr(p, name), getattr(before[0], name), equal_nan=True, rtol=0, atol=0), name
+
+
+def op_args(device, dtype=torch.float32):
+    p, accs, moms = make_model(device, dtype)
+    item_ids, target_ids, negative_ids = next(steps(device))
+    return ([getattr(p, n) for n in TRAIN_STEP_PARAMS], accs, moms, item_ids, target_ids, negative_ids,
+            torch.zeros(6, H, device=device, dtype=dtype), None, None, None, "bpr-max", 0.5, 0.5, False, 0.05, 0.4,
+            1e-6)
+
+
+def test_opcheck(device):
+    for dtype in (torch.float32, torch.float64):
+        torch.library.opcheck(torch.ops.seqrec.gru4rec_train_step_.default, op_args(device, dtype))
+
+
+def test_bad_inputs():
+    args = op_args("cpu")
+    op = torch.ops.seqrec.gru4rec_train_step_
+    bad = list(args)
+    bad[0] = args[0][:4]
+    with pytest.raises(RuntimeError, match="params must hold 5 tensors"):
+        op(*bad)
+    bad = list(args)
+    bad[1] = args[1][:2] + [args[1][2][:3]] + args[1][3:]
+    with pytest.raises(RuntimeError, match="accumulator and momentum buffer of out_bias"):
+        op(*bad)
+    bad = list(args)
+    bad[0] = [args[0][0][:, :5]] + args[0][1:]
+    with pytest.raises(RuntimeError, match=r"item_in \(N, 3H\)"):
+        op(*bad)
+    bad = list(args)
+    bad[5] = torch.tensor([N_ITEMS])  # a negative id past the table
+    with pytest.raises(IndexError):
+        op(*bad)
+    bad = list(args)
+    bad[4] = args[4][:3]
+    with pytest.raises(RuntimeError, match="the same length"):
+        op(*bad)
+    bad = list(args)
+    bad[8] = torch.ones(6, 5)
+    with pytest.raises(RuntimeError, match="embed_mask must be"):
+        op(*bad)
+    p = GRU4RecParams(w_hh=args[0][3], b_h=args[0][4], out_table=args[0][1], out_bias=args[0][2],
+                      w_in=torch.zeros(H, 3 * H), embedding="constrained")
+    with pytest.raises(ValueError, match="embedding 'none'"):
+        gru4rec_train_step_(p, args[1], args[2], *args[3:7], lr=0.1)

@@ -55,6 +55,24 @@ def test_batches_across_the_bookkeeping_chunks():
         prev = b
 
 
+def test_carry_is_keep_then_reset():
+    """Batch.carry(h) is h[keep] with new sessions' rows zeroed, at every step of a pass whose
+    batch shrinks at the end (it skips the gather while no row has left)."""
+    g = torch.Generator().manual_seed(2)
+    lengths = torch.randint(2, 9, (40,), generator=g)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+    h = torch.randn(6, 3, generator=g)
+    sizes = set()
+    for b in session_parallel_batches(torch.arange(int(offsets[-1])), offsets, 6):
+        expected = h[b.keep].clone()
+        expected[b.reset] = 0
+        h = b.carry(h.clone())
+        assert torch.equal(h, expected)
+        sizes.add(len(b.inputs))
+        h = h + torch.randn(h.shape, generator=g)  # the step's new state
+    assert len(sizes) > 1
+
+
 def test_batching_rejects_short_sessions():
     with pytest.raises(ValueError, match="at least 2 events"):
         list(session_parallel_batches(torch.tensor([1, 2, 3]), torch.tensor([0, 1, 3]), 2))

@@ -1,7 +1,10 @@
 """End to end: GRU4Rec on the fused ops learns a planted next-item rule far above popularity."""
+import math
+
 import torch
 
 from seqrec.data import Sessions
+import seqrec.gru4rec
 from seqrec.gru4rec import GRU4Rec, GRU4RecConfig
 from seqrec.metrics import RankingMetrics
 
@@ -59,9 +62,9 @@ def test_training_is_reproducible():
     assert torch.equal(a.params.out_table, b.params.out_table)
 
 
-def test_train_steps_yields_each_step_and_takes_a_sampler():
+def test_train_steps_yields_each_step_and_takes_a_sampler(monkeypatch):
     """train_steps is train_epoch one step at a time, and negatives come from a given sampler,
-    drawn with the model's generator."""
+    drawn with the model's generator, NEGATIVE_CACHE_STEPS steps' worth a call."""
     train = planted_sessions(100, seed=4)
     cfg = GRU4RecConfig(hidden=8, n_sample=5, batch_size=8, seed=2)
     a, b = GRU4Rec(N_ITEMS, cfg), GRU4Rec(N_ITEMS, cfg)
@@ -73,17 +76,21 @@ def test_train_steps_yields_each_step_and_takes_a_sampler():
 
     class OnlyItemSeven:
         def __init__(self):
-            self.generators = []
+            self.generators, self.sizes = [], []
 
         def sample(self, n, generator=None):
             self.generators.append(generator)
+            self.sizes.append(n)
             return torch.full((n,), 7, dtype=torch.long)
 
+    monkeypatch.setattr(seqrec.gru4rec, "NEGATIVE_CACHE_STEPS", 16)  # several refills in one epoch
     sampler, c = OnlyItemSeven(), GRU4Rec(N_ITEMS, cfg)
     before = c.params.out_table.clone()
     for _ in c.train_steps(train, sampler=sampler):
         pass
-    assert len(sampler.generators) == len(steps) and all(g is c.generator for g in sampler.generators)
+    assert len(sampler.generators) == math.ceil(len(steps) / 16) > 1
+    assert all(g is c.generator for g in sampler.generators)
+    assert sampler.sizes == [16 * cfg.n_sample] * len(sampler.sizes)
     targets = set(train.items[1:].tolist())
     changed = set((c.params.out_table != before).any(1).nonzero().flatten().tolist())
     assert 7 in changed and changed <= targets | {7}  # output rows: only targets and the sampled item

@@ -19,11 +19,21 @@ class Batch:
     reset: Tensor    # (b,) bool: the row starts a new session (zero its hidden state)
     keep: Tensor     # (b,) int64: row i continues row keep[i] of the previous step
 
+    def carry(self, h: Tensor) -> Tensor:
+        """The state this step starts from, given the previous step's (b_prev, H): ``h[keep]``
+        with the rows of new sessions zeroed, written into ``h`` where no row was dropped (keep is
+        then the identity: rows only ever leave, at the end, when no session is left)."""
+        if self.keep.shape[0] != h.shape[0]:
+            h = h.index_select(0, self.keep)
+        return h.masked_fill_(self.reset.unsqueeze(1), 0)
 
-def session_parallel_batches(items: Tensor, session_offsets: Tensor, batch_size: int) -> Iterator[Batch]:
+
+def session_parallel_batches(items: Tensor, session_offsets: Tensor, batch_size: int,
+                             device=None) -> Iterator[Batch]:
     """Iterate over sessions stored back to back: session s is ``items[offsets[s]:offsets[s+1]]``
     (every session at least 2 events long). The hidden state of the trainer follows the rows:
-    ``h = h[batch.keep]; h[batch.reset] = 0`` before each step."""
+    ``h = batch.carry(h)`` (``h = h[batch.keep]; h[batch.reset] = 0``) before each step. The
+    batches' tensors are on ``device`` (default: the items' device), copied there once a chunk."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     offsets = session_offsets.tolist()
@@ -61,7 +71,8 @@ def session_parallel_batches(items: Tensor, session_offsets: Tensor, batch_size:
                     next_session += 1
             slots, pos, reset, keep = new_slots, new_pos, new_reset, new_keep
         idx = torch.tensor(all_pos, dtype=torch.long)
-        inputs, targets = items[idx], items[idx + 1]
-        resets, keeps = torch.tensor(all_reset, dtype=torch.bool), torch.tensor(all_keep, dtype=torch.long)
+        inputs, targets = items[idx].to(device), items[idx + 1].to(device)
+        resets = torch.tensor(all_reset, dtype=torch.bool).to(inputs.device)
+        keeps = torch.tensor(all_keep, dtype=torch.long).to(inputs.device)
         for a, b in zip(bounds[:-1], bounds[1:]):
             yield Batch(inputs=inputs[a:b], targets=targets[a:b], reset=resets[a:b], keep=keeps[a:b])

@@ -3,8 +3,8 @@
 // touches, the fused step (csrc/gru4rec_step.cpp), then Adagrad with momentum on the touched
 // rows of the three item tables and on W_hh and b_h (csrc/adagrad_momentum.cpp), in place.
 // The same functions in the same order as the op-by-op path (seqrec_ext.gru4rec_step, then
-// one update op per parameter), so the results are bitwise the same; what the fusion removes is
-// the Python between them (measured: a tenth of a step at B = 32, H = 100).
+// one update op per parameter), so the results are bitwise the same on the CPU (on CUDA the
+// duplicate-row sums use atomics); what the fusion removes is the Python between them.
 //
 // params: item_in (N, 3H), out_table (N, H), out_bias (N), w_hh (3H, H), b_h (3H); accumulators
 // and momentum_buffers: one per parameter, of its shape. item_ids, target_ids (B), negative_ids

@@ -2,8 +2,9 @@
 embedding (mode ``none``: the item table holds each item's input projection): the gathers,
 :func:`seqrec_ext.gru4rec_step`'s op, and Adagrad with momentum on the touched rows of the item
 tables and on ``w_hh``, ``b_h``, in place. Kernel: csrc/gru4rec_train_step.cpp. The same
-functions in the same order as the op-by-op path, so the parameters come out bitwise the same;
-the fusion removes the Python between the ops.
+functions in the same order as the op-by-op path, so the parameters come out bitwise the same
+(on the CPU; on CUDA the duplicate-row sums use atomics); the fusion removes the Python between
+the ops.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """gru4rec_train_step_ (the whole step and its update in one op) against the op-by-op path it
 fuses — seqrec_ext.gru4rec_step, then sparse_adagrad_momentum_ / adagrad_momentum_ per
-parameter: bitwise the same parameters, state, loss and new hidden state over several steps
+parameter: bitwise (CPU) the same parameters, state, loss and new hidden state over several steps
 (repeated ids, dropout from the same generator draws, logQ); nothing updated on a non-finite
 loss; opcheck; bad input."""
 import pytest
@@ -58,6 +58,13 @@ def steps(device, B=6, S=20, n=4, seed=3):
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 @pytest.mark.parametrize("reset_after", [False, True])
 def test_bitwise_equal_to_the_op_by_op_path(loss, dropout, reset_after, device):
+    """Bitwise on the CPU; on CUDA the sparse update sums repeated rows with float atomics, so
+    the order of that sum (and everything after it) may differ in the last bits."""
+    def same(a, b):
+        if device.type == "cpu":
+            assert torch.equal(a, b)
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     fused, unfused = make_model(device), clone(*make_model(device))
     gens = [torch.Generator(device=device).manual_seed(7) for _ in range(2)]
     h_f = h_u = torch.zeros(6, H, device=device)
@@ -70,10 +77,12 @@ def test_bitwise_equal_to_the_op_by_op_path(loss, dropout, reset_after, device):
                   lr=0.05, momentum=0.4)
         value_f, h_f = gru4rec_train_step_(*fused, item_ids, target_ids, negative_ids, h_f, generator=gens[0], **kw)
         value_u, h_u = op_by_op_step(*unfused, item_ids, target_ids, negative_ids, h_u, generator=gens[1], **kw)
-        assert torch.equal(value_f, value_u) and torch.equal(h_f, h_u)
+        same(value_f, value_u)
+        same(h_f, h_u)
     for name, acc_f, acc_u, mom_f, mom_u in zip(TRAIN_STEP_PARAMS, fused[1], unfused[1], fused[2], unfused[2]):
-        assert torch.equal(getattr(fused[0], name), getattr(unfused[0], name)), name
-        assert torch.equal(acc_f, acc_u) and torch.equal(mom_f, mom_u), name
+        same(getattr(fused[0], name), getattr(unfused[0], name))
+        same(acc_f, acc_u)
+        same(mom_f, mom_u)
     assert fused[1][1].any()  # the step did update something
 
 

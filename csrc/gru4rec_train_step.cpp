@@ -8,7 +8,9 @@
 //
 // params: item_in (N, 3H), out_table (N, H), out_bias (N), w_hh (3H, H), b_h (3H); accumulators
 // and momentum_buffers: one per parameter, of its shape. item_ids, target_ids (B), negative_ids
-// (S); h (B, H); embed_mask (B, 3H) and hidden_mask (B, H) inverted-dropout masks. A step whose
+// (S); h (B, H); reset (B) bool: rows that start a session, read as zero state (GRU4Rec's reset,
+// done here rather than as one more op call before the step); embed_mask (B, 3H) and hidden_mask
+// (B, H) inverted-dropout masks. A step whose
 // loss is not finite updates nothing (the caller stops training).
 #include <ATen/ATen.h>
 #include <c10/core/DeviceGuard.h>
@@ -33,7 +35,8 @@ constexpr std::array<const char*, 5> kNames = {"item_in", "out_table", "out_bias
 std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::TensorList accumulators,
                                                at::TensorList momentum_buffers, const Tensor& item_ids,
                                                const Tensor& target_ids, const Tensor& negative_ids,
-                                               const Tensor& h, const OptTensor& logq_correction,
+                                               const Tensor& h_in, const OptTensor& reset,
+                                               const OptTensor& logq_correction,
                                                const OptTensor& embed_mask, const OptTensor& hidden_mask, c10::string_view loss, double bpreg,
                                                double elu_param, bool reset_after, double lr, double momentum,
                                                double eps) {
@@ -58,6 +61,14 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
   TORCH_CHECK(target_ids.size(0) == item_ids.size(0), op, ": item_ids and target_ids must have the same length, got ",
               item_ids.size(0), " and ", target_ids.size(0));
   const c10::DeviceGuard guard(item_in.device());
+  Tensor h = h_in;
+  if (reset.has_value()) {
+    TORCH_CHECK(reset->dim() == 1 && reset->size(0) == h_in.size(0) && reset->scalar_type() == at::kBool &&
+                    reset->device() == h_in.device(),
+                op, ": reset must be a (B,) bool tensor on h's device, got ", reset->scalar_type(), " of shape ",
+                reset->sizes());
+    h = h_in.masked_fill(reset->unsqueeze(1), 0);
+  }
   const Tensor out_ids = at::cat({target_ids, negative_ids});
   // the gathers check the ids against the tables' rows
   const Tensor in_rows = item_in.index_select(0, item_ids);

@@ -99,18 +99,20 @@ SEQREC_HOST_DEVICE void negative_terms(acc_t r_i, acc_t r_j, acc_t e, acc_t& a, 
   negative_terms_s<kLoss>(r_i, r_j, e, pair_sigmoid<kLoss>(r_i, r_j), a, q, t);
 }
 
+// z = 0 means no negatives. z is a sum of exponentials: 0, positive, or NaN (a NaN score),
+// which must reach the loss and the gradients — hence "z != 0", not "z > 0", in the tests below.
 template <typename acc_t>
 SEQREC_HOST_DEVICE acc_t row_loss(Loss loss, const acc_t* st, acc_t bpreg) {
   const acc_t eps = static_cast<acc_t>(kEps);
   const acc_t z = st[kZ];
   switch (loss) {
     case Loss::kBprMax: {
-      const acc_t p = z > acc_t(0) ? st[kA] / z : acc_t(0);
-      const acc_t reg = z > acc_t(0) ? bpreg * st[kQ] / z : acc_t(0);
+      const acc_t p = z != acc_t(0) ? st[kA] / z : acc_t(0);
+      const acc_t reg = z != acc_t(0) ? bpreg * st[kQ] / z : acc_t(0);
       return -::log(p + eps) + reg;
     }
     case Loss::kTop1Max:
-      return z > acc_t(0) ? st[kA] / z : acc_t(0);
+      return z != acc_t(0) ? st[kA] / z : acc_t(0);
     case Loss::kCrossEntropy:
       return -::log(exp_approx(st[kA] - st[kM]) / z + eps);
     case Loss::kBpr:
@@ -137,7 +139,7 @@ template <typename acc_t>
 SEQREC_HOST_DEVICE RowConsts<acc_t> row_consts(const acc_t* st, acc_t bpreg) {
   const acc_t eps = static_cast<acc_t>(kEps);
   RowConsts<acc_t> c;
-  const acc_t z = st[kZ] > acc_t(0) ? st[kZ] : acc_t(1);  // z = 0: no negatives, no gradient
+  const acc_t z = st[kZ] != acc_t(0) ? st[kZ] : acc_t(1);  // z = 0: no negatives, no gradient
   c.m = st[kM];
   c.inv_z = acc_t(1) / z;
   c.r_i = st[kRi];
@@ -196,10 +198,10 @@ SEQREC_HOST_DEVICE acc_t target_grad(const acc_t* st, acc_t bpreg) {
   const acc_t eps = static_cast<acc_t>(kEps);
   const acc_t z = st[kZ];
   if constexpr (kLoss == Loss::kBprMax) {
-    if (z <= acc_t(0)) return acc_t(0);
+    if (z == acc_t(0)) return acc_t(0);
     return -(st[kT] / z) / (st[kA] / z + eps);
   } else if constexpr (kLoss == Loss::kTop1Max) {
-    return z > acc_t(0) ? -st[kT] / z : acc_t(0);
+    return z != acc_t(0) ? -st[kT] / z : acc_t(0);
   } else if constexpr (kLoss == Loss::kCrossEntropy) {
     const acc_t p_i = exp_approx(st[kA] - st[kM]) / z;
     return p_i / (p_i + eps) * (p_i - acc_t(1));

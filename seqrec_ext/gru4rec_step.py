@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 
-__all__ = ["GRU4RecParams", "RowGrad", "StepResult", "gru4rec_step", "EMBEDDING_MODES"]
+__all__ = ["GRU4RecParams", "RowGrad", "StepResult", "gru4rec_step", "dropout_mask", "EMBEDDING_MODES"]
 
 EMBEDDING_MODES = ("none", "separate", "constrained")
 
@@ -94,9 +94,10 @@ def _gru4rec_step_fake(gi, h, w_hh, b_h, out_rows, out_bias, logq_correction, hi
             b_h.new_empty(b_h.shape), out_rows.new_empty(out_rows.shape), out_rows.new_empty(out_rows.shape[0]))
 
 
-def _dropout_mask(shape, like: Tensor, p: float, generator: Optional[torch.Generator]) -> Optional[Tensor]:
+def dropout_mask(shape, like: Tensor, p: float, generator: Optional[torch.Generator]) -> Optional[Tensor]:
     """Inverted dropout's mask of ``shape`` with the dtype and device of ``like`` (kept entries
-    scaled by 1 / (1 - p)); None when p = 0."""
+    scaled by 1 / (1 - p)); None when p = 0. The steps draw theirs with it: the embedding's
+    (B, width of the input rows) first, then the hidden state's (B, H)."""
     if p <= 0:
         return None
     keep = torch.rand(shape, device=like.device, dtype=like.dtype, generator=generator) >= p
@@ -127,10 +128,10 @@ def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, ne
         out_rows = params.out_table.index_select(0, out_ids)
         bias_rows = params.out_bias.index_select(0, out_ids)
         w_in = params.w_in
-        embed_mask = _dropout_mask(in_rows.shape, in_rows, dropout_embed, generator)
+        embed_mask = dropout_mask(in_rows.shape, in_rows, dropout_embed, generator)
         x = in_rows if embed_mask is None else in_rows * embed_mask
         gi = x if w_in is None else x @ w_in
-        hidden_mask = _dropout_mask(h.shape, h, dropout_hidden, generator)  # (B, H), as h_new
+        hidden_mask = dropout_mask(h.shape, h, dropout_hidden, generator)  # (B, H), as h_new
         value, h_new, d_gi, d_w_hh, d_b_h, d_out, d_bias = ops.gru4rec_step(
             gi, h, params.w_hh, params.b_h, out_rows, bias_rows, logq_correction, hidden_mask, loss,
             float(bpreg), float(elu_param), reset_after)

@@ -13,7 +13,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from .gru4rec_step import GRU4RecParams, _dropout_mask
+from .gru4rec_step import GRU4RecParams, dropout_mask
 
 __all__ = ["gru4rec_train_step_", "TRAIN_STEP_PARAMS"]
 
@@ -22,7 +22,7 @@ TRAIN_STEP_PARAMS = ("item_in", "out_table", "out_bias", "w_hh", "b_h")
 
 
 @torch.library.register_fake("seqrec::gru4rec_train_step_")
-def _gru4rec_train_step_fake(params, accumulators, momentum_buffers, item_ids, target_ids, negative_ids, h,
+def _gru4rec_train_step_fake(params, accumulators, momentum_buffers, item_ids, target_ids, negative_ids, h, reset,
                              logq_correction, embed_mask, hidden_mask, loss, bpreg, elu_param, reset_after, lr,
                              momentum, eps):
     torch._check(len(params) == 5, lambda: "gru4rec_train_step_: params must hold 5 tensors")
@@ -31,15 +31,17 @@ def _gru4rec_train_step_fake(params, accumulators, momentum_buffers, item_ids, t
 
 def gru4rec_train_step_(params: GRU4RecParams, accumulators: Sequence[Tensor], momentum_buffers: Sequence[Tensor],
                         item_ids: Tensor, target_ids: Tensor, negative_ids: Tensor, h: Tensor, *,
-                        loss: str = "bpr-max", bpreg: float = 0.0, elu_param: float = 0.0,
+                        reset: Optional[Tensor] = None, loss: str = "bpr-max", bpreg: float = 0.0, elu_param: float = 0.0,
                         logq_correction: Optional[Tensor] = None, dropout_embed: float = 0.0,
                         dropout_hidden: float = 0.0, reset_after: bool = False, lr: float, momentum: float = 0.0,
                         eps: float = 1e-6, generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:
     """One training step of a mode-``none`` GRU4Rec, its update applied: returns ``(loss, h_new)``.
 
     ``accumulators`` and ``momentum_buffers``: the Adagrad state of the parameters named in
-    ``TRAIN_STEP_PARAMS``, in that order. Arguments as :func:`seqrec_ext.gru4rec_step` (the same
-    dropout masks from the same ``generator`` draws) and
+    ``TRAIN_STEP_PARAMS``, in that order. ``reset (B,)`` bool: rows of ``h`` that start a new
+    session, read as zeros (``h`` itself is not changed). Other arguments as
+    :func:`seqrec_ext.gru4rec_step` (the same dropout masks from the same ``generator`` draws,
+    made by :func:`seqrec_ext.gru4rec_step.dropout_mask`) and
     :func:`seqrec_ext.sparse_adagrad_momentum_`. When the loss is not finite nothing is updated.
     """
     if params.embedding != "none":
@@ -49,9 +51,9 @@ def gru4rec_train_step_(params: GRU4RecParams, accumulators: Sequence[Tensor], m
         raise ValueError("dropout probabilities must lie in [0, 1)")
     tensors = [getattr(params, name) for name in TRAIN_STEP_PARAMS]
     with torch.no_grad():
-        embed_mask = _dropout_mask((h.shape[0], params.item_in.shape[1]), params.item_in, dropout_embed, generator)
-        hidden_mask = _dropout_mask(h.shape, h, dropout_hidden, generator)
+        embed_mask = dropout_mask((h.shape[0], params.item_in.shape[1]), params.item_in, dropout_embed, generator)
+        hidden_mask = dropout_mask(h.shape, h, dropout_hidden, generator)
         return torch.ops.seqrec.gru4rec_train_step_(
-            tensors, list(accumulators), list(momentum_buffers), item_ids, target_ids, negative_ids, h,
+            tensors, list(accumulators), list(momentum_buffers), item_ids, target_ids, negative_ids, h, reset,
             logq_correction, embed_mask, hidden_mask, loss, float(bpreg), float(elu_param), reset_after, float(lr),
             float(momentum), float(eps))

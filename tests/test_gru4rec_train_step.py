@@ -86,6 +86,22 @@ def test_bitwise_equal_to_the_op_by_op_path(loss, dropout, reset_after, device):
     assert fused[1][1].any()  # the step did update something
 
 
+def test_reset_rows_read_as_zero(device):
+    """reset zeroes the new sessions' rows of the state the step starts from (h is not changed):
+    the same step as one on h with those rows zeroed."""
+    a, b = make_model(device), clone(*make_model(device))
+    item_ids, target_ids, negative_ids = next(steps(device))
+    h = torch.rand(6, H, device=device)
+    reset = torch.tensor([True, False, False, True, False, True], device=device)
+    kw = dict(loss="bpr-max", bpreg=0.5, elu_param=0.5, lr=0.05, momentum=0.4)
+    h_before = h.clone()
+    value_a, h_a = gru4rec_train_step_(*a, item_ids, target_ids, negative_ids, h, reset=reset, **kw)
+    assert torch.equal(h, h_before)
+    value_b, h_b = gru4rec_train_step_(*b, item_ids, target_ids, negative_ids, h.masked_fill(reset[:, None], 0), **kw)
+    assert torch.equal(value_a, value_b) and torch.equal(h_a, h_b)
+    assert torch.equal(a[0].out_table, b[0].out_table)
+
+
 def test_non_finite_loss_updates_nothing(device):
     p, accs, moms = make_model(device)
     p.out_table[4] = float("nan")
@@ -105,8 +121,8 @@ def op_args(device, dtype=torch.float32):
     p, accs, moms = make_model(device, dtype)
     item_ids, target_ids, negative_ids = next(steps(device))
     return ([getattr(p, n) for n in TRAIN_STEP_PARAMS], accs, moms, item_ids, target_ids, negative_ids,
-            torch.zeros(6, H, device=device, dtype=dtype), None, None, None, "bpr-max", 0.5, 0.5, False, 0.05, 0.4,
-            1e-6)
+            torch.rand(6, H, device=device, dtype=dtype), torch.tensor([True, False] * 3, device=device), None, None,
+            None, "bpr-max", 0.5, 0.5, False, 0.05, 0.4, 1e-6)
 
 
 def test_opcheck(device):
@@ -138,8 +154,12 @@ def test_bad_inputs():
     with pytest.raises(RuntimeError, match="the same length"):
         op(*bad)
     bad = list(args)
-    bad[8] = torch.ones(6, 5)
+    bad[9] = torch.ones(6, 5)
     with pytest.raises(RuntimeError, match="embed_mask must be"):
+        op(*bad)
+    bad = list(args)
+    bad[7] = torch.ones(6)
+    with pytest.raises(RuntimeError, match="reset must be a"):
         op(*bad)
     p = GRU4RecParams(w_hh=args[0][3], b_h=args[0][4], out_table=args[0][1], out_bias=args[0][2],
                       w_in=torch.zeros(H, 3 * H), embedding="constrained")

@@ -97,6 +97,26 @@ def test_extreme_scores_stay_finite(loss, scale):
         torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("where", ["h", "out_rows"])
+def test_nan_input_gives_a_nan_loss(loss, where):
+    """A NaN score must not vanish into a finite loss (the CPU passes' own exp and log once made
+    a finite number of NaN): a diverged model is noticed by its loss. Also through the fused
+    GRU4Rec step."""
+    h, W, b, _ = make_inputs(4, 12, 3, dtype=torch.float32)
+    with torch.no_grad():
+        (h if where == "h" else W)[1, 0] = float("nan")
+    kw = dict(loss=loss, bpreg=0.5 if loss == "bpr-max" else 0.0, elu_param=0.5)
+    assert torch.isnan(sampled_ranking_loss(h, W, b, **kw))
+    if where == "h":
+        gi, h0 = torch.zeros(4, 9), torch.zeros(4, 3)
+        mask = torch.ones(4, 3)
+        mask[1, 0] = float("nan")
+        out = torch.ops.seqrec.gru4rec_step(gi, h0, torch.zeros(9, 3), torch.zeros(9), W.detach(), b.detach(), None,
+                                           mask, loss, kw["bpreg"], 0.5, False)
+        assert torch.isnan(out[0])
+
+
 @pytest.mark.parametrize("flush", [False, True])
 def test_subnormal_mode_of_the_caller_is_restored(flush):
     """The CPU passes flush subnormals to zero while they run (csrc/cpu/flush_denormals.h);

@@ -20,6 +20,12 @@ SEQREC_HOST_DEVICE float exp_approx(float x) {
 #if defined(__CUDA_ARCH__)
   return expf(x);
 #else
+  // NaN in, NaN out (the range reduction below would make a finite number of it, and a NaN
+  // score would give a finite loss: a diverged model would train on unnoticed); the
+  // reduction runs on 0 instead (a NaN converted to an integer is undefined behaviour)
+  const float in = x;
+  const bool nan = x != x;
+  x = nan ? 0.0f : x;
   // e^88 < FLT_MAX and e^-87 > FLT_MIN: 2^k stays a normal float.
   x = x < -87.0f ? -87.0f : x;  // (a compare-select, unlike fmin/fmax, vectorises)
   x = x > 88.0f ? 88.0f : x;
@@ -38,7 +44,7 @@ SEQREC_HOST_DEVICE float exp_approx(float x) {
   const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
+  return nan ? in : p * scale;
 #endif
 }
 
@@ -51,6 +57,7 @@ SEQREC_HOST_DEVICE float log_approx(float x) {
 #if defined(__CUDA_ARCH__)
   return logf(x);
 #else
+  const bool nan = x != x;  // NaN in, NaN out, as exp_approx
   int32_t bits;
   std::memcpy(&bits, &x, sizeof(bits));
   int32_t e = ((bits >> 23) & 0xff) - 127;
@@ -67,7 +74,7 @@ SEQREC_HOST_DEVICE float log_approx(float x) {
   p = p * s2 + 1.0f / 5.0f;
   p = p * s2 + 1.0f / 3.0f;
   p = p * s2 + 1.0f;
-  return 2.0f * s * p + static_cast<float>(e) * 0.693147180559945309f;
+  return nan ? x : 2.0f * s * p + static_cast<float>(e) * 0.693147180559945309f;
 #endif
 }
 

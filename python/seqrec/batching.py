@@ -19,13 +19,14 @@ class Batch:
     reset: Tensor    # (b,) bool: the row starts a new session (zero its hidden state)
     keep: Tensor     # (b,) int64: row i continues row keep[i] of the previous step
 
-    def carry(self, h: Tensor) -> Tensor:
+    def carry(self, h: Tensor, zero_new: bool = True) -> Tensor:
         """The state this step starts from, given the previous step's (b_prev, H): ``h[keep]``
-        with the rows of new sessions zeroed, written into ``h`` where no row was dropped (keep is
-        then the identity: rows only ever leave, at the end, when no session is left)."""
+        with the rows of new sessions zeroed (unless ``zero_new`` is False: a caller that resets
+        them itself), written into ``h`` where no row was dropped (keep is then the identity:
+        rows only ever leave, at the end, when no session is left)."""
         if self.keep.shape[0] != h.shape[0]:
             h = h.index_select(0, self.keep)
-        return h.masked_fill_(self.reset.unsqueeze(1), 0)
+        return h.masked_fill_(self.reset.unsqueeze(1), 0) if zero_new else h
 
 
 def session_parallel_batches(items: Tensor, session_offsets: Tensor, batch_size: int,

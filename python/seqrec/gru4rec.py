@@ -13,7 +13,8 @@ import torch
 from torch import Tensor
 
 import seqrec_ext
-from seqrec_ext import GRU4RecParams, PopularitySampler, TRAIN_STEP_PARAMS, gru4rec_step, gru4rec_train_step_, gru_step
+from seqrec_ext import GRU4RecParams, PopularitySampler, TRAIN_STEP_PARAMS, gru4rec_step, gru_step
+from seqrec_ext.gru4rec_step import dropout_mask
 
 from .batching import session_parallel_batches
 from .data import Sessions
@@ -121,13 +122,18 @@ class GRU4Rec:
         h = torch.zeros(c.batch_size, c.hidden, device=self.device)
         fused = c.embedding == "none"
         tables = None if fused else self._update_tables()
-        accs = [self.state[name][0] for name in TRAIN_STEP_PARAMS] if fused else None
-        moms = [self.state[name][1] for name in TRAIN_STEP_PARAMS] if fused else None
+        if fused:  # the op's arguments that do not change from step to step (see gru4rec_train_step_)
+            train_step = torch.ops.seqrec.gru4rec_train_step_
+            tensors = [getattr(self.params, name) for name in TRAIN_STEP_PARAMS]
+            accs = [self.state[name][0] for name in TRAIN_STEP_PARAMS]
+            moms = [self.state[name][1] for name in TRAIN_STEP_PARAMS]
+            step_args = (c.loss, float(c.bpreg), float(c.elu_param), c.reset_after, float(c.learning_rate),
+                         float(c.momentum), ADAGRAD_EPS)
         negatives = torch.zeros(0, dtype=torch.long, device=self.device)
         cache, cached = None, 0  # negatives drawn for NEGATIVE_CACHE_STEPS steps at a time
         batches = session_parallel_batches(sessions.items, sessions.offsets, c.batch_size, device=self.device)
         for n_steps, batch in enumerate(batches):
-            h = batch.carry(h)
+            h = batch.carry(h, zero_new=not fused)  # (the fused op zeroes the new sessions' rows)
             inputs, targets = batch.inputs, batch.targets
             if c.n_sample > 0:
                 if cached == 0:
@@ -136,14 +142,17 @@ class GRU4Rec:
                 negatives, cached = cache[NEGATIVE_CACHE_STEPS - cached], cached - 1
             logq = (seqrec_ext.logq_correction(log_counts, targets, negatives, logq=c.logq, alpha=c.sample_alpha)
                     if c.loss == "cross-entropy" and c.logq > 0 else None)
-            kw = dict(loss=c.loss, bpreg=c.bpreg, elu_param=c.elu_param, logq_correction=logq,
-                      dropout_embed=c.dropout_embed, dropout_hidden=c.dropout_hidden, reset_after=c.reset_after,
-                      generator=self.generator)
-            if fused:  # GRU4Rec's default embedding: the step and its update in one op call
-                value, h_new = gru4rec_train_step_(self.params, accs, moms, inputs, targets, negatives, h,
-                                                   lr=c.learning_rate, momentum=c.momentum, eps=ADAGRAD_EPS, **kw)
+            if fused:  # GRU4Rec's default embedding: the step and its update in one op call (called
+                # directly, with gru4rec_train_step_'s masks: the wrapper is a few % of a step)
+                embed_mask = dropout_mask((len(inputs), 3 * c.hidden), h, c.dropout_embed, self.generator)
+                hidden_mask = dropout_mask(h.shape, h, c.dropout_hidden, self.generator)
+                value, h_new = train_step(tensors, accs, moms, inputs, targets, negatives, h, batch.reset, logq,
+                                          embed_mask, hidden_mask, *step_args)
             else:
-                result = gru4rec_step(self.params, inputs, targets, negatives, h, **kw)
+                result = gru4rec_step(self.params, inputs, targets, negatives, h, loss=c.loss, bpreg=c.bpreg,
+                                      elu_param=c.elu_param, logq_correction=logq, dropout_embed=c.dropout_embed,
+                                      dropout_hidden=c.dropout_hidden, reset_after=c.reset_after,
+                                      generator=self.generator)
                 value, h_new = result.loss, result.h_new
             loss = value.item()
             if not math.isfinite(loss):  # (the fused op has updated nothing either)

@@ -4,7 +4,7 @@ ops and (b) a reference GRU4Rec built from the pure-PyTorch reference ops with
 nn.Embedding(sparse=True), reference sampling (searchsorted on the cumulative distribution, as
 GRU4Rec samples) and the reference Adagrad-with-momentum; same data, hyper-parameters and seed.
 
-    python bench/bench_gru4rec_train.py [--seeds 0 1 2] [--events 200000] [--floors]
+    python bench/bench_gru4rec_train.py [--seeds 0 1 2] [--events 200000] [--floors] [--only B=80]
 
 The two epochs run in 50 interleaved slices (see interleaved_epochs): this shared machine's
 speed drifts by tens of percent over minutes, and a ratio of two epochs run one after the
@@ -182,6 +182,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--only", default="", help="run only the configurations whose name contains this")
     parser.add_argument("--floors", action="store_true",
                         help="also measure the step's unavoidable matrix products and optimizer update")
     args = parser.parse_args()
@@ -198,6 +199,8 @@ def main():
           "| ref MRR@20 | R@20 rel. diff | MRR@20 rel. diff | same negatives: R@20 / MRR@20 rel. diff |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, kw in CONFIGS:
+        if args.only not in name:
+            continue
         rows = []
         for seed in args.seeds:
             cfg = GRU4RecConfig(n_sample=2048, sample_alpha=0.5, learning_rate=0.05, momentum=0.4, seed=seed, **kw)

@@ -62,8 +62,6 @@ constexpr bool uses_softmax(Loss loss) {
   return loss == Loss::kBprMax || loss == Loss::kTop1Max || loss == Loss::kCrossEntropy;
 }
 
-// The summands of one column j with weight e: exp(x_j - m) for a negative of a softmax loss,
-// 1 for a negative of bpr / top1, 0 for a column that is not a negative. Adds to a, q, t.
 // The sigmoid of the pair (target i, negative j) that a loss's terms use: bpr-max and bpr
 // sigmoid(r_i - r_j), top1-max and top1 sigmoid(r_j - r_i); cross-entropy none. A pass that
 // keeps it for the gradient pass saves an exponential and a division per element there.
@@ -78,7 +76,9 @@ SEQREC_HOST_DEVICE acc_t pair_sigmoid(acc_t r_i, acc_t r_j) {
   }
 }
 
-// negative_terms with the pair's sigmoid s = pair_sigmoid<kLoss>(r_i, r_j) given
+// The summands of one column j with weight e: exp(x_j - m) for a negative of a softmax loss,
+// 1 for a negative of bpr / top1, 0 for a column that is not a negative. Adds to a, q, t.
+// s is the pair's sigmoid, pair_sigmoid<kLoss>(r_i, r_j).
 template <Loss kLoss, typename acc_t>
 SEQREC_HOST_DEVICE void negative_terms_s(acc_t r_i, acc_t r_j, acc_t e, acc_t s, acc_t& a, acc_t& q, acc_t& t) {
   if constexpr (kLoss == Loss::kBprMax) {
@@ -94,13 +94,15 @@ SEQREC_HOST_DEVICE void negative_terms_s(acc_t r_i, acc_t r_j, acc_t e, acc_t s,
   }
 }
 
+// The same, the sigmoid computed here.
 template <Loss kLoss, typename acc_t>
 SEQREC_HOST_DEVICE void negative_terms(acc_t r_i, acc_t r_j, acc_t e, acc_t& a, acc_t& q, acc_t& t) {
   negative_terms_s<kLoss>(r_i, r_j, e, pair_sigmoid<kLoss>(r_i, r_j), a, q, t);
 }
 
-// z = 0 means no negatives. z is a sum of exponentials: 0, positive, or NaN (a NaN score),
-// which must reach the loss and the gradients — hence "z != 0", not "z > 0", in the tests below.
+// The row's loss from its finished statistics. z = 0 means no negatives. z is a sum of
+// exponentials: 0, positive, or NaN (a NaN score), which must reach the loss and the gradients:
+// hence "z != 0", not "z > 0", here and below.
 template <typename acc_t>
 SEQREC_HOST_DEVICE acc_t row_loss(Loss loss, const acc_t* st, acc_t bpreg) {
   const acc_t eps = static_cast<acc_t>(kEps);
@@ -157,9 +159,8 @@ SEQREC_HOST_DEVICE RowConsts<acc_t> row_consts(const acc_t* st, acc_t bpreg) {
 // dL/dr_j of a negative column j with score r_j, given e_j = exp(x_j - m) (its unnormalised
 // softmax weight; 1 for bpr and top1, which have none) — for callers that kept e_j from the
 // statistics pass. Not yet multiplied by the upstream gradient or the elu derivative.
-// Branch-free, so that loops over it vectorise.
-// dL/dr_j of negative j (before the row's scale) from e_j = exp(x_j - m) and the pair's
-// sigmoid sig = pair_sigmoid<kLoss>(r_i, r_j)
+// Branch-free, so that loops over it vectorise. sig is the pair's sigmoid,
+// pair_sigmoid<kLoss>(r_i, r_j), kept by the statistics pass.
 template <Loss kLoss, typename acc_t>
 SEQREC_HOST_DEVICE acc_t negative_grad_es(const RowConsts<acc_t>& c, acc_t r_j, acc_t e_j, acc_t sig) {
   if constexpr (kLoss == Loss::kBprMax) {
@@ -182,11 +183,13 @@ SEQREC_HOST_DEVICE acc_t negative_grad_es(const RowConsts<acc_t>& c, acc_t r_j, 
   }
 }
 
+// The same, the sigmoid computed here.
 template <Loss kLoss, typename acc_t>
 SEQREC_HOST_DEVICE acc_t negative_grad_e(const RowConsts<acc_t>& c, acc_t r_j, acc_t e_j) {
   return negative_grad_es<kLoss>(c, r_j, e_j, pair_sigmoid<kLoss>(c.r_i, r_j));
 }
 
+// The same from the softmax input x_j (the loss op's backward, which keeps no e_j).
 template <Loss kLoss, typename acc_t>
 SEQREC_HOST_DEVICE acc_t negative_grad(const RowConsts<acc_t>& c, acc_t r_j, acc_t x_j) {
   return negative_grad_e<kLoss>(c, r_j, uses_softmax(kLoss) ? exp_approx(x_j - c.m) : acc_t(1));

@@ -1,6 +1,7 @@
 """End to end: GRU4Rec on the fused ops learns a planted next-item rule far above popularity."""
 import math
 
+import pytest
 import torch
 
 from seqrec.data import Sessions
@@ -94,3 +95,9 @@ def test_train_steps_yields_each_step_and_takes_a_sampler(monkeypatch):
     targets = set(train.items[1:].tolist())
     changed = set((c.params.out_table != before).any(1).nonzero().flatten().tolist())
     assert 7 in changed and changed <= targets | {7}  # output rows: only targets and the sampled item
+
+
+def test_dropout_outside_its_range_is_refused():
+    for kw in (dict(dropout_embed=1.0), dict(dropout_hidden=-0.1)):
+        with pytest.raises(ValueError, match="dropout probabilities"):
+            GRU4Rec(N_ITEMS, GRU4RecConfig(hidden=8, **kw))

@@ -4,14 +4,14 @@
 // steps are those of csrc/sampled_loss_pass.h, with the same per-element math.
 #include "cpu/sampled_loss_cpu.h"
 
-#include "cpu/flush_denormals.h"
-
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <limits>
 #include <vector>
+
+#include "cpu/flush_denormals.h"
 
 namespace seqrec::cpu {
 namespace {

@@ -59,6 +59,9 @@ def _init(shape, generator, device) -> Tensor:
 class GRU4Rec:
     def __init__(self, n_items: int, config: GRU4RecConfig, device="cpu"):
         self.config, self.n_items, self.device = config, n_items, torch.device(device)
+        if not (0 <= config.dropout_embed < 1 and 0 <= config.dropout_hidden < 1):
+            raise ValueError(f"dropout probabilities must lie in [0, 1), got {config.dropout_embed} (embedding) "
+                             f"and {config.dropout_hidden} (hidden)")
         g = torch.Generator().manual_seed(config.seed)
         H = config.hidden
         kw = dict(w_hh=_init((3 * H, H), g, self.device), b_h=torch.zeros(3 * H, device=self.device),
@@ -144,7 +147,7 @@ class GRU4Rec:
                     if c.loss == "cross-entropy" and c.logq > 0 else None)
             if fused:  # GRU4Rec's default embedding: the step and its update in one op call (called
                 # directly, with gru4rec_train_step_'s masks: the wrapper is a few % of a step)
-                embed_mask = dropout_mask((len(inputs), 3 * c.hidden), h, c.dropout_embed, self.generator)
+                embed_mask = dropout_mask((len(inputs), 3 * c.hidden), tensors[0], c.dropout_embed, self.generator)
                 hidden_mask = dropout_mask(h.shape, h, c.dropout_hidden, self.generator)
                 value, h_new = train_step(tensors, accs, moms, inputs, targets, negatives, h, batch.reset, logq,
                                           embed_mask, hidden_mask, *step_args)

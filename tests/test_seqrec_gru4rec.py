@@ -101,3 +101,22 @@ def test_dropout_outside_its_range_is_refused():
     for kw in (dict(dropout_embed=1.0), dict(dropout_hidden=-0.1)):
         with pytest.raises(ValueError, match="dropout probabilities"):
             GRU4Rec(N_ITEMS, GRU4RecConfig(hidden=8, **kw))
+
+
+def test_fused_training_equals_the_op_by_op_path():
+    """train_steps' two paths for embedding "none" — the step and its update as one op, or the
+    step op and one update op per parameter — give bitwise the same model and losses over an
+    epoch (dropout on both, cross-entropy with logQ and bpr-max)."""
+    train = planted_sessions(120, seed=5)
+    for loss in ("bpr-max", "cross-entropy"):
+        cfg = GRU4RecConfig(hidden=8, n_sample=6, batch_size=5, seed=3, loss=loss, logq=1.0, dropout_embed=0.2,
+                            dropout_hidden=0.1, momentum=0.3)
+        a, b = GRU4Rec(N_ITEMS, cfg), GRU4Rec(N_ITEMS, cfg)
+        losses_a = [loss for _, loss in a.train_steps(train, fused=True)]
+        losses_b = [loss for _, loss in b.train_steps(train, fused=False)]
+        assert losses_a == losses_b
+        for name in ("item_in", "out_table", "out_bias", "w_hh", "b_h"):
+            assert torch.equal(getattr(a.params, name), getattr(b.params, name)), name
+            assert all(torch.equal(x, y) for x, y in zip(a.state[name], b.state[name])), name
+    with pytest.raises(ValueError, match="fused training step"):
+        next(GRU4Rec(N_ITEMS, GRU4RecConfig(hidden=8, embedding="constrained")).train_steps(train, fused=True))

@@ -111,19 +111,24 @@ class GRU4Rec:
             out[name] = (param, acc, mom)
         return out
 
-    def train_steps(self, sessions: Sessions, sampler=None) -> Iterator[Tuple[int, float]]:
+    def train_steps(self, sessions: Sessions, sampler=None, fused: Optional[bool] = None) -> Iterator[Tuple[int, float]]:
         """One epoch of session-parallel training, one step at a time: yields each step's
         (events, loss) after its update. Raises FloatingPointError (parameters untouched by the
         failing step) on a non-finite loss. Negatives come from ``sampler.sample(n, generator=)``
         (default: a PopularitySampler of the training counts to the power sample_alpha), drawn
-        with the model's generator."""
+        with the model's generator. ``fused``: each step and its update as one op call
+        (``gru4rec_train_step_``; default for embedding "none", the only mode it supports) or
+        as the step op and one update op per parameter (the same result, bitwise on the CPU)."""
         c = self.config
+        if fused is None:
+            fused = c.embedding == "none"
+        elif fused and c.embedding != "none":
+            raise ValueError(f"the fused training step is for embedding 'none', not {c.embedding!r}")
         counts = sessions.item_counts()
         if sampler is None:
             sampler = PopularitySampler(counts, alpha=c.sample_alpha, device=self.device)
         log_counts = counts.clamp(min=1).log().float().to(self.device)
         h = torch.zeros(c.batch_size, c.hidden, device=self.device)
-        fused = c.embedding == "none"
         tables = None if fused else self._update_tables()
         if fused:  # the op's arguments that do not change from step to step (see gru4rec_train_step_)
             train_step = torch.ops.seqrec.gru4rec_train_step_

@@ -55,6 +55,44 @@ def test_batches_across_the_bookkeeping_chunks():
         prev = b
 
 
+def reference_batches(offsets, batch_size):
+    """Session-parallel batching written as the rule reads, one step and one row at a time:
+    (positions, reset, keep) of each step."""
+    offsets = offsets.tolist()
+    n = len(offsets) - 1
+    slots = list(range(min(batch_size, n)))
+    pos, reset, keep = [offsets[s] for s in slots], [True] * len(slots), list(range(len(slots)))
+    next_session = len(slots)
+    while slots:
+        yield pos, reset, keep
+        new = []
+        for row, (s, p) in enumerate(zip(slots, pos)):
+            if p + 2 < offsets[s + 1]:  # another target in this session
+                new.append((s, p + 1, False, row))
+            elif next_session < n:  # the next unused session takes the slot
+                new.append((next_session, offsets[next_session], True, row))
+                next_session += 1
+        slots, pos, reset, keep = (list(x) for x in zip(*new)) if new else ([], [], [], [])
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 32, 500])
+def test_batches_equal_the_rule_step_by_step(batch_size):
+    """The vectorised schedule (slots from a heap of free steps, a table of positions, chunks of
+    256 steps) gives exactly the batches of the rule run one step at a time: sessions of many
+    lengths, a batch larger than the number of sessions, the batch shrinking at the end."""
+    g = torch.Generator().manual_seed(batch_size)
+    for n_sessions in (1, 7, 400):
+        lengths = torch.randint(2, 30, (n_sessions,), generator=g)
+        lengths[lengths > 25] = 2  # many sessions of length 2, as in real logs
+        offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+        items = torch.randperm(int(offsets[-1]), generator=g)
+        ours = [(b.inputs.tolist(), b.targets.tolist(), b.reset.tolist(), b.keep.tolist())
+                for b in session_parallel_batches(items, offsets, batch_size)]
+        ref = [([int(items[p]) for p in pos], [int(items[p + 1]) for p in pos], reset, keep)
+               for pos, reset, keep in reference_batches(offsets, batch_size)]
+        assert ours == ref
+
+
 def test_carry_is_keep_then_reset():
     """Batch.carry(h) is h[keep] with new sessions' rows zeroed, at every step of a pass whose
     batch shrinks at the end (it skips the gather while no row has left)."""

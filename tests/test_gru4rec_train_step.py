@@ -99,7 +99,9 @@ def test_reset_rows_read_as_zero(device):
     assert torch.equal(h, h_before)
     value_b, h_b = gru4rec_train_step_(*b, item_ids, target_ids, negative_ids, h.masked_fill(reset[:, None], 0), **kw)
     assert torch.equal(value_a, value_b) and torch.equal(h_a, h_b)
-    assert torch.equal(a[0].out_table, b[0].out_table)
+    # (on CUDA the duplicate-row sums use atomics: the update may differ in the last bits)
+    torch.testing.assert_close(a[0].out_table, b[0].out_table, rtol=0 if device.type == "cpu" else 1e-5,
+                               atol=0 if device.type == "cpu" else 1e-6)
 
 
 def test_non_finite_loss_updates_nothing(device):

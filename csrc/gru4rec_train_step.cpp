@@ -10,8 +10,9 @@
 // and momentum_buffers: one per parameter, of its shape. item_ids, target_ids (B), negative_ids
 // (S); h (B, H); reset (B) bool: rows that start a session, read as zero state (GRU4Rec's reset,
 // done here rather than as one more op call before the step); embed_mask (B, 3H) and hidden_mask
-// (B, H) inverted-dropout masks. A step whose
-// loss is not finite updates nothing (the caller stops training).
+// (B, H) inverted-dropout masks. A step whose loss is not finite updates nothing (the caller
+// stops training); neither does one whose optimizer state does not fit its parameters (all are
+// checked before the first update).
 #include <ATen/ATen.h>
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
@@ -36,10 +37,10 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
                                                at::TensorList momentum_buffers, const Tensor& item_ids,
                                                const Tensor& target_ids, const Tensor& negative_ids,
                                                const Tensor& h_in, const OptTensor& reset,
-                                               const OptTensor& logq_correction,
-                                               const OptTensor& embed_mask, const OptTensor& hidden_mask, c10::string_view loss, double bpreg,
-                                               double elu_param, bool reset_after, double lr, double momentum,
-                                               double eps) {
+                                               const OptTensor& logq_correction, const OptTensor& embed_mask,
+                                               const OptTensor& hidden_mask, c10::string_view loss,
+                                               double bpreg, double elu_param, bool reset_after, double lr,
+                                               double momentum, double eps) {
   const char* op = "gru4rec_train_step_";
   for (const auto& [list, what] : {std::pair{params, "params"}, std::pair{accumulators, "accumulators"},
                                    std::pair{momentum_buffers, "momentum_buffers"}}) {
@@ -84,9 +85,13 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
   if (!std::isfinite(value.item<double>())) return {value, h_new};
   std::array<Tensor, 5> p, acc, mom;
   for (size_t i = 0; i < kNames.size(); ++i) {
-    TORCH_CHECK(accumulators[i].sizes() == params[i].sizes() && momentum_buffers[i].sizes() == params[i].sizes(),
-                op, ": the accumulator and momentum buffer of ", kNames[i], " must have its shape ",
-                params[i].sizes());
+    for (const Tensor* state : {&accumulators[i], &momentum_buffers[i]}) {
+      TORCH_CHECK(state->sizes() == params[i].sizes() && state->scalar_type() == params[i].scalar_type() &&
+                      state->device() == params[i].device() && state->is_contiguous() &&
+                      params[i].is_contiguous(),
+                  op, ": the accumulator and momentum buffer of ", kNames[i],
+                  " must be contiguous, of its shape ", params[i].sizes(), ", dtype and device");
+    }
     // views with the parameters' storage: the updates write through them
     const bool bias = i == 2;
     p[i] = bias ? params[i].view({-1, 1}) : params[i];

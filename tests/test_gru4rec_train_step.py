@@ -143,6 +143,12 @@ def test_bad_inputs():
     bad[1] = args[1][:2] + [args[1][2][:3]] + args[1][3:]
     with pytest.raises(RuntimeError, match="accumulator and momentum buffer of out_bias"):
         op(*bad)
+    bad = list(args)  # a state the last update would refuse: nothing is updated before the check
+    bad[2] = args[2][:4] + [args[2][4].double()]
+    before = [t.clone() for t in args[0]]
+    with pytest.raises(RuntimeError, match="accumulator and momentum buffer of b_h"):
+        op(*bad)
+    assert all(torch.equal(a, b) for a, b in zip(args[0], before))
     bad = list(args)
     bad[0] = [args[0][0][:, :5]] + args[0][1:]
     with pytest.raises(RuntimeError, match=r"item_in \(N, 3H\)"):

@@ -49,15 +49,14 @@ TORCH_LIBRARY(seqrec, m) {
         "Tensor d_w_hh, Tensor d_b_h, Tensor d_out_rows, Tensor d_out_bias)");
 
   // the whole step for GRU4Rec's default embedding, in place: the reset of new sessions' state
-  // rows, gathers, gru4rec_step, and
-  // Adagrad with momentum on item_in, out_table, out_bias (touched rows), w_hh, b_h; shapes in
-  // csrc/gru4rec_train_step.cpp -> the loss (nothing updated if it is not finite), h_new
+  // rows, gathers, gru4rec_step, and Adagrad with momentum on item_in, out_table, out_bias
+  // (touched rows), w_hh, b_h; shapes in csrc/gru4rec_train_step.cpp -> the loss (nothing
+  // updated if it is not finite), h_new
   m.def("gru4rec_train_step_(Tensor(a!)[] params, Tensor(b!)[] accumulators, "
         "Tensor(c!)[] momentum_buffers, Tensor item_ids, Tensor target_ids, Tensor negative_ids, "
         "Tensor h, Tensor? reset, Tensor? logq_correction, Tensor? embed_mask, Tensor? hidden_mask, "
         "str loss, float bpreg, float elu_param, bool reset_after, float lr, float momentum, "
-        "float eps) "
-        "-> (Tensor loss, Tensor h_new)");
+        "float eps) -> (Tensor loss, Tensor h_new)");
 
   // ---- Adagrad with momentum (SPEC 2.5), in place ----
   // touched rows of a table: param, accumulator, momentum_buffer (N, D); indices (K,) may

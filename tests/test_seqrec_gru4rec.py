@@ -120,3 +120,20 @@ def test_fused_training_equals_the_op_by_op_path():
             assert all(torch.equal(x, y) for x, y in zip(a.state[name], b.state[name])), name
     with pytest.raises(ValueError, match="fused training step"):
         next(GRU4Rec(N_ITEMS, GRU4RecConfig(hidden=8, embedding="constrained")).train_steps(train, fused=True))
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_nan_parameter_stops_training_with_the_model_untouched(fused):
+    """A NaN in the output table makes the loss NaN (it is not hidden by the fused loss's
+    arithmetic): both training paths raise at the first step that scores it and leave every
+    parameter and optimizer state as they were."""
+    train = planted_sessions(60, seed=6)
+    m = GRU4Rec(N_ITEMS, GRU4RecConfig(hidden=8, n_sample=6, batch_size=4, seed=1, momentum=0.3))
+    m.params.out_table[:, 0] = float("nan")  # every item: the first step's loss
+    names = ("item_in", "out_table", "out_bias", "w_hh", "b_h")
+    before = {n: (getattr(m.params, n).clone(), *(t.clone() for t in m.state[n])) for n in names}
+    with pytest.raises(FloatingPointError, match="non-finite loss nan at step 0"):
+        next(m.train_steps(train, fused=fused))
+    for n in names:
+        for a, b in zip((getattr(m.params, n), *m.state[n]), before[n]):
+            assert torch.equal(a.nan_to_num(), b.nan_to_num()), n

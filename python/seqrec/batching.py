@@ -80,9 +80,11 @@ def session_parallel_batches(items: Tensor, session_offsets: Tensor, batch_size:
         rows = table[t0:t1]
         active = rows >= 0
         # a row continues the slot's row of the previous step: its rank among that step's slots
-        prev = active[:-1] if t0 == 0 else table[t0 - 1:t1 - 1] >= 0
-        if t0 == 0:  # before the first step every slot counts (keep is the identity)
-            prev = torch.cat([torch.ones(1, n_slots, dtype=torch.bool), prev])
+        # (before the first step every slot counts: keep is the identity there)
+        if t0 == 0:
+            prev = torch.cat([torch.ones(1, n_slots, dtype=torch.bool), active[:-1]])
+        else:
+            prev = table[t0 - 1:t1 - 1] >= 0
         pos = rows[active]
         keeps = (prev.long().cumsum(1) - 1)[active].to(device if device is not None else items.device)
         inputs, targets = items[pos].to(device), items[pos + 1].to(device)

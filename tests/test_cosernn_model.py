@@ -11,8 +11,9 @@ import torch.nn.functional as F
 
 from seqrec.cli import main
 from seqrec.cosernn import (CoSeRNN, CoSeRNNConfig, FusedGRU, context_long_term_embedding, load_training_state,
-                            long_term_embedding, mean_cosine, predict, train)
-from seqrec.cosernn_data import TEST, build_user_sequences, feature_size
+                            long_term_embedding, mean_cosine, predict, track_ranking_loss, train,
+                            training_candidates)
+from seqrec.cosernn_data import TEST, TRAIN, build_user_sequences, feature_size
 from seqrec.cosernn_eval import baseline_predictions, evaluate
 from seqrec.listening import sessionize_listening, write_listening_tsv
 from seqrec.listening_synthetic import synthetic_listening
@@ -182,6 +183,57 @@ def test_training_is_reproducible():
     b, _ = train(seqs, config, log=lambda line: None)
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(p, q), name
+
+
+def test_track_ranking_loss_against_a_direct_computation():
+    seqs, vectors = _synthetic_sequences(n_users=6)
+    vectors = vectors.double()
+    batch = seqs.select(torch.arange(6))
+    candidates = training_candidates(seqs, k=9)[:, :batch.s_pos.shape[1]]
+    assert ((candidates >= 0).sum(-1) < 9).any()  # some sessions have fewer candidates than k
+    g = torch.Generator().manual_seed(0)
+    u = F.normalize(torch.randn(*batch.s_pos.shape, generator=g, dtype=torch.float64), dim=-1).requires_grad_()
+    total, count = track_ranking_loss(u, candidates, batch, vectors, TRAIN, temperature=7.0)
+    expected, n = u.new_zeros(()), 0
+    for b in range(batch.n_users):
+        for t in range(int(batch.lengths[b])):
+            session = set(batch.items[b, t][batch.items[b, t] >= 0].tolist())
+            cands = [c for c in candidates[b, t].tolist() if c >= 0]
+            relevant = [i for i, c in enumerate(cands) if c in session]
+            if batch.split[b, t] != TRAIN or not relevant:
+                continue
+            scores = 7.0 * vectors[cands] @ u[b, t]
+            expected = expected - (scores - torch.logsumexp(scores, 0))[relevant].mean()
+            n += 1
+    assert count == n > 10
+    torch.testing.assert_close(total, expected)
+    grad, = torch.autograd.grad(total, u)
+    torch.testing.assert_close(grad, torch.autograd.grad(expected, u)[0])
+    # a session without candidates (a user's first) adds nothing and stays finite
+    assert (candidates[:, 0] < 0).all() and torch.isfinite(grad).all()
+
+
+def test_track_loss_lowers_the_track_ranking_loss_and_is_checked():
+    seqs, vectors = _synthetic_sequences(n_users=40)
+    quiet = dict(log=lambda line: None, item_vectors=vectors)
+    candidates = training_candidates(seqs)
+
+    def ranking(model):
+        with torch.no_grad():
+            total, count = track_ranking_loss(model.embed(seqs), candidates, seqs, vectors, TRAIN)
+        return float(total) / count
+
+    plain, _ = train(seqs, _small_config(max_epochs=4), **quiet)
+    ranked, _ = train(seqs, _small_config(max_epochs=4, track_loss=2.0), **quiet)
+    again, _ = train(seqs, _small_config(max_epochs=4, track_loss=2.0), **quiet)
+    assert ranking(ranked) < ranking(plain)
+    for (name, p), q in zip(ranked.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(p, q), name
+    with pytest.raises(ValueError, match="needs the item vectors"):
+        train(seqs, _small_config(max_epochs=1, track_loss=1.0), log=lambda line: None)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="track_loss must be"):
+            train(seqs, _small_config(max_epochs=1, track_loss=bad), **quiet)
 
 
 def _small_config(**kw):

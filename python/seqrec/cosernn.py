@@ -35,6 +35,12 @@ from torch import Tensor, nn
 from seqrec_ext import gru_sequence
 
 from .cosernn_data import TRAIN, VALID, UserSequences, feature_size
+from .cosernn_eval import TRACK_KS, recent_tracks
+
+# the track-ranking loss: candidates per session (the smaller K of the paper's track ranking)
+# and the scale of the cosines in its softmax
+TRACK_LOSS_CANDIDATES = min(TRACK_KS)
+TRACK_LOSS_TEMPERATURE = 10.0
 
 
 @dataclass
@@ -53,6 +59,9 @@ class CoSeRNNConfig:
     # beyond the paper: a third fused embedding, the long-term one over earlier sessions of the
     # same context (time of day x device), see ``context_long_term_embedding``
     context_memory: bool = False
+    # beyond the paper: weight of the track-ranking loss (``track_ranking_loss``) added to the
+    # cosine loss; 0 trains the paper's objective alone
+    track_loss: float = 0.0
 
 
 class FusedGRU(nn.Module):
@@ -162,6 +171,34 @@ def cosine_loss(u: Tensor, batch: UserSequences, split: int) -> tuple[Tensor, in
     return ((1.0 - cos) * mask).sum(), int(mask.sum())
 
 
+def training_candidates(seqs: UserSequences, k: int = TRACK_LOSS_CANDIDATES) -> Tensor:
+    """``(U, T, k)`` int64: the ``k`` tracks each user streamed most recently before each
+    session (``recent_tracks``), -1 padding; the candidates of ``track_ranking_loss``."""
+    out = torch.full((*seqs.split.shape, k), -1, dtype=torch.int64)
+    out[seqs.mask] = recent_tracks(seqs, seqs.mask, k)
+    return out
+
+
+def track_ranking_loss(u: Tensor, candidates: Tensor, batch: UserSequences, item_vectors: Tensor,
+                       split: int, temperature: float = TRACK_LOSS_TEMPERATURE) -> tuple[Tensor, int]:
+    """The track-ranking task as a loss (beyond the paper): for each session, a softmax over its
+    candidates ``candidates (B, T, K)`` (the tracks streamed most recently before it, -1
+    padding) of ``temperature * u_t . v_c``, and minus the mean log-probability of the
+    candidates that occur in the session. Summed over the split's sessions with at least one
+    such candidate; returns the sum and their count."""
+    candidates = candidates.to(u.device)
+    items = batch.items.to(u.device)
+    valid = candidates >= 0
+    relevant = (candidates[..., :, None] == items[..., None, :]).any(-1) & valid
+    mask = (batch.split.to(u.device) == split) & relevant.any(-1)
+    vectors = item_vectors.to(u.device, u.dtype)[candidates.clamp(min=0)]
+    scores = temperature * torch.einsum("btkd,btd->btk", vectors, u)
+    # a finite fill: a row without candidates stays finite (and masked out) in both passes
+    log_p = torch.log_softmax(scores.masked_fill(~valid, -1e9), dim=-1)
+    per_session = -log_p.masked_fill(~relevant, 0.0).sum(-1) / relevant.sum(-1).clamp(min=1)
+    return (per_session * mask).sum(), int(mask.sum())
+
+
 def predict(model: CoSeRNN, seqs: UserSequences, batch_size: int = 512) -> Tensor:
     """``u_t`` for all users and sessions, ``(U, T, dim)`` on the CPU."""
     model.eval()
@@ -224,6 +261,7 @@ def load_training_state(path: str, config: CoSeRNNConfig, checkpoint_extra: Opti
 
 def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Optional[str] = None,
           checkpoint_extra: Optional[dict] = None, compile: bool = False, resume: bool = False,
+          item_vectors: Optional[Tensor] = None,
           progress: Optional[Callable[[int, float], None]] = None,
           log: Callable[[str], None] = print) -> tuple[CoSeRNN, list[dict]]:
     """Adam on the training sessions, early stopping on the validation mean cosine (patience
@@ -233,9 +271,18 @@ def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Opt
     weights, Adam's moments, the batch-order generator, the early-stopping counters).
     ``resume``: continue the run saved in ``save`` exactly as if it had never stopped (only
     ``max_epochs`` and ``patience`` may differ; tensors in ``checkpoint_extra`` must match).
-    ``compile``: run the model under torch.compile."""
+    ``compile``: run the model under torch.compile. ``item_vectors`` (the item space, dense
+    ids): needed with ``config.track_loss``, which adds ``track_loss`` times the mean
+    ``track_ranking_loss`` of the batch's sessions to its mean cosine loss."""
     if resume and not save:
         raise ValueError("resume needs save: the checkpoint of the run to continue")
+    if not (math.isfinite(config.track_loss) and config.track_loss >= 0):
+        raise ValueError(f"track_loss must be a finite weight >= 0, got {config.track_loss}")
+    candidates = None
+    if config.track_loss > 0:
+        if item_vectors is None:
+            raise ValueError("a track_loss needs the item vectors")
+        candidates, item_vectors = training_candidates(seqs), torch.as_tensor(item_vectors).to(device)
     torch.manual_seed(config.seed)
     model = CoSeRNN(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
@@ -262,15 +309,22 @@ def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Opt
             break
         model.train()
         start, total, count = time.perf_counter(), 0.0, 0
-        for batch in seqs.batches(config.batch_size, generator):
-            loss, n = cosine_loss(model.embed(batch), batch, TRAIN)
+        for index in seqs.batch_indices(config.batch_size, generator):
+            batch = seqs.select(index)
+            u = model.embed(batch)
+            loss, n = cosine_loss(u, batch, TRAIN)
             if n == 0:
                 continue
+            objective = loss / n
+            if candidates is not None:
+                ranking, m = track_ranking_loss(u, candidates[index, :u.shape[1]], batch, item_vectors, TRAIN)
+                if m:
+                    objective = objective + config.track_loss * ranking / m
             value = float(loss.detach())
-            if not math.isfinite(value):
+            if not (math.isfinite(value) and math.isfinite(float(objective.detach()))):
                 raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
             optimizer.zero_grad(set_to_none=True)
-            (loss / n).backward()
+            objective.backward()
             optimizer.step()
             total, count = total + value, count + n
             if progress is not None:

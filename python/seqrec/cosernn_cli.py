@@ -106,7 +106,8 @@ def report(model, seqs, item_vectors: np.ndarray, results_path: str | None, seed
     train_items = seqs.items[(seqs.split == TRAIN)[..., None] & (seqs.items >= 0)]
     counts = torch.bincount(train_items, minlength=len(vectors))
     preds = baseline_predictions(seqs, vectors, counts, seed=seed)
-    variant = model.config.cell + (", context memory" if model.config.context_memory else "")
+    variant = (model.config.cell + (", context memory" if model.config.context_memory else "")
+               + (f", track loss {model.config.track_loss:g}" if model.config.track_loss else ""))
     preds[f"CoSeRNN ({variant})"] = predict(model, seqs)
     mask = seqs.split == TEST
     candidates = track_candidates(seqs, mask)
@@ -167,7 +168,8 @@ def cmd_train(args) -> int:
         except ValueError as err:
             raise SystemExit(f"cannot resume: {err}") from None
     model, _ = train(seqs, config, device=args.device, progress=progress, log=log, compile=args.compile,
-                     save=args.save, checkpoint_extra=extra, resume=args.resume)
+                     save=args.save, checkpoint_extra=extra, resume=args.resume,
+                     item_vectors=torch.from_numpy(item_vectors))
     bar.close()
     report(model, seqs, item_vectors, args.results, args.seed)
     return 0
@@ -217,6 +219,9 @@ def add_parser(models) -> None:
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--context-memory", action="store_true",
                    help="beyond the paper: also fuse a long-term embedding over earlier sessions of the same context")
+    t.add_argument("--track-loss", type=float, default=d.track_loss, metavar="W",
+                   help="beyond the paper: add W times a track-ranking loss (softmax over the session's 25 most "
+                        "recently streamed tracks) to the cosine loss")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--save", help="checkpoint written atomically after every epoch: the best model so far "
                                   "(what 'evaluate --load' uses) and the state to resume training")

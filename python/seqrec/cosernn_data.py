@@ -88,11 +88,17 @@ class UserSequences:
                 out[f.name] = value[index, :T]
         return UserSequences(**out)
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator["UserSequences"]:
-        """Batches of users: in a seeded random order when ``generator`` is given, else in order."""
+    def batch_indices(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Tensor]:
+        """The users of each batch (index tensors): in a seeded random order when ``generator``
+        is given, else in order."""
         order = torch.randperm(self.n_users, generator=generator) if generator is not None else torch.arange(self.n_users)
         for i in range(0, self.n_users, batch_size):
-            yield self.select(order[i:i + batch_size])
+            yield order[i:i + batch_size]
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator["UserSequences"]:
+        """``select`` of each of ``batch_indices``."""
+        for index in self.batch_indices(batch_size, generator):
+            yield self.select(index)
 
 
 def build_user_sequences(sessions: ListeningSessions, item_vectors: np.ndarray, item_ids: np.ndarray, *,

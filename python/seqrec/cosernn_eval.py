@@ -21,6 +21,7 @@ from); earlier sessions without a played track score 0 in session ranking.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Dict, Optional
@@ -129,30 +130,32 @@ class TrackCandidates:
     relevant: Tensor   # (N, K_max) bool
 
 
-def track_candidates(seqs: UserSequences, eval_mask: Tensor, k_max: int = max(TRACK_KS)) -> TrackCandidates:
-    users, ts, cands, rels = [], [], [], []
-    items_np, lengths = seqs.items.numpy(), seqs.lengths.numpy()
-    eval_np = _evaluated(seqs, eval_mask).numpy()
-    for u in range(seqs.n_users):
-        last_seen: dict = {}
-        clock = 0
+def recent_tracks(seqs: UserSequences, sessions: Tensor, k: int) -> Tensor:
+    """``(N, k)``: for each session of the ``(U, T)`` bool mask ``sessions`` (row-major order, as
+    ``sessions.nonzero()``), the ``k`` distinct tracks its user streamed most recently before it
+    (skipped ones too), most recent first, -1 padding."""
+    items_np, lengths, want = seqs.items.numpy(), seqs.lengths.numpy(), sessions.numpy()
+    out = np.full((int(want.sum()), k), -1, dtype=np.int64)
+    row = 0
+    for u in np.flatnonzero(want.any(1)):
+        order: dict = {}  # tracks in the order last streamed: re-inserting moves one to the end
         for t in range(int(lengths[u])):
-            session = items_np[u, t][items_np[u, t] >= 0]
-            if eval_np[u, t]:
-                recent = sorted(last_seen, key=last_seen.__getitem__, reverse=True)[:k_max]
-                row = np.full(k_max, -1, dtype=np.int64)
-                row[:len(recent)] = recent
-                users.append(u), ts.append(t), cands.append(row)
-                rels.append(np.isin(row, session) & (row >= 0))
-            for item in session.tolist():
-                clock += 1
-                last_seen[item] = clock
-    if not users:
-        empty = torch.zeros(0, k_max, dtype=torch.int64)
-        return TrackCandidates(torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), empty,
-                               empty.bool())
-    return TrackCandidates(torch.as_tensor(users), torch.as_tensor(ts), torch.from_numpy(np.stack(cands)),
-                           torch.from_numpy(np.stack(rels)))
+            if want[u, t]:
+                recent = list(itertools.islice(reversed(order), k))
+                out[row, :len(recent)] = recent
+                row += 1
+            for item in items_np[u, t][items_np[u, t] >= 0].tolist():
+                order.pop(item, None)
+                order[item] = None
+    return torch.from_numpy(out)
+
+
+def track_candidates(seqs: UserSequences, eval_mask: Tensor, k_max: int = max(TRACK_KS)) -> TrackCandidates:
+    evaluated = _evaluated(seqs, eval_mask)
+    users, ts = evaluated.nonzero(as_tuple=True)
+    items = recent_tracks(seqs, evaluated, k_max)
+    relevant = (items[:, :, None] == seqs.items[users, ts][:, None, :]).any(-1) & (items >= 0)
+    return TrackCandidates(users, ts, items, relevant)
 
 
 def evaluate(pred: Tensor, seqs: UserSequences, eval_mask: Tensor, item_vectors: Tensor,

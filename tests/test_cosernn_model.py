@@ -413,6 +413,19 @@ def test_cli_prepare_then_train_and_evaluate_from_the_file(tmp_path, capsys):
     assert len(rows) == 1 and rows[0].split("|")[2:] != plain.split("|")[2:]  # another model, other numbers
     assert main(["cosernn", "evaluate", "--load", str(memory), "--prepared", str(prepared), "--results", ""]) == 0
     assert rows[0] in capsys.readouterr().out.splitlines()
+    # the track-ranking loss (beyond the paper): its own row, remembered by the checkpoint, and
+    # a run with another weight is not a continuation
+    ranked = tmp_path / "ranked.pt"
+    assert main(["cosernn", "train", "--prepared", str(prepared), *small, "--context-memory", "--track-loss", "0.5",
+                 "--save", str(ranked)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| CoSeRNN (gru, context memory, track loss 0.5) |")]
+    assert len(rows) == 1
+    assert main(["cosernn", "evaluate", "--load", str(ranked), "--prepared", str(prepared), "--results", ""]) == 0
+    assert rows[0] in capsys.readouterr().out.splitlines()
+    with pytest.raises(SystemExit, match="cannot resume: .*track_loss 0.5 .now 0.1"):
+        main(["cosernn", "train", "--prepared", str(prepared), *small, "--context-memory", "--track-loss", "0.1",
+              "--save", str(ranked), "--resume"])
 
 
 def test_cli_planted_vectors_only_for_synthetic(tmp_path):

@@ -1,7 +1,8 @@
 """CoSeRNN training time per epoch on the synthetic listening log at its default scale (10k
 users x ~100 sessions): the recurrent layer as seqrec_ext's fused ``gru_sequence`` (the
 default), as ``torch.nn.GRU`` (same cell, for the op's own share) and as ``torch.nn.LSTM`` (the
-paper's cell, ``--cell lstm``). One training step = forward, backward and Adam on a batch of 64
+paper's cell, ``--cell lstm``), and the fused GRU with the two options beyond the paper
+(``--context-memory``, ``--track-loss 0.03``). One training step = forward, backward and Adam on a batch of 64
 users; the same batches for every variant, taking turns; median seconds per step, times the
 number of batches in an epoch (the training pass; `seqrec cosernn train` adds a validation
 forward pass over all users after each epoch).
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqrec.cosernn import CoSeRNN, CoSeRNNConfig, cosine_loss
+from seqrec.cosernn import CoSeRNN, CoSeRNNConfig, cosine_loss, track_ranking_loss, training_candidates
 from seqrec.cosernn_data import TRAIN, build_user_sequences
 from seqrec.listening import sessionize_listening
 from seqrec.listening_synthetic import synthetic_listening
@@ -43,7 +44,9 @@ class TorchGRULayer(nn.Module):
 
 def make_model(variant: str, n_devices: int, n_sources: int) -> CoSeRNN:
     torch.manual_seed(0)
-    model = CoSeRNN(CoSeRNNConfig(n_devices=n_devices, n_sources=n_sources, cell="lstm" if variant == "lstm" else "gru"))
+    extras = dict(context_memory=True, track_loss=0.03) if variant == "gru+" else {}
+    model = CoSeRNN(CoSeRNNConfig(n_devices=n_devices, n_sources=n_sources, cell="lstm" if variant == "lstm" else "gru",
+                                  **extras))
     if variant == "torch-gru":
         model.rnn_pos = TorchGRULayer(model.config.fc, model.config.hidden)
         model.rnn_neg = TorchGRULayer(model.config.fc, model.config.hidden)
@@ -66,24 +69,32 @@ def main() -> None:
     print(f"data: {seqs.n_users} users, {sessions.n_sessions} sessions, longest user {int(seqs.lengths.max())} "
           f"sessions ({time.perf_counter() - t0:.0f} s to generate)")
     batch_size = CoSeRNNConfig(n_devices=1, n_sources=1).batch_size
-    batches = itertools.islice(seqs.batches(batch_size, torch.Generator().manual_seed(0)), args.steps + 2)
-    variants = {"fused gru_sequence": "gru", "torch.nn.GRU": "torch-gru", "torch.nn.LSTM (--cell lstm)": "lstm"}
+    candidates, vectors = training_candidates(seqs), torch.from_numpy(planted[ids])
+    indices = itertools.islice(seqs.batch_indices(batch_size, torch.Generator().manual_seed(0)), args.steps + 2)
+    variants = {"fused gru_sequence": "gru", "torch.nn.GRU": "torch-gru", "torch.nn.LSTM (--cell lstm)": "lstm",
+                "fused, --context-memory --track-loss 0.03": "gru+"}
     models = {name: make_model(v, n_devices, n_sources) for name, v in variants.items()}
     optimizers = {name: torch.optim.Adam(m.parameters(), lr=5e-4) for name, m in models.items()}
     samples = {name: [] for name in variants}
-    for i, batch in enumerate(batches):
+    for i, index in enumerate(indices):
+        batch = seqs.select(index)
         for name, model in models.items():
             start = time.perf_counter()
-            loss, n = cosine_loss(model.embed(batch), batch, TRAIN)
+            u = model.embed(batch)
+            loss, n = cosine_loss(u, batch, TRAIN)
+            loss = loss / max(n, 1)
+            if model.config.track_loss:
+                ranking, m = track_ranking_loss(u, candidates[index, :u.shape[1]], batch, vectors, TRAIN)
+                loss = loss + model.config.track_loss * ranking / max(m, 1)
             optimizers[name].zero_grad(set_to_none=True)
-            (loss / max(n, 1)).backward()
+            loss.backward()
             optimizers[name].step()
             if i >= 2:  # the first two steps warm up
                 samples[name].append(time.perf_counter() - start)
     n_batches = -(-seqs.n_users // batch_size)
     fused = statistics.median(samples["fused gru_sequence"])
     print(f"\n{batch_size} users a step; epoch = {n_batches} steps\n")
-    print("| recurrent layer | s / step | s / epoch | vs fused |")
+    print("| model | s / step | s / epoch | vs fused |")
     print("|---|---:|---:|---:|")
     for name, ts in samples.items():
         t = statistics.median(ts)

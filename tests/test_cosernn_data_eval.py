@@ -11,7 +11,7 @@ import torch
 
 from seqrec.cosernn_data import PAD, TEST, TRAIN, VALID, UserSequences, build_user_sequences, feature_size, \
     session_embeddings
-from seqrec.cosernn_eval import baseline_predictions, evaluate, results_table, track_candidates
+from seqrec.cosernn_eval import baseline_predictions, evaluate, recent_tracks, results_table, track_candidates
 from seqrec.listening import ListeningLog, read_listening_tsv, sessionize_listening, write_listening_tsv
 
 
@@ -361,6 +361,12 @@ def test_track_candidates():
     assert sorted(c.items[1, :25][c.relevant[1, :25]].tolist()) == [8, 40]
     assert not c.relevant[2, :25].any()  # item 0 is older than the 25 most recent
     assert c.relevant[2].sum() == 1      # but among the 100 (31 distinct items)
+    # any subset of sessions: the same rows (the history before them is still walked)
+    only_last = torch.zeros_like(seqs.mask)
+    only_last[0, 3] = True
+    assert torch.equal(recent_tracks(seqs, only_last, 100), c.items[2:])
+    assert torch.equal(recent_tracks(seqs, only_last, 7), c.items[2:, :7])
+    assert recent_tracks(seqs, torch.zeros_like(seqs.mask), 5).shape == (0, 5)
 
 
 def test_track_ranking_ap_and_recall():

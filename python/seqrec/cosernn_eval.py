@@ -134,12 +134,12 @@ def recent_tracks(seqs: UserSequences, sessions: Tensor, k: int) -> Tensor:
     """``(N, k)``: for each session of the ``(U, T)`` bool mask ``sessions`` (row-major order, as
     ``sessions.nonzero()``), the ``k`` distinct tracks its user streamed most recently before it
     (skipped ones too), most recent first, -1 padding."""
-    items_np, lengths, want = seqs.items.numpy(), seqs.lengths.numpy(), sessions.numpy()
+    items_np, want = seqs.items.numpy(), sessions.numpy()
     out = np.full((int(want.sum()), k), -1, dtype=np.int64)
     row = 0
     for u in np.flatnonzero(want.any(1)):
         order: dict = {}  # tracks in the order last streamed: re-inserting moves one to the end
-        for t in range(int(lengths[u])):
+        for t in range(int(np.flatnonzero(want[u])[-1]) + 1):  # padding streams nothing
             if want[u, t]:
                 recent = list(itertools.islice(reversed(order), k))
                 out[row, :len(recent)] = recent

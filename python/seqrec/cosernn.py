@@ -15,6 +15,10 @@ earlier session of the context has a played track it falls back to ``u-_t`` -- s
 model can keep the very tracks a user plays in a context, not only the smooth trend the RNN
 learns.
 
+Also beyond the paper, on request (``track_loss``): the track-ranking task as a second loss on
+the same ``u_t`` (``track_ranking_loss``: a softmax over the tracks streamed most recently
+before the session, those that occur in it the positives), weighted and added to the cosine loss.
+
 The recurrent layer is seqrec_ext's fused ``gru_sequence`` (one op call per pathway forward
 and backward) by default, or ``torch.nn.LSTM`` as in the paper (``cell="lstm"``). The user
 embedding at session ``t`` only sees sessions before ``t`` and the context of ``t``.

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqrec.cosernn import CoSeRNN, CoSeRNNConfig, cosine_loss, track_ranking_loss, training_candidates
-from seqrec.cosernn_data import TRAIN, build_user_sequences
+from seqrec.cosernn import CoSeRNN, CoSeRNNConfig, training_candidates, training_objective
+from seqrec.cosernn_data import build_user_sequences
 from seqrec.listening import sessionize_listening
 from seqrec.listening_synthetic import synthetic_listening
 
@@ -81,11 +81,7 @@ def main() -> None:
         for name, model in models.items():
             start = time.perf_counter()
             u = model.embed(batch)
-            loss, n = cosine_loss(u, batch, TRAIN)
-            loss = loss / max(n, 1)
-            if model.config.track_loss:
-                ranking, m = track_ranking_loss(u, candidates[index, :u.shape[1]], batch, vectors, TRAIN)
-                loss = loss + model.config.track_loss * ranking / max(m, 1)
+            loss, _, _ = training_objective(u, batch, model.config.track_loss, candidates[index, :u.shape[1]], vectors)
             optimizers[name].zero_grad(set_to_none=True)
             loss.backward()
             optimizers[name].step()

@@ -203,6 +203,22 @@ def track_ranking_loss(u: Tensor, candidates: Tensor, batch: UserSequences, item
     return (per_session * mask).sum(), int(mask.sum())
 
 
+def training_objective(u: Tensor, batch: UserSequences, track_loss: float = 0.0,
+                       candidates: Optional[Tensor] = None, item_vectors: Optional[Tensor] = None,
+                       ) -> tuple[Tensor, Tensor, int]:
+    """What a training step minimises on ``batch``: the mean cosine loss of its training
+    sessions, plus ``track_loss`` times their mean ``track_ranking_loss`` (``candidates (B, T,
+    K)``, the batch's rows of ``training_candidates``). Returns the objective, the cosine loss's
+    sum (for reporting) and the number of sessions it covers (0: nothing to train on)."""
+    loss, n = cosine_loss(u, batch, TRAIN)
+    objective = loss / max(n, 1)
+    if track_loss and candidates is not None:
+        ranking, m = track_ranking_loss(u, candidates, batch, item_vectors, TRAIN)
+        if m:
+            objective = objective + track_loss * ranking / m
+    return objective, loss, n
+
+
 def predict(model: CoSeRNN, seqs: UserSequences, batch_size: int = 512) -> Tensor:
     """``u_t`` for all users and sessions, ``(U, T, dim)`` on the CPU."""
     model.eval()
@@ -316,14 +332,10 @@ def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Opt
         for index in seqs.batch_indices(config.batch_size, generator):
             batch = seqs.select(index)
             u = model.embed(batch)
-            loss, n = cosine_loss(u, batch, TRAIN)
+            rows = None if candidates is None else candidates[index, :u.shape[1]]
+            objective, loss, n = training_objective(u, batch, config.track_loss, rows, item_vectors)
             if n == 0:
                 continue
-            objective = loss / n
-            if candidates is not None:
-                ranking, m = track_ranking_loss(u, candidates[index, :u.shape[1]], batch, item_vectors, TRAIN)
-                if m:
-                    objective = objective + config.track_loss * ranking / m
             value = float(loss.detach())
             if not (math.isfinite(value) and math.isfinite(float(objective.detach()))):
                 raise FloatingPointError(f"non-finite training loss at epoch {epoch}")

@@ -119,28 +119,32 @@ std::tuple<Tensor, Tensor, Tensor> gru_sequence_autograd(
 
 // ---- sampled_ranking_loss ----
 
+using OptDouble = std::optional<double>;
 using LossSig = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const OptTensor&,
                                            const OptTensor&, const OptTensor&, c10::string_view,
-                                           double, double, c10::string_view);
+                                           double, double, c10::string_view, OptDouble);
 using LossBackwardSig = std::tuple<Tensor, Tensor, Tensor>(
     const Tensor&, const Tensor&, const Tensor&, const OptTensor&, const OptTensor&,
-    const OptTensor&, const Tensor&, c10::string_view, double, double, c10::string_view);
+    const OptTensor&, const Tensor&, c10::string_view, double, double, c10::string_view,
+    OptDouble);
 
 class SampledRankingLoss : public torch::autograd::Function<SampledRankingLoss> {
  public:
   static variable_list forward(AutogradContext* ctx, const Tensor& h, const Tensor& out_rows,
                                const OptTensor& out_bias, const OptTensor& logq,
                                const OptTensor& col_items, c10::string_view loss, double bpreg,
-                               double elu_param, c10::string_view reduction) {
+                               double elu_param, c10::string_view reduction, OptDouble normalizer) {
     static const auto op = find_op<LossSig>("seqrec::sampled_ranking_loss");
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [value, stats] = op.call(h, out_rows, out_bias, logq, col_items, loss, bpreg, elu_param, reduction);
+    auto [value, stats] =
+        op.call(h, out_rows, out_bias, logq, col_items, loss, bpreg, elu_param, reduction, normalizer);
     ctx->save_for_backward({h, out_rows, out_bias.value_or(Tensor()), logq.value_or(Tensor()),
                             col_items.value_or(Tensor()), stats});
     ctx->saved_data["loss"] = std::string(loss);
     ctx->saved_data["reduction"] = std::string(reduction);
     ctx->saved_data["bpreg"] = bpreg;
     ctx->saved_data["elu_param"] = elu_param;
+    ctx->saved_data["normalizer"] = normalizer.has_value() ? c10::IValue(*normalizer) : c10::IValue();
     ctx->mark_non_differentiable({stats});
     return {value, stats};
   }
@@ -152,21 +156,23 @@ class SampledRankingLoss : public torch::autograd::Function<SampledRankingLoss> 
     const std::string reduction = ctx->saved_data["reduction"].toStringRef();
     Tensor grad = grads[0].defined() ? grads[0] : at::zeros_like(saved[5].select(1, 0));
     if (!grads[0].defined() && reduction != "none") grad = at::zeros({}, saved[0].options());
+    const c10::IValue& normalizer = ctx->saved_data["normalizer"];
     auto [d_h, d_rows, d_bias] =
         op.call(grad, saved[0], saved[1], defined_or_none(saved[2]), defined_or_none(saved[3]),
                 defined_or_none(saved[4]), saved[5], loss, ctx->saved_data["bpreg"].toDouble(),
-                ctx->saved_data["elu_param"].toDouble(), reduction);
+                ctx->saved_data["elu_param"].toDouble(), reduction,
+                normalizer.isNone() ? OptDouble() : OptDouble(normalizer.toDouble()));
     return {d_h, d_rows, saved[2].defined() ? d_bias : Tensor(), Tensor(), Tensor(), Tensor(),
-            Tensor(), Tensor(), Tensor()};
+            Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
 std::tuple<Tensor, Tensor> sampled_ranking_loss_autograd(
     const Tensor& h, const Tensor& out_rows, const OptTensor& out_bias, const OptTensor& logq,
     const OptTensor& col_items, c10::string_view loss, double bpreg, double elu_param,
-    c10::string_view reduction) {
+    c10::string_view reduction, OptDouble normalizer) {
   const variable_list out = SampledRankingLoss::apply(h, out_rows, out_bias, logq, col_items, loss,
-                                                      bpreg, elu_param, reduction);
+                                                      bpreg, elu_param, reduction, normalizer);
   return {out[0], out[1]};
 }
 

@@ -400,7 +400,7 @@ std::tuple<Tensor, Tensor> gru_step(const Tensor& gi_in, const Tensor& h_in, con
   return {out.squeeze(0), ws.squeeze(0)};
 }
 
-std::tuple<Tensor, Tensor, Tensor> gru_step_backward_truncated(const Tensor& grad_h_new,
+std::tuple<Tensor, Tensor, Tensor, Tensor> gru_step_backward_truncated(const Tensor& grad_h_new,
                                                                const Tensor& w_hh, const Tensor& ws,
                                                                bool reset_after) {
   TORCH_CHECK(ws.dim() == 2 && grad_h_new.dim() == 2,
@@ -413,7 +413,7 @@ std::tuple<Tensor, Tensor, Tensor> gru_step_backward_truncated(const Tensor& gra
   auto [d_gi, d_h, d_w, d_b_ih, d_b_hh] = sequence_backward_impl(
       grad_h_new.contiguous().unsqueeze(0), std::nullopt, w_hh.contiguous(),
       ws.contiguous().unsqueeze(0), std::nullopt, std::nullopt, reset_after, /*need_d_h0=*/false);
-  return {d_gi.squeeze(0), d_w, d_b_ih};
+  return {d_gi.squeeze(0), d_w, d_b_ih, d_b_hh};
 }
 
 TORCH_LIBRARY_IMPL(seqrec, CPU, m) {

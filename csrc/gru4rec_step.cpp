@@ -7,9 +7,12 @@
 // previous state (one-step truncated backpropagation).
 //
 // Shapes: gi (B, 3H) input projections, h (B, H) the state before the step, w_hh (3H, H),
-// b_h (3H) the GRU's input bias, out_rows (M, H) and out_bias (M) of the scored items (rows
-// [0, B) the batch's targets), logq_correction (M) for cross-entropy, hidden_mask (B, H)
-// inverted-dropout mask on the new state (its masked value is what the loss scores).
+// b_h (3H) the GRU's input bias, b_hh (3H) its optional hidden bias (torch.nn.GRUCell has
+// both), out_rows (M, H) and out_bias (M) of the scored items (rows [0, B) the batch's
+// targets), logq_correction (M) for cross-entropy, hidden_mask (B, H) inverted-dropout mask on
+// the new state: the masked state is what the loss scores and what the step returns, the state
+// the next step starts from (as GRU4Rec carries it). The loss is the sum over rows divided by
+// normalizer (default: B; GRU4Rec's trainer passes its configured batch size).
 #include <ATen/ATen.h>
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
@@ -26,16 +29,16 @@ namespace seqrec {
 using at::Tensor;
 using OptTensor = std::optional<Tensor>;
 
-std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> gru4rec_step(
-    const Tensor& gi, const Tensor& h, const Tensor& w_hh, const Tensor& b_h,
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> gru4rec_step(
+    const Tensor& gi, const Tensor& h, const Tensor& w_hh, const Tensor& b_h, const OptTensor& b_hh,
     const Tensor& out_rows, const Tensor& out_bias, const OptTensor& logq_correction,
     const OptTensor& hidden_mask, c10::string_view loss, double bpreg, double elu_param,
-    bool reset_after) {
+    bool reset_after, std::optional<double> normalizer) {
   TORCH_CHECK(gi.dim() == 2, "gru4rec_step: gi must be (B, 3H), got shape ", gi.sizes());
   TORCH_CHECK(gi.scalar_type() == at::kFloat || gi.scalar_type() == at::kDouble,
               "gru4rec_step: expected float32 or float64 tensors, got ", gi.scalar_type());
   const c10::DeviceGuard guard(gi.device());  // the op runs on its inputs' device
-  auto [h_new, ws] = gru_step(gi, h, w_hh, b_h, std::nullopt, reset_after);
+  auto [h_new, ws] = gru_step(gi, h, w_hh, b_h, b_hh, reset_after);
   Tensor h_out = h_new;
   if (hidden_mask.has_value()) {
     TORCH_CHECK(hidden_mask->sizes() == h_new.sizes(), "gru4rec_step: hidden_mask must be (B, H) = ",
@@ -44,11 +47,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> gru4rec_step(
                 "gru4rec_step: hidden_mask must have the dtype and device of gi");
     h_out = h_new * *hidden_mask;
   }
-  auto [value, d_h_out, d_out_rows, d_out_bias] =
-      sampled_ranking_loss_with_grads(h_out, out_rows, out_bias, logq_correction, loss, bpreg, elu_param);
+  auto [value, d_h_out, d_out_rows, d_out_bias] = sampled_ranking_loss_with_grads(
+      h_out, out_rows, out_bias, logq_correction, loss, bpreg, elu_param, normalizer);
   const Tensor d_h_new = hidden_mask.has_value() ? d_h_out * *hidden_mask : d_h_out;
-  auto [d_gi, d_w_hh, d_b_h] = gru_step_backward_truncated(d_h_new, w_hh, ws, reset_after);
-  return {value, h_new, d_gi, d_w_hh, d_b_h, d_out_rows, d_out_bias};
+  auto [d_gi, d_w_hh, d_b_h, d_b_hh] = gru_step_backward_truncated(d_h_new, w_hh, ws, reset_after);
+  return {value, h_out, d_gi, d_w_hh, d_b_h, d_b_hh, d_out_rows, d_out_bias};
 }
 
 TORCH_LIBRARY_IMPL(seqrec, CPU, m) { m.impl("gru4rec_step", &gru4rec_step); }

@@ -1,26 +1,36 @@
-// One whole GRU4Rec training step in one op call (SPEC 2.3 + 2.5), for GRU4Rec's default
-// embedding (the item table holds each item's input projection): gather the rows the step
-// touches, the fused step (csrc/gru4rec_step.cpp), then Adagrad with momentum on the touched
-// rows of the three item tables and on W_hh and b_h (csrc/adagrad_momentum.cpp), in place.
-// The same functions in the same order as the op-by-op path (seqrec_ext.gru4rec_step, then
-// one update op per parameter), so the results are bitwise the same on the CPU (on CUDA the
-// duplicate-row sums use atomics); what the fusion removes is the Python between them.
+// One whole GRU4Rec training step in one op call (SPEC 2.3 + 2.5), for every embedding mode:
+// gather the rows the step touches, the input projection, the fused step
+// (csrc/gru4rec_step.cpp), then Adagrad with momentum on the touched rows of the item tables
+// and on the dense parameters (csrc/adagrad_momentum.cpp), in place. The same functions in the
+// same order as the op-by-op path (seqrec_ext.gru4rec_step, then one update op per parameter),
+// so the results are bitwise the same on the CPU (on CUDA the duplicate-row sums use atomics);
+// what the fusion removes is the Python between them.
 //
-// params: item_in (N, 3H), out_table (N, H), out_bias (N), w_hh (3H, H), b_h (3H); accumulators
-// and momentum_buffers: one per parameter, of its shape. item_ids, target_ids (B), negative_ids
-// (S); h (B, H); reset (B) bool: rows that start a session, read as zero state (GRU4Rec's reset,
-// done here rather than as one more op call before the step); embed_mask (B, 3H) and hidden_mask
-// (B, H) inverted-dropout masks. A step whose loss is not finite updates nothing (the caller
-// stops training); neither does one whose optimizer state does not fit its parameters (all are
-// checked before the first update).
+// params, in this order, those the mode has (seqrec_ext.train_step_param_names):
+//   item_in   (N, 3H) input projections ("none") or (N, E) embeddings ("separate")
+//   out_table (N, H)  output rows; also the input embedding in mode "constrained"
+//   out_bias  (N)
+//   w_hh      (3H, H)
+//   b_h       (3H)    the GRU's input bias
+//   w_in      (E, 3H) the input weights ("separate": E = the embedding width; "constrained": E = H)
+//   b_hh      (3H)    the GRU's hidden bias, optional (torch.nn.GRUCell's second bias)
+// accumulators and momentum_buffers: one per parameter, of its shape. item_ids, target_ids (B),
+// negative_ids (S); h (B, H); reset (B) bool: rows that start a session, read as zero state
+// (GRU4Rec's reset, done here rather than as one more op call before the step); embed_mask
+// (B, width of the input rows) and hidden_mask (B, H) inverted-dropout masks. The shared table
+// of mode "constrained" gets one update from the gradients of both of its uses (duplicate rows
+// summed), as GRU4Rec's optimizer sees one sparse gradient of the table. A step whose loss is
+// not finite updates nothing (the caller stops training); neither does one whose optimizer
+// state does not fit its parameters (all are checked before the first update).
 #include <ATen/ATen.h>
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
-#include <array>
 #include <cmath>
 #include <optional>
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include "adagrad_momentum_ops.h"
 #include "gru4rec_step_ops.h"
@@ -31,29 +41,76 @@ namespace {
 using at::Tensor;
 using OptTensor = std::optional<Tensor>;
 
-constexpr std::array<const char*, 5> kNames = {"item_in", "out_table", "out_bias", "w_hh", "b_h"};
+enum class Embedding { kNone, kSeparate, kConstrained };
+
+Embedding parse_embedding(c10::string_view name) {
+  if (name == "none") return Embedding::kNone;
+  if (name == "separate") return Embedding::kSeparate;
+  if (name == "constrained") return Embedding::kConstrained;
+  TORCH_CHECK_VALUE(false, "gru4rec_train_step_: unknown embedding '", std::string(name),
+                    "'; expected none, separate or constrained");
+}
+
+// The parameters of a mode, in the order of the op's lists (b_hh last, when given).
+std::vector<std::string> param_names(Embedding mode, bool with_b_hh) {
+  std::vector<std::string> names;
+  if (mode != Embedding::kConstrained) names.emplace_back("item_in");
+  for (const char* n : {"out_table", "out_bias", "w_hh", "b_h"}) names.emplace_back(n);
+  if (mode != Embedding::kNone) names.emplace_back("w_in");
+  if (with_b_hh) names.emplace_back("b_hh");
+  return names;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
 
 std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::TensorList accumulators,
                                                at::TensorList momentum_buffers, const Tensor& item_ids,
                                                const Tensor& target_ids, const Tensor& negative_ids,
                                                const Tensor& h_in, const OptTensor& reset,
                                                const OptTensor& logq_correction, const OptTensor& embed_mask,
-                                               const OptTensor& hidden_mask, c10::string_view loss,
-                                               double bpreg, double elu_param, bool reset_after, double lr,
+                                               const OptTensor& hidden_mask, c10::string_view embedding,
+                                               c10::string_view loss, double bpreg, double elu_param,
+                                               bool reset_after, std::optional<double> normalizer, double lr,
                                                double momentum, double eps) {
   const char* op = "gru4rec_train_step_";
-  for (const auto& [list, what] : {std::pair{params, "params"}, std::pair{accumulators, "accumulators"},
+  const Embedding mode = parse_embedding(embedding);
+  const auto base = param_names(mode, false);
+  TORCH_CHECK(params.size() == base.size() || params.size() == base.size() + 1, op, ": params of embedding '",
+              std::string(embedding), "' must be (", joined(base), ") or (", joined(param_names(mode, true)),
+              "), got ", params.size(), " tensors");
+  const auto names = param_names(mode, params.size() > base.size());
+  for (const auto& [list, what] : {std::pair{accumulators, "accumulators"},
                                    std::pair{momentum_buffers, "momentum_buffers"}}) {
-    TORCH_CHECK(list.size() == kNames.size(), op, ": ", what,
-                " must hold 5 tensors (item_in, out_table, out_bias, w_hh, b_h), got ", list.size());
+    TORCH_CHECK(list.size() == params.size(), op, ": ", what, " must hold one tensor per parameter (",
+                joined(names), "), got ", list.size());
   }
-  const Tensor &item_in = params[0], &out_table = params[1], &out_bias = params[2], &w_hh = params[3],
-               &b_h = params[4];
-  TORCH_CHECK(item_in.dim() == 2 && out_table.dim() == 2 && out_bias.dim() == 1 &&
-                  item_in.size(1) == 3 * out_table.size(1) && item_in.size(0) == out_table.size(0) &&
-                  out_bias.size(0) == out_table.size(0),
-              op, ": expected item_in (N, 3H), out_table (N, H), out_bias (N), got ", item_in.sizes(), ", ",
-              out_table.sizes(), ", ", out_bias.sizes());
+  auto index_of = [&](const char* name) -> int {
+    for (size_t i = 0; i < names.size(); ++i)
+      if (names[i] == name) return static_cast<int>(i);
+    return -1;
+  };
+  const int i_item_in = index_of("item_in"), i_out_table = index_of("out_table"), i_out_bias = index_of("out_bias"),
+            i_w_hh = index_of("w_hh"), i_b_h = index_of("b_h"), i_w_in = index_of("w_in"), i_b_hh = index_of("b_hh");
+  const Tensor &out_table = params[i_out_table], &out_bias = params[i_out_bias], &w_hh = params[i_w_hh],
+               &b_h = params[i_b_h];
+  TORCH_CHECK(out_table.dim() == 2 && out_bias.dim() == 1 && out_bias.size(0) == out_table.size(0), op,
+              ": expected out_table (N, H) and out_bias (N), got ", out_table.sizes(), " and ", out_bias.sizes());
+  const int64_t N = out_table.size(0), H = out_table.size(1);
+  const Tensor& in_table = mode == Embedding::kConstrained ? out_table : params[i_item_in];
+  TORCH_CHECK(in_table.dim() == 2 && in_table.size(0) == N, op, ": item_in must be (N, width) with N = ", N,
+              " rows, got ", in_table.sizes());
+  if (mode == Embedding::kNone) {
+    TORCH_CHECK(in_table.size(1) == 3 * H, op, ": item_in of embedding 'none' must be (N, 3H) = (", N, ", ",
+                3 * H, "), got ", in_table.sizes());
+  } else {
+    const Tensor& w_in = params[i_w_in];
+    TORCH_CHECK(w_in.dim() == 2 && w_in.size(0) == in_table.size(1) && w_in.size(1) == 3 * H, op,
+                ": w_in must be (", in_table.size(1), ", ", 3 * H, "), got ", w_in.sizes());
+  }
   for (const auto& [t, what] : {std::pair{&item_ids, "item_ids"}, std::pair{&target_ids, "target_ids"},
                                 std::pair{&negative_ids, "negative_ids"}}) {
     TORCH_CHECK(t->dim() == 1 && t->scalar_type() == at::kLong, op, ": ", what,
@@ -61,7 +118,7 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
   }
   TORCH_CHECK(target_ids.size(0) == item_ids.size(0), op, ": item_ids and target_ids must have the same length, got ",
               item_ids.size(0), " and ", target_ids.size(0));
-  const c10::DeviceGuard guard(item_in.device());
+  const c10::DeviceGuard guard(out_table.device());
   Tensor h = h_in;
   if (reset.has_value()) {
     TORCH_CHECK(reset->dim() == 1 && reset->size(0) == h_in.size(0) && reset->scalar_type() == at::kBool &&
@@ -72,38 +129,53 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
   }
   const Tensor out_ids = at::cat({target_ids, negative_ids});
   // the gathers check the ids against the tables' rows
-  const Tensor in_rows = item_in.index_select(0, item_ids);
+  const Tensor in_rows = in_table.index_select(0, item_ids);
   if (embed_mask.has_value()) {
-    TORCH_CHECK(embed_mask->sizes() == in_rows.sizes(), op, ": embed_mask must be (B, 3H) = ", in_rows.sizes(),
-                ", got shape ", embed_mask->sizes());
+    TORCH_CHECK(embed_mask->sizes() == in_rows.sizes(), op, ": embed_mask must be (B, width of the input rows) = ",
+                in_rows.sizes(), ", got shape ", embed_mask->sizes());
   }
-  const Tensor gi = embed_mask.has_value() ? in_rows * *embed_mask : in_rows;
+  const Tensor x = embed_mask.has_value() ? in_rows * *embed_mask : in_rows;
+  const Tensor gi = i_w_in >= 0 ? at::mm(x, params[i_w_in]) : x;
   const Tensor out_rows = out_table.index_select(0, out_ids);
   const Tensor bias_rows = out_bias.index_select(0, out_ids);
-  auto [value, h_new, d_gi, d_w_hh, d_b_h, d_out_rows, d_out_bias] = gru4rec_step(
-      gi, h, w_hh, b_h, out_rows, bias_rows, logq_correction, hidden_mask, loss, bpreg, elu_param, reset_after);
+  const OptTensor b_hh = i_b_hh >= 0 ? OptTensor(params[i_b_hh]) : std::nullopt;
+  auto [value, h_new, d_gi, d_w_hh, d_b_h, d_b_hh, d_out_rows, d_out_bias] =
+      gru4rec_step(gi, h, w_hh, b_h, b_hh, out_rows, bias_rows, logq_correction, hidden_mask, loss, bpreg,
+                   elu_param, reset_after, normalizer);
   if (!std::isfinite(value.item<double>())) return {value, h_new};
-  std::array<Tensor, 5> p, acc, mom;
-  for (size_t i = 0; i < kNames.size(); ++i) {
+  std::vector<Tensor> p(params.size()), acc(params.size()), mom(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
     for (const Tensor* state : {&accumulators[i], &momentum_buffers[i]}) {
       TORCH_CHECK(state->sizes() == params[i].sizes() && state->scalar_type() == params[i].scalar_type() &&
                       state->device() == params[i].device() && state->is_contiguous() &&
                       params[i].is_contiguous(),
-                  op, ": the accumulator and momentum buffer of ", kNames[i],
-                  " must be contiguous, of its shape ", params[i].sizes(), ", dtype and device");
+                  op, ": the accumulator and momentum buffer of ", names[i], " must be contiguous, of its shape ",
+                  params[i].sizes(), ", dtype and device");
     }
     // views with the parameters' storage: the updates write through them
-    const bool bias = i == 2;
+    const bool bias = static_cast<int>(i) == i_out_bias;
     p[i] = bias ? params[i].view({-1, 1}) : params[i];
     acc[i] = bias ? accumulators[i].view({-1, 1}) : accumulators[i];
     mom[i] = bias ? momentum_buffers[i].view({-1, 1}) : momentum_buffers[i];
   }
-  const Tensor d_in = embed_mask.has_value() ? d_gi * *embed_mask : d_gi;
-  sparse_adagrad_momentum_(p[0], acc[0], mom[0], item_ids, d_in, lr, momentum, eps);
-  sparse_adagrad_momentum_(p[1], acc[1], mom[1], out_ids, d_out_rows, lr, momentum, eps);
-  sparse_adagrad_momentum_(p[2], acc[2], mom[2], out_ids, d_out_bias.view({-1, 1}), lr, momentum, eps);
-  adagrad_momentum_(p[3], acc[3], mom[3], d_w_hh, lr, momentum, eps);
-  adagrad_momentum_(p[4], acc[4], mom[4], d_b_h, lr, momentum, eps);
+  // the gradients of the input rows and of w_in (x: the masked rows the projection read)
+  const Tensor d_x = i_w_in >= 0 ? at::mm(d_gi, params[i_w_in].t()) : d_gi;
+  const Tensor d_in = embed_mask.has_value() ? d_x * *embed_mask : d_x;
+  auto sparse = [&](int i, const Tensor& rows, const Tensor& grads) {
+    sparse_adagrad_momentum_(p[i], acc[i], mom[i], rows, grads, lr, momentum, eps);
+  };
+  auto dense = [&](int i, const Tensor& grad) { adagrad_momentum_(p[i], acc[i], mom[i], grad, lr, momentum, eps); };
+  if (mode == Embedding::kConstrained) {
+    sparse(i_out_table, at::cat({item_ids, out_ids}), at::cat({d_in, d_out_rows}));
+  } else {
+    sparse(i_item_in, item_ids, d_in);
+    sparse(i_out_table, out_ids, d_out_rows);
+  }
+  sparse(i_out_bias, out_ids, d_out_bias.view({-1, 1}));
+  dense(i_w_hh, d_w_hh);
+  dense(i_b_h, d_b_h);
+  if (i_w_in >= 0) dense(i_w_in, at::mm(x.t(), d_gi));
+  if (i_b_hh >= 0) dense(i_b_hh, d_b_hh);
   return {value, h_new};
 }
 

@@ -16,8 +16,8 @@ std::tuple<at::Tensor, at::Tensor> gru_step(const at::Tensor& gi, const at::Tens
                                             const std::optional<at::Tensor>& b_hh, bool reset_after);
 
 // The op gru_step_backward without the gradient of the previous state (one-step truncated
-// backpropagation, as GRU4Rec trains): one matrix product fewer. -> d_gi, d_w_hh, d_b_ih.
-std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_step_backward_truncated(
+// backpropagation, as GRU4Rec trains): one matrix product fewer. -> d_gi, d_w_hh, d_b_ih, d_b_hh.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_step_backward_truncated(
     const at::Tensor& grad_h_new, const at::Tensor& w_hh, const at::Tensor& ws, bool reset_after);
 
 }  // namespace seqrec

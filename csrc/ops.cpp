@@ -30,33 +30,37 @@ TORCH_LIBRARY(seqrec, m) {
 
   // ---- sampled scoring + ranking loss (SPEC 2.2); shapes in csrc/sampled_loss.cpp ----
   // h (B, H), out_rows (M, H), M >= B, row i's target in column i -> loss (scalar, or (B,)
-  // for reduction "none") and per-row statistics for the backward
+  // for reduction "none") and per-row statistics for the backward; reduction "mean" divides
+  // the summed row losses by normalizer (default: B)
   m.def("sampled_ranking_loss(Tensor h, Tensor out_rows, Tensor? out_bias, "
         "Tensor? logq_correction, Tensor? col_items, str loss, float bpreg, float elu_param, "
-        "str reduction) -> (Tensor loss, Tensor stats)");
+        "str reduction, float? normalizer=None) -> (Tensor loss, Tensor stats)");
   m.def("sampled_ranking_loss_backward(Tensor grad_loss, Tensor h, Tensor out_rows, "
         "Tensor? out_bias, Tensor? logq_correction, Tensor? col_items, Tensor stats, str loss, "
-        "float bpreg, float elu_param, str reduction) -> (Tensor d_h, Tensor d_out_rows, "
-        "Tensor d_out_bias)");
+        "float bpreg, float elu_param, str reduction, float? normalizer=None) -> (Tensor d_h, "
+        "Tensor d_out_rows, Tensor d_out_bias)");
 
   // ---- the fused GRU4Rec training step (SPEC 2.3); shapes in csrc/gru4rec_step.cpp ----
-  // gru_step, then sampled_ranking_loss (reduction mean) on the (masked) new state, and the
-  // backward of both: the loss, the new state (unmasked) and the gradients of gi, w_hh, b_h
-  // (the GRU's input bias), out_rows and out_bias. No gradient for h (truncated backprop).
-  m.def("gru4rec_step(Tensor gi, Tensor h, Tensor w_hh, Tensor b_h, Tensor out_rows, "
+  // gru_step, then sampled_ranking_loss (reduction mean: the row sum divided by normalizer,
+  // default B) on the (masked) new state, and the backward of both: the loss, the masked new
+  // state (the state the next step starts from) and the gradients of gi, w_hh, b_h (the GRU's
+  // input bias), b_hh (its hidden bias, whether or not one was given), out_rows and out_bias.
+  // No gradient for h (truncated backprop).
+  m.def("gru4rec_step(Tensor gi, Tensor h, Tensor w_hh, Tensor b_h, Tensor? b_hh, Tensor out_rows, "
         "Tensor out_bias, Tensor? logq_correction, Tensor? hidden_mask, str loss, float bpreg, "
-        "float elu_param, bool reset_after) -> (Tensor loss, Tensor h_new, Tensor d_gi, "
-        "Tensor d_w_hh, Tensor d_b_h, Tensor d_out_rows, Tensor d_out_bias)");
+        "float elu_param, bool reset_after, float? normalizer=None) -> (Tensor loss, Tensor h_new, "
+        "Tensor d_gi, Tensor d_w_hh, Tensor d_b_h, Tensor d_b_hh, Tensor d_out_rows, Tensor d_out_bias)");
 
-  // the whole step for GRU4Rec's default embedding, in place: the reset of new sessions' state
-  // rows, gathers, gru4rec_step, and Adagrad with momentum on item_in, out_table, out_bias
-  // (touched rows), w_hh, b_h; shapes in csrc/gru4rec_train_step.cpp -> the loss (nothing
-  // updated if it is not finite), h_new
+  // the whole step, in place, for every embedding mode ("none", "separate", "constrained"):
+  // the reset of new sessions' state rows, gathers, the input projection, gru4rec_step, and
+  // Adagrad with momentum on the touched rows of the item tables and on the dense parameters;
+  // params in the order of seqrec_ext.train_step_param_names; shapes in
+  // csrc/gru4rec_train_step.cpp -> the loss (nothing updated if it is not finite), h_new
   m.def("gru4rec_train_step_(Tensor(a!)[] params, Tensor(b!)[] accumulators, "
         "Tensor(c!)[] momentum_buffers, Tensor item_ids, Tensor target_ids, Tensor negative_ids, "
         "Tensor h, Tensor? reset, Tensor? logq_correction, Tensor? embed_mask, Tensor? hidden_mask, "
-        "str loss, float bpreg, float elu_param, bool reset_after, float lr, float momentum, "
-        "float eps) -> (Tensor loss, Tensor h_new)");
+        "str embedding, str loss, float bpreg, float elu_param, bool reset_after, float? normalizer, "
+        "float lr, float momentum, float eps) -> (Tensor loss, Tensor h_new)");
 
   // ---- Adagrad with momentum (SPEC 2.5), in place ----
   // touched rows of a table: param, accumulator, momentum_buffer (N, D); indices (K,) may

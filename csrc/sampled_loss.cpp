@@ -11,6 +11,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <optional>
 #include <string>
@@ -92,6 +93,16 @@ void check_inputs(const char* op, const Tensor& h, const Tensor& rows, const Opt
   TORCH_CHECK_VALUE(bpreg >= 0 && std::isfinite(bpreg), op, ": bpreg must be finite and >= 0, got ", bpreg);
   TORCH_CHECK_VALUE(elu_param >= 0 && std::isfinite(elu_param), op,
                     ": elu_param must be finite and >= 0, got ", elu_param);
+}
+
+// What reduction "mean" divides the summed row losses by: the normaliser when given (GRU4Rec
+// divides by its configured batch size, also when fewer rows are left at the end of an epoch),
+// else the number of rows B (1 for B = 0, so an empty batch has loss 0).
+double mean_divisor(const char* op, const std::optional<double>& normalizer, int64_t B) {
+  if (!normalizer.has_value()) return static_cast<double>(std::max<int64_t>(B, 1));
+  TORCH_CHECK_VALUE(std::isfinite(*normalizer) && *normalizer > 0, op,
+                    ": normalizer must be finite and > 0, got ", *normalizer);
+  return *normalizer;
 }
 
 int64_t tile_columns(int64_t B, int64_t M) {
@@ -191,10 +202,12 @@ std::tuple<Tensor, Tensor> sampled_ranking_loss(const Tensor& h_in, const Tensor
                                                 const OptTensor& bias_in, const OptTensor& logq_in,
                                                 const OptTensor& col_items_in,
                                                 c10::string_view loss_name, double bpreg,
-                                                double elu_param, c10::string_view reduction_name) {
+                                                double elu_param, c10::string_view reduction_name,
+                                                std::optional<double> normalizer) {
   const Loss loss = parse_loss(loss_name);
   const Reduction reduction = parse_reduction(reduction_name);
   check_inputs("sampled_ranking_loss", h_in, rows_in, bias_in, logq_in, col_items_in, loss, bpreg, elu_param);
+  const double divisor = mean_divisor("sampled_ranking_loss", normalizer, h_in.size(0));
   const c10::DeviceGuard guard(h_in.device());  // the op runs on its inputs' device
   const Prepared p = prepare(h_in, rows_in, bias_in, logq_in, col_items_in);
   const int64_t B = p.h.size(0), M = p.rows.size(0);
@@ -223,7 +236,7 @@ std::tuple<Tensor, Tensor> sampled_ranking_loss(const Tensor& h_in, const Tensor
   Tensor rows_loss = row_losses(stats, loss, bpreg);
   Tensor out;
   switch (reduction) {
-    case Reduction::kMean: out = B > 0 ? rows_loss.sum() / B : rows_loss.sum(); break;
+    case Reduction::kMean: out = rows_loss.sum() / divisor; break;
     case Reduction::kSum: out = rows_loss.sum(); break;
     case Reduction::kNone: out = rows_loss; break;
   }
@@ -233,11 +246,13 @@ std::tuple<Tensor, Tensor> sampled_ranking_loss(const Tensor& h_in, const Tensor
 std::tuple<Tensor, Tensor, Tensor> sampled_ranking_loss_backward(
     const Tensor& grad, const Tensor& h_in, const Tensor& rows_in, const OptTensor& bias_in,
     const OptTensor& logq_in, const OptTensor& col_items_in, const Tensor& stats_in,
-    c10::string_view loss_name, double bpreg, double elu_param, c10::string_view reduction_name) {
+    c10::string_view loss_name, double bpreg, double elu_param, c10::string_view reduction_name,
+    std::optional<double> normalizer) {
   const Loss loss = parse_loss(loss_name);
   const Reduction reduction = parse_reduction(reduction_name);
   check_inputs("sampled_ranking_loss_backward", h_in, rows_in, bias_in, logq_in, col_items_in,
                loss, bpreg, elu_param);
+  const double divisor = mean_divisor("sampled_ranking_loss_backward", normalizer, h_in.size(0));
   const c10::DeviceGuard guard(h_in.device());  // the op runs on its inputs' device
   const Prepared p = prepare(h_in, rows_in, bias_in, logq_in, col_items_in);
   const int64_t B = p.h.size(0), M = p.rows.size(0), H = p.h.size(1);
@@ -252,7 +267,7 @@ std::tuple<Tensor, Tensor, Tensor> sampled_ranking_loss_backward(
   } else {
     TORCH_CHECK(grad.numel() == 1, "sampled_ranking_loss_backward: grad must be a scalar");
     const Tensor g = grad.reshape({1}).to(stats.scalar_type());
-    row_scale = (reduction == Reduction::kMean && B > 0 ? g / B : g).expand({B}).contiguous();
+    row_scale = (reduction == Reduction::kMean ? g / divisor : g).expand({B}).contiguous();
   }
   Tensor d_h = at::zeros_like(p.h);
   Tensor d_rows = at::empty_like(p.rows);
@@ -292,10 +307,11 @@ std::tuple<Tensor, Tensor, Tensor> sampled_ranking_loss_backward(
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
     const Tensor& h_in, const Tensor& rows_in, const Tensor& bias_in, const OptTensor& logq_in,
-    c10::string_view loss_name, double bpreg, double elu_param) {
+    c10::string_view loss_name, double bpreg, double elu_param, std::optional<double> normalizer) {
   const Loss loss = parse_loss(loss_name);
   const char* op = "gru4rec_step";
   check_inputs(op, h_in, rows_in, bias_in, logq_in, std::nullopt, loss, bpreg, elu_param);
+  const double divisor = mean_divisor(op, normalizer, h_in.size(0));
   const c10::DeviceGuard guard(h_in.device());
   const Prepared p = prepare(h_in, rows_in, bias_in, logq_in, std::nullopt);
   const int64_t B = p.h.size(0), M = p.rows.size(0);
@@ -305,7 +321,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
   Tensor stats = at::empty({B, sampled_loss::kStats}, p.h.options().dtype(acc_dtype));
   Tensor value;
   const bool on_cpu = p.h.is_cpu();
-  Tensor row_scale = on_cpu ? Tensor() : at::full({B}, B > 0 ? 1.0 / B : 1.0, stats.options());
+  Tensor row_scale = on_cpu ? Tensor() : at::full({B}, 1.0 / divisor, stats.options());
   if (!on_cpu) {  // the statistics start from the targets' scores, as in the loss op
     Tensor r_i = scores.diagonal() + p.bias.narrow(0, 0, B);
     if (elu_param > 0) r_i = at::elu(r_i, elu_param);
@@ -321,10 +337,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
     a.d_scores = ptr<scalar_t>(scores);  // in place: each element is read before it is written
     a.d_scores_stride = M;
     if (on_cpu) {  // every pass of a row in one go (cpu/sampled_loss_cpu.cpp)
-      std::vector<acc_t> scale(B, acc_t(1) / static_cast<acc_t>(std::max<int64_t>(B, 1)));
+      std::vector<acc_t> scale(B, acc_t(1) / static_cast<acc_t>(divisor));
       a.row_scale = scale.data();
       const acc_t total = cpu::step_loss_and_grads(a);
-      value = at::scalar_tensor(B > 0 ? total / static_cast<acc_t>(B) : total, p.h.options());
+      value = at::scalar_tensor(total / static_cast<acc_t>(divisor), p.h.options());
     } else {  // the loss op's statistics and gradient kernels on the one tile of all columns
       a.row_scale = ptr<acc_t>(row_scale);
       run_update(a, p.h);
@@ -332,8 +348,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
     }
   });
   if (!on_cpu) {
-    value = (B > 0 ? row_losses(stats, loss, bpreg).sum() / B : at::zeros({}, stats.options()))
-                .to(p.h.scalar_type());
+    value = (row_losses(stats, loss, bpreg).sum() / divisor).to(p.h.scalar_type());
   }
   Tensor d_h = at::mm(scores, p.rows);
   Tensor d_rows = at::mm(block(scores, 0, B, 0, M, true), p.h);

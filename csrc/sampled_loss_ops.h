@@ -10,14 +10,15 @@
 
 namespace seqrec {
 
-// sampled_ranking_loss (reduction "mean", no accidental-hit mask) and its gradients in one
-// call: h (B, H), out_rows (M, H), out_bias (M), logq_correction (M) or none -> the loss, d_h,
+// sampled_ranking_loss (reduction "mean": the summed row losses divided by normalizer, or by B
+// when it is absent; no accidental-hit mask) and its gradients in one call: h (B, H),
+// out_rows (M, H), out_bias (M), logq_correction (M) or none -> the loss, d_h,
 // d_out_rows, d_out_bias. Unlike the loss op it keeps the B x M scores between the statistics
 // and the gradients (memory B x M, in the order of the M x H rows the caller gathered) instead
 // of recomputing them: one matrix product fewer.
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sampled_ranking_loss_with_grads(
     const at::Tensor& h, const at::Tensor& out_rows, const at::Tensor& out_bias,
     const std::optional<at::Tensor>& logq_correction, c10::string_view loss, double bpreg,
-    double elu_param);
+    double elu_param, std::optional<double> normalizer);
 
 }  // namespace seqrec

@@ -12,7 +12,7 @@ from .alias_sampler import PopularitySampler, alias_build, alias_draw
 from .gru import gru_sequence, gru_step, gru_step_ids
 from .sampled_loss import logq_correction, sampled_ranking_loss
 from .gru4rec_step import GRU4RecParams, RowGrad, StepResult, gru4rec_step
-from .gru4rec_train_step import TRAIN_STEP_PARAMS, gru4rec_train_step_
+from .gru4rec_train_step import gru4rec_train_step_, train_step_param_names
 from . import reference
 
 __version__ = _C.build_info()["version"]
@@ -23,7 +23,7 @@ __all__ = [
     "StepResult",
     "gru4rec_step",
     "gru4rec_train_step_",
-    "TRAIN_STEP_PARAMS",
+    "train_step_param_names",
     "PopularitySampler",
     "adagrad_momentum_",
     "sparse_adagrad_momentum_",

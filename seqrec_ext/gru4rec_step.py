@@ -1,4 +1,4 @@
-"""The GRU4Rec training step (SPEC 2.3) on the fused ops: item ids, the previous hidden state
+"""The GRU4Rec training step on the fused ops: item ids, the previous hidden state
 and the parameters in; the loss, the new hidden state and the gradients out, with the item
 tables' gradients as rows (indices + values, duplicates not yet summed) for a sparse-row
 optimizer, and dense gradients for the rest. Truncated backpropagation of one step, as GRU4Rec
@@ -29,9 +29,12 @@ class GRU4RecParams:
     """The parameters of a one-layer GRU4Rec (gates ordered r, z, n).
 
     embedding mode ``none``: ``item_in (n_items, 3H)`` holds each item's input projection
-    (GRU4Rec's default: the one-hot input times W_x is a row lookup); ``separate``:
-    ``item_in (n_items, E)`` an embedding and ``w_in (E, 3H)``; ``constrained``: the output
+    (the one-hot input times W_x is a row lookup); ``separate``: ``item_in (n_items, E)`` an
+    embedding and ``w_in (E, 3H)``; ``constrained`` (GRU4Rec's default, "shared"): the output
     table ``out_table (n_items, H)`` is also the input embedding (tied), ``w_in (H, 3H)``.
+    ``b_h`` is the GRU's input-side bias; ``b_hh`` its optional hidden-side bias (a
+    ``torch.nn.GRUCell`` has both: with the reset-after cell, b_hh's candidate block sits
+    inside the reset gate's product).
     """
 
     w_hh: Tensor                        # (3H, H)
@@ -41,6 +44,7 @@ class GRU4RecParams:
     item_in: Optional[Tensor] = None    # (n_items, 3H) or (n_items, E); None when constrained
     w_in: Optional[Tensor] = None       # (E, 3H) or (H, 3H); None for mode "none"
     embedding: str = "none"
+    b_hh: Optional[Tensor] = None       # (3H,)
 
     def __post_init__(self):
         if self.embedding not in EMBEDDING_MODES:
@@ -55,6 +59,8 @@ class GRU4RecParams:
         else:
             if self.item_in is not None or self.w_in is None or self.w_in.shape != (H, 3 * H):
                 raise ValueError("embedding 'constrained' needs w_in (H, 3H) and no item_in (out_table is the input)")
+        if self.b_hh is not None and self.b_hh.shape != (3 * H,):
+            raise ValueError(f"b_hh must be (3H,) = ({3 * H},), got {tuple(self.b_hh.shape)}")
 
     @property
     def input_table(self) -> Tensor:
@@ -78,20 +84,21 @@ class RowGrad:
 @dataclass
 class StepResult:
     loss: Tensor                                  # scalar
-    h_new: Tensor                                 # (B, H), detached
+    h_new: Tensor                                 # (B, H), detached, after the hidden dropout
     row_grads: Dict[str, RowGrad] = field(default_factory=dict)  # table name -> rows
     dense_grads: Dict[str, Tensor] = field(default_factory=dict)  # parameter name -> gradient
 
 
 @torch.library.register_fake("seqrec::gru4rec_step")
-def _gru4rec_step_fake(gi, h, w_hh, b_h, out_rows, out_bias, logq_correction, hidden_mask, loss, bpreg,
-                       elu_param, reset_after):
+def _gru4rec_step_fake(gi, h, w_hh, b_h, b_hh, out_rows, out_bias, logq_correction, hidden_mask, loss, bpreg,
+                       elu_param, reset_after, normalizer=None):
     torch._check(gi.dim() == 2 and h.dim() == 2 and gi.shape[1] == 3 * h.shape[1],
                  lambda: "gru4rec_step: gi must be (B, 3H) and h (B, H)")
     torch._check(out_rows.shape[0] >= gi.shape[0], lambda: "gru4rec_step: M must be >= B")
     # contiguous, as the op returns them (empty_like would copy the inputs' strides)
     return (gi.new_empty(()), h.new_empty(h.shape), gi.new_empty(gi.shape), w_hh.new_empty(w_hh.shape),
-            b_h.new_empty(b_h.shape), out_rows.new_empty(out_rows.shape), out_rows.new_empty(out_rows.shape[0]))
+            b_h.new_empty(b_h.shape), b_h.new_empty(b_h.shape), out_rows.new_empty(out_rows.shape),
+            out_rows.new_empty(out_rows.shape[0]))
 
 
 def dropout_mask(shape, like: Tensor, p: float, generator: Optional[torch.Generator]) -> Optional[Tensor]:
@@ -107,13 +114,16 @@ def dropout_mask(shape, like: Tensor, p: float, generator: Optional[torch.Genera
 def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, negative_ids: Tensor,
                  h: Tensor, *, loss: str = "bpr-max", bpreg: float = 0.0, elu_param: float = 0.0,
                  logq_correction: Optional[Tensor] = None, dropout_embed: float = 0.0,
-                 dropout_hidden: float = 0.0, reset_after: bool = False,
+                 dropout_hidden: float = 0.0, reset_after: bool = False, normalizer: Optional[float] = None,
                  generator: Optional[torch.Generator] = None) -> StepResult:
     """One training step: ``item_ids (B,)`` are the current items, ``target_ids (B,)`` the next
     ones, ``negative_ids (S,)`` shared samples, ``h (B, H)`` the state (rows of sessions that
     just started must already be zero). ``logq_correction (B + S,)`` for cross-entropy, see
-    :func:`seqrec_ext.logq_correction`. Dropout masks come from ``generator`` (or the default
-    generator of the tensors' device)."""
+    :func:`seqrec_ext.logq_correction`. The loss is the sum over rows divided by ``normalizer``
+    (default ``B``). Dropout masks come from ``generator`` (or the default generator of the
+    tensors' device): ``dropout_embed`` on the input rows, ``dropout_hidden`` on the new
+    state, whose masked value is scored and returned as ``h_new`` (the state the next step
+    starts from, as GRU4Rec carries it)."""
     if not (0 <= dropout_embed < 1 and 0 <= dropout_hidden < 1):
         raise ValueError("dropout probabilities must lie in [0, 1)")
     B = item_ids.shape[0]
@@ -132,9 +142,9 @@ def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, ne
         x = in_rows if embed_mask is None else in_rows * embed_mask
         gi = x if w_in is None else x @ w_in
         hidden_mask = dropout_mask(h.shape, h, dropout_hidden, generator)  # (B, H), as h_new
-        value, h_new, d_gi, d_w_hh, d_b_h, d_out, d_bias = ops.gru4rec_step(
-            gi, h, params.w_hh, params.b_h, out_rows, bias_rows, logq_correction, hidden_mask, loss,
-            float(bpreg), float(elu_param), reset_after)
+        value, h_new, d_gi, d_w_hh, d_b_h, d_b_hh, d_out, d_bias = ops.gru4rec_step(
+            gi, h, params.w_hh, params.b_h, params.b_hh, out_rows, bias_rows, logq_correction, hidden_mask, loss,
+            float(bpreg), float(elu_param), reset_after, None if normalizer is None else float(normalizer))
         d_x = d_gi if w_in is None else d_gi @ w_in.t()
         d_in = d_x if embed_mask is None else d_x * embed_mask
         d_w_in = None if w_in is None else x.t() @ d_gi
@@ -149,4 +159,6 @@ def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, ne
     result.dense_grads["b_h"] = d_b_h
     if d_w_in is not None:
         result.dense_grads["w_in"] = d_w_in
+    if params.b_hh is not None:
+        result.dense_grads["b_hh"] = d_b_hh
     return result

@@ -1,10 +1,9 @@
-"""One whole GRU4Rec training step in one op call (SPEC 2.3 + 2.5) for GRU4Rec's default
-embedding (mode ``none``: the item table holds each item's input projection): the gathers,
-:func:`seqrec_ext.gru4rec_step`'s op, and Adagrad with momentum on the touched rows of the item
-tables and on ``w_hh``, ``b_h``, in place. Kernel: csrc/gru4rec_train_step.cpp. The same
-functions in the same order as the op-by-op path, so the parameters come out bitwise the same
-(on the CPU; on CUDA the duplicate-row sums use atomics); the fusion removes the Python between
-the ops.
+"""One whole GRU4Rec training step in one op call, for every embedding mode: the gathers, the
+input projection, :func:`seqrec_ext.gru4rec_step`'s op, and Adagrad with momentum on the touched
+rows of the item tables and on the dense parameters, in place. Kernel:
+csrc/gru4rec_train_step.cpp. The same functions in the same order as the op-by-op path, so the
+parameters come out bitwise the same (on the CPU; on CUDA the duplicate-row sums use atomics);
+the fusion removes the Python between the ops.
 """
 from __future__ import annotations
 
@@ -13,19 +12,30 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from .gru4rec_step import GRU4RecParams, dropout_mask
+from .gru4rec_step import EMBEDDING_MODES, GRU4RecParams, dropout_mask
 
-__all__ = ["gru4rec_train_step_", "TRAIN_STEP_PARAMS"]
+__all__ = ["gru4rec_train_step_", "train_step_param_names"]
 
-# the parameters the op updates, in the order of its lists
-TRAIN_STEP_PARAMS = ("item_in", "out_table", "out_bias", "w_hh", "b_h")
+
+def train_step_param_names(embedding: str, b_hh: bool) -> Tuple[str, ...]:
+    """The parameters the op updates, in the order of its lists: those of the embedding mode
+    among (item_in, out_table, out_bias, w_hh, b_h, w_in, b_hh)."""
+    if embedding not in EMBEDDING_MODES:
+        raise ValueError(f"embedding must be one of {EMBEDDING_MODES}, got {embedding!r}")
+    names = [] if embedding == "constrained" else ["item_in"]
+    names += ["out_table", "out_bias", "w_hh", "b_h"]
+    if embedding != "none":
+        names.append("w_in")
+    if b_hh:
+        names.append("b_hh")
+    return tuple(names)
 
 
 @torch.library.register_fake("seqrec::gru4rec_train_step_")
 def _gru4rec_train_step_fake(params, accumulators, momentum_buffers, item_ids, target_ids, negative_ids, h, reset,
-                             logq_correction, embed_mask, hidden_mask, loss, bpreg, elu_param, reset_after, lr,
-                             momentum, eps):
-    torch._check(len(params) == 5, lambda: "gru4rec_train_step_: params must hold 5 tensors")
+                             logq_correction, embed_mask, hidden_mask, embedding, loss, bpreg, elu_param, reset_after,
+                             normalizer, lr, momentum, eps):
+    torch._check(len(params) >= 5, lambda: "gru4rec_train_step_: params must hold at least 5 tensors")
     return params[0].new_empty(()), h.new_empty(h.shape)
 
 
@@ -33,27 +43,27 @@ def gru4rec_train_step_(params: GRU4RecParams, accumulators: Sequence[Tensor], m
                         item_ids: Tensor, target_ids: Tensor, negative_ids: Tensor, h: Tensor, *,
                         reset: Optional[Tensor] = None, loss: str = "bpr-max", bpreg: float = 0.0, elu_param: float = 0.0,
                         logq_correction: Optional[Tensor] = None, dropout_embed: float = 0.0,
-                        dropout_hidden: float = 0.0, reset_after: bool = False, lr: float, momentum: float = 0.0,
-                        eps: float = 1e-6, generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:
-    """One training step of a mode-``none`` GRU4Rec, its update applied: returns ``(loss, h_new)``.
+                        dropout_hidden: float = 0.0, reset_after: bool = False, normalizer: Optional[float] = None,
+                        lr: float, momentum: float = 0.0, eps: float = 1e-6,
+                        generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:
+    """One training step of a one-layer GRU4Rec, its update applied: returns ``(loss, h_new)``.
 
-    ``accumulators`` and ``momentum_buffers``: the Adagrad state of the parameters named in
-    ``TRAIN_STEP_PARAMS``, in that order. ``reset (B,)`` bool: rows of ``h`` that start a new
-    session, read as zeros (``h`` itself is not changed). Other arguments as
-    :func:`seqrec_ext.gru4rec_step` (the same dropout masks from the same ``generator`` draws,
-    made by :func:`seqrec_ext.gru4rec_step.dropout_mask`) and
+    ``accumulators`` and ``momentum_buffers``: the Adagrad state of the parameters named by
+    :func:`train_step_param_names` for ``params``, in that order. ``reset (B,)`` bool: rows of
+    ``h`` that start a new session, read as zeros (``h`` itself is not changed). Other
+    arguments as :func:`seqrec_ext.gru4rec_step` (the same dropout masks from the same
+    ``generator`` draws, made by :func:`seqrec_ext.gru4rec_step.dropout_mask`) and
     :func:`seqrec_ext.sparse_adagrad_momentum_`. When the loss is not finite nothing is updated.
     """
-    if params.embedding != "none":
-        raise ValueError(f"gru4rec_train_step_ is for embedding 'none', got {params.embedding!r} "
-                         "(use gru4rec_step and the update ops)")
     if not (0 <= dropout_embed < 1 and 0 <= dropout_hidden < 1):
         raise ValueError("dropout probabilities must lie in [0, 1)")
-    tensors = [getattr(params, name) for name in TRAIN_STEP_PARAMS]
+    names = train_step_param_names(params.embedding, params.b_hh is not None)
+    tensors = [getattr(params, name) for name in names]
     with torch.no_grad():
-        embed_mask = dropout_mask((h.shape[0], params.item_in.shape[1]), params.item_in, dropout_embed, generator)
+        embed_mask = dropout_mask((h.shape[0], params.input_table.shape[1]), params.out_table, dropout_embed,
+                                  generator)
         hidden_mask = dropout_mask(h.shape, h, dropout_hidden, generator)
         return torch.ops.seqrec.gru4rec_train_step_(
             tensors, list(accumulators), list(momentum_buffers), item_ids, target_ids, negative_ids, h, reset,
-            logq_correction, embed_mask, hidden_mask, loss, float(bpreg), float(elu_param), reset_after, float(lr),
-            float(momentum), float(eps))
+            logq_correction, embed_mask, hidden_mask, params.embedding, loss, float(bpreg), float(elu_param),
+            reset_after, None if normalizer is None else float(normalizer), float(lr), float(momentum), float(eps))

@@ -31,7 +31,7 @@ N_STATS = 7  # per-row statistics kept by the forward (csrc/sampled_loss.h)
 
 @torch.library.register_fake("seqrec::sampled_ranking_loss")
 def _sampled_ranking_loss_fake(h, out_rows, out_bias, logq_correction, col_items, loss, bpreg,
-                               elu_param, reduction):
+                               elu_param, reduction, normalizer=None):
     B = h.shape[0]
     torch._check(out_rows.shape[0] >= B, lambda: "sampled_ranking_loss: M must be >= B")
     acc = torch.float64 if h.dtype == torch.float64 else torch.float32
@@ -41,18 +41,21 @@ def _sampled_ranking_loss_fake(h, out_rows, out_bias, logq_correction, col_items
 
 @torch.library.register_fake("seqrec::sampled_ranking_loss_backward")
 def _sampled_ranking_loss_backward_fake(grad_loss, h, out_rows, out_bias, logq_correction, col_items,
-                                        stats, loss, bpreg, elu_param, reduction):
+                                        stats, loss, bpreg, elu_param, reduction, normalizer=None):
     return torch.empty_like(h), torch.empty_like(out_rows), out_rows.new_empty(out_rows.shape[0])
 
 
 def sampled_ranking_loss(h: Tensor, out_rows: Tensor, out_bias: Optional[Tensor] = None, *,
                          loss: str = "bpr-max", bpreg: float = 0.0, elu_param: float = 0.0,
                          logq_correction: Optional[Tensor] = None, col_items: Optional[Tensor] = None,
-                         reduction: str = "mean") -> Tensor:
+                         reduction: str = "mean", normalizer: Optional[float] = None) -> Tensor:
     """The loss (a scalar for ``mean`` / ``sum``, ``(B,)`` for ``none``); differentiable in
-    ``h``, ``out_rows`` and ``out_bias``. ``mean`` divides the sum over rows by ``B``."""
+    ``h``, ``out_rows`` and ``out_bias``. ``mean`` divides the sum over rows by ``normalizer``,
+    by default ``B`` (GRU4Rec's trainer divides by its configured batch size, also when fewer
+    rows are left at the end of an epoch)."""
     value, _ = torch.ops.seqrec.sampled_ranking_loss(h, out_rows, out_bias, logq_correction, col_items,
-                                                     loss, float(bpreg), float(elu_param), reduction)
+                                                     loss, float(bpreg), float(elu_param), reduction,
+                                                     None if normalizer is None else float(normalizer))
     return value
 
 

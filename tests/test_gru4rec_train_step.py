@@ -1,37 +1,48 @@
 """gru4rec_train_step_ (the whole step and its update in one op) against the op-by-op path it
 fuses — seqrec_ext.gru4rec_step, then sparse_adagrad_momentum_ / adagrad_momentum_ per
 parameter: bitwise (CPU) the same parameters, state, loss and new hidden state over several steps
-(repeated ids, dropout from the same generator draws, logQ); nothing updated on a non-finite
-loss; opcheck; bad input."""
+in every embedding mode, with and without the hidden bias (repeated ids, dropout from the same
+generator draws, logQ, a normaliser); nothing updated on a non-finite loss; opcheck; bad input."""
 import pytest
 import torch
 
-from seqrec_ext import (TRAIN_STEP_PARAMS, GRU4RecParams, adagrad_momentum_, gru4rec_step, gru4rec_train_step_,
-                        sparse_adagrad_momentum_)
+from seqrec_ext import (GRU4RecParams, adagrad_momentum_, gru4rec_step, gru4rec_train_step_,
+                        sparse_adagrad_momentum_, train_step_param_names)
 
-N_ITEMS, H = 50, 8
+N_ITEMS, H, E = 50, 8, 5
 
 
-def make_model(device, dtype=torch.float32, seed=0):
+def names_of(p):
+    return train_step_param_names(p.embedding, p.b_hh is not None)
+
+
+def make_model(device, dtype=torch.float32, seed=0, embedding="none", b_hh=False):
     g = torch.Generator().manual_seed(seed)
     def rnd(*s):
         return (torch.randn(*s, generator=g, dtype=torch.float64) * 0.4).to(device, dtype)
-    p = GRU4RecParams(w_hh=rnd(3 * H, H), b_h=rnd(3 * H), out_table=rnd(N_ITEMS, H), out_bias=rnd(N_ITEMS),
-                      item_in=rnd(N_ITEMS, 3 * H))
-    accs = [torch.zeros_like(getattr(p, n)) for n in TRAIN_STEP_PARAMS]
-    moms = [torch.zeros_like(getattr(p, n)) for n in TRAIN_STEP_PARAMS]
+    kw = dict(w_hh=rnd(3 * H, H), b_h=rnd(3 * H), out_table=rnd(N_ITEMS, H), out_bias=rnd(N_ITEMS),
+              embedding=embedding, b_hh=rnd(3 * H) if b_hh else None)
+    if embedding == "none":
+        kw["item_in"] = rnd(N_ITEMS, 3 * H)
+    elif embedding == "separate":
+        kw.update(item_in=rnd(N_ITEMS, E), w_in=rnd(E, 3 * H))
+    else:
+        kw["w_in"] = rnd(H, 3 * H)
+    p = GRU4RecParams(**kw)
+    accs = [torch.zeros_like(getattr(p, n)) for n in names_of(p)]
+    moms = [torch.zeros_like(getattr(p, n)) for n in names_of(p)]
     return p, accs, moms
 
 
 def clone(p, accs, moms):
-    q = GRU4RecParams(**{n: getattr(p, n).clone() for n in TRAIN_STEP_PARAMS})
+    q = GRU4RecParams(**{n: getattr(p, n).clone() for n in names_of(p)}, embedding=p.embedding)
     return q, [a.clone() for a in accs], [m.clone() for m in moms]
 
 
 def op_by_op_step(p, accs, moms, item_ids, target_ids, negative_ids, h, *, lr, momentum, **kw):
     result = gru4rec_step(p, item_ids, target_ids, negative_ids, h, **kw)
     if torch.isfinite(result.loss):
-        for name, acc, mom in zip(TRAIN_STEP_PARAMS, accs, moms):
+        for name, acc, mom in zip(names_of(p), accs, moms):
             param = getattr(p, name)
             if name in result.row_grads:
                 rows = result.row_grads[name]
@@ -54,10 +65,14 @@ def steps(device, B=6, S=20, n=4, seed=3):
         yield item_ids.to(device), target_ids.to(device), negative_ids.to(device)
 
 
+MODES = [("none", False), ("separate", True), ("separate", False), ("constrained", True), ("constrained", False)]
+
+
 @pytest.mark.parametrize("loss", ["bpr-max", "cross-entropy", "top1-max"])
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 @pytest.mark.parametrize("reset_after", [False, True])
-def test_bitwise_equal_to_the_op_by_op_path(loss, dropout, reset_after, device):
+@pytest.mark.parametrize("embedding,b_hh", MODES)
+def test_bitwise_equal_to_the_op_by_op_path(loss, dropout, reset_after, embedding, b_hh, device):
     """Bitwise on the CPU; on CUDA the sparse update sums repeated rows with float atomics, so
     the order of that sum (and everything after it) may differ in the last bits."""
     def same(a, b):
@@ -65,7 +80,8 @@ def test_bitwise_equal_to_the_op_by_op_path(loss, dropout, reset_after, device):
             assert torch.equal(a, b)
         else:
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-    fused, unfused = make_model(device), clone(*make_model(device))
+    fused = make_model(device, embedding=embedding, b_hh=b_hh)
+    unfused = clone(*make_model(device, embedding=embedding, b_hh=b_hh))
     gens = [torch.Generator(device=device).manual_seed(7) for _ in range(2)]
     h_f = h_u = torch.zeros(6, H, device=device)
     log_counts = torch.rand(N_ITEMS, generator=torch.Generator().manual_seed(1)).to(device) * 3
@@ -74,16 +90,16 @@ def test_bitwise_equal_to_the_op_by_op_path(loss, dropout, reset_after, device):
                 if loss == "cross-entropy" else None)
         kw = dict(loss=loss, bpreg=0.7 if loss == "bpr-max" else 0.0, elu_param=0.5 if loss == "bpr-max" else 0.0,
                   logq_correction=logq, dropout_embed=dropout, dropout_hidden=dropout / 2, reset_after=reset_after,
-                  lr=0.05, momentum=0.4)
+                  normalizer=None if dropout else 9.0, lr=0.05, momentum=0.4)
         value_f, h_f = gru4rec_train_step_(*fused, item_ids, target_ids, negative_ids, h_f, generator=gens[0], **kw)
         value_u, h_u = op_by_op_step(*unfused, item_ids, target_ids, negative_ids, h_u, generator=gens[1], **kw)
         same(value_f, value_u)
         same(h_f, h_u)
-    for name, acc_f, acc_u, mom_f, mom_u in zip(TRAIN_STEP_PARAMS, fused[1], unfused[1], fused[2], unfused[2]):
+    for name, acc_f, acc_u, mom_f, mom_u in zip(names_of(fused[0]), fused[1], unfused[1], fused[2], unfused[2]):
         same(getattr(fused[0], name), getattr(unfused[0], name))
         same(acc_f, acc_u)
         same(mom_f, mom_u)
-    assert fused[1][1].any()  # the step did update something
+        assert acc_f.any(), name  # the step did update every parameter
 
 
 def test_reset_rows_read_as_zero(device):
@@ -115,21 +131,22 @@ def test_non_finite_loss_updates_nothing(device):
     assert not torch.isfinite(value)
     for a, b in zip(accs + moms, before[1] + before[2]):
         assert torch.equal(a, b)
-    for name in TRAIN_STEP_PARAMS:  # (the NaN row compares equal to itself here)
+    for name in names_of(p):  # (the NaN row compares equal to itself here)
         assert torch.allclose(getattr(p, name), getattr(before[0], name), equal_nan=True, rtol=0, atol=0), name
 
 
-def op_args(device, dtype=torch.float32):
-    p, accs, moms = make_model(device, dtype)
+def op_args(device, dtype=torch.float32, embedding="none", b_hh=False):
+    p, accs, moms = make_model(device, dtype, embedding=embedding, b_hh=b_hh)
     item_ids, target_ids, negative_ids = next(steps(device))
-    return ([getattr(p, n) for n in TRAIN_STEP_PARAMS], accs, moms, item_ids, target_ids, negative_ids,
+    return ([getattr(p, n) for n in names_of(p)], accs, moms, item_ids, target_ids, negative_ids,
             torch.rand(6, H, device=device, dtype=dtype), torch.tensor([True, False] * 3, device=device), None, None,
-            None, "bpr-max", 0.5, 0.5, False, 0.05, 0.4, 1e-6)
+            None, embedding, "bpr-max", 0.5, 0.5, False, 32.0, 0.05, 0.4, 1e-6)
 
 
-def test_opcheck(device):
+@pytest.mark.parametrize("embedding,b_hh", MODES)
+def test_opcheck(embedding, b_hh, device):
     for dtype in (torch.float32, torch.float64):
-        torch.library.opcheck(torch.ops.seqrec.gru4rec_train_step_.default, op_args(device, dtype))
+        torch.library.opcheck(torch.ops.seqrec.gru4rec_train_step_.default, op_args(device, dtype, embedding, b_hh))
 
 
 def test_bad_inputs():
@@ -137,7 +154,21 @@ def test_bad_inputs():
     op = torch.ops.seqrec.gru4rec_train_step_
     bad = list(args)
     bad[0] = args[0][:4]
-    with pytest.raises(RuntimeError, match="params must hold 5 tensors"):
+    with pytest.raises(RuntimeError, match=r"params of embedding 'none' must be \(item_in, out_table, out_bias, "
+                                           r"w_hh, b_h\) or \(item_in, out_table, out_bias, w_hh, b_h, b_hh\)"):
+        op(*bad)
+    bad = list(args)
+    bad[11] = "tied"
+    with pytest.raises(ValueError, match="unknown embedding 'tied'"):
+        op(*bad)
+    bad = list(args)
+    bad[16] = 0.0
+    with pytest.raises(ValueError, match="normalizer must be finite and > 0"):
+        op(*bad)
+    sep = op_args("cpu", embedding="separate")
+    bad = list(sep)
+    bad[0] = sep[0][:5] + [sep[0][5][:, :6]]
+    with pytest.raises(RuntimeError, match=r"w_in must be \(5, 24\)"):
         op(*bad)
     bad = list(args)
     bad[1] = args[1][:2] + [args[1][2][:3]] + args[1][3:]
@@ -151,7 +182,7 @@ def test_bad_inputs():
     assert all(torch.equal(a, b) for a, b in zip(args[0], before))
     bad = list(args)
     bad[0] = [args[0][0][:, :5]] + args[0][1:]
-    with pytest.raises(RuntimeError, match=r"item_in \(N, 3H\)"):
+    with pytest.raises(RuntimeError, match=r"item_in of embedding .none. must be \(N, 3H\)"):
         op(*bad)
     bad = list(args)
     bad[5] = torch.tensor([N_ITEMS])  # a negative id past the table
@@ -169,7 +200,5 @@ def test_bad_inputs():
     bad[7] = torch.ones(6)
     with pytest.raises(RuntimeError, match="reset must be a"):
         op(*bad)
-    p = GRU4RecParams(w_hh=args[0][3], b_h=args[0][4], out_table=args[0][1], out_bias=args[0][2],
-                      w_in=torch.zeros(H, 3 * H), embedding="constrained")
-    with pytest.raises(ValueError, match="embedding 'none'"):
-        gru4rec_train_step_(p, args[1], args[2], *args[3:7], lr=0.1)
+    with pytest.raises(ValueError, match="dropout probabilities"):
+        gru4rec_train_step_(make_model("cpu")[0], args[1], args[2], *args[3:7], lr=0.1, dropout_embed=1.0)

@@ -98,6 +98,25 @@ def test_extreme_scores_stay_finite(loss, scale):
 
 
 @pytest.mark.parametrize("loss", LOSSES)
+def test_mean_divides_by_the_normalizer(loss):
+    """GRU4Rec's trainer divides the summed loss by its configured batch size, also when fewer
+    rows are left: reduction "mean" with a normaliser, values and gradients (float64 gradcheck)
+    against the reference; a bad normaliser is refused."""
+    h, W, b, items = make_inputs(5, 13, 4, dtype=torch.float64)
+    kw = dict(loss=loss, bpreg=0.5 if loss == "bpr-max" else 0.0, elu_param=0.5)
+    for normalizer in (None, 8.0, 240.0):
+        out = sampled_ranking_loss(h, W, b, normalizer=normalizer, **kw)
+        ref = reference.sampled_ranking_loss(h, W, b, normalizer=normalizer, **kw)
+        torch.testing.assert_close(out, ref)
+        summed = sampled_ranking_loss(h, W, b, reduction="sum", **kw)
+        torch.testing.assert_close(out, summed / (normalizer or 5))
+    assert torch.autograd.gradcheck(lambda h, W, b: sampled_ranking_loss(h, W, b, normalizer=32.0, **kw), (h, W, b))
+    for bad in (0.0, -2.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="normalizer must be finite and > 0"):
+            sampled_ranking_loss(h, W, b, normalizer=bad, **kw)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("where", ["h", "out_rows"])
 def test_nan_input_gives_a_nan_loss(loss, where):
     """A NaN score must not vanish into a finite loss (the CPU passes' own exp and log once made
@@ -112,8 +131,8 @@ def test_nan_input_gives_a_nan_loss(loss, where):
         gi, h0 = torch.zeros(4, 9), torch.zeros(4, 3)
         mask = torch.ones(4, 3)
         mask[1, 0] = float("nan")
-        out = torch.ops.seqrec.gru4rec_step(gi, h0, torch.zeros(9, 3), torch.zeros(9), W.detach(), b.detach(), None,
-                                           mask, loss, kw["bpreg"], 0.5, False)
+        out = torch.ops.seqrec.gru4rec_step(gi, h0, torch.zeros(9, 3), torch.zeros(9), None, W.detach(), b.detach(),
+                                           None, mask, loss, kw["bpreg"], 0.5, False)
         assert torch.isnan(out[0])
 
 
@@ -231,6 +250,7 @@ def test_opcheck(loss, device):
     args = (h, W, b, kw["logq_correction"], kw["col_items"], loss, kw["bpreg"], kw["elu_param"])
     for reduction in ("mean", "none"):
         torch.library.opcheck(torch.ops.seqrec.sampled_ranking_loss.default, args + (reduction,))
+    torch.library.opcheck(torch.ops.seqrec.sampled_ranking_loss.default, args + ("mean", 32.0))
     _, stats = torch.ops.seqrec.sampled_ranking_loss(*args, "mean")
     torch.library.opcheck(torch.ops.seqrec.sampled_ranking_loss_backward.default,
                           (torch.tensor(1.5, device=device), h.detach(), W.detach(), b.detach(),

@@ -17,7 +17,7 @@ import numpy as np
 from . import cosernn_cli
 from .data import build_sessions, read_events, time_split
 from .datasets import BUILTIN, load_builtin
-from .gru4rec import GRU4Rec, GRU4RecConfig, load_checkpoint, save_checkpoint
+from .gru4rec import PRESET_COMMON, PRESETS, GRU4Rec, GRU4RecConfig, load_checkpoint, save_checkpoint
 
 # instacart: every user's last order falls on day 0 (datasets.load_instacart), so one day tests those
 DEFAULT_TEST_DAYS = {"ml-100k": 14.0, "movielens": 90.0, "instacart": 1.0}
@@ -53,7 +53,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--momentum", type=float, default=d.momentum)
     p.add_argument("--embedding", default=d.embedding, choices=["none", "separate", "constrained"])
     p.add_argument("--embedding-size", type=int, default=d.embedding_size)
-    p.add_argument("--reset-after", action="store_true")
+    p.add_argument("--reset-after", dest="reset_after", action="store_const", const=True, default=None,
+                   help="torch.nn.GRUCell's cell (the default with an embedding)")
+    p.add_argument("--reset-before", dest="reset_after", action="store_const", const=False,
+                   help="GRU4Rec's own cell (the default for --embedding none)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="the best hyper-parameters GRU4Rec's authors published for this data set "
+                        "(options given on the command line override them)")
     p.add_argument("--seed", type=int, default=d.seed)
 
 
@@ -140,6 +146,9 @@ def main(argv=None) -> int:
     e.add_argument("--load", required=True)
     cosernn_cli.add_parser(models)
     args = parser.parse_args(argv)
+    if getattr(args, "preset", None):  # the preset's values, then the command line's again on top
+        t.set_defaults(**PRESET_COMMON, **PRESETS[args.preset])
+        args = parser.parse_args(argv)
     try:
         if args.model == "cosernn":
             return cosernn_cli.run(args)

@@ -1,6 +1,13 @@
 """GRU4Rec (Hidasi et al.) on seqrec_ext's fused ops: one GRU layer, session-parallel training
 with shared popularity-sampled negatives, GRU4Rec's Adagrad with momentum applied to the touched
 item-table rows only, and full-catalogue evaluation.
+
+Faithful to the published PyTorch implementation of GRU4Rec (its code read for facts; see
+docs/gru4rec-fidelity.md): its defaults (the shared "constrained" embedding with a
+torch.nn.GRUCell cell, two biases), each gate block initialised on its own, every step's summed
+loss divided by the configured batch size (also when fewer sessions are left at the end of an
+epoch), the dropout-masked state carried to the next step, and one optimizer update of the
+shared table from the gradients of both of its uses.
 """
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ import torch
 from torch import Tensor
 
 import seqrec_ext
-from seqrec_ext import GRU4RecParams, PopularitySampler, TRAIN_STEP_PARAMS, gru4rec_step, gru_step
+from seqrec_ext import GRU4RecParams, PopularitySampler, gru4rec_step, gru_step, train_step_param_names
 from seqrec_ext.gru4rec_step import dropout_mask
 
 from .batching import session_parallel_batches
@@ -25,11 +32,39 @@ ADAGRAD_EPS = 1e-6  # inside the square root of GRU4Rec's Adagrad
 # Negatives are drawn for this many steps in one sampler call, as GRU4Rec keeps a cache of
 # samples: one call of 256 x 2048 draws costs 5 us a step against 13 us for a call a step.
 NEGATIVE_CACHE_STEPS = 256
+EMBEDDINGS = ("constrained", "separate", "none")
+
+# The best hyper-parameters GRU4Rec's authors published for six data sets (the parameter files
+# of the official PyTorch implementation, github.com/hidasib/GRU4Rec_PyTorch_Official,
+# paramfiles/*_best.py): all with the shared embedding, 2048 negatives and 10 epochs.
+PRESETS = {
+    "rsc15": dict(loss="cross-entropy", hidden=100, batch_size=32, dropout_embed=0.0, dropout_hidden=0.4,
+                  learning_rate=0.2, momentum=0.2, sample_alpha=0.5, bpreg=0.0, elu_param=0.0, logq=1.0),
+    "yoochoose": dict(loss="cross-entropy", hidden=480, batch_size=48, dropout_embed=0.0, dropout_hidden=0.2,
+                      learning_rate=0.07, momentum=0.0, sample_alpha=0.2, bpreg=0.0, elu_param=0.0, logq=1.0),
+    "rees46": dict(loss="cross-entropy", hidden=512, batch_size=240, dropout_embed=0.45, dropout_hidden=0.0,
+                   learning_rate=0.065, momentum=0.0, sample_alpha=0.5, bpreg=0.0, elu_param=0.0, logq=1.0),
+    "coveo": dict(loss="bpr-max", hidden=512, batch_size=144, dropout_embed=0.35, dropout_hidden=0.0,
+                  learning_rate=0.05, momentum=0.4, sample_alpha=0.2, bpreg=1.85, elu_param=1.0, logq=0.0),
+    "retailrocket": dict(loss="bpr-max", hidden=224, batch_size=80, dropout_embed=0.5, dropout_hidden=0.05,
+                         learning_rate=0.05, momentum=0.4, sample_alpha=0.4, bpreg=1.95, elu_param=0.5, logq=0.0),
+    "diginetica": dict(loss="bpr-max", hidden=512, batch_size=128, dropout_embed=0.5, dropout_hidden=0.3,
+                       learning_rate=0.05, momentum=0.15, sample_alpha=0.3, bpreg=0.9, elu_param=1.0, logq=0.0),
+}
+PRESET_COMMON = dict(embedding="constrained", n_sample=2048)
 
 
 @dataclass
 class GRU4RecConfig:
-    """GRU4Rec's hyper-parameters (names as in its reference implementation where they exist)."""
+    """GRU4Rec's hyper-parameters (names as in its reference implementation where they exist).
+
+    ``embedding``: ``constrained`` (the published default, "shared": the output table is also
+    the input embedding), ``separate`` (an input table of width ``embedding_size``) or ``none``
+    (the item table holds each item's GRU input projection). ``reset_after``: the cell;
+    None picks the published one: torch.nn.GRUCell's (reset after the hidden product, two
+    biases) for constrained and separate, GRU4Rec's own cell (reset before it, one bias) for
+    none. In mode none the published code applies ``dropout_embed`` to the GRU layer's output
+    (the state), so ``dropout_hidden`` has nothing to act on there and is refused."""
 
     hidden: int = 100
     loss: str = "bpr-max"
@@ -43,47 +78,71 @@ class GRU4RecConfig:
     dropout_hidden: float = 0.0
     learning_rate: float = 0.05
     momentum: float = 0.0
-    embedding: str = "none"  # none | separate | constrained
+    embedding: str = "constrained"  # constrained | separate | none
     embedding_size: int = 0  # for "separate"
-    reset_after: bool = False
+    reset_after: Optional[bool] = None
     seed: int = 0
 
+    @property
+    def cell_reset_after(self) -> bool:
+        return self.embedding != "none" if self.reset_after is None else bool(self.reset_after)
 
-def _init(shape, generator, device) -> Tensor:
-    """GRU4Rec's uniform initialisation, scale sqrt(6 / (fan_in + fan_out))."""
-    fan = shape[0] + (shape[1] if len(shape) > 1 else 1)
+    @property
+    def two_biases(self) -> bool:
+        """torch.nn.GRUCell's hidden bias b_hh beside the input bias: the reset-after cell of
+        the embedding modes that use one."""
+        return self.cell_reset_after and self.embedding != "none"
+
+
+def _init_block(rows: int, cols: int, fan: int, generator, dtype, device) -> Tensor:
+    """Uniform on [-s, s] with s = sqrt(6 / fan): GRU4Rec's initialisation, applied per gate
+    block with fan = the block's fan-in + fan-out (the same scale for every block of a matrix)."""
     scale = math.sqrt(6.0 / fan)
-    return ((torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * scale).float().to(device)
+    return ((torch.rand((rows, cols), generator=generator, dtype=torch.float64) * 2 - 1) * scale).to(dtype).to(device)
 
 
 class GRU4Rec:
-    def __init__(self, n_items: int, config: GRU4RecConfig, device="cpu"):
+    def __init__(self, n_items: int, config: GRU4RecConfig, device="cpu", dtype: torch.dtype = torch.float32):
         self.config, self.n_items, self.device = config, n_items, torch.device(device)
+        if config.embedding not in EMBEDDINGS:
+            raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {config.embedding!r}")
         if not (0 <= config.dropout_embed < 1 and 0 <= config.dropout_hidden < 1):
             raise ValueError(f"dropout probabilities must lie in [0, 1), got {config.dropout_embed} (embedding) "
                              f"and {config.dropout_hidden} (hidden)")
+        if config.embedding == "none" and config.dropout_hidden > 0:
+            raise ValueError("embedding 'none' has no hidden dropout: GRU4Rec applies dropout_embed to its GRU "
+                             "layer's output there (set dropout_embed instead)")
         g = torch.Generator().manual_seed(config.seed)
         H = config.hidden
-        kw = dict(w_hh=_init((3 * H, H), g, self.device), b_h=torch.zeros(3 * H, device=self.device),
-                  out_table=_init((n_items, H), g, self.device), out_bias=torch.zeros(n_items, device=self.device),
+
+        def init(rows, cols, fan):
+            return _init_block(rows, cols, fan, g, dtype, self.device)
+
+        zeros = dict(dtype=dtype, device=self.device)
+        # every block of a gate matrix is (fan-in, H): w_hh's are H x H
+        kw = dict(w_hh=init(3 * H, H, 2 * H), b_h=torch.zeros(3 * H, **zeros),
+                  out_table=init(n_items, H, n_items + H), out_bias=torch.zeros(n_items, **zeros),
                   embedding=config.embedding)
         if config.embedding == "none":
-            kw["item_in"] = _init((n_items, 3 * H), g, self.device)
+            kw["item_in"] = init(n_items, 3 * H, n_items + H)
         elif config.embedding == "separate":
-            if config.embedding_size < 1:
+            E = config.embedding_size
+            if E < 1:
                 raise ValueError("embedding 'separate' needs embedding_size >= 1")
-            kw["item_in"] = _init((n_items, config.embedding_size), g, self.device)
-            kw["w_in"] = _init((config.embedding_size, 3 * H), g, self.device)
+            kw["item_in"] = init(n_items, E, n_items + E)
+            kw["w_in"] = init(E, 3 * H, E + H)
         else:
-            kw["w_in"] = _init((H, 3 * H), g, self.device)
+            kw["w_in"] = init(H, 3 * H, 2 * H)
+        if config.two_biases:
+            kw["b_hh"] = torch.zeros(3 * H, **zeros)
         self.params = GRU4RecParams(**kw)
         # Adagrad state: accumulator and momentum buffer per parameter
         self.state = {name: (torch.zeros_like(t), torch.zeros_like(t)) for name, t in self._tensors().items()}
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
 
     def _tensors(self):
-        return {k: v for k, v in ((n, getattr(self.params, n)) for n in
-                                  ("w_hh", "b_h", "out_table", "out_bias", "item_in", "w_in")) if v is not None}
+        names = train_step_param_names(self.config.embedding, self.params.b_hh is not None)
+        return {name: getattr(self.params, name) for name in names}
 
     # ---- training ----
 
@@ -111,32 +170,41 @@ class GRU4Rec:
             out[name] = (param, acc, mom)
         return out
 
+    def _dropouts(self) -> Tuple[float, float]:
+        """(input rows, new state) dropout probabilities: in mode none GRU4Rec's embedding is its
+        GRU layer, and the embedding dropout acts on that layer's output."""
+        c = self.config
+        return (0.0, c.dropout_embed) if c.embedding == "none" else (c.dropout_embed, c.dropout_hidden)
+
     def train_steps(self, sessions: Sessions, sampler=None, fused: Optional[bool] = None) -> Iterator[Tuple[int, float]]:
         """One epoch of session-parallel training, one step at a time: yields each step's
-        (events, loss) after its update. Raises FloatingPointError (parameters untouched by the
-        failing step) on a non-finite loss. Negatives come from ``sampler.sample(n, generator=)``
-        (default: a PopularitySampler of the training counts to the power sample_alpha), drawn
-        with the model's generator. ``fused``: each step and its update as one op call
-        (``gru4rec_train_step_``; default for embedding "none", the only mode it supports) or
-        as the step op and one update op per parameter (the same result, bitwise on the CPU)."""
+        (events, loss) after its update. Each step's summed loss is divided by the configured
+        batch size, also in the last steps of the epoch when fewer sessions are left (as GRU4Rec
+        trains). Raises FloatingPointError (parameters untouched by the failing step) on a
+        non-finite loss. Negatives come from ``sampler.sample(n, generator=)`` (default: a
+        PopularitySampler of the training counts to the power sample_alpha), drawn with the
+        model's generator. ``fused``: each step and its update as one op call
+        (``gru4rec_train_step_``, the default) or as the step op and one update op per parameter
+        (``False``; the same result, bitwise on the CPU)."""
         c = self.config
-        if fused is None:
-            fused = c.embedding == "none"
-        elif fused and c.embedding != "none":
-            raise ValueError(f"the fused training step is for embedding 'none', not {c.embedding!r}")
+        fused = True if fused is None else fused
         counts = sessions.item_counts()
         if sampler is None:
             sampler = PopularitySampler(counts, alpha=c.sample_alpha, device=self.device)
-        log_counts = counts.clamp(min=1).log().float().to(self.device)
-        h = torch.zeros(c.batch_size, c.hidden, device=self.device)
+        log_counts = counts.clamp(min=1).log().to(self.params.out_table.dtype).to(self.device)
+        h = torch.zeros(c.batch_size, c.hidden, device=self.device, dtype=self.params.out_table.dtype)
         tables = None if fused else self._update_tables()
+        p_embed, p_hidden = self._dropouts()
+        reset_after, normalizer = c.cell_reset_after, float(c.batch_size)
         if fused:  # the op's arguments that do not change from step to step (see gru4rec_train_step_)
             train_step = torch.ops.seqrec.gru4rec_train_step_
-            tensors = [getattr(self.params, name) for name in TRAIN_STEP_PARAMS]
-            accs = [self.state[name][0] for name in TRAIN_STEP_PARAMS]
-            moms = [self.state[name][1] for name in TRAIN_STEP_PARAMS]
-            step_args = (c.loss, float(c.bpreg), float(c.elu_param), c.reset_after, float(c.learning_rate),
-                         float(c.momentum), ADAGRAD_EPS)
+            names = list(self._tensors())
+            tensors = [getattr(self.params, name) for name in names]
+            accs = [self.state[name][0] for name in names]
+            moms = [self.state[name][1] for name in names]
+            step_args = (c.embedding, c.loss, float(c.bpreg), float(c.elu_param), reset_after, normalizer,
+                         float(c.learning_rate), float(c.momentum), ADAGRAD_EPS)
+            in_width = self.params.input_table.shape[1]
         negatives = torch.zeros(0, dtype=torch.long, device=self.device)
         cache, cached = None, 0  # negatives drawn for NEGATIVE_CACHE_STEPS steps at a time
         batches = session_parallel_batches(sessions.items, sessions.offsets, c.batch_size, device=self.device)
@@ -150,16 +218,16 @@ class GRU4Rec:
                 negatives, cached = cache[NEGATIVE_CACHE_STEPS - cached], cached - 1
             logq = (seqrec_ext.logq_correction(log_counts, targets, negatives, logq=c.logq, alpha=c.sample_alpha)
                     if c.loss == "cross-entropy" and c.logq > 0 else None)
-            if fused:  # GRU4Rec's default embedding: the step and its update in one op call (called
-                # directly, with gru4rec_train_step_'s masks: the wrapper is a few % of a step)
-                embed_mask = dropout_mask((len(inputs), 3 * c.hidden), tensors[0], c.dropout_embed, self.generator)
-                hidden_mask = dropout_mask(h.shape, h, c.dropout_hidden, self.generator)
+            if fused:  # the step and its update in one op call (called directly, with the masks
+                # gru4rec_train_step_'s wrapper would draw: the wrapper is a few % of a step)
+                embed_mask = dropout_mask((len(inputs), in_width), h, p_embed, self.generator)
+                hidden_mask = dropout_mask(h.shape, h, p_hidden, self.generator)
                 value, h_new = train_step(tensors, accs, moms, inputs, targets, negatives, h, batch.reset, logq,
                                           embed_mask, hidden_mask, *step_args)
             else:
                 result = gru4rec_step(self.params, inputs, targets, negatives, h, loss=c.loss, bpreg=c.bpreg,
-                                      elu_param=c.elu_param, logq_correction=logq, dropout_embed=c.dropout_embed,
-                                      dropout_hidden=c.dropout_hidden, reset_after=c.reset_after,
+                                      elu_param=c.elu_param, logq_correction=logq, dropout_embed=p_embed,
+                                      dropout_hidden=p_hidden, reset_after=reset_after, normalizer=normalizer,
                                       generator=self.generator)
                 value, h_new = result.loss, result.h_new
             loss = value.item()
@@ -199,7 +267,7 @@ class GRU4Rec:
             inputs = batch.inputs
             x = p.input_table[inputs]
             gi = x if p.w_in is None else x @ p.w_in
-            h = gru_step(gi, h, p.w_hh, p.b_h, reset_after=c.reset_after)
+            h = gru_step(gi, h, p.w_hh, p.b_h, p.b_hh, reset_after=c.cell_reset_after)
             scores = h @ p.out_table.t() + p.out_bias
             if c.elu_param > 0 and c.loss in ("bpr-max", "top1-max"):
                 scores = torch.nn.functional.elu(scores, c.elu_param)  # monotone: ranks unchanged
@@ -212,13 +280,15 @@ class GRU4Rec:
 
 # ---- checkpoints: plain tensors and numbers only, so torch.load(weights_only=True) reads them ----
 
+CHECKPOINT_FORMAT = "seqrec.gru4rec/2"  # /2: GRU4Rec's initialisation, cell and loss normalisation
+
 def save_checkpoint(model: GRU4Rec, path, *, epoch: int, item_ids) -> None:
     """Write atomically: a temporary file in the same folder, then a rename."""
     import os
     import tempfile
 
     payload = {
-        "format": "seqrec.gru4rec/1",
+        "format": CHECKPOINT_FORMAT,
         "config": model.config_dict(),
         "n_items": model.n_items,
         "epoch": epoch,
@@ -243,7 +313,10 @@ def save_checkpoint(model: GRU4Rec, path, *, epoch: int, item_ids) -> None:
 def load_checkpoint(path, device="cpu"):
     """(model, epoch, item_ids) from a checkpoint written by save_checkpoint."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("format") != "seqrec.gru4rec/1":
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        if str(payload.get("format", "")).startswith("seqrec.gru4rec/"):
+            raise ValueError(f"{path}: a GRU4Rec checkpoint of format {payload['format']}, this version reads "
+                             f"{CHECKPOINT_FORMAT} (the model changed: train it again)")
         raise ValueError(f"{path}: not a seqrec GRU4Rec checkpoint")
     model = GRU4Rec(payload["n_items"], GRU4RecConfig(**payload["config"]), device=device)
     with torch.no_grad():

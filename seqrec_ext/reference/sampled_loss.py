@@ -8,6 +8,7 @@ R = elu(R, elu_param); with logq_correction, cross-entropy scores are R - logq_c
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -31,7 +32,7 @@ def negative_mask(B: int, M: int, col_items: Optional[Tensor], device) -> Tensor
 def sampled_ranking_loss(h: Tensor, out_rows: Tensor, out_bias: Optional[Tensor] = None, *,
                          loss: str = "bpr-max", bpreg: float = 0.0, elu_param: float = 0.0,
                          logq_correction: Optional[Tensor] = None, col_items: Optional[Tensor] = None,
-                         reduction: str = "mean") -> Tensor:
+                         reduction: str = "mean", normalizer: Optional[float] = None) -> Tensor:
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
     B, M = h.shape[0], out_rows.shape[0]
@@ -60,7 +61,9 @@ def sampled_ranking_loss(h: Tensor, out_rows: Tensor, out_bias: Optional[Tensor]
     else:  # top1
         L = ((torch.sigmoid(R - target) + torch.sigmoid(R.square())) * neg).sum(1) / n_neg
     if reduction == "mean":
-        return L.sum() / B
+        if normalizer is not None and not (math.isfinite(normalizer) and normalizer > 0):
+            raise ValueError(f"normalizer must be finite and > 0, got {normalizer}")
+        return L.sum() / (max(B, 1) if normalizer is None else normalizer)
     if reduction == "sum":
         return L.sum()
     if reduction == "none":

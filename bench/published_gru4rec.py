@@ -221,20 +221,19 @@ def bernoulli_dropout(x: Tensor, p: float) -> Tensor:
     return F.dropout(x, p, training=True) if p > 0 else x
 
 
-def train_epoch(model: PublishedGRU4Rec, opt: AdagradMomentum, items: Tensor, offsets: Tensor, *, batch_size: int,
-                loss: str, negatives: Optional[Callable[[], Tensor]] = None, bpreg: float = 0.0, elu_param: float = 0.0,
-                logq: float = 0.0, sample_alpha: float = 0.5, log_counts: Optional[Tensor] = None,
-                dropout_embed: float = 0.0, dropout_hidden: float = 0.0,
-                dropout: Callable[[Tensor, float], Tensor] = bernoulli_dropout,
-                on_step: Optional[Callable[[int, float], None]] = None) -> Tuple[float, int]:
-    """One epoch; returns (the mean of the steps' losses, events). ``negatives()`` gives each
-    step's shared samples (None: no sampled negatives); ``log_counts`` (the training counts'
-    logarithms) for logQ."""
+def train_steps(model: PublishedGRU4Rec, opt: AdagradMomentum, items: Tensor, offsets: Tensor, *, batch_size: int,
+                loss: str, negatives: Optional[Callable[[], Tensor]] = None, bpreg: float = 0.0,
+                elu_param: float = 0.0, logq: float = 0.0, sample_alpha: float = 0.5,
+                log_counts: Optional[Tensor] = None, dropout_embed: float = 0.0, dropout_hidden: float = 0.0,
+                dropout: Callable[[Tensor, float], Tensor] = bernoulli_dropout) -> Iterator[Tuple[int, float]]:
+    """One epoch, a step at a time: yields each step's (events, loss) after its update.
+    ``negatives()`` gives each step's shared samples (None: no sampled negatives); ``log_counts``
+    (the training counts' logarithms) for logQ."""
     dtype = model.Wy.weight.dtype
     h = torch.zeros(batch_size, model.hidden, dtype=dtype)
-    total, n_steps, events = 0.0, 0, 0
     no_samples = torch.zeros(0, dtype=torch.long)
-    for X, Y, reset, keep in session_parallel(items, offsets, batch_size, 1 if negatives else 2):
+    for n_steps, (X, Y, reset, keep) in enumerate(session_parallel(items, offsets, batch_size,
+                                                                   1 if negatives else 2)):
         h = h[keep] if len(keep) != len(h) else h
         h = h.masked_fill(reset[:, None], 0).detach()
         S = negatives() if negatives else no_samples
@@ -251,9 +250,25 @@ def train_epoch(model: PublishedGRU4Rec, opt: AdagradMomentum, items: Tensor, of
         value = float(L.detach())
         if not math.isfinite(value):
             raise FloatingPointError(f"non-finite loss {value} at step {n_steps}")
-        total += value
-        n_steps += 1
-        events += len(X)
-        if on_step is not None:
-            on_step(len(X), value)
-    return total / max(n_steps, 1), events
+        yield len(X), value
+
+
+class CumulativeSampler:
+    """Negatives as the published code draws them: uniform numbers looked up in the cumulative
+    distribution of count^alpha, drawn for many steps at once."""
+
+    def __init__(self, counts: Tensor, alpha: float, n_sample: int, steps_per_draw: int = 256,
+                 generator: Optional[torch.Generator] = None):
+        w = counts.double() ** alpha
+        self.cdf = (w.cumsum(0) / w.sum()).float()
+        self.cdf[-1] = 1.0
+        self.n_sample, self.steps, self.generator = n_sample, steps_per_draw, generator
+        self.cache, self.next = None, steps_per_draw
+
+    def __call__(self) -> Tensor:
+        if self.next == self.steps:
+            u = torch.rand(self.steps * self.n_sample, generator=self.generator)
+            self.cache = torch.searchsorted(self.cdf, u, right=True).clamp_(max=len(self.cdf) - 1)
+            self.cache, self.next = self.cache.view(self.steps, self.n_sample), 0
+        self.next += 1
+        return self.cache[self.next - 1]

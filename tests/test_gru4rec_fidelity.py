@@ -116,14 +116,12 @@ def test_one_epoch_equals_the_published_trainer(embedding, loss, p_embed, p_hidd
 
     negatives = FixedNegatives(n_steps_bound, seed=2)
     ours = [(events, loss_value) for events, loss_value in model.train_steps(train, sampler=negatives)]
-    theirs = []
     log_counts = train.item_counts().clamp(min=1).log().double()
-    published.train_epoch(ref, opt, train.items, train.offsets, batch_size=B, loss=loss,
-                          negatives=FixedNegatives(n_steps_bound, seed=2), bpreg=cfg.bpreg, elu_param=cfg.elu_param,
-                          logq=cfg.logq, sample_alpha=cfg.sample_alpha, log_counts=log_counts,
-                          dropout_embed=p_embed, dropout_hidden=p_hidden,
-                          dropout=mask_dropout(torch.Generator().manual_seed(cfg.seed)),
-                          on_step=lambda n, value: theirs.append((n, value)))
+    theirs = list(published.train_steps(ref, opt, train.items, train.offsets, batch_size=B, loss=loss,
+                                        negatives=FixedNegatives(n_steps_bound, seed=2), bpreg=cfg.bpreg,
+                                        elu_param=cfg.elu_param, logq=cfg.logq, sample_alpha=cfg.sample_alpha,
+                                        log_counts=log_counts, dropout_embed=p_embed, dropout_hidden=p_hidden,
+                                        dropout=mask_dropout(torch.Generator().manual_seed(cfg.seed))))
     assert len(ours) == len(theirs) > 200  # steps
     assert [n for n, _ in ours] == [n for n, _ in theirs]
     assert min(n for n, _ in ours) < B  # the epoch ran into its shrinking tail

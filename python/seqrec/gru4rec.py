@@ -209,6 +209,8 @@ class GRU4Rec:
         cache, cached = None, 0  # negatives drawn for NEGATIVE_CACHE_STEPS steps at a time
         batches = session_parallel_batches(sessions.items, sessions.offsets, c.batch_size, device=self.device)
         for n_steps, batch in enumerate(batches):
+            if c.n_sample == 0 and len(batch.inputs) < 2:
+                break  # a lone row has no negative at all (GRU4Rec ends its epoch there too)
             h = batch.carry(h, zero_new=not fused)  # (the fused op zeroes the new sessions' rows)
             inputs, targets = batch.inputs, batch.targets
             if c.n_sample > 0:

@@ -2,6 +2,7 @@
 import sys
 
 import seqrec_ext
+from seqrec_ext.threads import thread_facts
 
 
 def main() -> int:
@@ -18,6 +19,7 @@ def main() -> int:
         ("GPU visible", "yes" if info["cuda_available"] else "no"),
     ]
     rows += [(f"  device {i}", name) for i, name in enumerate(info["cuda_devices"])]
+    rows += [(key, str(value)) for key, value in thread_facts().items()]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")

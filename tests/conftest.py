@@ -1,5 +1,7 @@
 """Shared test fixtures: the devices to run on (CUDA only where a GPU is visible and the CUDA
-kernels are built)."""
+kernels are built), and one intra-op thread for every test not marked ``threads``: a test that
+does not test threading should not depend on an idle machine (with one of two cores busy,
+OpenMP's waiting threads made the suite 10x slower)."""
 import pytest
 import torch
 
@@ -20,3 +22,16 @@ def pytest_report_header(config):
 @pytest.fixture(params=["cpu", pytest.param("cuda", marks=requires_cuda)])
 def device(request):
     return torch.device(request.param)
+
+
+@pytest.fixture(autouse=True)
+def one_thread(request):
+    if request.node.get_closest_marker("threads"):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

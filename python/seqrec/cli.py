@@ -94,14 +94,15 @@ def train(args) -> int:
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
         try:
-            stats = model.train_epoch(train_set, progress=progress)
+            stats = model.train_epoch(train_set, progress=progress, threads=args.threads)
         except FloatingPointError as err:
             bar.close()
             kept = f"; the last good checkpoint is {args.save}" if args.save and os.path.exists(args.save) else ""
             print(f"stopped: {err}{kept}", file=sys.stderr)
             return 2
         bar.close()
-        print(f"epoch {epoch + 1}: loss {stats['loss']:.4f}, {stats['events_per_s']:.0f} events/s")
+        print(f"epoch {epoch + 1}: loss {stats['loss']:.4f}, {stats['events_per_s']:.0f} events/s, "
+              f"{stats['threads']} thread{'s' if stats['threads'] > 1 else ''}")
         if args.save:
             save_checkpoint(model, args.save, epoch=epoch + 1, item_ids=train_set.item_ids)
     _print_metrics(model, test_set, args.eval_batch_size)
@@ -143,6 +144,8 @@ def main(argv=None) -> int:
     t.add_argument("--resume", action="store_true",
                    help="continue from --save up to --epochs (the model options come from the checkpoint)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--threads", type=cosernn_cli.thread_count, default=None,
+                   help="intra-op threads (default: picked by timing the training steps, as the machine's load allows)")
     e.add_argument("--load", required=True)
     cosernn_cli.add_parser(models)
     args = parser.parse_args(argv)

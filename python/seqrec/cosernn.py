@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqrec_ext import gru_sequence
+from seqrec_ext.threads import ThreadTuner
 
 from .cosernn_data import TRAIN, VALID, UserSequences, feature_size
 from .cosernn_eval import TRACK_KS, recent_tracks
@@ -279,11 +280,35 @@ def load_training_state(path: str, config: CoSeRNNConfig, checkpoint_extra: Opti
     return payload
 
 
+def _train_epoch(model, optimizer, seqs: UserSequences, config: CoSeRNNConfig, generator, candidates, item_vectors,
+                 epoch: int, tuner: ThreadTuner, progress) -> tuple[float, int]:
+    """One epoch of Adam steps over the training users: (the summed cosine loss, sessions)."""
+    total, count = 0.0, 0
+    for index in seqs.batch_indices(config.batch_size, generator):
+        batch = seqs.select(index)
+        u = model.embed(batch)
+        rows = None if candidates is None else candidates[index, :u.shape[1]]
+        objective, loss, n = training_objective(u, batch, config.track_loss, rows, item_vectors)
+        if n == 0:
+            continue
+        value = float(loss.detach())
+        if not (math.isfinite(value) and math.isfinite(float(objective.detach()))):
+            raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        optimizer.step()
+        total, count = total + value, count + n
+        if progress is not None:
+            progress(batch.n_users, 1.0 - value / n)
+        tuner.step(batch.n_users)
+    return total, count
+
+
 def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Optional[str] = None,
           checkpoint_extra: Optional[dict] = None, compile: bool = False, resume: bool = False,
           item_vectors: Optional[Tensor] = None,
           progress: Optional[Callable[[int, float], None]] = None,
-          log: Callable[[str], None] = print) -> tuple[CoSeRNN, list[dict]]:
+          log: Callable[[str], None] = print, threads: Optional[int] = None) -> tuple[CoSeRNN, list[dict]]:
     """Adam on the training sessions, early stopping on the validation mean cosine (patience
     ``config.patience`` epochs); returns the best model and the per-epoch history. With
     ``save``, a checkpoint is written atomically after every epoch: the best model so far (what
@@ -293,7 +318,9 @@ def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Opt
     ``max_epochs`` and ``patience`` may differ; tensors in ``checkpoint_extra`` must match).
     ``compile``: run the model under torch.compile. ``item_vectors`` (the item space, dense
     ids): needed with ``config.track_loss``, which adds ``track_loss`` times the mean
-    ``track_ranking_loss`` of the batch's sessions to its mean cosine loss."""
+    ``track_ranking_loss`` of the batch's sessions to its mean cosine loss. ``threads``: the
+    intra-op thread count, or None to let a :class:`seqrec_ext.threads.ThreadTuner` pick it by
+    timing the steps."""
     if resume and not save:
         raise ValueError("resume needs save: the checkpoint of the run to continue")
     if not (math.isfinite(config.track_loss) and config.track_loss >= 0):
@@ -328,23 +355,10 @@ def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Opt
         if stale >= config.patience:
             break
         model.train()
-        start, total, count = time.perf_counter(), 0.0, 0
-        for index in seqs.batch_indices(config.batch_size, generator):
-            batch = seqs.select(index)
-            u = model.embed(batch)
-            rows = None if candidates is None else candidates[index, :u.shape[1]]
-            objective, loss, n = training_objective(u, batch, config.track_loss, rows, item_vectors)
-            if n == 0:
-                continue
-            value = float(loss.detach())
-            if not (math.isfinite(value) and math.isfinite(float(objective.detach()))):
-                raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
-            optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            optimizer.step()
-            total, count = total + value, count + n
-            if progress is not None:
-                progress(batch.n_users, 1.0 - value / n)
+        start = time.perf_counter()
+        with ThreadTuner(threads) as tuner:
+            total, count = _train_epoch(model, optimizer, seqs, config, generator, candidates, item_vectors, epoch,
+                                        tuner, progress)
         train_cos = 1.0 - total / max(count, 1)
         valid_cos = mean_cosine(model, seqs, VALID) if has_valid else train_cos
         seconds = time.perf_counter() - start

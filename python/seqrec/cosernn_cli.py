@@ -14,6 +14,7 @@ same data without redoing the word2vec step.
 """
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import fields
 
@@ -169,7 +170,7 @@ def cmd_train(args) -> int:
             raise SystemExit(f"cannot resume: {err}") from None
     model, _ = train(seqs, config, device=args.device, progress=progress, log=log, compile=args.compile,
                      save=args.save, checkpoint_extra=extra, resume=args.resume,
-                     item_vectors=torch.from_numpy(item_vectors))
+                     item_vectors=torch.from_numpy(item_vectors), threads=args.threads)
     bar.close()
     report(model, seqs, item_vectors, args.results, args.seed)
     return 0
@@ -181,6 +182,17 @@ def cmd_evaluate(args) -> int:
                                             model.config.n_devices, model.config.n_sources)
     report(model, seqs, item_vectors, args.results, model.config.seed)
     return 0
+
+
+def thread_count(text: str) -> int:
+    """--threads: a count >= 1 (checked before any data is read)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
 
 
 def add_parser(models) -> None:
@@ -223,6 +235,8 @@ def add_parser(models) -> None:
                    help="beyond the paper: add W times a track-ranking loss (softmax over the session's 25 most "
                         "recently streamed tracks) to the cosine loss")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--threads", type=thread_count, default=None,
+                   help="intra-op threads (default: picked by timing the training steps, as the machine's load allows)")
     t.add_argument("--save", help="checkpoint written atomically after every epoch: the best model so far "
                                   "(what 'evaluate --load' uses) and the state to resume training")
     t.add_argument("--resume", action="store_true",

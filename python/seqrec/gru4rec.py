@@ -22,6 +22,7 @@ from torch import Tensor
 import seqrec_ext
 from seqrec_ext import GRU4RecParams, PopularitySampler, gru4rec_step, gru_step, train_step_param_names
 from seqrec_ext.gru4rec_step import dropout_mask
+from seqrec_ext.threads import ThreadTuner
 
 from .batching import session_parallel_batches
 from .data import Sessions
@@ -240,20 +241,26 @@ class GRU4Rec:
             h = h_new
             yield len(inputs), loss
 
-    def train_epoch(self, sessions: Sessions, progress: Optional[Callable[[int, float], None]] = None) -> dict:
-        """One epoch of session-parallel training; returns the mean loss and events/s.
-        Raises FloatingPointError (parameters untouched by the failing step) on a non-finite loss."""
+    def train_epoch(self, sessions: Sessions, progress: Optional[Callable[[int, float], None]] = None,
+                    threads: Optional[int] = None) -> dict:
+        """One epoch of session-parallel training; returns the mean loss, events/s and the
+        thread count used last. ``threads``: the intra-op thread count, or None to let a
+        :class:`seqrec_ext.threads.ThreadTuner` pick it by timing the steps (the machine may be
+        busy). Raises FloatingPointError (parameters untouched by the failing step) on a
+        non-finite loss."""
         total, n_steps, n_events = 0.0, 0, 0
         start = time.perf_counter()
-        for events, loss in self.train_steps(sessions):
-            total += loss
-            n_steps += 1
-            n_events += events
-            if progress is not None:
-                progress(events, loss)
+        with ThreadTuner(threads) as tuner:
+            for events, loss in self.train_steps(sessions):
+                tuner.step(events)
+                total += loss
+                n_steps += 1
+                n_events += events
+                if progress is not None:
+                    progress(events, loss)
         seconds = time.perf_counter() - start
         return {"loss": total / max(n_steps, 1), "events_per_s": n_events / max(seconds, 1e-9),
-                "steps": n_steps, "seconds": seconds}
+                "steps": n_steps, "seconds": seconds, "threads": tuner.threads}
 
     # ---- evaluation ----
 

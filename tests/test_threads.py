@@ -1,0 +1,91 @@
+"""ThreadTuner: the thread count a training loop runs with, picked by timing the loop's steps.
+Steps here are sleeps whose length depends on torch's current thread count, so the tests know
+which setting is faster; the trainers' fused step gives the same result at any thread count."""
+import time
+
+import pytest
+import torch
+
+from seqrec_ext.threads import ThreadTuner, candidate_threads, thread_facts
+
+
+def run(tuner, seconds_per_event, steps, events=10):
+    """Steps of `events` events lasting seconds_per_event[threads] each; the thread count of each step."""
+    used = []
+    for _ in range(steps):
+        threads = torch.get_num_threads()
+        used.append(threads)
+        time.sleep(seconds_per_event[threads] * events)
+        tuner.step(events)
+    return used
+
+
+def test_fixed_count_is_kept_and_restored():
+    before = torch.get_num_threads()
+    with ThreadTuner(2) as tuner:
+        used = run(tuner, {2: 1e-5}, 12)
+    assert set(used) == {2} and tuner.threads == 2 and tuner.history == []
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        ThreadTuner(0)
+
+
+@pytest.mark.parametrize("fast", [1, 2])
+def test_the_faster_setting_is_found(fast):
+    slow = 3 - fast
+    with ThreadTuner(candidates=[1, 2], first_interval=0.01) as tuner:
+        used = run(tuner, {fast: 1e-4, slow: 2.5e-4}, 60)
+    assert tuner.history and all(choice == fast for _, choice, _ in tuner.history)
+    assert used.count(fast) > 2 * used.count(slow)
+    assert torch.get_num_threads() == 1  # the fixture's count, restored
+
+
+def test_a_much_slower_setting_costs_one_step():
+    """A candidate whose first step is far slower than the current setting is dropped at once:
+    on a busy machine the extra threads cost one step per probe, not four."""
+    with ThreadTuner(candidates=[1, 2], first_interval=0.0, max_interval=0.0) as tuner:
+        used = run(tuner, {1: 1e-4, 2: 2e-3}, 60)
+    probes = len(tuner.history)
+    assert probes >= 3
+    assert used.count(2) <= probes + 1  # (a probe still open at the end had one step too)
+    assert all(results[2] == float("inf") for _, _, results in tuner.history)
+
+
+def test_probes_grow_rarer_while_the_choice_holds():
+    with ThreadTuner(candidates=[1, 2], first_interval=0.02, max_interval=1.0) as tuner:
+        run(tuner, {1: 1e-4, 2: 3e-4}, 150)
+    times = [t for t, _, _ in tuner.history]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(gaps) >= 2 and gaps[-1] > 1.5 * gaps[0]
+
+
+def test_candidates_and_facts():
+    assert candidate_threads(1) == [1]
+    assert candidate_threads()[0] == 1
+    facts = thread_facts()
+    assert facts["cores in affinity mask"] >= 1 and "OMP_WAIT_POLICY" in facts
+
+
+@pytest.mark.threads
+def test_the_fused_training_step_is_the_same_at_any_thread_count():
+    """What the tuner switches between gives the same model: an epoch of GRU4Rec at one thread
+    and at two (the kernels' parallel row passes, the sparse update's runs)."""
+    from seqrec.data import Sessions
+    from seqrec.gru4rec import GRU4Rec, GRU4RecConfig
+    import numpy as np
+
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(2, 9, (300,), generator=g)
+    items = torch.randint(0, 500, (int(lengths.sum()),), generator=g)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+    train = Sessions(items=items, offsets=offsets, times=torch.arange(len(items), dtype=torch.float64),
+                     session_ids=np.arange(300), item_ids=np.arange(500))
+    models = []
+    for threads in (1, 2):
+        model = GRU4Rec(500, GRU4RecConfig(hidden=64, batch_size=48, n_sample=256, momentum=0.3, seed=1))
+        stats = model.train_epoch(train, threads=threads)
+        assert stats["threads"] == threads
+        models.append(model)
+    for name in models[0]._tensors():
+        torch.testing.assert_close(getattr(models[0].params, name), getattr(models[1].params, name),
+                                   rtol=1e-4, atol=1e-5)

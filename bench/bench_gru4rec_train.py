@@ -51,7 +51,7 @@ CONFIGS = [
 
 def published_run(cfg: GRU4RecConfig, train, generator: torch.Generator):
     """The published trainer's model, optimizer and epoch (a generator of each step's events)."""
-    model = published.PublishedGRU4Rec(train.n_items, cfg.hidden, cfg.embedding, cfg.embedding_size,
+    model = published.PublishedGRU4Rec(train.n_items, cfg.sizes, cfg.embedding, cfg.embedding_size,
                                        generator=generator)
     opt = published.AdagradMomentum(list(model.parameters()), lr=cfg.learning_rate, momentum=cfg.momentum)
     counts = train.item_counts()

@@ -11,7 +11,9 @@ What it reproduces (docs/gru4rec-fidelity.md lists each fact):
   GRUCell; ``none``: GRU4Rec's own cell whose input projection is a row of a ``(N, 3H)`` table
   (blocks ordered candidate, reset, update), ``r, z = sigmoid(x_r + h Wrz)``,
   ``n = tanh(x_n + (r * h) Wh)``, ``h' = (1 - z) h + z n``, one bias. Item tables and the
-  output bias are sparse embeddings;
+  output bias are sparse embeddings. Stacked layers (``layers``, bottom first; the published
+  code takes a list of sizes) are GRUCells, each fed the (dropped-out) output of the one below,
+  each with a state of its own;
 * its initialisation: every gate block uniform on +-sqrt(6 / (fan_in + fan_out)) of the block,
   biases zero;
 * dropout: on the input embedding (in mode none: on the GRU layer's output, the layer being the
@@ -35,7 +37,7 @@ trainer and seqrec the same ones.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -53,25 +55,29 @@ def block_uniform_(t: Tensor, fan: int, generator: Optional[torch.Generator] = N
 
 
 class PublishedGRU4Rec(nn.Module):
-    def __init__(self, n_items: int, hidden: int = 100, embedding: str = "constrained", embedding_size: int = 0,
-                 dtype: torch.dtype = torch.float32, generator: Optional[torch.Generator] = None):
+    def __init__(self, n_items: int, layers: Sequence[int] = (100,), embedding: str = "constrained",
+                 embedding_size: int = 0, dtype: torch.dtype = torch.float32,
+                 generator: Optional[torch.Generator] = None):
         super().__init__()
         if embedding not in ("constrained", "separate", "none"):
             raise ValueError(f"unknown embedding {embedding!r}")
-        self.embedding, self.hidden, self.n_items = embedding, hidden, n_items
-        H = hidden
+        self.embedding, self.layers, self.n_items = embedding, list(layers), n_items
+        H0 = self.layers[0]
+        H = self.hidden = self.layers[-1]
         self.Wy = nn.Embedding(n_items, H, sparse=True, dtype=dtype)
         self.By = nn.Embedding(n_items, 1, sparse=True, dtype=dtype)
         block_uniform_(self.Wy.weight, n_items + H, generator)
         nn.init.zeros_(self.By.weight)
-        if embedding == "none":
-            self.Wx0 = nn.Embedding(n_items, 3 * H, sparse=True, dtype=dtype)  # blocks: candidate, reset, update
-            self.Wrz0 = nn.Parameter(torch.empty(H, 2 * H, dtype=dtype))
-            self.Wh0 = nn.Parameter(torch.empty(H, H, dtype=dtype))
-            self.Bh0 = nn.Parameter(torch.zeros(3 * H, dtype=dtype))
-            block_uniform_(self.Wx0.weight, n_items + H, generator)
-            block_uniform_(self.Wrz0, 2 * H, generator)
-            block_uniform_(self.Wh0, 2 * H, generator)
+        cells = []
+        if embedding == "none":  # the first layer is the embedding
+            self.Wx0 = nn.Embedding(n_items, 3 * H0, sparse=True, dtype=dtype)  # blocks: candidate, reset, update
+            self.Wrz0 = nn.Parameter(torch.empty(H0, 2 * H0, dtype=dtype))
+            self.Wh0 = nn.Parameter(torch.empty(H0, H0, dtype=dtype))
+            self.Bh0 = nn.Parameter(torch.zeros(3 * H0, dtype=dtype))
+            block_uniform_(self.Wx0.weight, n_items + H0, generator)
+            block_uniform_(self.Wrz0, 2 * H0, generator)
+            block_uniform_(self.Wh0, 2 * H0, generator)
+            widths = self.layers[:-1]
         else:
             width = H if embedding == "constrained" else embedding_size
             if embedding == "separate":
@@ -79,11 +85,15 @@ class PublishedGRU4Rec(nn.Module):
                     raise ValueError("embedding 'separate' needs embedding_size >= 1")
                 self.E = nn.Embedding(n_items, width, sparse=True, dtype=dtype)
                 block_uniform_(self.E.weight, n_items + width, generator)
-            self.G = nn.GRUCell(width, H, dtype=dtype)
-            block_uniform_(self.G.weight_ih, width + H, generator)
-            block_uniform_(self.G.weight_hh, 2 * H, generator)
-            nn.init.zeros_(self.G.bias_ih)
-            nn.init.zeros_(self.G.bias_hh)
+            widths = [width] + self.layers[:-1]
+        for fan_in, size in zip(widths, self.layers[len(self.layers) - len(widths):]):
+            cell = nn.GRUCell(fan_in, size, dtype=dtype)
+            block_uniform_(cell.weight_ih, fan_in + size, generator)
+            block_uniform_(cell.weight_hh, 2 * size, generator)
+            nn.init.zeros_(cell.bias_ih)
+            nn.init.zeros_(cell.bias_hh)
+            cells.append(cell)
+        self.G = nn.ModuleList(cells)
 
     def own_cell(self, X: Tensor, h: Tensor) -> Tensor:
         """Mode none: GRU4Rec's own GRU layer, its input projection a row lookup."""
@@ -94,13 +104,23 @@ class PublishedGRU4Rec(nn.Module):
         n = torch.tanh((r * h) @ self.Wh0 + x_n)
         return (1 - z) * h + z * n
 
-    def step(self, X: Tensor, h: Tensor, dropout: Callable[[Tensor, float], Tensor], p_embed: float,
-             p_hidden: float) -> Tensor:
-        """The new (masked) state from the current items and the previous state."""
+    def step(self, X: Tensor, h: List[Tensor], dropout: Callable[[Tensor, float], Tensor], p_embed: float,
+             p_hidden: float) -> List[Tensor]:
+        """The new (masked) states of every layer from the current items and the previous states;
+        the last one is the output."""
         if self.embedding == "none":
-            return dropout(self.own_cell(X, h), p_embed)
-        E = self.Wy(X) if self.embedding == "constrained" else self.E(X)
-        return dropout(self.G(dropout(E, p_embed), h), p_hidden)
+            x = dropout(self.own_cell(X, h[0]), p_embed)
+            out = [x]
+        else:
+            x = dropout(self.Wy(X) if self.embedding == "constrained" else self.E(X), p_embed)
+            out = []
+        for cell, state in zip(self.G, h[len(out):]):
+            x = dropout(cell(x, state), p_hidden)
+            out.append(x)
+        return out
+
+    def zero_state(self, rows: int) -> List[Tensor]:
+        return [torch.zeros(rows, size, dtype=self.Wy.weight.dtype) for size in self.layers]
 
     def scores(self, h: Tensor, Y: Optional[Tensor] = None) -> Tensor:
         """Scores of the items Y (default: the whole catalogue)."""
@@ -118,9 +138,9 @@ class PublishedGRU4Rec(nn.Module):
         rr = {"conservative": 0.0, "standard": 0.0}
         n, h = 0, None
         for X, Y, reset, keep in session_parallel(items, offsets, batch_size):
-            h = torch.zeros(len(X), self.hidden, dtype=self.Wy.weight.dtype) if h is None else h[keep]
-            h = self.step(X, h.masked_fill(reset[:, None], 0), lambda x, p: x, 0.0, 0.0)
-            R = self.scores(h)
+            h = self.zero_state(len(X)) if h is None else [s[keep] for s in h]
+            h = self.step(X, [s.masked_fill(reset[:, None], 0) for s in h], lambda x, p: x, 0.0, 0.0)
+            R = self.scores(h[-1])
             target = R.gather(1, Y[:, None])
             for mode, rank in (("conservative", (R >= target).sum(1)), ("standard", (R > target).sum(1) + 1)):
                 inside = rank <= cutoff
@@ -229,18 +249,17 @@ def train_steps(model: PublishedGRU4Rec, opt: AdagradMomentum, items: Tensor, of
     """One epoch, a step at a time: yields each step's (events, loss) after its update.
     ``negatives()`` gives each step's shared samples (None: no sampled negatives); ``log_counts``
     (the training counts' logarithms) for logQ."""
-    dtype = model.Wy.weight.dtype
-    h = torch.zeros(batch_size, model.hidden, dtype=dtype)
+    h = model.zero_state(batch_size)
     no_samples = torch.zeros(0, dtype=torch.long)
     for n_steps, (X, Y, reset, keep) in enumerate(session_parallel(items, offsets, batch_size,
                                                                    1 if negatives else 2)):
-        h = h[keep] if len(keep) != len(h) else h
-        h = h.masked_fill(reset[:, None], 0).detach()
+        h = [s[keep] if len(keep) != len(s) else s for s in h]
+        h = [s.masked_fill(reset[:, None], 0).detach() for s in h]
         S = negatives() if negatives else no_samples
         cols = torch.cat([Y, S])
         model.zero_grad(set_to_none=True)
         h = model.step(X, h, dropout, dropout_embed, dropout_hidden)
-        R = model.scores(h, cols)
+        R = model.scores(h[-1], cols)
         logq_columns = None
         if loss == "cross-entropy" and logq > 0:
             logq_columns = logq * torch.cat([log_counts[Y], sample_alpha * log_counts[S]])

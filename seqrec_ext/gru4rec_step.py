@@ -31,7 +31,8 @@ class GRU4RecParams:
     embedding mode ``none``: ``item_in (n_items, 3H)`` holds each item's input projection
     (the one-hot input times W_x is a row lookup); ``separate``: ``item_in (n_items, E)`` an
     embedding and ``w_in (E, 3H)``; ``constrained`` (GRU4Rec's default, "shared"): the output
-    table ``out_table (n_items, H)`` is also the input embedding (tied), ``w_in (H, 3H)``.
+    table ``out_table (n_items, H)`` is also the input embedding (tied), ``w_in (H, 3H)``
+    (its width may differ from the layer's H when layers are stacked above it).
     ``b_h`` is the GRU's input-side bias; ``b_hh`` its optional hidden-side bias (a
     ``torch.nn.GRUCell`` has both: with the reset-after cell, b_hh's candidate block sits
     inside the reset gate's product).
@@ -57,8 +58,9 @@ class GRU4RecParams:
             if self.item_in is None or self.w_in is None or self.w_in.shape != (self.item_in.shape[1], 3 * H):
                 raise ValueError("embedding 'separate' needs item_in (n_items, E) and w_in (E, 3H)")
         else:
-            if self.item_in is not None or self.w_in is None or self.w_in.shape != (H, 3 * H):
-                raise ValueError("embedding 'constrained' needs w_in (H, 3H) and no item_in (out_table is the input)")
+            if self.item_in is not None or self.w_in is None or self.w_in.shape != (self.out_table.shape[1], 3 * H):
+                raise ValueError("embedding 'constrained' needs w_in (out_table's width, 3H) and no item_in "
+                                 "(out_table is the input)")
         if self.b_hh is not None and self.b_hh.shape != (3 * H,):
             raise ValueError(f"b_hh must be (3H,) = ({3 * H},), got {tuple(self.b_hh.shape)}")
 

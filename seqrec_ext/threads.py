@@ -13,7 +13,10 @@ it changes. The waiting itself happens in the OpenMP runtime (behind torch's
 parallel_for and BLAS), whose wait policy is fixed when the process starts
 (``OMP_WAIT_POLICY``); the thread count is what a running loop can still change.
 
-``threads=N`` fixes the count instead (``--threads N`` on the command line).
+``threads=N`` fixes the count instead (``--threads N`` on the command line). Results do not
+depend on the count beyond float rounding, but they do in the last bits (BLAS and torch's
+reductions sum in another order on more threads): a run that must repeat bit for bit, or be
+resumed bit for bit, fixes the count.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ def thread_facts() -> dict:
     """What the process will use: intra-op threads, cores allowed, load, OpenMP waiting."""
     facts = {"intra-op threads (torch default)": torch.get_num_threads(), "cores in affinity mask": available_cores()}
     try:
-        facts["load average (1 min)"] = os.getloadavg()[0]
+        facts["load average (1 min)"] = round(os.getloadavg()[0], 2)
     except OSError:
         pass
     facts["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", "-")
@@ -61,19 +64,23 @@ class ThreadTuner:
     context manager: the thread count in force before is restored at the end.
 
     ``threads``: a fixed count (no probing); None: probe the ``candidates`` (default
-    :func:`candidate_threads`), starting from the fewest: on a busy machine more threads can
-    be tens of times slower, on an idle one fewer cost a few tens of percent, so the first
-    steps are run where a wrong guess costs least.
+    :func:`candidate_threads`). The first steps run at the count that did a small matrix
+    product fastest when the tuner started (a few milliseconds); from then on the loop's own
+    steps decide (``start`` fixes the first count instead). Probes are at least
+    ``steps_between_probes`` steps apart, so that a loop of long steps does not spend a large
+    share of its time on them.
     """
 
     def __init__(self, threads: Optional[int] = None, *, candidates: Optional[Sequence[int]] = None,
                  probe_steps: int = 4, warmup_steps: int = 2, first_interval: float = 1.0,
-                 max_interval: float = 60.0, give_up_ratio: float = 3.0):
+                 max_interval: float = 60.0, give_up_ratio: float = 3.0, steps_between_probes: int = 50,
+                 start: Optional[int] = None):
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.fixed = threads
         self.probe_steps, self.warmup_steps = probe_steps, warmup_steps
         self.first_interval, self.max_interval, self.give_up_ratio = first_interval, max_interval, give_up_ratio
+        self.steps_between_probes, self.start = steps_between_probes, start
         if threads is not None:
             self.candidates = [threads]
         else:
@@ -84,8 +91,12 @@ class ThreadTuner:
 
     def __enter__(self) -> "ThreadTuner":
         self._before = torch.get_num_threads()
-        self.current = self.fixed if self.fixed is not None else min(self.candidates)
+        if self.fixed is not None:
+            self.current = self.fixed
+        else:
+            self.current = self.start if self.start in self.candidates else self._quick_choice()
         torch.set_num_threads(self.current)
+        self._since_probe = 0
         self._last = time.perf_counter()
         self._steps = 0
         self._recent: List[float] = []  # seconds per event of the current setting's latest steps
@@ -93,6 +104,24 @@ class ThreadTuner:
         self._interval = self.first_interval
         self._next_probe = self._last  # probe as soon as the warm-up steps are done
         return self
+
+    def _quick_choice(self, size: int = 384, repeats: int = 5) -> int:
+        """The candidate that runs a small matrix product fastest right now (median of a few)."""
+        if len(self.candidates) == 1:
+            return self.candidates[0]
+        a = torch.rand(size, size)
+        best, best_time = self.candidates[0], float("inf")
+        for c in self.candidates:
+            torch.set_num_threads(c)
+            times = []
+            for _ in range(repeats + 1):  # (the first wakes the threads)
+                start = time.perf_counter()
+                torch.mm(a, a)
+                times.append(time.perf_counter() - start)
+            t = statistics.median(times[1:])
+            if t < best_time:
+                best, best_time = c, t
+        return best
 
     def __exit__(self, *exc) -> None:
         torch.set_num_threads(self._before)
@@ -112,7 +141,9 @@ class ThreadTuner:
             return
         if self._probe is None:
             self._recent = (self._recent + [per_event])[-self.probe_steps:]
-            if now >= self._next_probe and len(self._recent) == self.probe_steps:
+            self._since_probe += 1
+            if (now >= self._next_probe and len(self._recent) == self.probe_steps
+                    and (self._since_probe >= self.steps_between_probes or not self.history)):
                 others = [c for c in self.candidates if c != self.current]
                 self._probe = {"results": {self.current: statistics.median(self._recent)}, "todo": others,
                                "times": []}
@@ -140,6 +171,6 @@ class ThreadTuner:
         self.history.append((time.perf_counter(), best, dict(probe["results"])))
         self.current = best
         torch.set_num_threads(best)
-        self._probe, self._recent = None, []
+        self._probe, self._recent, self._since_probe = None, [], 0
         self._interval = self.first_interval if changed else min(2 * self._interval, self.max_interval)
         self._next_probe = time.perf_counter() + self._interval

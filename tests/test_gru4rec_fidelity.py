@@ -2,7 +2,8 @@
 GRU4Rec trainer (bench/published_gru4rec.py: nn.GRUCell, sparse nn.Embedding tables, autograd,
 the published optimizer rule): from the same initial parameters, with the same negatives and
 the same dropout masks, one epoch through the end of the data (the batch shrinks in the last
-steps) gives the same losses and the same parameters, in every embedding mode and loss."""
+steps) gives the same losses and the same parameters, in every embedding mode and loss, with
+one GRU layer (the fused training step) and with stacked ones (op by op)."""
 import os
 import sys
 
@@ -62,23 +63,31 @@ def mask_dropout(generator):
 def reference_from(model: GRU4Rec) -> published.PublishedGRU4Rec:
     """The published model holding seqrec's parameters, in its own layout."""
     p, c = model.params, model.config
-    ref = published.PublishedGRU4Rec(N_ITEMS, H, c.embedding, c.embedding_size, dtype=torch.float64)
+    ref = published.PublishedGRU4Rec(N_ITEMS, c.sizes, c.embedding, c.embedding_size, dtype=torch.float64)
+    cells = list(ref.G)
     with torch.no_grad():
         ref.Wy.weight.copy_(p.out_table)
         ref.By.weight.copy_(p.out_bias[:, None])
         if c.embedding == "none":  # blocks (candidate, reset, update) where seqrec has (r, z, n)
-            perm = torch.cat([torch.arange(2 * H, 3 * H), torch.arange(0, 2 * H)])
+            H0 = c.sizes[0]
+            perm = torch.cat([torch.arange(2 * H0, 3 * H0), torch.arange(0, 2 * H0)])
             ref.Wx0.weight.copy_(p.item_in[:, perm])
             ref.Bh0.copy_(p.b_h[perm])
-            ref.Wrz0.copy_(p.w_hh[:2 * H].t())
-            ref.Wh0.copy_(p.w_hh[2 * H:].t())
+            ref.Wrz0.copy_(p.w_hh[:2 * H0].t())
+            ref.Wh0.copy_(p.w_hh[2 * H0:].t())
         else:
             if c.embedding == "separate":
                 ref.E.weight.copy_(p.item_in)
-            ref.G.weight_ih.copy_(p.w_in.t())
-            ref.G.weight_hh.copy_(p.w_hh)
-            ref.G.bias_ih.copy_(p.b_h)
-            ref.G.bias_hh.copy_(p.b_hh)
+            first = cells.pop(0)
+            first.weight_ih.copy_(p.w_in.t())
+            first.weight_hh.copy_(p.w_hh)
+            first.bias_ih.copy_(p.b_h)
+            first.bias_hh.copy_(p.b_hh)
+        for cell, layer in zip(cells, model.upper, strict=True):
+            cell.weight_ih.copy_(layer["w_in"].t())
+            cell.weight_hh.copy_(layer["w_hh"])
+            cell.bias_ih.copy_(layer["b_h"])
+            cell.bias_hh.copy_(layer["b_hh"])
     return ref
 
 
@@ -89,22 +98,26 @@ def assert_same_parameters(model: GRU4Rec, ref: published.PublishedGRU4Rec, tol)
 
 
 CASES = [
-    ("constrained", "bpr-max", 0.0, 0.0),
-    ("constrained", "bpr-max-in-batch", 0.0, 0.0),  # no sampled negatives
-    ("constrained", "bpr-max", 0.3, 0.2),
-    ("constrained", "cross-entropy", 0.0, 0.0),
-    ("constrained", "cross-entropy", 0.25, 0.0),
-    ("constrained", "top1-max", 0.0, 0.1),
-    ("separate", "bpr-max", 0.2, 0.1),
-    ("separate", "cross-entropy", 0.0, 0.0),
-    ("none", "bpr-max", 0.0, 0.0),
-    ("none", "cross-entropy", 0.3, 0.0),
-    ("none", "top1-max", 0.0, 0.0),
+    ("constrained", "bpr-max", 0.0, 0.0, ()),
+    ("constrained", "bpr-max-in-batch", 0.0, 0.0, ()),  # no sampled negatives
+    ("constrained", "bpr-max", 0.3, 0.2, ()),
+    ("constrained", "cross-entropy", 0.0, 0.0, ()),
+    ("constrained", "cross-entropy", 0.25, 0.0, ()),
+    ("constrained", "top1-max", 0.0, 0.1, ()),
+    ("separate", "bpr-max", 0.2, 0.1, ()),
+    ("separate", "cross-entropy", 0.0, 0.0, ()),
+    ("none", "bpr-max", 0.0, 0.0, ()),
+    ("none", "cross-entropy", 0.3, 0.0, ()),
+    ("none", "top1-max", 0.0, 0.0, ()),
+    # stacked layers (the top one has H units)
+    ("constrained", "bpr-max", 0.2, 0.1, (5,)),
+    ("separate", "cross-entropy", 0.0, 0.15, (7, 4)),
+    ("none", "top1-max", 0.25, 0.1, (5,)),
 ]
 
 
-@pytest.mark.parametrize("embedding,loss,p_embed,p_hidden", CASES)
-def test_one_epoch_equals_the_published_trainer(embedding, loss, p_embed, p_hidden):
+@pytest.mark.parametrize("embedding,loss,p_embed,p_hidden,layers", CASES)
+def test_one_epoch_equals_the_published_trainer(embedding, loss, p_embed, p_hidden, layers):
     n_sample = 0 if loss.endswith("-in-batch") else S
     loss = loss.removesuffix("-in-batch")
     train = random_sessions(300, seed=1)
@@ -112,7 +125,8 @@ def test_one_epoch_equals_the_published_trainer(embedding, loss, p_embed, p_hidd
     cfg = GRU4RecConfig(hidden=H, loss=loss, bpreg=0.6 if loss == "bpr-max" else 0.0,
                         elu_param=0.5 if loss == "bpr-max" else 0.0, logq=1.0 if loss == "cross-entropy" else 0.0,
                         n_sample=n_sample, sample_alpha=0.5, batch_size=B, dropout_embed=p_embed, dropout_hidden=p_hidden,
-                        learning_rate=0.08, momentum=0.3, embedding=embedding, embedding_size=E, seed=4)
+                        learning_rate=0.08, momentum=0.3, embedding=embedding, embedding_size=E, seed=4,
+                        layers=layers)
     model = GRU4Rec(N_ITEMS, cfg, dtype=torch.float64)
     ref = reference_from(model)
     opt = published.AdagradMomentum(list(ref.parameters()), lr=cfg.learning_rate, momentum=cfg.momentum)
@@ -141,15 +155,15 @@ def test_initialisation_scales_are_the_published_ones():
     n_items, hidden, width = 3000, 64, 48
     for embedding in ("constrained", "separate", "none"):
         model = GRU4Rec(n_items, GRU4RecConfig(hidden=hidden, embedding=embedding, embedding_size=width))
-        ref = published.PublishedGRU4Rec(n_items, hidden, embedding, width)
+        ref = published.PublishedGRU4Rec(n_items, (hidden,), embedding, width)
         p = model.params
         fan_in = {"constrained": hidden, "separate": width, "none": n_items}[embedding]
         bounds = {"out_table": (p.out_table, ref.Wy.weight, n_items + hidden),
-                  "w_hh": (p.w_hh, ref.G.weight_hh if embedding != "none" else ref.Wh0, 2 * hidden)}
+                  "w_hh": (p.w_hh, ref.G[0].weight_hh if embedding != "none" else ref.Wh0, 2 * hidden)}
         if embedding == "none":
             bounds["item_in"] = (p.item_in, ref.Wx0.weight, n_items + hidden)
         else:
-            bounds["w_in"] = (p.w_in, ref.G.weight_ih, fan_in + hidden)
+            bounds["w_in"] = (p.w_in, ref.G[0].weight_ih, fan_in + hidden)
         if embedding == "separate":
             bounds["item_in"] = (p.item_in, ref.E.weight, n_items + width)
         for name, (ours, theirs, fan) in bounds.items():

@@ -100,3 +100,27 @@ def test_malformed_data_exits_with_the_file_and_line(tmp_path):
     data.write_text("SessionId\tItemId\tTime\n1\t2\t3.0\n1\tx\t4.0\n")
     with pytest.raises(SystemExit, match=r"events.tsv:3: ItemId 'x' is not an integer"):
         main(["gru4rec", "train", "--dataset", str(data), "--epochs", "1"] + SMALL)
+
+
+def test_preset_stacked_layers_and_threads(tmp_path, capsys):
+    """--preset sets the published best parameters, options on the command line override them;
+    --layers takes stacked sizes; --threads fixes the thread count; bad values are refused
+    before any data is read."""
+    data = write_tsv(tmp_path / "events.tsv")
+    ckpt = tmp_path / "model.pt"
+    assert main(["gru4rec", "train", "--dataset", str(data), "--epochs", "1", "--save", str(ckpt), "--preset",
+                 "retailrocket", "--layers", "8,6", "--n-sample", "16", "--batch-size", "4", "--test-days", "1",
+                 "--threads", "1", "--quiet"]) == 0
+    assert "1 thread" in capsys.readouterr().out
+    model, _, _ = load_checkpoint(ckpt)
+    c = model.config
+    assert (c.layers, c.hidden, c.batch_size, c.n_sample) == ((8,), 6, 4, 16)  # the command line's
+    assert (c.loss, c.momentum, c.dropout_embed, c.dropout_hidden, c.bpreg, c.sample_alpha, c.embedding) == (
+        "bpr-max", 0.4, 0.5, 0.05, 1.95, 0.4, "constrained")  # the preset's
+    assert model.upper[0]["w_in"].shape == (8, 18)
+    for bad, message in ((["--layers", "8,0"], "--layers/--hidden: expected sizes >= 1"),
+                         (["--threads", "0"], "--threads: must be a whole number >= 1"),
+                         (["--preset", "lastfm"], "--preset: invalid choice")):
+        with pytest.raises(SystemExit):
+            main(["gru4rec", "train", "--dataset", str(tmp_path / "missing.tsv")] + bad)
+        assert message in capsys.readouterr().err

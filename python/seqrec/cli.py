@@ -37,9 +37,22 @@ def _split(args):
     return time_split(events, test_days=test_days, source=args.dataset)
 
 
+def layer_sizes(text: str) -> tuple:
+    """--layers: one size or several, comma-separated, each >= 1 (checked before any data is read)."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected sizes >= 1 such as 100 or 100,100, got {text!r}")
+    return sizes
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     d = GRU4RecConfig()
-    p.add_argument("--layers", "--hidden", dest="hidden", type=int, default=d.hidden, help="hidden size")
+    p.add_argument("--layers", "--hidden", dest="layer_sizes", type=layer_sizes, default=None,
+                   help=f"GRU layer sizes, bottom first: 100 or 100,100 (default {d.hidden})")
+    p.set_defaults(hidden=d.hidden, layers=d.layers)
     p.add_argument("--loss", default=d.loss, choices=["bpr-max", "top1-max", "cross-entropy", "bpr", "top1"])
     p.add_argument("--bpreg", type=float, default=d.bpreg)
     p.add_argument("--elu-param", type=float, default=d.elu_param)
@@ -70,6 +83,8 @@ def _print_metrics(model, test, batch_size) -> None:
 
 def train(args) -> int:
     train_set, test_set = _split(args)
+    if args.layer_sizes is not None:
+        *args.layers, args.hidden = args.layer_sizes
     config = GRU4RecConfig(**{f.name: getattr(args, f.name) for f in fields(GRU4RecConfig)})
     first_epoch = 0
     if args.resume:
@@ -145,7 +160,8 @@ def main(argv=None) -> int:
                    help="continue from --save up to --epochs (the model options come from the checkpoint)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--threads", type=cosernn_cli.thread_count, default=None,
-                   help="intra-op threads (default: picked by timing the training steps, as the machine's load allows)")
+                   help="intra-op threads (default: picked by timing the training steps, as the machine's load "
+                        "allows; fix it for runs, and resumed runs, that repeat bit for bit)")
     e.add_argument("--load", required=True)
     cosernn_cli.add_parser(models)
     args = parser.parse_args(argv)

@@ -236,7 +236,8 @@ def add_parser(models) -> None:
                         "recently streamed tracks) to the cosine loss")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--threads", type=thread_count, default=None,
-                   help="intra-op threads (default: picked by timing the training steps, as the machine's load allows)")
+                   help="intra-op threads (default: picked by timing the training steps, as the machine's load "
+                        "allows; fix it for runs, and resumed runs, that repeat bit for bit)")
     t.add_argument("--save", help="checkpoint written atomically after every epoch: the best model so far "
                                   "(what 'evaluate --load' uses) and the state to resume training")
     t.add_argument("--resume", action="store_true",

@@ -20,7 +20,8 @@ import torch
 from torch import Tensor
 
 import seqrec_ext
-from seqrec_ext import GRU4RecParams, PopularitySampler, gru4rec_step, gru_step, train_step_param_names
+from seqrec_ext import (GRU4RecParams, PopularitySampler, RowGrad, StepResult, gru4rec_step, gru_step,
+                        train_step_param_names)
 from seqrec_ext.gru4rec_step import dropout_mask
 from seqrec_ext.threads import ThreadTuner
 
@@ -64,8 +65,15 @@ class GRU4RecConfig:
     (the item table holds each item's GRU input projection). ``reset_after``: the cell;
     None picks the published one: torch.nn.GRUCell's (reset after the hidden product, two
     biases) for constrained and separate, GRU4Rec's own cell (reset before it, one bias) for
-    none. In mode none the published code applies ``dropout_embed`` to the GRU layer's output
-    (the state), so ``dropout_hidden`` has nothing to act on there and is refused."""
+    none. In mode none the published code applies ``dropout_embed`` to the first GRU layer's
+    output (that layer is the embedding), so with one layer ``dropout_hidden`` has nothing to
+    act on there and is refused.
+
+    ``layers``: the sizes of stacked GRU layers below the top one (bottom first); the top layer
+    has ``hidden`` units and feeds the output table. ``--layers 100,100`` on the command line is
+    ``layers=(100,), hidden=100``. The layers above the first are torch.nn.GRUCell's cell (two
+    biases; ``reset_after=False`` makes them GRU4Rec's own cell with one), each fed the
+    dropped-out output of the one below (``dropout_hidden``), each with a state of its own."""
 
     hidden: int = 100
     loss: str = "bpr-max"
@@ -83,6 +91,22 @@ class GRU4RecConfig:
     embedding_size: int = 0  # for "separate"
     reset_after: Optional[bool] = None
     seed: int = 0
+    layers: Tuple[int, ...] = ()
+
+    def __post_init__(self):
+        self.layers = tuple(int(n) for n in self.layers)
+        if self.hidden < 1 or any(n < 1 for n in self.layers):
+            raise ValueError(f"layer sizes must be >= 1, got {(*self.layers, self.hidden)}")
+
+    @property
+    def sizes(self) -> Tuple[int, ...]:
+        """Every GRU layer's size, bottom first."""
+        return (*self.layers, self.hidden)
+
+    @property
+    def upper_reset_after(self) -> bool:
+        """The cell of the layers above the first: GRUCell's unless reset_after says otherwise."""
+        return True if self.reset_after is None else bool(self.reset_after)
 
     @property
     def cell_reset_after(self) -> bool:
@@ -110,11 +134,11 @@ class GRU4Rec:
         if not (0 <= config.dropout_embed < 1 and 0 <= config.dropout_hidden < 1):
             raise ValueError(f"dropout probabilities must lie in [0, 1), got {config.dropout_embed} (embedding) "
                              f"and {config.dropout_hidden} (hidden)")
-        if config.embedding == "none" and config.dropout_hidden > 0:
-            raise ValueError("embedding 'none' has no hidden dropout: GRU4Rec applies dropout_embed to its GRU "
-                             "layer's output there (set dropout_embed instead)")
+        if config.embedding == "none" and config.dropout_hidden > 0 and not config.layers:
+            raise ValueError("embedding 'none' with one layer has no hidden dropout: GRU4Rec applies dropout_embed "
+                             "to its GRU layer's output there (set dropout_embed instead)")
         g = torch.Generator().manual_seed(config.seed)
-        H = config.hidden
+        H, top = config.sizes[0], config.hidden  # the first layer's size, the output table's width
 
         def init(rows, cols, fan):
             return _init_block(rows, cols, fan, g, dtype, self.device)
@@ -122,7 +146,7 @@ class GRU4Rec:
         zeros = dict(dtype=dtype, device=self.device)
         # every block of a gate matrix is (fan-in, H): w_hh's are H x H
         kw = dict(w_hh=init(3 * H, H, 2 * H), b_h=torch.zeros(3 * H, **zeros),
-                  out_table=init(n_items, H, n_items + H), out_bias=torch.zeros(n_items, **zeros),
+                  out_table=init(n_items, top, n_items + top), out_bias=torch.zeros(n_items, **zeros),
                   embedding=config.embedding)
         if config.embedding == "none":
             kw["item_in"] = init(n_items, 3 * H, n_items + H)
@@ -133,17 +157,28 @@ class GRU4Rec:
             kw["item_in"] = init(n_items, E, n_items + E)
             kw["w_in"] = init(E, 3 * H, E + H)
         else:
-            kw["w_in"] = init(H, 3 * H, 2 * H)
+            kw["w_in"] = init(top, 3 * H, top + H)
         if config.two_biases:
             kw["b_hh"] = torch.zeros(3 * H, **zeros)
         self.params = GRU4RecParams(**kw)
+        # the layers above the first: (w_in, w_hh, b_h, b_hh or None) each
+        self.upper = []
+        for below, size in zip(config.sizes[:-1], config.sizes[1:]):
+            self.upper.append({"w_in": init(below, 3 * size, below + size), "w_hh": init(3 * size, size, 2 * size),
+                               "b_h": torch.zeros(3 * size, **zeros)}
+                              | ({"b_hh": torch.zeros(3 * size, **zeros)} if config.upper_reset_after else {}))
         # Adagrad state: accumulator and momentum buffer per parameter
         self.state = {name: (torch.zeros_like(t), torch.zeros_like(t)) for name, t in self._tensors().items()}
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
 
     def _tensors(self):
+        """Every parameter by name: the first layer's and the output table's, then
+        ``layer{l}.w_in`` etc. for the layers above."""
         names = train_step_param_names(self.config.embedding, self.params.b_hh is not None)
-        return {name: getattr(self.params, name) for name in names}
+        out = {name: getattr(self.params, name) for name in names}
+        for l, layer in enumerate(self.upper, start=1):
+            out.update({f"layer{l}.{name}": t for name, t in layer.items()})
+        return out
 
     # ---- training ----
 
@@ -172,8 +207,8 @@ class GRU4Rec:
         return out
 
     def _dropouts(self) -> Tuple[float, float]:
-        """(input rows, new state) dropout probabilities: in mode none GRU4Rec's embedding is its
-        GRU layer, and the embedding dropout acts on that layer's output."""
+        """(input rows, first layer's output) dropout probabilities: in mode none GRU4Rec's
+        embedding is its first GRU layer, and the embedding dropout acts on that layer's output."""
         c = self.config
         return (0.0, c.dropout_embed) if c.embedding == "none" else (c.dropout_embed, c.dropout_hidden)
 
@@ -188,12 +223,17 @@ class GRU4Rec:
         (``gru4rec_train_step_``, the default) or as the step op and one update op per parameter
         (``False``; the same result, bitwise on the CPU)."""
         c = self.config
-        fused = True if fused is None else fused
+        stacked = bool(c.layers)
+        if fused and stacked:
+            raise ValueError("the fused training step is for one GRU layer; stacked layers train op by op "
+                             "(fused=False)")
+        fused = not stacked if fused is None else fused
         counts = sessions.item_counts()
         if sampler is None:
             sampler = PopularitySampler(counts, alpha=c.sample_alpha, device=self.device)
-        log_counts = counts.clamp(min=1).log().to(self.params.out_table.dtype).to(self.device)
-        h = torch.zeros(c.batch_size, c.hidden, device=self.device, dtype=self.params.out_table.dtype)
+        dtype = self.params.out_table.dtype
+        log_counts = counts.clamp(min=1).log().to(dtype).to(self.device)
+        states = [torch.zeros(c.batch_size, size, device=self.device, dtype=dtype) for size in c.sizes]
         tables = None if fused else self._update_tables()
         p_embed, p_hidden = self._dropouts()
         reset_after, normalizer = c.cell_reset_after, float(c.batch_size)
@@ -212,7 +252,8 @@ class GRU4Rec:
         for n_steps, batch in enumerate(batches):
             if c.n_sample == 0 and len(batch.inputs) < 2:
                 break  # a lone row has no negative at all (GRU4Rec ends its epoch there too)
-            h = batch.carry(h, zero_new=not fused)  # (the fused op zeroes the new sessions' rows)
+            # (the fused op zeroes the new sessions' rows itself)
+            states = [batch.carry(h, zero_new=not fused) for h in states]
             inputs, targets = batch.inputs, batch.targets
             if c.n_sample > 0:
                 if cached == 0:
@@ -223,23 +264,89 @@ class GRU4Rec:
                     if c.loss == "cross-entropy" and c.logq > 0 else None)
             if fused:  # the step and its update in one op call (called directly, with the masks
                 # gru4rec_train_step_'s wrapper would draw: the wrapper is a few % of a step)
+                h = states[0]
                 embed_mask = dropout_mask((len(inputs), in_width), h, p_embed, self.generator)
                 hidden_mask = dropout_mask(h.shape, h, p_hidden, self.generator)
                 value, h_new = train_step(tensors, accs, moms, inputs, targets, negatives, h, batch.reset, logq,
                                           embed_mask, hidden_mask, *step_args)
+                new_states = [h_new]
+            elif stacked:
+                value, new_states, result = self._stacked_step(inputs, targets, negatives, states, logq, normalizer)
             else:
-                result = gru4rec_step(self.params, inputs, targets, negatives, h, loss=c.loss, bpreg=c.bpreg,
+                result = gru4rec_step(self.params, inputs, targets, negatives, states[0], loss=c.loss, bpreg=c.bpreg,
                                       elu_param=c.elu_param, logq_correction=logq, dropout_embed=p_embed,
                                       dropout_hidden=p_hidden, reset_after=reset_after, normalizer=normalizer,
                                       generator=self.generator)
-                value, h_new = result.loss, result.h_new
+                value, new_states = result.loss, [result.h_new]
             loss = value.item()
             if not math.isfinite(loss):  # (the fused op has updated nothing either)
                 raise FloatingPointError(f"non-finite loss {loss} at step {n_steps}")
             if not fused:
                 self._apply(result, tables)
-            h = h_new
+            states = new_states
             yield len(inputs), loss
+
+    def _layers(self):
+        """(w_in or None, w_hh, b_h, b_hh or None, reset_after) of every GRU layer, bottom first."""
+        p, c = self.params, self.config
+        first = (p.w_in, p.w_hh, p.b_h, p.b_hh, c.cell_reset_after)
+        return [first] + [(u["w_in"], u["w_hh"], u["b_h"], u.get("b_hh"), c.upper_reset_after) for u in self.upper]
+
+    def _stacked_step(self, inputs, targets, negatives, states, logq, normalizer):
+        """One training step of stacked layers, op by op: the GRU step op up the lower layers,
+        the fused step-and-loss op on the top one, the GRU backward op down again (truncated:
+        no gradient into the previous states). Dropout masks in GRU4Rec's order: the input
+        rows, then each layer's output (whose masked value is the layer's carried state).
+        Returns (loss, the new states, a StepResult with every parameter's gradient)."""
+        c, p, ops = self.config, self.params, torch.ops.seqrec
+        p_embed, p_first = self._dropouts()
+        layers = self._layers()
+        g = self.generator
+        with torch.no_grad():
+            out_ids = torch.cat([targets, negatives])
+            rows = p.input_table.index_select(0, inputs)
+            embed_mask = dropout_mask(rows.shape, rows, p_embed, g)
+            x = rows if embed_mask is None else rows * embed_mask
+            saved, new_states = [], []
+            for l, (w_in, w_hh, b_h, b_hh, reset_after) in enumerate(layers[:-1]):
+                h_new, ws = ops.gru_step(x if w_in is None else x @ w_in, states[l], w_hh, b_h, b_hh, reset_after)
+                mask = dropout_mask(h_new.shape, h_new, p_first if l == 0 else c.dropout_hidden, g)
+                saved.append((x, ws, mask))
+                x = h_new if mask is None else h_new * mask
+                new_states.append(x)
+            w_in, w_hh, b_h, b_hh, reset_after = layers[-1]
+            top_mask = dropout_mask(states[-1].shape, states[-1], c.dropout_hidden, g)
+            value, h_top, d_gi, d_w_hh, d_b_h, d_b_hh, d_out, d_bias = ops.gru4rec_step(
+                x @ w_in, states[-1], w_hh, b_h, b_hh, p.out_table.index_select(0, out_ids),
+                p.out_bias.index_select(0, out_ids), logq, top_mask, c.loss, float(c.bpreg), float(c.elu_param),
+                reset_after, normalizer)
+            new_states.append(h_top)
+            top = f"layer{len(layers) - 1}."
+            result = StepResult(loss=value, h_new=h_top)
+            result.dense_grads.update({top + "w_in": x.t() @ d_gi, top + "w_hh": d_w_hh, top + "b_h": d_b_h})
+            if b_hh is not None:
+                result.dense_grads[top + "b_hh"] = d_b_hh
+            d_x = d_gi @ w_in.t()
+            for l in reversed(range(len(layers) - 1)):
+                x_in, ws, mask = saved[l]
+                w_in, w_hh, b_h, b_hh, reset_after = layers[l]
+                d_gi, _, d_w_hh, d_b_h, d_b_hh = ops.gru_step_backward(d_x if mask is None else d_x * mask, w_hh, ws,
+                                                                       reset_after)
+                prefix = f"layer{l}." if l else ""
+                result.dense_grads.update({prefix + "w_hh": d_w_hh, prefix + "b_h": d_b_h})
+                if b_hh is not None:
+                    result.dense_grads[prefix + "b_hh"] = d_b_hh
+                if w_in is not None:
+                    result.dense_grads[prefix + "w_in"] = x_in.t() @ d_gi
+                d_x = d_gi if w_in is None else d_gi @ w_in.t()
+            d_in = d_x if embed_mask is None else d_x * embed_mask
+        if c.embedding == "constrained":
+            result.row_grads["out_table"] = RowGrad(torch.cat([inputs, out_ids]), torch.cat([d_in, d_out]))
+        else:
+            result.row_grads["item_in"] = RowGrad(inputs, d_in)
+            result.row_grads["out_table"] = RowGrad(out_ids, d_out)
+        result.row_grads["out_bias"] = RowGrad(out_ids, d_bias)
+        return value, new_states, result
 
     def train_epoch(self, sessions: Sessions, progress: Optional[Callable[[int, float], None]] = None,
                     threads: Optional[int] = None) -> dict:
@@ -270,14 +377,14 @@ class GRU4Rec:
         hidden state starts at zero for every session."""
         p, c = self.params, self.config
         metrics = RankingMetrics(ks=ks)
-        h = torch.zeros(batch_size, c.hidden, device=self.device)
+        states = [torch.zeros(batch_size, size, device=self.device, dtype=p.out_table.dtype) for size in c.sizes]
         for batch in session_parallel_batches(sessions.items, sessions.offsets, batch_size, device=self.device):
-            h = batch.carry(h)
-            inputs = batch.inputs
-            x = p.input_table[inputs]
-            gi = x if p.w_in is None else x @ p.w_in
-            h = gru_step(gi, h, p.w_hh, p.b_h, p.b_hh, reset_after=c.cell_reset_after)
-            scores = h @ p.out_table.t() + p.out_bias
+            states = [batch.carry(h) for h in states]
+            x = p.input_table[batch.inputs]
+            for l, (w_in, w_hh, b_h, b_hh, reset_after) in enumerate(self._layers()):
+                x = states[l] = gru_step(x if w_in is None else x @ w_in, states[l], w_hh, b_h, b_hh,
+                                         reset_after=reset_after)
+            scores = x @ p.out_table.t() + p.out_bias
             if c.elu_param > 0 and c.loss in ("bpr-max", "top1-max"):
                 scores = torch.nn.functional.elu(scores, c.elu_param)  # monotone: ranks unchanged
             metrics.update(scores, batch.targets)

@@ -21,9 +21,8 @@ resumed bit for bit, fixes the count.
 from __future__ import annotations
 
 import os
-import statistics
 import time
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -64,21 +63,25 @@ class ThreadTuner:
     context manager: the thread count in force before is restored at the end.
 
     ``threads``: a fixed count (no probing); None: probe the ``candidates`` (default
-    :func:`candidate_threads`). The first steps run at the count that did a small matrix
-    product fastest when the tuner started (a few milliseconds); from then on the loop's own
-    steps decide (``start`` fixes the first count instead). Probes are at least
-    ``steps_between_probes`` steps apart, so that a loop of long steps does not spend a large
-    share of its time on them.
+    :func:`candidate_threads`). A setting is judged by its seconds per event over a window of
+    at least ``probe_steps`` steps and ``window`` seconds: a total, not a median, since on a
+    busy machine most steps may run at full speed while a few wait for a descheduled thread
+    for milliseconds. A candidate that is already ``give_up_ratio`` times slower than the
+    current setting after any of its steps is dropped at once. The first steps run at the
+    count that did a small matrix product fastest over ``window`` seconds when the tuner
+    started (``start`` fixes the first count instead); from then on the loop's own steps
+    decide. Probes are at least ``steps_between_probes`` steps apart, so that a loop of long
+    steps spends a bounded share of its time on them.
     """
 
     def __init__(self, threads: Optional[int] = None, *, candidates: Optional[Sequence[int]] = None,
-                 probe_steps: int = 4, warmup_steps: int = 2, first_interval: float = 1.0,
-                 max_interval: float = 60.0, give_up_ratio: float = 3.0, steps_between_probes: int = 50,
+                 probe_steps: int = 4, window: float = 0.03, warmup_steps: int = 2, first_interval: float = 1.0,
+                 max_interval: float = 60.0, give_up_ratio: float = 1.5, steps_between_probes: int = 50,
                  start: Optional[int] = None):
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.fixed = threads
-        self.probe_steps, self.warmup_steps = probe_steps, warmup_steps
+        self.probe_steps, self.window, self.warmup_steps = probe_steps, window, warmup_steps
         self.first_interval, self.max_interval, self.give_up_ratio = first_interval, max_interval, give_up_ratio
         self.steps_between_probes, self.start = steps_between_probes, start
         if threads is not None:
@@ -96,32 +99,13 @@ class ThreadTuner:
         else:
             self.current = self.start if self.start in self.candidates else self._quick_choice()
         torch.set_num_threads(self.current)
-        self._since_probe = 0
         self._last = time.perf_counter()
-        self._steps = 0
-        self._recent: List[float] = []  # seconds per event of the current setting's latest steps
+        self._steps = self._since_probe = 0
+        self._recent: List[Tuple[float, int]] = []  # (seconds, events) of the current setting's latest steps
         self._probe: Optional[dict] = None
         self._interval = self.first_interval
         self._next_probe = self._last  # probe as soon as the warm-up steps are done
         return self
-
-    def _quick_choice(self, size: int = 384, repeats: int = 5) -> int:
-        """The candidate that runs a small matrix product fastest right now (median of a few)."""
-        if len(self.candidates) == 1:
-            return self.candidates[0]
-        a = torch.rand(size, size)
-        best, best_time = self.candidates[0], float("inf")
-        for c in self.candidates:
-            torch.set_num_threads(c)
-            times = []
-            for _ in range(repeats + 1):  # (the first wakes the threads)
-                start = time.perf_counter()
-                torch.mm(a, a)
-                times.append(time.perf_counter() - start)
-            t = statistics.median(times[1:])
-            if t < best_time:
-                best, best_time = c, t
-        return best
 
     def __exit__(self, *exc) -> None:
         torch.set_num_threads(self._before)
@@ -130,40 +114,64 @@ class ThreadTuner:
     def threads(self) -> int:
         return self.current
 
+    def _quick_choice(self, size: int = 256) -> int:
+        """The candidate that runs small matrix products fastest over ``window`` seconds now."""
+        if len(self.candidates) == 1:
+            return self.candidates[0]
+        a = torch.rand(size, size)
+        rates = {}
+        for c in self.candidates:
+            torch.set_num_threads(c)
+            torch.mm(a, a)  # (wakes the threads)
+            start, n = time.perf_counter(), 0
+            while time.perf_counter() - start < self.window:
+                torch.mm(a, a)
+                n += 1
+            rates[c] = n / (time.perf_counter() - start)
+        return max(rates, key=rates.get)
+
     # ---- the loop calls this ----
+
+    def _full(self, window: List[Tuple[float, int]]) -> bool:
+        return len(window) >= self.probe_steps and sum(t for t, _ in window) >= self.window
+
+    @staticmethod
+    def _per_event(window: List[Tuple[float, int]]) -> float:
+        return sum(t for t, _ in window) / max(sum(n for _, n in window), 1)
 
     def step(self, events: int) -> None:
         now = time.perf_counter()
-        per_event = (now - self._last) / max(events, 1)
+        sample = (now - self._last, max(int(events), 1))
         self._steps += 1
         if self.fixed is not None or len(self.candidates) == 1 or self._steps <= self.warmup_steps:
             self._last = time.perf_counter()
             return
         if self._probe is None:
-            self._recent = (self._recent + [per_event])[-self.probe_steps:]
+            self._recent.append(sample)
+            while len(self._recent) > self.probe_steps and self._full(self._recent[1:]):
+                self._recent.pop(0)
             self._since_probe += 1
-            if (now >= self._next_probe and len(self._recent) == self.probe_steps
+            if (now >= self._next_probe and self._full(self._recent)
                     and (self._since_probe >= self.steps_between_probes or not self.history)):
                 others = [c for c in self.candidates if c != self.current]
-                self._probe = {"results": {self.current: statistics.median(self._recent)}, "todo": others,
-                               "times": []}
+                self._probe = {"home": self.current, "results": {self.current: self._per_event(self._recent)},
+                               "todo": others, "window": []}
                 self._try_next()
         else:
             probe = self._probe
-            probe["times"].append(per_event)
-            reference = probe["results"][probe["home"]]
-            too_slow = per_event > self.give_up_ratio * reference
-            if too_slow or len(probe["times"]) == self.probe_steps:
-                probe["results"][self.current] = float("inf") if too_slow else statistics.median(probe["times"])
+            probe["window"].append(sample)
+            rate = self._per_event(probe["window"])
+            too_slow = rate > self.give_up_ratio * probe["results"][probe["home"]]
+            if too_slow or self._full(probe["window"]):
+                probe["results"][self.current] = float("inf") if too_slow else rate
                 self._try_next()
         self._last = time.perf_counter()
 
     def _try_next(self) -> None:
         probe = self._probe
-        probe.setdefault("home", self.current)
         if probe["todo"]:
             self.current = probe["todo"].pop(0)
-            probe["times"] = []
+            probe["window"] = []
             torch.set_num_threads(self.current)
             return
         best = min(probe["results"], key=probe["results"].get)

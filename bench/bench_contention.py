@@ -20,19 +20,16 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
 
 from seqrec.cosernn import CoSeRNN, CoSeRNNConfig, training_objective
-from seqrec.cosernn_data import build_user_sequences
 from seqrec.data import time_split
 from seqrec.gru4rec import PRESET_COMMON, PRESETS, GRU4Rec, GRU4RecConfig
-from seqrec.listening import sessionize_listening
-from seqrec.listening_synthetic import synthetic_listening
 from seqrec.synthetic import synthetic_events
 from seqrec_ext.threads import ThreadTuner, available_cores
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_cosernn_epoch import synthetic_sequences  # noqa: E402
 from common import run_facts  # noqa: E402
 
 
@@ -97,12 +94,7 @@ def main() -> None:
     cores = available_cores()
     print(run_facts(torch.device("cpu"), args.repeats))
     train, _ = time_split(synthetic_events(200_000, 20_000, seed=123), test_days=0.5, source="synthetic")
-    log, planted = synthetic_listening(n_users=args.cosernn_users)
-    sessions = sessionize_listening(log)
-    ids = np.unique(sessions.items[sessions.items >= 0])
-    n_devices, n_sources = int(sessions.devices.max()) + 1, int(sessions.sources.max()) + 1
-    seqs = build_user_sequences(sessions, planted[ids], ids, n_devices=n_devices, n_sources=n_sources,
-                                test_days=14, valid_days=5)
+    seqs, _, n_devices, n_sources, _ = synthetic_sequences(args.cosernn_users)
     workloads = {
         "GRU4Rec bpr-max B=32 H=100 (events/s)": gru4rec_steps(train),
         "GRU4Rec rees46 B=240 H=512 (events/s)": gru4rec_steps(train, **PRESET_COMMON, **PRESETS["rees46"]),

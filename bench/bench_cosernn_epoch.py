@@ -53,6 +53,19 @@ def make_model(variant: str, n_devices: int, n_sources: int) -> CoSeRNN:
     return model
 
 
+def synthetic_sequences(n_users: int):
+    """The synthetic listening log of ``n_users`` users as CoSeRNN's training sequences (the
+    last 14 days test, the 5 before validation): (sequences, the planted item vectors of the
+    sequences' items, devices, stream sources, sessions)."""
+    log, planted = synthetic_listening(n_users=n_users)
+    sessions = sessionize_listening(log)
+    ids = np.unique(sessions.items[sessions.items >= 0])
+    n_devices, n_sources = int(sessions.devices.max()) + 1, int(sessions.sources.max()) + 1
+    seqs = build_user_sequences(sessions, planted[ids], ids, n_devices=n_devices, n_sources=n_sources,
+                                test_days=14, valid_days=5)
+    return seqs, planted[ids], n_devices, n_sources, sessions.n_sessions
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=10000)
@@ -60,16 +73,11 @@ def main() -> None:
     args = parser.parse_args()
     print(run_facts(torch.device("cpu"), args.steps))
     t0 = time.perf_counter()
-    log, planted = synthetic_listening(n_users=args.users)
-    sessions = sessionize_listening(log)
-    ids = np.unique(sessions.items[sessions.items >= 0])
-    n_devices, n_sources = int(sessions.devices.max()) + 1, int(sessions.sources.max()) + 1
-    seqs = build_user_sequences(sessions, planted[ids], ids, n_devices=n_devices, n_sources=n_sources,
-                                test_days=14, valid_days=5)
-    print(f"data: {seqs.n_users} users, {sessions.n_sessions} sessions, longest user {int(seqs.lengths.max())} "
+    seqs, vectors, n_devices, n_sources, n_sessions = synthetic_sequences(args.users)
+    print(f"data: {seqs.n_users} users, {n_sessions} sessions, longest user {int(seqs.lengths.max())} "
           f"sessions ({time.perf_counter() - t0:.0f} s to generate)")
     batch_size = CoSeRNNConfig(n_devices=1, n_sources=1).batch_size
-    candidates, vectors = training_candidates(seqs), torch.from_numpy(planted[ids])
+    candidates, vectors = training_candidates(seqs), torch.from_numpy(vectors)
     indices = itertools.islice(seqs.batch_indices(batch_size, torch.Generator().manual_seed(0)), args.steps + 2)
     variants = {"fused gru_sequence": "gru", "torch.nn.GRU": "torch-gru", "torch.nn.LSTM (--cell lstm)": "lstm",
                 "fused, --context-memory --track-loss 0.03": "gru+"}

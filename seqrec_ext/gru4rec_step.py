@@ -19,7 +19,8 @@ import torch
 from torch import Tensor
 
 
-__all__ = ["GRU4RecParams", "RowGrad", "StepResult", "gru4rec_step", "dropout_mask", "EMBEDDING_MODES"]
+__all__ = ["GRU4RecParams", "RowGrad", "StepResult", "gru4rec_step", "dropout_mask", "table_row_grads",
+           "EMBEDDING_MODES"]
 
 EMBEDDING_MODES = ("none", "separate", "constrained")
 
@@ -103,6 +104,21 @@ def _gru4rec_step_fake(gi, h, w_hh, b_h, b_hh, out_rows, out_bias, logq_correcti
             out_rows.new_empty(out_rows.shape[0]))
 
 
+def table_row_grads(embedding: str, item_ids: Tensor, out_ids: Tensor, d_in: Tensor, d_out: Tensor,
+                    d_bias: Tensor) -> Dict[str, RowGrad]:
+    """The item tables' row gradients of a step: the input rows' (``d_in``, rows ``item_ids``)
+    and the scored rows' (``d_out``, ``d_bias``, rows ``out_ids``); in mode ``constrained``
+    both uses of the shared table go into one RowGrad of ``out_table``."""
+    grads = {}
+    if embedding == "constrained":
+        grads["out_table"] = RowGrad(torch.cat([item_ids, out_ids]), torch.cat([d_in, d_out]))
+    else:
+        grads["item_in"] = RowGrad(item_ids, d_in)
+        grads["out_table"] = RowGrad(out_ids, d_out)
+    grads["out_bias"] = RowGrad(out_ids, d_bias)
+    return grads
+
+
 def dropout_mask(shape, like: Tensor, p: float, generator: Optional[torch.Generator]) -> Optional[Tensor]:
     """Inverted dropout's mask of ``shape`` with the dtype and device of ``like`` (kept entries
     scaled by 1 / (1 - p)); None when p = 0. The steps draw theirs with it: the embedding's
@@ -150,13 +166,8 @@ def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, ne
         d_x = d_gi if w_in is None else d_gi @ w_in.t()
         d_in = d_x if embed_mask is None else d_x * embed_mask
         d_w_in = None if w_in is None else x.t() @ d_gi
-    result = StepResult(loss=value, h_new=h_new)
-    if params.embedding == "constrained":
-        result.row_grads["out_table"] = RowGrad(torch.cat([item_ids, out_ids]), torch.cat([d_in, d_out]))
-    else:
-        result.row_grads["item_in"] = RowGrad(item_ids, d_in)
-        result.row_grads["out_table"] = RowGrad(out_ids, d_out)
-    result.row_grads["out_bias"] = RowGrad(out_ids, d_bias)
+    result = StepResult(loss=value, h_new=h_new,
+                        row_grads=table_row_grads(params.embedding, item_ids, out_ids, d_in, d_out, d_bias))
     result.dense_grads["w_hh"] = d_w_hh
     result.dense_grads["b_h"] = d_b_h
     if d_w_in is not None:

@@ -20,9 +20,8 @@ import torch
 from torch import Tensor
 
 import seqrec_ext
-from seqrec_ext import (GRU4RecParams, PopularitySampler, RowGrad, StepResult, gru4rec_step, gru_step,
-                        train_step_param_names)
-from seqrec_ext.gru4rec_step import dropout_mask
+from seqrec_ext import GRU4RecParams, PopularitySampler, StepResult, gru4rec_step, gru_step, train_step_param_names
+from seqrec_ext.gru4rec_step import dropout_mask, table_row_grads
 from seqrec_ext.threads import ThreadTuner
 
 from .batching import session_parallel_batches
@@ -340,12 +339,7 @@ class GRU4Rec:
                     result.dense_grads[prefix + "w_in"] = x_in.t() @ d_gi
                 d_x = d_gi if w_in is None else d_gi @ w_in.t()
             d_in = d_x if embed_mask is None else d_x * embed_mask
-        if c.embedding == "constrained":
-            result.row_grads["out_table"] = RowGrad(torch.cat([inputs, out_ids]), torch.cat([d_in, d_out]))
-        else:
-            result.row_grads["item_in"] = RowGrad(inputs, d_in)
-            result.row_grads["out_table"] = RowGrad(out_ids, d_out)
-        result.row_grads["out_bias"] = RowGrad(out_ids, d_bias)
+        result.row_grads = table_row_grads(c.embedding, inputs, out_ids, d_in, d_out, d_bias)
         return value, new_states, result
 
     def train_epoch(self, sessions: Sessions, progress: Optional[Callable[[int, float], None]] = None,

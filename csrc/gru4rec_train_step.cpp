@@ -1,4 +1,4 @@
-// One whole GRU4Rec training step in one op call (SPEC 2.3 + 2.5), for every embedding mode:
+// One whole GRU4Rec training step in one op call, for every embedding mode:
 // gather the rows the step touches, the input projection, the fused step
 // (csrc/gru4rec_step.cpp), then Adagrad with momentum on the touched rows of the item tables
 // and on the dense parameters (csrc/adagrad_momentum.cpp), in place. The same functions in the

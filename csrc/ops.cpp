@@ -40,7 +40,7 @@ TORCH_LIBRARY(seqrec, m) {
         "float bpreg, float elu_param, str reduction, float? normalizer=None) -> (Tensor d_h, "
         "Tensor d_out_rows, Tensor d_out_bias)");
 
-  // ---- the fused GRU4Rec training step (SPEC 2.3); shapes in csrc/gru4rec_step.cpp ----
+  // ---- the fused GRU4Rec training step; shapes in csrc/gru4rec_step.cpp ----
   // gru_step, then sampled_ranking_loss (reduction mean: the row sum divided by normalizer,
   // default B) on the (masked) new state, and the backward of both: the loss, the masked new
   // state (the state the next step starts from) and the gradients of gi, w_hh, b_h (the GRU's

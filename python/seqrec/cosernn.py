@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, fields
 from typing import Callable, Optional
@@ -39,8 +38,9 @@ from torch import Tensor, nn
 from seqrec_ext import gru_sequence
 from seqrec_ext.threads import ThreadTuner
 
+from .checkpoints import save_atomically
 from .cosernn_data import TRAIN, VALID, UserSequences, feature_size
-from .cosernn_eval import TRACK_KS, recent_tracks
+from .cosernn_data import TRACK_KS, recent_tracks
 
 # the track-ranking loss: candidates per session (the smaller K of the paper's track ranking)
 # and the scale of the cosines in its softmax
@@ -243,11 +243,9 @@ def mean_cosine(model: CoSeRNN, seqs: UserSequences, split: int, batch_size: int
 
 
 def save_checkpoint(path: str, config: CoSeRNNConfig, state: dict, **extra) -> None:
-    """Atomically: written to a temporary file, then renamed over ``path``. ``state``: the
-    model's weights (``load_checkpoint`` rebuilds the model from them and ``config``)."""
-    tmp = f"{path}.tmp"
-    torch.save({"config": asdict(config), "state": state, **extra}, tmp)
-    os.replace(tmp, path)
+    """Atomically and durably (seqrec.checkpoints). ``state``: the model's weights
+    (``load_checkpoint`` rebuilds the model from them and ``config``)."""
+    save_atomically({"config": asdict(config), "state": state, **extra}, path)
 
 
 def load_checkpoint(path: str, device="cpu") -> tuple[CoSeRNN, dict]:

@@ -15,6 +15,7 @@ week and hour themselves (Instacart).
 """
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 from dataclasses import dataclass, fields
@@ -200,3 +201,27 @@ def load_prepared(path: str) -> tuple[UserSequences, dict]:
     tensors = dict(payload.pop("sequences"))
     tensors["users"] = tensors["users"].numpy()
     return UserSequences(**tensors), payload
+
+
+# the candidate list lengths of the track-ranking task (evaluation; the training loss uses the first)
+TRACK_KS = (25, 100)
+
+
+def recent_tracks(seqs: UserSequences, sessions: Tensor, k: int) -> Tensor:
+    """``(N, k)``: for each session of the ``(U, T)`` bool mask ``sessions`` (row-major order, as
+    ``sessions.nonzero()``), the ``k`` distinct tracks its user streamed most recently before it
+    (skipped ones too), most recent first, -1 padding."""
+    items_np, want = seqs.items.numpy(), sessions.numpy()
+    out = np.full((int(want.sum()), k), -1, dtype=np.int64)
+    row = 0
+    for u in np.flatnonzero(want.any(1)):
+        order: dict = {}  # tracks in the order last streamed: re-inserting moves one to the end
+        for t in range(int(np.flatnonzero(want[u])[-1]) + 1):  # padding streams nothing
+            if want[u, t]:
+                recent = list(itertools.islice(reversed(order), k))
+                out[row, :len(recent)] = recent
+                row += 1
+            for item in items_np[u, t][items_np[u, t] >= 0].tolist():
+                order.pop(item, None)
+                order[item] = None
+    return torch.from_numpy(out)

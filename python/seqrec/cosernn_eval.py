@@ -21,7 +21,6 @@ from); earlier sessions without a played track score 0 in session ranking.
 """
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from typing import Dict, Optional
@@ -31,10 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .cosernn_data import UserSequences
+from .cosernn_data import TRACK_KS, UserSequences, recent_tracks
 
 SESSION_KS = (20, 50)
-TRACK_KS = (25, 100)
 COLUMNS = ("Cosine", "MRR@20", "Rank@20", "MRR@50", "Rank@50", "mAP@25", "Rec@10 (25)", "mAP@100", "Rec@10 (100)")
 
 
@@ -128,26 +126,6 @@ class TrackCandidates:
     t: Tensor          # (N,)
     items: Tensor      # (N, K_max)
     relevant: Tensor   # (N, K_max) bool
-
-
-def recent_tracks(seqs: UserSequences, sessions: Tensor, k: int) -> Tensor:
-    """``(N, k)``: for each session of the ``(U, T)`` bool mask ``sessions`` (row-major order, as
-    ``sessions.nonzero()``), the ``k`` distinct tracks its user streamed most recently before it
-    (skipped ones too), most recent first, -1 padding."""
-    items_np, want = seqs.items.numpy(), sessions.numpy()
-    out = np.full((int(want.sum()), k), -1, dtype=np.int64)
-    row = 0
-    for u in np.flatnonzero(want.any(1)):
-        order: dict = {}  # tracks in the order last streamed: re-inserting moves one to the end
-        for t in range(int(np.flatnonzero(want[u])[-1]) + 1):  # padding streams nothing
-            if want[u, t]:
-                recent = list(itertools.islice(reversed(order), k))
-                out[row, :len(recent)] = recent
-                row += 1
-            for item in items_np[u, t][items_np[u, t] >= 0].tolist():
-                order.pop(item, None)
-                order[item] = None
-    return torch.from_numpy(out)
 
 
 def track_candidates(seqs: UserSequences, eval_mask: Tensor, k_max: int = max(TRACK_KS)) -> TrackCandidates:

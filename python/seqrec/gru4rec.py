@@ -25,6 +25,7 @@ from seqrec_ext.gru4rec_step import dropout_mask, table_row_grads
 from seqrec_ext.threads import ThreadTuner
 
 from .batching import session_parallel_batches
+from .checkpoints import save_atomically
 from .data import Sessions
 from .metrics import RankingMetrics
 
@@ -393,11 +394,8 @@ class GRU4Rec:
 CHECKPOINT_FORMAT = "seqrec.gru4rec/2"  # /2: GRU4Rec's initialisation, cell and loss normalisation
 
 def save_checkpoint(model: GRU4Rec, path, *, epoch: int, item_ids) -> None:
-    """Write atomically: a temporary file in the same folder, then a rename."""
-    import os
-    import tempfile
-
-    payload = {
+    """Write atomically and durably (seqrec.checkpoints)."""
+    save_atomically({
         "format": CHECKPOINT_FORMAT,
         "config": model.config_dict(),
         "n_items": model.n_items,
@@ -406,18 +404,7 @@ def save_checkpoint(model: GRU4Rec, path, *, epoch: int, item_ids) -> None:
         "state": {k: (a.cpu(), m.cpu()) for k, (a, m) in model.state.items()},
         "generator": model.generator.get_state(),
         "item_ids": torch.as_tensor(item_ids, dtype=torch.long),
-    }
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pt")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    }, path)
 
 
 def load_checkpoint(path, device="cpu"):

@@ -15,6 +15,8 @@ from typing import Optional, Union
 
 import numpy as np
 
+from .offline import split_at_gaps
+
 LOG_COLUMNS = ("user", "item", "timestamp", "skipped", "device", "source")
 SESSION_GAP = 20 * 60.0
 MAX_ITEMS = 10
@@ -122,9 +124,8 @@ def sessionize_listening(log: ListeningLog, session_gap: float = SESSION_GAP, ma
     ``max_items`` streams of every session."""
     if len(log) == 0:
         raise ValueError(f"{source}: no streams")
-    order = np.lexsort((log.times, log.users))
+    order, new = split_at_gaps(log.users, log.times, session_gap)
     u, t = log.users[order], log.times[order]
-    new = np.r_[True, (u[1:] != u[:-1]) | (np.diff(t) >= session_gap)]
     session = np.cumsum(new) - 1
     starts = np.flatnonzero(new)
     position = np.arange(len(u)) - starts[session]

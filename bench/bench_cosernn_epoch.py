@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqrec.cosernn import CoSeRNN, CoSeRNNConfig, training_candidates, training_objective
-from seqrec.cosernn_data import build_user_sequences
-from seqrec.listening import sessionize_listening
-from seqrec.listening_synthetic import synthetic_listening
+from seqrec.cosernn.model import CoSeRNN, CoSeRNNConfig, training_candidates, training_objective
+from seqrec.cosernn.sequences import build_user_sequences
+from seqrec.cosernn.listening import sessionize_listening
+from seqrec.cosernn.synthetic import synthetic_listening
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import run_facts  # noqa: E402

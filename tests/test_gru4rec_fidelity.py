@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqrec.data import Sessions
+from seqrec.gru4rec.data import Sessions
 from seqrec.gru4rec import GRU4Rec, GRU4RecConfig
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))

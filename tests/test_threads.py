@@ -112,7 +112,7 @@ def test_the_fused_training_step_is_the_same_at_any_thread_count():
     """What the tuner switches between gives the same model up to float rounding: an epoch of
     GRU4Rec at one thread and at two (not bit for bit: BLAS and torch's reductions sum in
     another order with more threads; a run that must repeat bit for bit fixes --threads)."""
-    from seqrec.data import Sessions
+    from seqrec.gru4rec.data import Sessions
     from seqrec.gru4rec import GRU4Rec, GRU4RecConfig
     import numpy as np
 

@@ -21,13 +21,15 @@ from dataclasses import fields
 import numpy as np
 import torch
 
-from .cosernn import CoSeRNNConfig, load_checkpoint, load_training_state, predict, train
-from .cosernn_data import TEST, TRAIN, build_user_sequences, load_prepared, save_prepared
-from .cosernn_eval import baseline_predictions, evaluate, results_table, track_candidates
+from ..cli_options import thread_count
+from .model import CoSeRNNConfig, predict
+from .train import load_checkpoint, load_training_state, train
+from .sequences import TEST, TRAIN, build_user_sequences, load_prepared, save_prepared
+from .evaluate import baseline_predictions, evaluate, results_table, track_candidates
 from .item_embeddings import word2vec_item_vectors
 from .listening import ListeningSessions, read_listening_tsv, sessionize_listening
-from .listening_datasets import LISTENING_BUILTIN, instacart_sessions, ml100k_listening, movielens_listening
-from .listening_synthetic import synthetic_listening
+from .datasets import LISTENING_BUILTIN, instacart_sessions, ml100k_listening, movielens_listening
+from .synthetic import synthetic_listening
 
 # (test days, validation days): the paper's two weeks and five days on the synthetic log's
 # two months; MovieLens spans months (ml-100k) to years (latest-small); Instacart: the orders on
@@ -182,17 +184,6 @@ def cmd_evaluate(args) -> int:
                                             model.config.n_devices, model.config.n_sources)
     report(model, seqs, item_vectors, args.results, model.config.seed)
     return 0
-
-
-def thread_count(text: str) -> int:
-    """--threads: a count >= 1 (checked before any data is read)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return value
 
 
 def add_parser(models) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .data import Events
-from .offline import movielens_ratings, read_instacart, split_at_gaps
+from ..offline import movielens_ratings, read_instacart, split_at_gaps
 
 BUILTIN = ("ml-100k", "movielens", "instacart")
 

@@ -15,7 +15,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .offline import split_at_gaps
+from ..offline import split_at_gaps
 
 LOG_COLUMNS = ("user", "item", "timestamp", "skipped", "device", "source")
 SESSION_GAP = 20 * 60.0

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .cosernn_data import TRACK_KS, UserSequences, recent_tracks
+from .sequences import TRACK_KS, UserSequences, recent_tracks
 
 SESSION_KS = (20, 50)
 COLUMNS = ("Cosine", "MRR@20", "Rank@20", "MRR@50", "Rank@50", "mAP@25", "Rec@10 (25)", "mAP@100", "Rec@10 (100)")

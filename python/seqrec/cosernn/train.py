@@ -1,0 +1,154 @@
+"""CoSeRNN's training: Adam on the training sessions, early stopping on the validation mean
+cosine, checkpoints (atomic and durable) that hold the best model and the state to resume a
+run exactly, and the thread count picked by timing the steps."""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, fields
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor
+
+from seqrec_ext.threads import ThreadTuner
+
+from ..checkpoints import save_atomically
+from .model import CoSeRNN, CoSeRNNConfig, mean_cosine, training_candidates, training_objective
+from .sequences import VALID, UserSequences
+
+
+def save_checkpoint(path: str, config: CoSeRNNConfig, state: dict, **extra) -> None:
+    """Atomically and durably (seqrec.checkpoints). ``state``: the model's weights
+    (``load_checkpoint`` rebuilds the model from them and ``config``)."""
+    save_atomically({"config": asdict(config), "state": state, **extra}, path)
+
+
+def load_checkpoint(path: str, device="cpu") -> tuple[CoSeRNN, dict]:
+    payload = torch.load(path, map_location=device, weights_only=True)
+    model = CoSeRNN(CoSeRNNConfig(**payload["config"])).to(device)
+    model.load_state_dict(payload["state"])
+    return model, payload
+
+
+# what a resumed run may change: how long it trains, not what it trains
+RESUMABLE_CHANGES = ("max_epochs", "patience")
+
+
+def load_training_state(path: str, config: CoSeRNNConfig, checkpoint_extra: Optional[dict] = None) -> dict:
+    """The checkpoint ``path`` of a run that ``train(..., resume=True)`` can continue with
+    ``config``; ValueError saying why not otherwise."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if "training" not in payload:
+        raise ValueError(f"{path} holds no training state to resume (only a model)")
+    saved = payload["config"]
+    defaults = {f.name: f.default for f in fields(CoSeRNNConfig)}  # settings added after the run was saved
+    changed = [k for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES and saved.get(k, defaults[k]) != v]
+    if changed:
+        raise ValueError(f"{path} was trained with other settings: "
+                         + ", ".join(f"{k} {saved.get(k, defaults[k])!r} (now {getattr(config, k)!r})" for k in changed))
+    for key, value in (checkpoint_extra or {}).items():
+        if isinstance(value, Tensor) and not (key in payload and payload[key].shape == value.shape
+                                              and torch.equal(payload[key], value)):
+            raise ValueError(f"{path} was trained on other data ({key} differs)")
+    return payload
+
+
+def _train_epoch(model, optimizer, seqs: UserSequences, config: CoSeRNNConfig, generator, candidates, item_vectors,
+                 epoch: int, tuner: ThreadTuner, progress) -> tuple[float, int]:
+    """One epoch of Adam steps over the training users: (the summed cosine loss, sessions)."""
+    total, count = 0.0, 0
+    for index in seqs.batch_indices(config.batch_size, generator):
+        batch = seqs.select(index)
+        u = model.embed(batch)
+        rows = None if candidates is None else candidates[index, :u.shape[1]]
+        objective, loss, n = training_objective(u, batch, config.track_loss, rows, item_vectors)
+        if n == 0:
+            continue
+        value = float(loss.detach())
+        if not (math.isfinite(value) and math.isfinite(float(objective.detach()))):
+            raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        optimizer.step()
+        total, count = total + value, count + n
+        if progress is not None:
+            progress(batch.n_users, 1.0 - value / n)
+        tuner.step(batch.n_users)
+    return total, count
+
+
+def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Optional[str] = None,
+          checkpoint_extra: Optional[dict] = None, compile: bool = False, resume: bool = False,
+          item_vectors: Optional[Tensor] = None,
+          progress: Optional[Callable[[int, float], None]] = None,
+          log: Callable[[str], None] = print, threads: Optional[int] = None) -> tuple[CoSeRNN, list[dict]]:
+    """Adam on the training sessions, early stopping on the validation mean cosine (patience
+    ``config.patience`` epochs); returns the best model and the per-epoch history. With
+    ``save``, a checkpoint is written atomically after every epoch: the best model so far (what
+    ``load_checkpoint`` loads), ``checkpoint_extra``, and the training state (the last epoch's
+    weights, Adam's moments, the batch-order generator, the early-stopping counters).
+    ``resume``: continue the run saved in ``save`` exactly as if it had never stopped (only
+    ``max_epochs`` and ``patience`` may differ; tensors in ``checkpoint_extra`` must match).
+    ``compile``: run the model under torch.compile. ``item_vectors`` (the item space, dense
+    ids): needed with ``config.track_loss``, which adds ``track_loss`` times the mean
+    ``track_ranking_loss`` of the batch's sessions to its mean cosine loss. ``threads``: the
+    intra-op thread count, or None to let a :class:`seqrec_ext.threads.ThreadTuner` pick it by
+    timing the steps."""
+    if resume and not save:
+        raise ValueError("resume needs save: the checkpoint of the run to continue")
+    if not (math.isfinite(config.track_loss) and config.track_loss >= 0):
+        raise ValueError(f"track_loss must be a finite weight >= 0, got {config.track_loss}")
+    candidates = None
+    if config.track_loss > 0:
+        if item_vectors is None:
+            raise ValueError("a track_loss needs the item vectors")
+        candidates, item_vectors = training_candidates(seqs), torch.as_tensor(item_vectors).to(device)
+    torch.manual_seed(config.seed)
+    model = CoSeRNN(config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    generator = torch.Generator().manual_seed(config.seed)
+    best, best_epoch, best_state, stale, history, done = -math.inf, 0, copy.deepcopy(model.state_dict()), 0, [], 0
+    if resume:
+        payload = load_training_state(save, config, checkpoint_extra)
+        training = payload["training"]
+        model.load_state_dict(training["model"])
+        optimizer.load_state_dict(training["optimizer"])
+        generator.set_state(training["generator"])
+        best, best_epoch, best_state = payload["valid_cosine"], payload["epoch"], payload["state"]
+        stale, history, done = training["stale"], list(training["history"]), training["epoch"]
+        log(f"resumed after epoch {done} (best validation cosine {best:.4f} at epoch {best_epoch})")
+    if compile:
+        model.compile(dynamic=True)
+    has_valid = bool(((seqs.split == VALID) & seqs.has_pos).any())
+    if stale >= config.patience:
+        log(f"already stopped early: no validation gain for {stale} epochs; best {best:.4f}")
+    elif done >= config.max_epochs:
+        log(f"already trained {done} epochs (--max-epochs {config.max_epochs}); raise it to train on")
+    for epoch in range(done + 1, config.max_epochs + 1):
+        if stale >= config.patience:
+            break
+        model.train()
+        start = time.perf_counter()
+        with ThreadTuner(threads) as tuner:
+            total, count = _train_epoch(model, optimizer, seqs, config, generator, candidates, item_vectors, epoch,
+                                        tuner, progress)
+        train_cos = 1.0 - total / max(count, 1)
+        valid_cos = mean_cosine(model, seqs, VALID) if has_valid else train_cos
+        seconds = time.perf_counter() - start
+        history.append({"epoch": epoch, "train_cosine": train_cos, "valid_cosine": valid_cos, "seconds": seconds})
+        log(f"epoch {epoch}: train cosine {train_cos:.4f}, validation cosine {valid_cos:.4f} ({seconds:.1f} s)")
+        if valid_cos > best:
+            best, best_epoch, best_state, stale = valid_cos, epoch, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= config.patience:
+                log(f"early stop: no validation gain for {stale} epochs; best {best:.4f}")
+        if save:
+            training = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "generator": generator.get_state(), "stale": stale, "history": history}
+            save_checkpoint(save, config, best_state, epoch=best_epoch, valid_cosine=best, training=training,
+                            **(checkpoint_extra or {}))
+    model.load_state_dict(best_state)
+    return model, history

@@ -22,7 +22,7 @@ from seqrec_ext import GRU4RecParams, gru4rec_step, reference
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import run_facts, gemm_gflops, time_interleaved  # noqa: E402
 
-# name, B, H, S, loss, embedding, bpreg, elu, logq (GRU4Rec's published settings, SPEC 3)
+# name, B, H, S, loss, embedding, bpreg, elu, logq (GRU4Rec's published settings)
 CONFIGS = [
     ("defaults (bpr-max)", 32, 100, 2048, "bpr-max", "constrained", 1.0, 0.5, 0.0),
     ("RetailRocket (bpr-max)", 80, 224, 2048, "bpr-max", "constrained", 1.95, 0.5, 0.0),

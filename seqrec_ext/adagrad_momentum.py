@@ -1,4 +1,4 @@
-"""Adagrad with momentum (SPEC 2.5; GRU4Rec's optimizer), in place:
+"""Adagrad with momentum (GRU4Rec's optimizer), in place:
 
     acc += g^2;  mom = momentum * mom - lr * g / sqrt(acc + eps);  param += mom
 

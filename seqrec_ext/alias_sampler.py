@@ -1,4 +1,4 @@
-"""Alias-table sampler (SPEC 2.4): `alias_build`, `alias_draw` and `PopularitySampler`.
+"""Alias-table sampler: `alias_build`, `alias_draw` and `PopularitySampler`.
 
 The kernels are in csrc/cpu/alias_sampler_cpu.cpp and csrc/cuda/alias_sampler_cuda.{cpp,cu};
 this module registers their fake kernels and gives them Python signatures. Neither op has a

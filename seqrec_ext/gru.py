@@ -1,4 +1,4 @@
-"""GRU ops (SPEC 2.1): `gru_step` (one step) and `gru_sequence` (T steps with reset masks,
+"""GRU ops: `gru_step` (one step) and `gru_sequence` (T steps with reset masks,
 lengths, and backpropagation through time inside the op), in both cell variants:
 
 * ``reset_after=False`` (GRU4Rec's cell): ``r = s(gi_r + h W_r^T + b_r)``,

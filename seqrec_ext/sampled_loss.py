@@ -1,4 +1,4 @@
-"""Fused sampled scoring + ranking losses (SPEC 2.2): `sampled_ranking_loss`.
+"""Fused sampled scoring + ranking losses: `sampled_ranking_loss`.
 
 Row ``i`` of the batch (hidden state ``h[i]``) scores ``M = B + S`` items whose output rows
 are ``out_rows`` (and biases ``out_bias``): rows ``[0, B)`` are the batch's own targets (row

@@ -1,4 +1,4 @@
-"""sampled_ranking_loss against the reference written from the SPEC formulas: values and
+"""sampled_ranking_loss against the reference written from the formulas: values and
 gradients, gradcheck, opcheck, torch.compile, hypothesis, extreme scores, determinism, memory
 that does not grow with B x M, and bad input."""
 import json

@@ -1,4 +1,4 @@
-"""Next-item ranking metrics (SPEC 3): Recall@k and MRR@k over the full catalogue, in the three
+"""Next-item ranking metrics: Recall@k and MRR@k over the full catalogue, in the three
 tie modes GRU4Rec reports.
 
 For a target with score s among all items' scores:

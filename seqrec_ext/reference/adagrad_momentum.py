@@ -1,4 +1,4 @@
-"""Reference Adagrad with momentum (SPEC 2.5), in place, with the ops' signatures."""
+"""Reference Adagrad with momentum, in place, with the ops' signatures."""
 from __future__ import annotations
 
 import torch

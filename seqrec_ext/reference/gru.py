@@ -1,4 +1,4 @@
-"""Reference GRU ops in eager PyTorch, straight from the formulas of SPEC 2.1, with the ops'
+"""Reference GRU ops in eager PyTorch, straight from the formulas (docs/ops.md), with the ops'
 signatures (gates ordered (r, z, n); w_hh (3H, H))."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reference sampled scoring + ranking losses (SPEC 2.2), written straight from the formulas on
+"""Reference sampled scoring + ranking losses, written straight from the formulas on
 the full B x M score matrix: what the fused op is tested against, and the "eager reference"
 of the benchmarks.
 

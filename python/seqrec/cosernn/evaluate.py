@@ -1,4 +1,4 @@
-"""CoSeRNN's evaluation (paper section 6.2, SPEC 4) and the paper's simple baselines and
+"""CoSeRNN's evaluation (paper section 6.2) and the paper's simple baselines and
 oracles (section 6.1). Every approach predicts a unit vector ``u_t`` per session from data up to
 session ``t - 1`` (the oracles excepted); all are scored on the same sessions:
 

@@ -1,4 +1,4 @@
-"""The fixed item space of CoSeRNN (SPEC 4): 40-d unit-norm word2vec vectors learned over
+"""The fixed item space of CoSeRNN: 40-d unit-norm word2vec vectors learned over
 sessions (each session a sentence, each track a word), with gensim's skip-gram with negative
 sampling (an optional dependency: ``pip install gensim``). Single-threaded and seeded, so the
 vectors are reproducible.

@@ -1,4 +1,4 @@
-"""Listening logs for CoSeRNN (SPEC 4): one row per streamed track with user, item, timestamp
+"""Listening logs for CoSeRNN: one row per streamed track with user, item, timestamp
 (seconds), skipped flag, device and stream source. Sessions are a user's runs of streams with
 gaps shorter than ``session_gap`` (20 minutes); only the first ``max_items`` (10) streams of a
 session are kept, as in the paper (Hansen et al., RecSys 2020, section 3).

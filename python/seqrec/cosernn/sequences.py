@@ -1,4 +1,4 @@
-"""CoSeRNN's inputs (SPEC 4): session embeddings, per-session features, per-user session
+"""CoSeRNN's inputs: session embeddings, per-session features, per-user session
 sequences padded with masks, and the time-based train / validation / test split.
 
 For session ``t`` of a user (paper, Table 1 and section 5.1.2):

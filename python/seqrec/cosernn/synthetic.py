@@ -1,4 +1,4 @@
-"""A synthetic listening log with planted structure (SPEC 4), so that "CoSeRNN beats the
+"""A synthetic listening log with planted structure, so that "CoSeRNN beats the
 baselines" is checkable without the paper's private data:
 
 * items live in a 40-d space around topic centres, with power-law popularity;

@@ -1,4 +1,4 @@
-"""Session-parallel mini-batches (SPEC 3; Hidasi et al.): B sessions run side by side, one event
+"""Session-parallel mini-batches (Hidasi et al.): B sessions run side by side, one event
 each per step, the target being each session's next event. When a session ends, the next
 unused session takes its slot and that row's hidden state must be reset; when no session is
 left, the slot is dropped and the batch shrinks.

@@ -1,4 +1,4 @@
-"""Session data in GRU4Rec's format (SPEC 3): tab-separated ``SessionId ItemId Time`` with a
+"""Session data in GRU4Rec's format: tab-separated ``SessionId ItemId Time`` with a
 header line, or the same columns in a pandas data frame or a parquet file (pandas and pyarrow
 are optional: imported only when such input is read). Events are sorted by (session, time),
 sessions ordered by their first event, items mapped to dense ids, sessions of length 1

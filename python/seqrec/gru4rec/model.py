@@ -223,68 +223,36 @@ class GRU4Rec:
         (``gru4rec_train_step_``, the default) or as the step op and one update op per parameter
         (``False``; the same result, bitwise on the CPU)."""
         c = self.config
-        stacked = bool(c.layers)
-        if fused and stacked:
+        if fused and c.layers:
             raise ValueError("the fused training step is for one GRU layer; stacked layers train op by op "
                              "(fused=False)")
-        fused = not stacked if fused is None else fused
+        step = (FusedStep if (not c.layers if fused is None else fused) else OpByOpStep)(self)
         counts = sessions.item_counts()
         if sampler is None:
             sampler = PopularitySampler(counts, alpha=c.sample_alpha, device=self.device)
         dtype = self.params.out_table.dtype
         log_counts = counts.clamp(min=1).log().to(dtype).to(self.device)
         states = [torch.zeros(c.batch_size, size, device=self.device, dtype=dtype) for size in c.sizes]
-        tables = None if fused else self._update_tables()
-        p_embed, p_hidden = self._dropouts()
-        reset_after, normalizer = c.cell_reset_after, float(c.batch_size)
-        if fused:  # the op's arguments that do not change from step to step (see gru4rec_train_step_)
-            train_step = torch.ops.seqrec.gru4rec_train_step_
-            names = list(self._tensors())
-            tensors = [getattr(self.params, name) for name in names]
-            accs = [self.state[name][0] for name in names]
-            moms = [self.state[name][1] for name in names]
-            step_args = (c.embedding, c.loss, float(c.bpreg), float(c.elu_param), reset_after, normalizer,
-                         float(c.learning_rate), float(c.momentum), ADAGRAD_EPS)
-            in_width = self.params.input_table.shape[1]
         negatives = torch.zeros(0, dtype=torch.long, device=self.device)
         cache, cached = None, 0  # negatives drawn for NEGATIVE_CACHE_STEPS steps at a time
         batches = session_parallel_batches(sessions.items, sessions.offsets, c.batch_size, device=self.device)
         for n_steps, batch in enumerate(batches):
             if c.n_sample == 0 and len(batch.inputs) < 2:
                 break  # a lone row has no negative at all (GRU4Rec ends its epoch there too)
-            # (the fused op zeroes the new sessions' rows itself)
-            states = [batch.carry(h, zero_new=not fused) for h in states]
-            inputs, targets = batch.inputs, batch.targets
+            states = [batch.carry(h, zero_new=not step.resets_rows) for h in states]
             if c.n_sample > 0:
                 if cached == 0:
                     cache = sampler.sample(NEGATIVE_CACHE_STEPS * c.n_sample, generator=self.generator)
                     cache, cached = cache.view(NEGATIVE_CACHE_STEPS, c.n_sample), NEGATIVE_CACHE_STEPS
                 negatives, cached = cache[NEGATIVE_CACHE_STEPS - cached], cached - 1
-            logq = (seqrec_ext.logq_correction(log_counts, targets, negatives, logq=c.logq, alpha=c.sample_alpha)
+            logq = (seqrec_ext.logq_correction(log_counts, batch.targets, negatives, logq=c.logq,
+                                               alpha=c.sample_alpha)
                     if c.loss == "cross-entropy" and c.logq > 0 else None)
-            if fused:  # the step and its update in one op call (called directly, with the masks
-                # gru4rec_train_step_'s wrapper would draw: the wrapper is a few % of a step)
-                h = states[0]
-                embed_mask = dropout_mask((len(inputs), in_width), h, p_embed, self.generator)
-                hidden_mask = dropout_mask(h.shape, h, p_hidden, self.generator)
-                value, h_new = train_step(tensors, accs, moms, inputs, targets, negatives, h, batch.reset, logq,
-                                          embed_mask, hidden_mask, *step_args)
-                new_states = [h_new]
-            elif stacked:
-                value, new_states, result = self._stacked_step(inputs, targets, negatives, states, logq, normalizer)
-            else:
-                result = gru4rec_step(self.params, inputs, targets, negatives, states[0], loss=c.loss, bpreg=c.bpreg,
-                                      elu_param=c.elu_param, logq_correction=logq, dropout_embed=p_embed,
-                                      dropout_hidden=p_hidden, reset_after=reset_after, normalizer=normalizer,
-                                      generator=self.generator)
-                value, new_states = result.loss, [result.h_new]
-            loss = value.item()
-            if not math.isfinite(loss):  # (the fused op has updated nothing either)
+            loss, new_states = step(batch, negatives, states, logq)
+            if not math.isfinite(loss):  # (neither strategy has updated anything)
                 raise FloatingPointError(f"non-finite loss {loss} at step {n_steps}")
-            if not fused:
-                self._apply(result, tables)
             states = new_states
-            yield len(inputs), loss
+            yield len(batch.inputs), loss
 
     def _layers(self):
         """(w_in or None, w_hh, b_h, b_hh or None, reset_after) of every GRU layer, bottom first."""
@@ -387,6 +355,65 @@ class GRU4Rec:
 
     def config_dict(self) -> dict:
         return asdict(self.config)
+
+
+# ---- the two ways to run a training step ----
+
+class FusedStep:
+    """A one-layer step and its update as one op call (``gru4rec_train_step_``, which also
+    zeroes the rows of new sessions itself), called directly with the dropout masks its Python
+    wrapper would draw (the wrapper is a few % of a step)."""
+
+    resets_rows = True
+
+    def __init__(self, model: GRU4Rec):
+        c = model.config
+        self.model, self.op = model, torch.ops.seqrec.gru4rec_train_step_
+        names = list(model._tensors())
+        self.tensors = [getattr(model.params, name) for name in names]
+        self.accs = [model.state[name][0] for name in names]
+        self.moms = [model.state[name][1] for name in names]
+        self.args = (c.embedding, c.loss, float(c.bpreg), float(c.elu_param), c.cell_reset_after, float(c.batch_size),
+                     float(c.learning_rate), float(c.momentum), ADAGRAD_EPS)
+        self.in_width = model.params.input_table.shape[1]
+        self.p_embed, self.p_hidden = model._dropouts()
+
+    def __call__(self, batch, negatives, states, logq) -> Tuple[float, list]:
+        h, g = states[0], self.model.generator
+        embed_mask = dropout_mask((len(batch.inputs), self.in_width), h, self.p_embed, g)
+        hidden_mask = dropout_mask(h.shape, h, self.p_hidden, g)
+        value, h_new = self.op(self.tensors, self.accs, self.moms, batch.inputs, batch.targets, negatives, h,
+                               batch.reset, logq, embed_mask, hidden_mask, *self.args)
+        return value.item(), [h_new]
+
+
+class OpByOpStep:
+    """The step op (``gru4rec_step``; stacked layers: ``GRU4Rec._stacked_step``), then one
+    update op per parameter when the loss is finite: the same result as FusedStep, bitwise on
+    the CPU, for one layer; the only way for stacked layers."""
+
+    resets_rows = False
+
+    def __init__(self, model: GRU4Rec):
+        self.model, self.tables = model, model._update_tables()
+        self.p_embed, self.p_hidden = model._dropouts()
+
+    def __call__(self, batch, negatives, states, logq) -> Tuple[float, list]:
+        m, c = self.model, self.model.config
+        if c.layers:
+            value, new_states, result = m._stacked_step(batch.inputs, batch.targets, negatives, states, logq,
+                                                        float(c.batch_size))
+        else:
+            result = gru4rec_step(m.params, batch.inputs, batch.targets, negatives, states[0], loss=c.loss,
+                                  bpreg=c.bpreg, elu_param=c.elu_param, logq_correction=logq,
+                                  dropout_embed=self.p_embed, dropout_hidden=self.p_hidden,
+                                  reset_after=c.cell_reset_after, normalizer=float(c.batch_size),
+                                  generator=m.generator)
+            value, new_states = result.loss, [result.h_new]
+        loss = value.item()
+        if math.isfinite(loss):
+            m._apply(result, self.tables)
+        return loss, new_states
 
 
 # ---- checkpoints: plain tensors and numbers only, so torch.load(weights_only=True) reads them ----

@@ -14,7 +14,6 @@ import sys
 
 import torch
 
-import seqrec_ext
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import run_facts, time_interleaved  # noqa: E402

@@ -14,7 +14,6 @@ same data without redoing the word2vec step.
 """
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import fields
 

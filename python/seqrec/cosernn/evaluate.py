@@ -25,7 +25,6 @@ import math
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor

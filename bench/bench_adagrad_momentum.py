@@ -4,6 +4,7 @@ measured in one run. The cost must not depend on the catalogue size.
 
     python bench/bench_adagrad_momentum.py [--device cpu|cuda] [--repeats 30]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,12 +37,21 @@ def main():
             state[1].abs_()
             indices = torch.randint(0, N, (K,), generator=g).to(device)
             grads = torch.randn(K, D, generator=g).to(device)
-            t = time_interleaved({
-                "fused": lambda: seqrec_ext.sparse_adagrad_momentum_(*state, indices, grads, lr=0.05, momentum=0.4),
-                "reference": lambda: reference.sparse_adagrad_momentum_(*state, indices, grads, lr=0.05, momentum=0.4),
-            }, device, repeats=args.repeats)
-            print(f"| {N:,} | {D} | {K} | {t['fused'] * 1e6:.0f} | {t['reference'] * 1e6:.0f} "
-                  f"| {t['reference'] / t['fused']:.2f}x |", flush=True)
+            t = time_interleaved(
+                {
+                    "fused": lambda: seqrec_ext.sparse_adagrad_momentum_(*state, indices, grads, lr=0.05, momentum=0.4),
+                    "reference": lambda: reference.sparse_adagrad_momentum_(
+                        *state, indices, grads, lr=0.05, momentum=0.4
+                    ),
+                },
+                device,
+                repeats=args.repeats,
+            )
+            print(
+                f"| {N:,} | {D} | {K} | {t['fused'] * 1e6:.0f} | {t['reference'] * 1e6:.0f} "
+                f"| {t['reference'] / t['fused']:.2f}x |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

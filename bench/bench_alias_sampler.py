@@ -5,6 +5,7 @@ searchsorted on a cumulative sum (how the reference GRU4Rec samples), in one run
 
 Prints a Markdown table; ratios are (baseline time) / (alias time), > 1 is faster.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,9 +19,11 @@ import seqrec_ext
 
 def timeit(fn, device, repeats):
     """Median wall time of fn() over `repeats` runs after one warm-up."""
+
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize()
+
     fn()
     sync()
     times = []
@@ -48,11 +51,15 @@ def main():
     device = torch.device(args.device)
     g = torch.Generator().manual_seed(0)
 
-    print(f"seqrec_ext {seqrec_ext.__version__}, torch {torch.__version__}, device {device}, "
-          f"threads {torch.get_num_threads()}, alpha {args.alpha}, median of {args.repeats}")
+    print(
+        f"seqrec_ext {seqrec_ext.__version__}, torch {torch.__version__}, device {device}, "
+        f"threads {torch.get_num_threads()}, alpha {args.alpha}, median of {args.repeats}"
+    )
     print()
-    print("| N items | n draws | alias build ms | alias draw ms | Mdraws/s | multinomial ms | searchsorted ms "
-          "| vs multinomial | vs searchsorted |")
+    print(
+        "| N items | n draws | alias build ms | alias draw ms | Mdraws/s | multinomial ms | searchsorted ms "
+        "| vs multinomial | vs searchsorted |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n_items in args.items:
         counts = zipf_counts(n_items, g)
@@ -65,10 +72,15 @@ def main():
             t_alias = timeit(lambda: seqrec_ext.alias_draw(prob, alias, n), device, args.repeats)
             t_multi = timeit(lambda: torch.multinomial(p, n, replacement=True), device, args.repeats)
             # the reference GRU4Rec: uniform draws looked up in the cumulative distribution
-            t_search = timeit(lambda: torch.searchsorted(cdf, torch.rand(n, device=device) * cdf[-1]).clamp_(max=n_items - 1),
-                              device, args.repeats)
-            print(f"| {n_items:,} | {n:,} | {t_build * 1e3:.2f} | {t_alias * 1e3:.3f} | {n / t_alias / 1e6:.0f} "
-                  f"| {t_multi * 1e3:.2f} | {t_search * 1e3:.2f} | {t_multi / t_alias:.1f}x | {t_search / t_alias:.1f}x |")
+            t_search = timeit(
+                lambda: torch.searchsorted(cdf, torch.rand(n, device=device) * cdf[-1]).clamp_(max=n_items - 1),
+                device,
+                args.repeats,
+            )
+            print(
+                f"| {n_items:,} | {n:,} | {t_build * 1e3:.2f} | {t_alias * 1e3:.3f} | {n / t_alias / 1e6:.0f} "
+                f"| {t_multi * 1e3:.2f} | {t_search * 1e3:.2f} | {t_multi / t_alias:.1f}x | {t_search / t_alias:.1f}x |"
+            )
 
 
 if __name__ == "__main__":

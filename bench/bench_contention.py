@@ -10,6 +10,7 @@ users/s (CoSeRNN), and each setting against the best setting of its row, in one 
 Each (state, workload, setting) runs for about --seconds of steps on a fresh model; the
 settings take turns, --repeats times, and the median is shown.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,8 @@ import time
 import torch
 
 from seqrec.cosernn.model import CoSeRNN, CoSeRNNConfig, training_objective
-from seqrec.gru4rec.data import time_split
 from seqrec.gru4rec import PRESET_COMMON, PRESETS, GRU4Rec, GRU4RecConfig
+from seqrec.gru4rec.data import time_split
 from seqrec.gru4rec.synthetic import synthetic_events
 from seqrec_ext.threads import ThreadTuner, available_cores
 
@@ -39,6 +40,7 @@ def gru4rec_steps(train, **kw):
         while True:  # epochs until the time is up
             for events, _ in model.train_steps(train):
                 yield events
+
     return run
 
 
@@ -54,6 +56,7 @@ def cosernn_steps(seqs, n_devices, n_sources):
             loss.backward()
             optimizer.step()
             yield batch.n_users
+
     return run
 
 

@@ -9,6 +9,7 @@ forward pass over all users after each epoch).
 
     python bench/bench_cosernn_epoch.py [--users 10000] [--steps 15]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from seqrec.cosernn.listening import sessionize_listening
 from seqrec.cosernn.model import CoSeRNN, CoSeRNNConfig, training_candidates, training_objective
 from seqrec.cosernn.sequences import build_user_sequences
-from seqrec.cosernn.listening import sessionize_listening
 from seqrec.cosernn.synthetic import synthetic_listening
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -45,8 +46,9 @@ class TorchGRULayer(nn.Module):
 def make_model(variant: str, n_devices: int, n_sources: int) -> CoSeRNN:
     torch.manual_seed(0)
     extras = dict(context_memory=True, track_loss=0.03) if variant == "gru+" else {}
-    model = CoSeRNN(CoSeRNNConfig(n_devices=n_devices, n_sources=n_sources, cell="lstm" if variant == "lstm" else "gru",
-                                  **extras))
+    model = CoSeRNN(
+        CoSeRNNConfig(n_devices=n_devices, n_sources=n_sources, cell="lstm" if variant == "lstm" else "gru", **extras)
+    )
     if variant == "torch-gru":
         model.rnn_pos = TorchGRULayer(model.config.fc, model.config.hidden)
         model.rnn_neg = TorchGRULayer(model.config.fc, model.config.hidden)
@@ -61,8 +63,9 @@ def synthetic_sequences(n_users: int):
     sessions = sessionize_listening(log)
     ids = np.unique(sessions.items[sessions.items >= 0])
     n_devices, n_sources = int(sessions.devices.max()) + 1, int(sessions.sources.max()) + 1
-    seqs = build_user_sequences(sessions, planted[ids], ids, n_devices=n_devices, n_sources=n_sources,
-                                test_days=14, valid_days=5)
+    seqs = build_user_sequences(
+        sessions, planted[ids], ids, n_devices=n_devices, n_sources=n_sources, test_days=14, valid_days=5
+    )
     return seqs, planted[ids], n_devices, n_sources, sessions.n_sessions
 
 
@@ -74,13 +77,19 @@ def main() -> None:
     print(run_facts(torch.device("cpu"), args.steps))
     t0 = time.perf_counter()
     seqs, vectors, n_devices, n_sources, n_sessions = synthetic_sequences(args.users)
-    print(f"data: {seqs.n_users} users, {n_sessions} sessions, longest user {int(seqs.lengths.max())} "
-          f"sessions ({time.perf_counter() - t0:.0f} s to generate)")
+    print(
+        f"data: {seqs.n_users} users, {n_sessions} sessions, longest user {int(seqs.lengths.max())} "
+        f"sessions ({time.perf_counter() - t0:.0f} s to generate)"
+    )
     batch_size = CoSeRNNConfig(n_devices=1, n_sources=1).batch_size
     candidates, vectors = training_candidates(seqs), torch.from_numpy(vectors)
     indices = itertools.islice(seqs.batch_indices(batch_size, torch.Generator().manual_seed(0)), args.steps + 2)
-    variants = {"fused gru_sequence": "gru", "torch.nn.GRU": "torch-gru", "torch.nn.LSTM (--cell lstm)": "lstm",
-                "fused, --context-memory --track-loss 0.03": "gru+"}
+    variants = {
+        "fused gru_sequence": "gru",
+        "torch.nn.GRU": "torch-gru",
+        "torch.nn.LSTM (--cell lstm)": "lstm",
+        "fused, --context-memory --track-loss 0.03": "gru+",
+    }
     models = {name: make_model(v, n_devices, n_sources) for name, v in variants.items()}
     optimizers = {name: torch.optim.Adam(m.parameters(), lr=5e-4) for name, m in models.items()}
     samples = {name: [] for name in variants}
@@ -89,7 +98,7 @@ def main() -> None:
         for name, model in models.items():
             start = time.perf_counter()
             u = model.embed(batch)
-            loss, _, _ = training_objective(u, batch, model.config.track_loss, candidates[index, :u.shape[1]], vectors)
+            loss, _, _ = training_objective(u, batch, model.config.track_loss, candidates[index, : u.shape[1]], vectors)
             optimizers[name].zero_grad(set_to_none=True)
             loss.backward()
             optimizers[name].step()

@@ -6,6 +6,7 @@ for crumbs (a barrier costs more than the work it shares).
 
     python bench/bench_grain.py [--repeats 40]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,9 @@ import sys
 
 import torch
 
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import run_facts, time_interleaved  # noqa: E402
+
 from seqrec_ext.threads import available_cores  # noqa: E402
 
 
@@ -24,6 +25,7 @@ def at_threads(fn, threads):
     def run():
         torch.set_num_threads(threads)
         fn()
+
     return run
 
 
@@ -38,15 +40,22 @@ def cases():
     # the sampled loss's row passes (with its matrix product): rows x columns, H = 100
     for B, M in ((8, 264), (32, 544), (32, 2080), (80, 2128), (240, 2288)):
         h, rows = torch.randn(B, 100, generator=g) * 0.1, torch.randn(M, 100, generator=g) * 0.1
-        yield ("sampled_ranking_loss", f"B={B} M={M}", B * M,
-               lambda h=h, rows=rows: ops.sampled_ranking_loss(h, rows, None, None, None, "bpr-max", 1.0, 0.5, "mean"))
+        yield (
+            "sampled_ranking_loss",
+            f"B={B} M={M}",
+            B * M,
+            lambda h=h, rows=rows: ops.sampled_ranking_loss(h, rows, None, None, None, "bpr-max", 1.0, 0.5, "mean"),
+        )
     # the sparse update: touched rows x width, a 20k-row table
     for U, D in ((32, 100), (256, 100), (2080, 1), (2080, 100), (2288, 512)):
         param, acc, mom = (torch.randn(20_000, D, generator=g).abs() for _ in range(3))
         idx, grad = torch.randint(0, 20_000, (U,), generator=g), torch.randn(U, D, generator=g)
-        yield ("sparse_adagrad_momentum_", f"U={U} D={D}", U * D,
-               lambda p=param, a=acc, m=mom, i=idx, gr=grad: ops.sparse_adagrad_momentum_(p, a, m, i, gr, 0.05, 0.4,
-                                                                                         1e-6))
+        yield (
+            "sparse_adagrad_momentum_",
+            f"U={U} D={D}",
+            U * D,
+            lambda p=param, a=acc, m=mom, i=idx, gr=grad: ops.sparse_adagrad_momentum_(p, a, m, i, gr, 0.05, 0.4, 1e-6),
+        )
 
 
 def main() -> None:
@@ -58,10 +67,13 @@ def main() -> None:
     print(f"\n| op | shape | elements | 1 thread us | {n} threads us | speed-up |")
     print("|---|---|---:|---:|---:|---:|")
     for op, shape, elements, fn in cases():
-        t = time_interleaved({"1": at_threads(fn, 1), "n": at_threads(fn, n)}, torch.device("cpu"),
-                             repeats=args.repeats, inner=5)
-        print(f"| {op} | {shape} | {elements} | {1e6 * t['1']:.1f} | {1e6 * t['n']:.1f} | {t['1'] / t['n']:.2f}x |",
-              flush=True)
+        t = time_interleaved(
+            {"1": at_threads(fn, 1), "n": at_threads(fn, n)}, torch.device("cpu"), repeats=args.repeats, inner=5
+        )
+        print(
+            f"| {op} | {shape} | {elements} | {1e6 * t['1']:.1f} | {1e6 * t['n']:.1f} | {t['1'] / t['n']:.2f}x |",
+            flush=True,
+        )
     torch.set_num_threads(n)
 
 

@@ -6,11 +6,12 @@ large-GEMM GFLOP/s, all measured in one run.
 
 FLOPs counted: the matrix products only (forward 6BH^2 per step, forward+backward 18BH^2).
 """
+
 from __future__ import annotations
 
 import argparse
-import sys
 import os
+import sys
 
 import torch
 
@@ -18,7 +19,7 @@ import seqrec_ext
 from seqrec_ext import reference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import run_facts, gemm_gflops, time_interleaved  # noqa: E402
+from common import gemm_gflops, run_facts, time_interleaved  # noqa: E402
 
 
 def step_inputs(B, H, device, grad):
@@ -46,17 +47,28 @@ def bench_step(B, H, reset_after, device, repeats):
         def run():
             with torch.no_grad():
                 f(*params, reset_after=reset_after)
+
         return run
 
     def fwd_bwd(f):
         def run():
             out = f(*params_g, reset_after=reset_after)
             torch.autograd.backward(out, cot)
+
         return run
 
-    t = time_interleaved({"fused f": fwd(fused), "eager f": fwd(ref), "compiled f": fwd(ref_compiled_f),
-                          "fused fb": fwd_bwd(fused), "eager fb": fwd_bwd(ref),
-                          "compiled fb": fwd_bwd(ref_compiled_fb)}, device, repeats=repeats)
+    t = time_interleaved(
+        {
+            "fused f": fwd(fused),
+            "eager f": fwd(ref),
+            "compiled f": fwd(ref_compiled_f),
+            "fused fb": fwd_bwd(fused),
+            "eager fb": fwd_bwd(ref),
+            "compiled fb": fwd_bwd(ref_compiled_fb),
+        },
+        device,
+        repeats=repeats,
+    )
     return t
 
 
@@ -84,8 +96,11 @@ def bench_sequence(T, B, H, reset_after, device, repeats):
             outs.append(h)
         torch.autograd.backward(torch.stack(outs), cot)
 
-    return time_interleaved({"sequence": fused, "ref loop": loop_of_reference_steps,
-                             "step loop": loop_of_fused_steps}, device, repeats=repeats)
+    return time_interleaved(
+        {"sequence": fused, "ref loop": loop_of_reference_steps, "step loop": loop_of_fused_steps},
+        device,
+        repeats=repeats,
+    )
 
 
 def profile_step(B, H, reset_after, device):
@@ -101,8 +116,10 @@ def profile_step(B, H, reset_after, device):
     with torch.profiler.profile() as prof:
         for _ in range(100):
             run()
-    print(f"profile of fused gru_step forward+backward, B={B} H={H} "
-          f"{'reset_after' if reset_after else 'reset_before'} (100 calls):")
+    print(
+        f"profile of fused gru_step forward+backward, B={B} H={H} "
+        f"{'reset_after' if reset_after else 'reset_before'} (100 calls):"
+    )
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
@@ -124,8 +141,10 @@ def main():
     print()
     print("gru_step: time per call in µs; speed-up = reference time / fused time")
     print()
-    print("| variant | B | H | fwd fused | fwd vs eager | fwd vs compiled | fwd+bwd fused | fwd+bwd vs eager "
-          "| fwd+bwd vs compiled | fused fwd+bwd GFLOP/s | % of GEMM |")
+    print(
+        "| variant | B | H | fwd fused | fwd vs eager | fwd vs compiled | fwd+bwd fused | fwd+bwd vs eager "
+        "| fwd+bwd vs compiled | fused fwd+bwd GFLOP/s | % of GEMM |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for reset_after in variants:
         name = "reset_after" if reset_after else "reset_before"
@@ -133,13 +152,18 @@ def main():
             for H in (100, 224, 512):
                 t = bench_step(B, H, reset_after, device, args.repeats)
                 gflops = 18 * B * H * H / t["fused fb"] / 1e9
-                print(f"| {name} | {B} | {H} | {t['fused f'] * 1e6:.0f} | {t['eager f'] / t['fused f']:.2f}x "
-                      f"| {t['compiled f'] / t['fused f']:.2f}x | {t['fused fb'] * 1e6:.0f} "
-                      f"| {t['eager fb'] / t['fused fb']:.2f}x | {t['compiled fb'] / t['fused fb']:.2f}x "
-                      f"| {gflops:.1f} | {100 * gflops / peak:.0f}% |", flush=True)
+                print(
+                    f"| {name} | {B} | {H} | {t['fused f'] * 1e6:.0f} | {t['eager f'] / t['fused f']:.2f}x "
+                    f"| {t['compiled f'] / t['fused f']:.2f}x | {t['fused fb'] * 1e6:.0f} "
+                    f"| {t['eager fb'] / t['fused fb']:.2f}x | {t['compiled fb'] / t['fused fb']:.2f}x "
+                    f"| {gflops:.1f} | {100 * gflops / peak:.0f}% |",
+                    flush=True,
+                )
     print()
-    print(f"gru_sequence over T = {args.T}, forward+backward: time in ms; speed-up against a Python loop "
-          "of eager reference steps and against a loop of fused gru_step calls")
+    print(
+        f"gru_sequence over T = {args.T}, forward+backward: time in ms; speed-up against a Python loop "
+        "of eager reference steps and against a loop of fused gru_step calls"
+    )
     print()
     print("| variant | B | H | sequence ms | vs reference loop | vs gru_step loop | GFLOP/s | % of GEMM |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -148,8 +172,11 @@ def main():
         for B, H in ((32, 100), (128, 224), (512, 512)):
             t = bench_sequence(args.T, B, H, reset_after, device, max(5, args.repeats // 5))
             gflops = 18 * args.T * B * H * H / t["sequence"] / 1e9
-            print(f"| {name} | {B} | {H} | {t['sequence'] * 1e3:.2f} | {t['ref loop'] / t['sequence']:.2f}x "
-                  f"| {t['step loop'] / t['sequence']:.2f}x | {gflops:.1f} | {100 * gflops / peak:.0f}% |", flush=True)
+            print(
+                f"| {name} | {B} | {H} | {t['sequence'] * 1e3:.2f} | {t['ref loop'] / t['sequence']:.2f}x "
+                f"| {t['step loop'] / t['sequence']:.2f}x | {gflops:.1f} | {100 * gflops / peak:.0f}% |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ large-GEMM rate, and time against the same step written with the reference ops a
 FLOPs counted: the matrix products of forward and backward: 18BH^2 (GRU), 6BMH (scores,
 M = B + S), 18BH^2 (the constrained embedding's input projection, H x 3H).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,7 @@ import seqrec_ext
 from seqrec_ext import GRU4RecParams, gru4rec_step, reference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import run_facts, gemm_gflops, time_interleaved  # noqa: E402
+from common import gemm_gflops, run_facts, time_interleaved  # noqa: E402
 
 # name, B, H, S, loss, embedding, bpreg, elu, logq (GRU4Rec's published settings)
 CONFIGS = [
@@ -33,10 +34,18 @@ N_ITEMS = 20_000
 
 def setup(B, H, S, embedding, device):
     g = torch.Generator().manual_seed(0)
+
     def rnd(*s):
         return (torch.randn(*s, generator=g) * 0.1).to(device)
-    p = GRU4RecParams(w_hh=rnd(3 * H, H), b_h=rnd(3 * H), out_table=rnd(N_ITEMS, H), out_bias=rnd(N_ITEMS),
-                      w_in=rnd(H, 3 * H), embedding=embedding)
+
+    p = GRU4RecParams(
+        w_hh=rnd(3 * H, H),
+        b_h=rnd(3 * H),
+        out_table=rnd(N_ITEMS, H),
+        out_bias=rnd(N_ITEMS),
+        w_in=rnd(H, 3 * H),
+        embedding=embedding,
+    )
     ids = torch.randint(0, N_ITEMS, (B,), generator=g).to(device)
     targets = torch.randint(0, N_ITEMS, (B,), generator=g).to(device)
     negs = torch.randint(0, N_ITEMS, (S,), generator=g).to(device)
@@ -53,8 +62,9 @@ def reference_step(p, ids, targets, negs, h, loss, bpreg, elu, logq_corr):
     bias_rows = p.out_bias[out_ids].detach().requires_grad_()
     w_hh, b_h, w_in = (t.detach().requires_grad_() for t in (p.w_hh, p.b_h, p.w_in))
     h_new = reference.gru_step(in_rows @ w_in, h, w_hh, b_h)
-    value = reference.sampled_ranking_loss(h_new, out_rows, bias_rows, loss=loss, bpreg=bpreg, elu_param=elu,
-                                           logq_correction=logq_corr)
+    value = reference.sampled_ranking_loss(
+        h_new, out_rows, bias_rows, loss=loss, bpreg=bpreg, elu_param=elu, logq_correction=logq_corr
+    )
     return torch.autograd.grad(value, [in_rows, out_rows, bias_rows, w_hh, b_h, w_in])
 
 
@@ -71,18 +81,28 @@ def main():
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for name, B, H, S, loss, embedding, bpreg, elu, logq in CONFIGS:
         p, ids, targets, negs, h, log_counts = setup(B, H, S, embedding, device)
-        logq_corr = (seqrec_ext.logq_correction(log_counts, targets, negs, logq=logq, alpha=0.5)
-                     if loss == "cross-entropy" else None)
+        logq_corr = (
+            seqrec_ext.logq_correction(log_counts, targets, negs, logq=logq, alpha=0.5)
+            if loss == "cross-entropy"
+            else None
+        )
         kw = dict(loss=loss, bpreg=bpreg, elu_param=elu, logq_correction=logq_corr)
-        t = time_interleaved({
-            "fused": lambda: gru4rec_step(p, ids, targets, negs, h, **kw),
-            "reference": lambda: reference_step(p, ids, targets, negs, h, loss, bpreg, elu, logq_corr),
-        }, device, repeats=args.repeats)
+        t = time_interleaved(
+            {
+                "fused": lambda: gru4rec_step(p, ids, targets, negs, h, **kw),
+                "reference": lambda: reference_step(p, ids, targets, negs, h, loss, bpreg, elu, logq_corr),
+            },
+            device,
+            repeats=args.repeats,
+        )
         M = B + S
         flops = 18 * B * H * H + 6 * B * M * H + 6 * B * H * 3 * H
         gflops = flops / t["fused"] / 1e9
-        print(f"| {name} | {B} | {H} | {S} | {loss} | {t['fused'] * 1e3:.2f} | {t['reference'] * 1e3:.2f} "
-              f"| {t['reference'] / t['fused']:.2f}x | {gflops:.0f} | {100 * gflops / peak:.0f}% |", flush=True)
+        print(
+            f"| {name} | {B} | {H} | {S} | {loss} | {t['fused'] * 1e3:.2f} | {t['reference'] * 1e3:.2f} "
+            f"| {t['reference'] / t['fused']:.2f}x | {gflops:.0f} | {100 * gflops / peak:.0f}% |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

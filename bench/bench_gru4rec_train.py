@@ -19,6 +19,7 @@ step can go below on this machine: the step's matrix products alone (torch.mm at
 shapes, forward and backward, scores not recomputed) and its optimizer update alone (the fused
 sparse Adagrad-with-momentum op on the rows a step touches), against seqrec's step time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,8 @@ import time
 
 import torch
 
-from seqrec.gru4rec.data import time_split
 from seqrec.gru4rec import PRESET_COMMON, PRESETS, GRU4Rec, GRU4RecConfig
+from seqrec.gru4rec.data import time_split
 from seqrec.gru4rec.synthetic import synthetic_events
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -39,8 +40,18 @@ from common import run_facts, time_interleaved  # noqa: E402
 
 import seqrec_ext  # noqa: E402
 
-DEFAULTS = dict(loss="bpr-max", hidden=100, batch_size=32, bpreg=1.0, elu_param=0.5, learning_rate=0.05,
-                momentum=0.0, n_sample=2048, sample_alpha=0.5, embedding="constrained")
+DEFAULTS = dict(
+    loss="bpr-max",
+    hidden=100,
+    batch_size=32,
+    bpreg=1.0,
+    elu_param=0.5,
+    learning_rate=0.05,
+    momentum=0.0,
+    n_sample=2048,
+    sample_alpha=0.5,
+    embedding="constrained",
+)
 CONFIGS = [
     ("bpr-max B=32 H=100 shared", DEFAULTS),
     ("retailrocket (bpr-max B=80 H=224)", {**DEFAULTS, **PRESET_COMMON, **PRESETS["retailrocket"]}),
@@ -51,16 +62,26 @@ CONFIGS = [
 
 def published_run(cfg: GRU4RecConfig, train, generator: torch.Generator):
     """The published trainer's model, optimizer and epoch (a generator of each step's events)."""
-    model = published.PublishedGRU4Rec(train.n_items, cfg.sizes, cfg.embedding, cfg.embedding_size,
-                                       generator=generator)
+    model = published.PublishedGRU4Rec(train.n_items, cfg.sizes, cfg.embedding, cfg.embedding_size, generator=generator)
     opt = published.AdagradMomentum(list(model.parameters()), lr=cfg.learning_rate, momentum=cfg.momentum)
     counts = train.item_counts()
     sampler = published.CumulativeSampler(counts, cfg.sample_alpha, cfg.n_sample, generator=generator)
-    steps = published.train_steps(model, opt, train.items, train.offsets, batch_size=cfg.batch_size, loss=cfg.loss,
-                                  negatives=sampler if cfg.n_sample > 0 else None, bpreg=cfg.bpreg,
-                                  elu_param=cfg.elu_param, logq=cfg.logq, sample_alpha=cfg.sample_alpha,
-                                  log_counts=counts.clamp(min=1).log().float(), dropout_embed=cfg.dropout_embed,
-                                  dropout_hidden=cfg.dropout_hidden)
+    steps = published.train_steps(
+        model,
+        opt,
+        train.items,
+        train.offsets,
+        batch_size=cfg.batch_size,
+        loss=cfg.loss,
+        negatives=sampler if cfg.n_sample > 0 else None,
+        bpreg=cfg.bpreg,
+        elu_param=cfg.elu_param,
+        logq=cfg.logq,
+        sample_alpha=cfg.sample_alpha,
+        log_counts=counts.clamp(min=1).log().float(),
+        dropout_embed=cfg.dropout_embed,
+        dropout_hidden=cfg.dropout_hidden,
+    )
     return model, (events for events, _ in steps)
 
 
@@ -93,28 +114,48 @@ def step_floors(cfg: GRU4RecConfig, n_items: int, repeats: int = 50) -> tuple[fl
     W_hh, W_in and the two biases). Medians, interleaved."""
     B, H, M = cfg.batch_size, cfg.hidden, cfg.batch_size + cfg.n_sample
     g = torch.Generator().manual_seed(0)
-    x, h, w_hh, w_in = (torch.randn(B, H, generator=g), torch.randn(B, H, generator=g),
-                        torch.randn(3 * H, H, generator=g), torch.randn(H, 3 * H, generator=g))
-    rows, d_scores, d_gates = torch.randn(M, H, generator=g), torch.randn(B, M, generator=g), torch.randn(B, 3 * H, generator=g)
-    outs = [torch.empty(B, 3 * H), torch.empty(B, 3 * H), torch.empty(B, M), torch.empty(B, H), torch.empty(M, H),
-            torch.empty(3 * H, H), torch.empty(H, 3 * H), torch.empty(B, H)]
+    x, h, w_hh, w_in = (
+        torch.randn(B, H, generator=g),
+        torch.randn(B, H, generator=g),
+        torch.randn(3 * H, H, generator=g),
+        torch.randn(H, 3 * H, generator=g),
+    )
+    rows, d_scores, d_gates = (
+        torch.randn(M, H, generator=g),
+        torch.randn(B, M, generator=g),
+        torch.randn(B, 3 * H, generator=g),
+    )
+    outs = [
+        torch.empty(B, 3 * H),
+        torch.empty(B, 3 * H),
+        torch.empty(B, M),
+        torch.empty(B, H),
+        torch.empty(M, H),
+        torch.empty(3 * H, H),
+        torch.empty(H, 3 * H),
+        torch.empty(B, H),
+    ]
 
     def products():
-        torch.mm(x, w_in, out=outs[0])                 # gi = x W_in
-        torch.mm(h, w_hh.t(), out=outs[1])             # gh = h W_hh^T
-        torch.mm(h, rows.t(), out=outs[2])             # scores R = h' W^T
-        torch.mm(d_scores, rows, out=outs[3])          # dL/dh' = dR W
-        torch.mm(d_scores.t(), h, out=outs[4])         # dL/dW = dR^T h'
-        torch.mm(d_gates.t(), h, out=outs[5])          # dL/dW_hh
-        torch.mm(x.t(), d_gates, out=outs[6])          # dL/dW_in
-        torch.mm(d_gates, w_in.t(), out=outs[7])       # dL/dx
+        torch.mm(x, w_in, out=outs[0])  # gi = x W_in
+        torch.mm(h, w_hh.t(), out=outs[1])  # gh = h W_hh^T
+        torch.mm(h, rows.t(), out=outs[2])  # scores R = h' W^T
+        torch.mm(d_scores, rows, out=outs[3])  # dL/dh' = dR W
+        torch.mm(d_scores.t(), h, out=outs[4])  # dL/dW = dR^T h'
+        torch.mm(d_gates.t(), h, out=outs[5])  # dL/dW_hh
+        torch.mm(x.t(), d_gates, out=outs[6])  # dL/dW_in
+        torch.mm(d_gates, w_in.t(), out=outs[7])  # dL/dx
 
     tables = {"out_table": (n_items, H, B + M), "out_bias": (n_items, 1, M)}
-    state = {k: [torch.randn(n, d, generator=g).abs() for _ in range(3)] + [torch.randint(0, n, (k_,), generator=g),
-                                                                            torch.randn(k_, d, generator=g)]
-             for k, (n, d, k_) in tables.items()}
-    dense = [[torch.randn(*shape, generator=g).abs() for _ in range(4)]
-             for shape in ((3 * H, H), (H, 3 * H), (3 * H,), (3 * H,))]
+    state = {
+        k: [torch.randn(n, d, generator=g).abs() for _ in range(3)]
+        + [torch.randint(0, n, (k_,), generator=g), torch.randn(k_, d, generator=g)]
+        for k, (n, d, k_) in tables.items()
+    }
+    dense = [
+        [torch.randn(*shape, generator=g).abs() for _ in range(4)]
+        for shape in ((3 * H, H), (H, 3 * H), (3 * H,), (3 * H,))
+    ]
 
     def optimizer():
         for param, acc, mom, idx, grad in state.values():
@@ -137,21 +178,26 @@ def main():
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", default="", help="run only the configurations whose name contains this")
-    parser.add_argument("--floors", action="store_true",
-                        help="also measure the step's unavoidable matrix products and optimizer update")
+    parser.add_argument(
+        "--floors", action="store_true", help="also measure the step's unavoidable matrix products and optimizer update"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     events = synthetic_events(args.events, args.items, seed=123)
     train, test = time_split(events, test_days=0.5, source="synthetic")
     print(run_facts(torch.device("cpu"), 1))
-    print(f"synthetic: train {train.n_events} events / {train.n_items} items / {train.n_sessions} sessions; "
-          f"test {test.n_events} events; one epoch; seeds {args.seeds}; Recall@20 / MRR@20 conservative, "
-          "mean (min..max) over the seeds")
+    print(
+        f"synthetic: train {train.n_events} events / {train.n_items} items / {train.n_sessions} sessions; "
+        f"test {test.n_events} events; one epoch; seeds {args.seeds}; Recall@20 / MRR@20 conservative, "
+        "mean (min..max) over the seeds"
+    )
     print()
     floors = []
     n_pairs = train.n_events - train.n_sessions  # the (input, target) pairs an epoch trains on
-    print("| config | seqrec events/s | published events/s | speed-up | seqrec R@20 | published R@20 "
-          "| seqrec MRR@20 | published MRR@20 | R@20 rel. diff | MRR@20 rel. diff |")
+    print(
+        "| config | seqrec events/s | published events/s | speed-up | seqrec R@20 | published R@20 "
+        "| seqrec MRR@20 | published MRR@20 | R@20 rel. diff | MRR@20 rel. diff |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, kw in CONFIGS:
         if args.only not in name:
@@ -161,28 +207,33 @@ def main():
             cfg = GRU4RecConfig(**kw, seed=seed)
             ours = GRU4Rec(train.n_items, cfg)
             theirs, their_steps = published_run(cfg, train, torch.Generator().manual_seed(1000 + seed))
-            ours_eps, ref_eps = interleaved_epochs((events for events, _ in ours.train_steps(train)), their_steps,
-                                                   n_pairs)
+            ours_eps, ref_eps = interleaved_epochs(
+                (events for events, _ in ours.train_steps(train)), their_steps, n_pairs
+            )
             m_ours = ours.evaluate(test).result()["conservative"]
             m_ref = theirs.evaluate(test.items, test.offsets)["conservative"]
-            rows.append((ours_eps, ref_eps, m_ours["Recall@20"], m_ref["Recall@20"], m_ours["MRR@20"],
-                         m_ref["MRR@20"]))
+            rows.append((ours_eps, ref_eps, m_ours["Recall@20"], m_ref["Recall@20"], m_ours["MRR@20"], m_ref["MRR@20"]))
         cols = list(zip(*rows))
         mean = [statistics.mean(col) for col in cols]
         if args.floors:
             floors.append((name, cfg, mean[0], *step_floors(cfg, train.n_items)))
-        print(f"| {name} | {mean[0]:.0f} | {mean[1]:.0f} | {mean[0] / mean[1]:.2f}x | {spread(cols[2])} "
-              f"| {spread(cols[3])} | {spread(cols[4])} | {spread(cols[5])} | {100 * (mean[2] / mean[3] - 1):+.1f}% "
-              f"| {100 * (mean[4] / mean[5] - 1):+.1f}% |", flush=True)
+        print(
+            f"| {name} | {mean[0]:.0f} | {mean[1]:.0f} | {mean[0] / mean[1]:.2f}x | {spread(cols[2])} "
+            f"| {spread(cols[3])} | {spread(cols[4])} | {spread(cols[5])} | {100 * (mean[2] / mean[3] - 1):+.1f}% "
+            f"| {100 * (mean[4] / mean[5] - 1):+.1f}% |",
+            flush=True,
+        )
     if floors:
         print()
-        print("| config | seqrec ms/step | matrix products ms | optimizer ms | products + optimizer "
-              "| seqrec / floor |")
+        print("| config | seqrec ms/step | matrix products ms | optimizer ms | products + optimizer | seqrec / floor |")
         print("|---|---:|---:|---:|---:|---:|")
         for name, cfg, ours_eps, t_products, t_opt in floors:
             ours_ms, floor = 1e3 * cfg.batch_size / ours_eps, 1e3 * (t_products + t_opt)
-            print(f"| {name} | {ours_ms:.2f} | {1e3 * t_products:.2f} | {1e3 * t_opt:.2f} | {floor:.2f} "
-                  f"| {ours_ms / floor:.2f}x |", flush=True)
+            print(
+                f"| {name} | {ours_ms:.2f} | {1e3 * t_products:.2f} | {1e3 * t_opt:.2f} | {floor:.2f} "
+                f"| {ours_ms / floor:.2f}x |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

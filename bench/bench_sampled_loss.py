@@ -7,6 +7,7 @@ machine's large-GEMM rate, and peak memory, all measured in one run.
 GFLOP/s count the useful matrix products: 2BMH forward, 6BMH forward+backward (the fused
 backward recomputes the scores, another 2BMH, which is not counted).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ import seqrec_ext
 from seqrec_ext import reference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import run_facts, gemm_gflops, peak_extra_bytes, time_interleaved  # noqa: E402
+from common import gemm_gflops, peak_extra_bytes, run_facts, time_interleaved  # noqa: E402
 
 SHAPES = [(32, 2048, 100), (80, 2048, 224), (240, 2048, 512), (512, 8192, 128), (128, 65536, 100)]
 LOSSES = ["bpr-max", "top1-max", "cross-entropy", "bpr", "top1"]
@@ -37,9 +38,12 @@ def inputs(B, S, H, device):
 
 
 def kwargs(loss, logq):
-    return dict(loss=loss, bpreg=1.0 if loss == "bpr-max" else 0.0,
-                elu_param=0.5 if loss in ("bpr-max", "top1-max") else 0.0,
-                logq_correction=logq if loss == "cross-entropy" else None)
+    return dict(
+        loss=loss,
+        bpreg=1.0 if loss == "bpr-max" else 0.0,
+        elu_param=0.5 if loss in ("bpr-max", "top1-max") else 0.0,
+        logq_correction=logq if loss == "cross-entropy" else None,
+    )
 
 
 def profile(B, S, H, loss, device):
@@ -72,8 +76,10 @@ def main():
     peak = gemm_gflops(device)
     print(run_facts(device, args.repeats, peak))
     print()
-    print("| B | S | H | loss | fwd ms | fwd vs eager | fwd+bwd ms | fwd+bwd vs eager | fwd+bwd vs compiled "
-          "| fused GFLOP/s | % of GEMM |")
+    print(
+        "| B | S | H | loss | fwd ms | fwd vs eager | fwd+bwd ms | fwd+bwd vs eager | fwd+bwd vs compiled "
+        "| fused GFLOP/s | % of GEMM |"
+    )
     print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for B, S, H in SHAPES:
         h, W, b, logq = inputs(B, S, H, device)
@@ -85,30 +91,40 @@ def main():
                 def run():
                     with torch.no_grad():
                         fn(h, W, b, **kw)
+
                 return run
 
             def fwd_bwd(fn):
                 def run():
                     fn(h, W, b, **kw).backward()
+
                 return run
 
-            fns = {"fused f": fwd(seqrec_ext.sampled_ranking_loss), "eager f": fwd(reference.sampled_ranking_loss),
-                   "fused fb": fwd_bwd(seqrec_ext.sampled_ranking_loss),
-                   "eager fb": fwd_bwd(reference.sampled_ranking_loss)}
+            fns = {
+                "fused f": fwd(seqrec_ext.sampled_ranking_loss),
+                "eager f": fwd(reference.sampled_ranking_loss),
+                "fused fb": fwd_bwd(seqrec_ext.sampled_ranking_loss),
+                "eager fb": fwd_bwd(reference.sampled_ranking_loss),
+            }
             if loss in COMPILED:
                 torch._dynamo.reset()
                 fns["compiled fb"] = fwd_bwd(torch.compile(reference.sampled_ranking_loss, dynamic=False))
             t = time_interleaved(fns, device, repeats=args.repeats)
             gflops = 6 * B * M * H / t["fused fb"] / 1e9
             compiled = f"{t['compiled fb'] / t['fused fb']:.2f}x" if "compiled fb" in t else "-"
-            print(f"| {B} | {S} | {H} | {loss} | {t['fused f'] * 1e3:.2f} | {t['eager f'] / t['fused f']:.2f}x "
-                  f"| {t['fused fb'] * 1e3:.2f} | {t['eager fb'] / t['fused fb']:.2f}x | {compiled} "
-                  f"| {gflops:.0f} | {100 * gflops / peak:.0f}% |", flush=True)
+            print(
+                f"| {B} | {S} | {H} | {loss} | {t['fused f'] * 1e3:.2f} | {t['eager f'] / t['fused f']:.2f}x "
+                f"| {t['fused fb'] * 1e3:.2f} | {t['eager fb'] / t['fused fb']:.2f}x | {compiled} "
+                f"| {gflops:.0f} | {100 * gflops / peak:.0f}% |",
+                flush=True,
+            )
     if device.type == "cpu":
         B, S, H = 128, 65536, 100
-        setup = (f"torch.manual_seed(0); h = torch.randn({B}, {H}, requires_grad=True); "
-                 f"W = (torch.randn({B + S}, {H}) / {H}**0.5).requires_grad_(); "
-                 "W.grad = torch.zeros_like(W); h.grad = torch.zeros_like(h)")
+        setup = (
+            f"torch.manual_seed(0); h = torch.randn({B}, {H}, requires_grad=True); "
+            f"W = (torch.randn({B + S}, {H}) / {H}**0.5).requires_grad_(); "
+            "W.grad = torch.zeros_like(W); h.grad = torch.zeros_like(h)"
+        )
         print()
         print(f"Peak memory added by one forward+backward (bpr-max), B={B} S={S} H={H}, fresh process each:")
         print()

@@ -1,5 +1,6 @@
 """Timing helpers shared by the benchmarks: interleaved repeats (so that a noisy neighbour
 slows every contender alike), medians, and this machine's large-GEMM rate."""
+
 from __future__ import annotations
 
 import statistics
@@ -14,8 +15,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_interleaved(fns: Dict[str, Callable[[], object]], device: torch.device, repeats: int = 30,
-                     inner: int = 1, warmup: int = 3) -> Dict[str, float]:
+def time_interleaved(
+    fns: Dict[str, Callable[[], object]], device: torch.device, repeats: int = 30, inner: int = 1, warmup: int = 3
+) -> Dict[str, float]:
     """Median seconds per call of each function; the functions take turns, `inner` calls a turn."""
     for fn in fns.values():
         for _ in range(warmup):
@@ -69,5 +71,7 @@ def run_facts(device: torch.device, repeats: int, gemm_rate: float = None) -> st
     import seqrec_ext
 
     gemm = f"; large GEMM (2048^3 float32): {gemm_rate:.0f} GFLOP/s" if gemm_rate is not None else ""
-    return (f"seqrec_ext {seqrec_ext.__version__}, torch {torch.__version__}, device {device}, "
-            f"threads {torch.get_num_threads()}{gemm}; median of {repeats}, interleaved")
+    return (
+        f"seqrec_ext {seqrec_ext.__version__}, torch {torch.__version__}, device {device}, "
+        f"threads {torch.get_num_threads()}{gemm}; median of {repeats}, interleaved"
+    )

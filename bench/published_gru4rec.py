@@ -34,6 +34,7 @@ What it reproduces (docs/gru4rec-fidelity.md lists each fact):
 Negatives and dropout masks come from callables the caller passes, so a test can give this
 trainer and seqrec the same ones.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,9 +56,15 @@ def block_uniform_(t: Tensor, fan: int, generator: Optional[torch.Generator] = N
 
 
 class PublishedGRU4Rec(nn.Module):
-    def __init__(self, n_items: int, layers: Sequence[int] = (100,), embedding: str = "constrained",
-                 embedding_size: int = 0, dtype: torch.dtype = torch.float32,
-                 generator: Optional[torch.Generator] = None):
+    def __init__(
+        self,
+        n_items: int,
+        layers: Sequence[int] = (100,),
+        embedding: str = "constrained",
+        embedding_size: int = 0,
+        dtype: torch.dtype = torch.float32,
+        generator: Optional[torch.Generator] = None,
+    ):
         super().__init__()
         if embedding not in ("constrained", "separate", "none"):
             raise ValueError(f"unknown embedding {embedding!r}")
@@ -86,7 +93,7 @@ class PublishedGRU4Rec(nn.Module):
                 self.E = nn.Embedding(n_items, width, sparse=True, dtype=dtype)
                 block_uniform_(self.E.weight, n_items + width, generator)
             widths = [width] + self.layers[:-1]
-        for fan_in, size in zip(widths, self.layers[len(self.layers) - len(widths):]):
+        for fan_in, size in zip(widths, self.layers[len(self.layers) - len(widths) :]):
             cell = nn.GRUCell(fan_in, size, dtype=dtype)
             block_uniform_(cell.weight_ih, fan_in + size, generator)
             block_uniform_(cell.weight_hh, 2 * size, generator)
@@ -104,8 +111,9 @@ class PublishedGRU4Rec(nn.Module):
         n = torch.tanh((r * h) @ self.Wh0 + x_n)
         return (1 - z) * h + z * n
 
-    def step(self, X: Tensor, h: List[Tensor], dropout: Callable[[Tensor, float], Tensor], p_embed: float,
-             p_hidden: float) -> List[Tensor]:
+    def step(
+        self, X: Tensor, h: List[Tensor], dropout: Callable[[Tensor, float], Tensor], p_embed: float, p_hidden: float
+    ) -> List[Tensor]:
         """The new (masked) states of every layer from the current items and the previous states;
         the last one is the output."""
         if self.embedding == "none":
@@ -114,7 +122,7 @@ class PublishedGRU4Rec(nn.Module):
         else:
             x = dropout(self.Wy(X) if self.embedding == "constrained" else self.E(X), p_embed)
             out = []
-        for cell, state in zip(self.G, h[len(out):]):
+        for cell, state in zip(self.G, h[len(out) :]):
             x = dropout(cell(x, state), p_hidden)
             out.append(x)
         return out
@@ -147,12 +155,14 @@ class PublishedGRU4Rec(nn.Module):
                 hits[mode] += float(inside.sum())
                 rr[mode] += float((inside / rank).sum())
             n += len(X)
-        return {mode: {f"Recall@{cutoff}": hits[mode] / max(n, 1), f"MRR@{cutoff}": rr[mode] / max(n, 1)}
-                for mode in hits} | {"events": n}
+        return {
+            mode: {f"Recall@{cutoff}": hits[mode] / max(n, 1), f"MRR@{cutoff}": rr[mode] / max(n, 1)} for mode in hits
+        } | {"events": n}
 
 
-def session_parallel(items: Tensor, offsets: Tensor, batch_size: int, stop_below: int = 1
-                     ) -> Iterator[Tuple[Tensor, Tensor, Tensor, Tensor]]:
+def session_parallel(
+    items: Tensor, offsets: Tensor, batch_size: int, stop_below: int = 1
+) -> Iterator[Tuple[Tensor, Tensor, Tensor, Tensor]]:
     """(current items, next items, rows that start a session, rows kept from the previous
     step) per step. Sessions are run in the given order; the rows of sessions that end are
     refilled with the next sessions in row order, and dropped when no session is left (the
@@ -160,7 +170,7 @@ def session_parallel(items: Tensor, offsets: Tensor, batch_size: int, stop_below
     offsets = offsets.tolist()
     n_sessions = len(offsets) - 1
     rows = min(batch_size, n_sessions)
-    session = list(range(rows))   # the session each row runs
+    session = list(range(rows))  # the session each row runs
     pos = [offsets[s] for s in session]  # its current event
     next_session = rows
     starts = [True] * rows
@@ -185,8 +195,9 @@ def session_parallel(items: Tensor, offsets: Tensor, batch_size: int, stop_below
         session, pos, rows = new_session, new_pos, len(new_session)
 
 
-def step_loss(R: Tensor, loss: str, *, bpreg: float = 0.0, elu_param: float = 0.0,
-              logq_columns: Optional[Tensor] = None) -> Tensor:
+def step_loss(
+    R: Tensor, loss: str, *, bpreg: float = 0.0, elu_param: float = 0.0, logq_columns: Optional[Tensor] = None
+) -> Tensor:
     """The summed loss of the (B, M) scores whose column i is row i's target."""
     B, M = R.shape
     eye = torch.eye(B, M, dtype=torch.bool)
@@ -241,18 +252,30 @@ def bernoulli_dropout(x: Tensor, p: float) -> Tensor:
     return F.dropout(x, p, training=True) if p > 0 else x
 
 
-def train_steps(model: PublishedGRU4Rec, opt: AdagradMomentum, items: Tensor, offsets: Tensor, *, batch_size: int,
-                loss: str, negatives: Optional[Callable[[], Tensor]] = None, bpreg: float = 0.0,
-                elu_param: float = 0.0, logq: float = 0.0, sample_alpha: float = 0.5,
-                log_counts: Optional[Tensor] = None, dropout_embed: float = 0.0, dropout_hidden: float = 0.0,
-                dropout: Callable[[Tensor, float], Tensor] = bernoulli_dropout) -> Iterator[Tuple[int, float]]:
+def train_steps(
+    model: PublishedGRU4Rec,
+    opt: AdagradMomentum,
+    items: Tensor,
+    offsets: Tensor,
+    *,
+    batch_size: int,
+    loss: str,
+    negatives: Optional[Callable[[], Tensor]] = None,
+    bpreg: float = 0.0,
+    elu_param: float = 0.0,
+    logq: float = 0.0,
+    sample_alpha: float = 0.5,
+    log_counts: Optional[Tensor] = None,
+    dropout_embed: float = 0.0,
+    dropout_hidden: float = 0.0,
+    dropout: Callable[[Tensor, float], Tensor] = bernoulli_dropout,
+) -> Iterator[Tuple[int, float]]:
     """One epoch, a step at a time: yields each step's (events, loss) after its update.
     ``negatives()`` gives each step's shared samples (None: no sampled negatives); ``log_counts``
     (the training counts' logarithms) for logQ."""
     h = model.zero_state(batch_size)
     no_samples = torch.zeros(0, dtype=torch.long)
-    for n_steps, (X, Y, reset, keep) in enumerate(session_parallel(items, offsets, batch_size,
-                                                                   1 if negatives else 2)):
+    for n_steps, (X, Y, reset, keep) in enumerate(session_parallel(items, offsets, batch_size, 1 if negatives else 2)):
         h = [s[keep] if len(keep) != len(s) else s for s in h]
         h = [s.masked_fill(reset[:, None], 0).detach() for s in h]
         S = negatives() if negatives else no_samples
@@ -276,8 +299,14 @@ class CumulativeSampler:
     """Negatives as the published code draws them: uniform numbers looked up in the cumulative
     distribution of count^alpha, drawn for many steps at once."""
 
-    def __init__(self, counts: Tensor, alpha: float, n_sample: int, steps_per_draw: int = 256,
-                 generator: Optional[torch.Generator] = None):
+    def __init__(
+        self,
+        counts: Tensor,
+        alpha: float,
+        n_sample: int,
+        steps_per_draw: int = 256,
+        generator: Optional[torch.Generator] = None,
+    ):
         w = counts.double() ** alpha
         self.cdf = (w.cumsum(0) / w.sum()).float()
         self.cdf[-1] = 1.0

@@ -4,16 +4,17 @@
 with its fake kernel (for `torch.compile`) and autograd formula; the functions below are the
 Python entry points. Pure-PyTorch references of every op are in `seqrec_ext.reference`.
 """
+
 import torch  # noqa: F401  (torch's libraries must be loaded before the compiled module)
 
+from . import reference
 from ._loader import _C, build_config
 from .adagrad_momentum import adagrad_momentum_, sparse_adagrad_momentum_
 from .alias_sampler import PopularitySampler, alias_build, alias_draw
 from .gru import gru_sequence, gru_step, gru_step_ids
-from .sampled_loss import logq_correction, sampled_ranking_loss
 from .gru4rec_step import GRU4RecParams, RowGrad, StepResult, gru4rec_step
 from .gru4rec_train_step import gru4rec_train_step_, train_step_param_names
-from . import reference
+from .sampled_loss import logq_correction, sampled_ranking_loss
 
 __version__ = _C.build_info()["version"]
 

@@ -1,4 +1,5 @@
 """`python -m seqrec_ext`: print what was built and what this process can run."""
+
 import sys
 
 import seqrec_ext
@@ -24,8 +25,11 @@ def main() -> int:
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
     if info["cuda_available"] and not info["with_cuda"]:
-        print("note: a GPU is visible but the CUDA kernels were not built; ops on CUDA tensors "
-              "will fail. Rebuild with SEQREC_CUDA=ON.", file=sys.stderr)
+        print(
+            "note: a GPU is visible but the CUDA kernels were not built; ops on CUDA tensors "
+            "will fail. Rebuild with SEQREC_CUDA=ON.",
+            file=sys.stderr,
+        )
     return 0
 
 

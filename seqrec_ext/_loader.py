@@ -3,6 +3,7 @@
 `_build_config.py` is written by CMake next to `_C`; it is read before `_C` is loaded, so a
 torch mismatch gives a message that says what to do instead of an undefined-symbol error.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -17,10 +18,12 @@ def _load():
     except ModuleNotFoundError as exc:
         here = os.path.dirname(os.path.abspath(__file__))
         if os.path.exists(os.path.join(here, os.pardir, "pyproject.toml")):
-            hint = (f"this is the source tree ({os.path.dirname(here)}), which Python found first "
-                    "(it is the current directory, or on PYTHONPATH); it holds no compiled "
-                    "module. Run from another directory, or use `pytest` rather than "
-                    "`python -m pytest` in the source tree")
+            hint = (
+                f"this is the source tree ({os.path.dirname(here)}), which Python found first "
+                "(it is the current directory, or on PYTHONPATH); it holds no compiled "
+                "module. Run from another directory, or use `pytest` rather than "
+                "`python -m pytest` in the source tree"
+            )
         else:
             hint = "the compiled module is missing"
         raise ImportError(

@@ -7,6 +7,7 @@ repeated rows summed first), so an epoch's optimizer cost does not grow with the
 `adagrad_momentum_` applies it to a dense parameter. Kernels: csrc/adagrad_momentum.cpp,
 csrc/cpu/adagrad_momentum_cpu.cpp, csrc/cuda/adagrad_momentum_cuda.cu.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,18 +26,37 @@ def _adagrad_momentum_fake(param, accumulator, momentum_buffer, grad, lr, moment
     return None
 
 
-def sparse_adagrad_momentum_(param: Tensor, accumulator: Tensor, momentum_buffer: Tensor, indices: Tensor,
-                             grad_rows: Tensor, *, lr: float, momentum: float = 0.0, eps: float = 1e-6) -> None:
+def sparse_adagrad_momentum_(
+    param: Tensor,
+    accumulator: Tensor,
+    momentum_buffer: Tensor,
+    indices: Tensor,
+    grad_rows: Tensor,
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    eps: float = 1e-6,
+) -> None:
     """Update rows ``indices (K,)`` of ``param (N, D)`` (and its state tensors, same shape) with
     ``grad_rows (K, D)``; an index may repeat. ``momentum = 0`` is plain Adagrad."""
     with torch.no_grad():
-        torch.ops.seqrec.sparse_adagrad_momentum_(param, accumulator, momentum_buffer, indices, grad_rows,
-                                                  float(lr), float(momentum), float(eps))
+        torch.ops.seqrec.sparse_adagrad_momentum_(
+            param, accumulator, momentum_buffer, indices, grad_rows, float(lr), float(momentum), float(eps)
+        )
 
 
-def adagrad_momentum_(param: Tensor, accumulator: Tensor, momentum_buffer: Tensor, grad: Tensor, *,
-                      lr: float, momentum: float = 0.0, eps: float = 1e-6) -> None:
+def adagrad_momentum_(
+    param: Tensor,
+    accumulator: Tensor,
+    momentum_buffer: Tensor,
+    grad: Tensor,
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    eps: float = 1e-6,
+) -> None:
     """The same rule for a dense parameter of any shape."""
     with torch.no_grad():
-        torch.ops.seqrec.adagrad_momentum_(param, accumulator, momentum_buffer, grad, float(lr),
-                                           float(momentum), float(eps))
+        torch.ops.seqrec.adagrad_momentum_(
+            param, accumulator, momentum_buffer, grad, float(lr), float(momentum), float(eps)
+        )

@@ -4,6 +4,7 @@ The kernels are in csrc/cpu/alias_sampler_cpu.cpp and csrc/cuda/alias_sampler_cu
 this module registers their fake kernels and gives them Python signatures. Neither op has a
 gradient: a table is a function of popularity counts, not of anything trained.
 """
+
 from __future__ import annotations
 
 import math

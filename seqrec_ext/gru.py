@@ -17,6 +17,7 @@ gate arithmetic), csrc/cpu/gru_cpu.cpp, csrc/cuda/gru_cuda.cu; autograd: csrc/au
 (C++, each backward one call of the registered backward op). This module registers the fake
 kernels and gives the ops Python signatures.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -35,6 +36,7 @@ def _blocks(reset_after: bool) -> int:
 
 # ---- fake kernels (shapes only) for torch.compile / FakeTensor ----
 
+
 @torch.library.register_fake("seqrec::gru_step")
 def _gru_step_fake(gi, h, w_hh, b_ih, b_hh, reset_after):
     torch._check(gi.dim() == 2, lambda: f"gru_step: gi must be (B, 3H), got {gi.dim()}-D")
@@ -45,24 +47,33 @@ def _gru_step_fake(gi, h, w_hh, b_ih, b_hh, reset_after):
 @torch.library.register_fake("seqrec::gru_step_backward")
 def _gru_step_backward_fake(grad_h_new, w_hh, workspace, reset_after):
     B, H = grad_h_new.shape
-    return (workspace.new_empty(B, 3 * H), workspace.new_empty(B, H), torch.empty_like(w_hh),
-            workspace.new_empty(3 * H), workspace.new_empty(3 * H))
+    return (
+        workspace.new_empty(B, 3 * H),
+        workspace.new_empty(B, H),
+        torch.empty_like(w_hh),
+        workspace.new_empty(3 * H),
+        workspace.new_empty(3 * H),
+    )
 
 
 @torch.library.register_fake("seqrec::gru_sequence")
 def _gru_sequence_fake(gi, h0, w_hh, b_ih, b_hh, reset, lengths, reset_after):
     T, B, _ = gi.shape
     H = h0.shape[1]
-    return (gi.new_empty(T, B, H), gi.new_empty(B, H),
-            gi.new_empty(T, B, _blocks(reset_after) * H))
+    return (gi.new_empty(T, B, H), gi.new_empty(B, H), gi.new_empty(T, B, _blocks(reset_after) * H))
 
 
 @torch.library.register_fake("seqrec::gru_sequence_backward")
 def _gru_sequence_backward_fake(grad_out, grad_h_last, w_hh, workspace, reset, lengths, reset_after):
     T, B, _ = workspace.shape
     H = w_hh.shape[1]
-    return (workspace.new_empty(T, B, 3 * H), workspace.new_empty(B, H), torch.empty_like(w_hh),
-            workspace.new_empty(3 * H), workspace.new_empty(3 * H))
+    return (
+        workspace.new_empty(T, B, 3 * H),
+        workspace.new_empty(B, H),
+        torch.empty_like(w_hh),
+        workspace.new_empty(3 * H),
+        workspace.new_empty(3 * H),
+    )
 
 
 # ---- autograd ----
@@ -72,8 +83,16 @@ def _gru_sequence_backward_fake(grad_out, grad_h_last, w_hh, workspace, reset, l
 
 # ---- Python API ----
 
-def gru_step(gi: Tensor, h: Tensor, w_hh: Tensor, b_ih: Optional[Tensor] = None,
-             b_hh: Optional[Tensor] = None, *, reset_after: bool = False) -> Tensor:
+
+def gru_step(
+    gi: Tensor,
+    h: Tensor,
+    w_hh: Tensor,
+    b_ih: Optional[Tensor] = None,
+    b_hh: Optional[Tensor] = None,
+    *,
+    reset_after: bool = False,
+) -> Tensor:
     """One GRU step: ``gi (B, 3H)``, ``h (B, H)``, ``w_hh (3H, H)``, biases ``(3H,)`` -> ``(B, H)``.
 
     Differentiable in ``gi``, ``h``, ``w_hh`` and the biases; the backward is one op call.
@@ -81,9 +100,17 @@ def gru_step(gi: Tensor, h: Tensor, w_hh: Tensor, b_ih: Optional[Tensor] = None,
     return torch.ops.seqrec.gru_step(gi, h, w_hh, b_ih, b_hh, reset_after)[0]
 
 
-def gru_sequence(gi: Tensor, h0: Tensor, w_hh: Tensor, b_ih: Optional[Tensor] = None,
-                 b_hh: Optional[Tensor] = None, *, reset: Optional[Tensor] = None,
-                 lengths: Optional[Tensor] = None, reset_after: bool = False) -> tuple[Tensor, Tensor]:
+def gru_sequence(
+    gi: Tensor,
+    h0: Tensor,
+    w_hh: Tensor,
+    b_ih: Optional[Tensor] = None,
+    b_hh: Optional[Tensor] = None,
+    *,
+    reset: Optional[Tensor] = None,
+    lengths: Optional[Tensor] = None,
+    reset_after: bool = False,
+) -> tuple[Tensor, Tensor]:
     """T GRU steps in one call: ``gi (T, B, 3H)``, ``h0 (B, H)`` -> ``(out (T, B, H), h_last (B, H))``.
 
     ``reset (T, B)`` bool: row ``b``'s state is zeroed before step ``t`` where
@@ -96,8 +123,16 @@ def gru_sequence(gi: Tensor, h0: Tensor, w_hh: Tensor, b_ih: Optional[Tensor] = 
     return out, h_last
 
 
-def gru_step_ids(ids: Tensor, table: Tensor, h: Tensor, w_hh: Tensor, b_ih: Optional[Tensor] = None,
-                 b_hh: Optional[Tensor] = None, *, reset_after: bool = False) -> Tensor:
+def gru_step_ids(
+    ids: Tensor,
+    table: Tensor,
+    h: Tensor,
+    w_hh: Tensor,
+    b_ih: Optional[Tensor] = None,
+    b_hh: Optional[Tensor] = None,
+    *,
+    reset_after: bool = False,
+) -> Tensor:
     """`gru_step` whose input projections are rows of an item table: ``gi = table[ids]``.
 
     The table's gradient comes out row-sparse (a sparse COO tensor holding only the looked-up

@@ -10,6 +10,7 @@ table holds the projections itself), then one call of the op ``torch.ops.seqrec.
 B x M scores computed once and no gradient for the previous state. No autograd graph; nothing
 of size n_items is touched. The tests check it against autograd through the reference ops.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,9 +19,15 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor
 
-
-__all__ = ["GRU4RecParams", "RowGrad", "StepResult", "gru4rec_step", "dropout_mask", "table_row_grads",
-           "EMBEDDING_MODES"]
+__all__ = [
+    "GRU4RecParams",
+    "RowGrad",
+    "StepResult",
+    "gru4rec_step",
+    "dropout_mask",
+    "table_row_grads",
+    "EMBEDDING_MODES",
+]
 
 EMBEDDING_MODES = ("none", "separate", "constrained")
 
@@ -39,14 +46,14 @@ class GRU4RecParams:
     inside the reset gate's product).
     """
 
-    w_hh: Tensor                        # (3H, H)
-    b_h: Tensor                         # (3H,)
-    out_table: Tensor                   # (n_items, H)
-    out_bias: Tensor                    # (n_items,)
-    item_in: Optional[Tensor] = None    # (n_items, 3H) or (n_items, E); None when constrained
-    w_in: Optional[Tensor] = None       # (E, 3H) or (H, 3H); None for mode "none"
+    w_hh: Tensor  # (3H, H)
+    b_h: Tensor  # (3H,)
+    out_table: Tensor  # (n_items, H)
+    out_bias: Tensor  # (n_items,)
+    item_in: Optional[Tensor] = None  # (n_items, 3H) or (n_items, E); None when constrained
+    w_in: Optional[Tensor] = None  # (E, 3H) or (H, 3H); None for mode "none"
     embedding: str = "none"
-    b_hh: Optional[Tensor] = None       # (3H,)
+    b_hh: Optional[Tensor] = None  # (3H,)
 
     def __post_init__(self):
         if self.embedding not in EMBEDDING_MODES:
@@ -60,8 +67,9 @@ class GRU4RecParams:
                 raise ValueError("embedding 'separate' needs item_in (n_items, E) and w_in (E, 3H)")
         else:
             if self.item_in is not None or self.w_in is None or self.w_in.shape != (self.out_table.shape[1], 3 * H):
-                raise ValueError("embedding 'constrained' needs w_in (out_table's width, 3H) and no item_in "
-                                 "(out_table is the input)")
+                raise ValueError(
+                    "embedding 'constrained' needs w_in (out_table's width, 3H) and no item_in (out_table is the input)"
+                )
         if self.b_hh is not None and self.b_hh.shape != (3 * H,):
             raise ValueError(f"b_hh must be (3H,) = ({3 * H},), got {tuple(self.b_hh.shape)}")
 
@@ -81,31 +89,56 @@ class RowGrad:
     def to_dense(self, n_rows: int) -> Tensor:
         shape = (n_rows,) + tuple(self.values.shape[1:])
         return torch.zeros(shape, dtype=self.values.dtype, device=self.values.device).index_add_(
-            0, self.indices, self.values)
+            0, self.indices, self.values
+        )
 
 
 @dataclass
 class StepResult:
-    loss: Tensor                                  # scalar
-    h_new: Tensor                                 # (B, H), detached, after the hidden dropout
+    loss: Tensor  # scalar
+    h_new: Tensor  # (B, H), detached, after the hidden dropout
     row_grads: Dict[str, RowGrad] = field(default_factory=dict)  # table name -> rows
     dense_grads: Dict[str, Tensor] = field(default_factory=dict)  # parameter name -> gradient
 
 
 @torch.library.register_fake("seqrec::gru4rec_step")
-def _gru4rec_step_fake(gi, h, w_hh, b_h, b_hh, out_rows, out_bias, logq_correction, hidden_mask, loss, bpreg,
-                       elu_param, reset_after, normalizer=None):
-    torch._check(gi.dim() == 2 and h.dim() == 2 and gi.shape[1] == 3 * h.shape[1],
-                 lambda: "gru4rec_step: gi must be (B, 3H) and h (B, H)")
+def _gru4rec_step_fake(
+    gi,
+    h,
+    w_hh,
+    b_h,
+    b_hh,
+    out_rows,
+    out_bias,
+    logq_correction,
+    hidden_mask,
+    loss,
+    bpreg,
+    elu_param,
+    reset_after,
+    normalizer=None,
+):
+    torch._check(
+        gi.dim() == 2 and h.dim() == 2 and gi.shape[1] == 3 * h.shape[1],
+        lambda: "gru4rec_step: gi must be (B, 3H) and h (B, H)",
+    )
     torch._check(out_rows.shape[0] >= gi.shape[0], lambda: "gru4rec_step: M must be >= B")
     # contiguous, as the op returns them (empty_like would copy the inputs' strides)
-    return (gi.new_empty(()), h.new_empty(h.shape), gi.new_empty(gi.shape), w_hh.new_empty(w_hh.shape),
-            b_h.new_empty(b_h.shape), b_h.new_empty(b_h.shape), out_rows.new_empty(out_rows.shape),
-            out_rows.new_empty(out_rows.shape[0]))
+    return (
+        gi.new_empty(()),
+        h.new_empty(h.shape),
+        gi.new_empty(gi.shape),
+        w_hh.new_empty(w_hh.shape),
+        b_h.new_empty(b_h.shape),
+        b_h.new_empty(b_h.shape),
+        out_rows.new_empty(out_rows.shape),
+        out_rows.new_empty(out_rows.shape[0]),
+    )
 
 
-def table_row_grads(embedding: str, item_ids: Tensor, out_ids: Tensor, d_in: Tensor, d_out: Tensor,
-                    d_bias: Tensor) -> Dict[str, RowGrad]:
+def table_row_grads(
+    embedding: str, item_ids: Tensor, out_ids: Tensor, d_in: Tensor, d_out: Tensor, d_bias: Tensor
+) -> Dict[str, RowGrad]:
     """The item tables' row gradients of a step: the input rows' (``d_in``, rows ``item_ids``)
     and the scored rows' (``d_out``, ``d_bias``, rows ``out_ids``); in mode ``constrained``
     both uses of the shared table go into one RowGrad of ``out_table``."""
@@ -129,11 +162,23 @@ def dropout_mask(shape, like: Tensor, p: float, generator: Optional[torch.Genera
     return keep.to(like.dtype) / (1 - p)  # (a bool tensor divided by a float would be float32)
 
 
-def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, negative_ids: Tensor,
-                 h: Tensor, *, loss: str = "bpr-max", bpreg: float = 0.0, elu_param: float = 0.0,
-                 logq_correction: Optional[Tensor] = None, dropout_embed: float = 0.0,
-                 dropout_hidden: float = 0.0, reset_after: bool = False, normalizer: Optional[float] = None,
-                 generator: Optional[torch.Generator] = None) -> StepResult:
+def gru4rec_step(
+    params: GRU4RecParams,
+    item_ids: Tensor,
+    target_ids: Tensor,
+    negative_ids: Tensor,
+    h: Tensor,
+    *,
+    loss: str = "bpr-max",
+    bpreg: float = 0.0,
+    elu_param: float = 0.0,
+    logq_correction: Optional[Tensor] = None,
+    dropout_embed: float = 0.0,
+    dropout_hidden: float = 0.0,
+    reset_after: bool = False,
+    normalizer: Optional[float] = None,
+    generator: Optional[torch.Generator] = None,
+) -> StepResult:
     """One training step: ``item_ids (B,)`` are the current items, ``target_ids (B,)`` the next
     ones, ``negative_ids (S,)`` shared samples, ``h (B, H)`` the state (rows of sessions that
     just started must already be zero). ``logq_correction (B + S,)`` for cross-entropy, see
@@ -146,8 +191,10 @@ def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, ne
         raise ValueError("dropout probabilities must lie in [0, 1)")
     B = item_ids.shape[0]
     if target_ids.shape != (B,) or h.shape[0] != B:
-        raise ValueError(f"item_ids, target_ids and h must have the same batch size, got "
-                         f"{tuple(item_ids.shape)}, {tuple(target_ids.shape)}, {tuple(h.shape)}")
+        raise ValueError(
+            f"item_ids, target_ids and h must have the same batch size, got "
+            f"{tuple(item_ids.shape)}, {tuple(target_ids.shape)}, {tuple(h.shape)}"
+        )
     out_ids = torch.cat([target_ids, negative_ids])
     ops = torch.ops.seqrec
     with torch.no_grad():  # no graph: the op returns the gradients
@@ -161,13 +208,27 @@ def gru4rec_step(params: GRU4RecParams, item_ids: Tensor, target_ids: Tensor, ne
         gi = x if w_in is None else x @ w_in
         hidden_mask = dropout_mask(h.shape, h, dropout_hidden, generator)  # (B, H), as h_new
         value, h_new, d_gi, d_w_hh, d_b_h, d_b_hh, d_out, d_bias = ops.gru4rec_step(
-            gi, h, params.w_hh, params.b_h, params.b_hh, out_rows, bias_rows, logq_correction, hidden_mask, loss,
-            float(bpreg), float(elu_param), reset_after, None if normalizer is None else float(normalizer))
+            gi,
+            h,
+            params.w_hh,
+            params.b_h,
+            params.b_hh,
+            out_rows,
+            bias_rows,
+            logq_correction,
+            hidden_mask,
+            loss,
+            float(bpreg),
+            float(elu_param),
+            reset_after,
+            None if normalizer is None else float(normalizer),
+        )
         d_x = d_gi if w_in is None else d_gi @ w_in.t()
         d_in = d_x if embed_mask is None else d_x * embed_mask
         d_w_in = None if w_in is None else x.t() @ d_gi
-    result = StepResult(loss=value, h_new=h_new,
-                        row_grads=table_row_grads(params.embedding, item_ids, out_ids, d_in, d_out, d_bias))
+    result = StepResult(
+        loss=value, h_new=h_new, row_grads=table_row_grads(params.embedding, item_ids, out_ids, d_in, d_out, d_bias)
+    )
     result.dense_grads["w_hh"] = d_w_hh
     result.dense_grads["b_h"] = d_b_h
     if d_w_in is not None:

@@ -5,6 +5,7 @@ csrc/gru4rec_train_step.cpp. The same functions in the same order as the op-by-o
 parameters come out bitwise the same (on the CPU; on CUDA the duplicate-row sums use atomics);
 the fusion removes the Python between the ops.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
@@ -32,20 +33,55 @@ def train_step_param_names(embedding: str, b_hh: bool) -> Tuple[str, ...]:
 
 
 @torch.library.register_fake("seqrec::gru4rec_train_step_")
-def _gru4rec_train_step_fake(params, accumulators, momentum_buffers, item_ids, target_ids, negative_ids, h, reset,
-                             logq_correction, embed_mask, hidden_mask, embedding, loss, bpreg, elu_param, reset_after,
-                             normalizer, lr, momentum, eps):
+def _gru4rec_train_step_fake(
+    params,
+    accumulators,
+    momentum_buffers,
+    item_ids,
+    target_ids,
+    negative_ids,
+    h,
+    reset,
+    logq_correction,
+    embed_mask,
+    hidden_mask,
+    embedding,
+    loss,
+    bpreg,
+    elu_param,
+    reset_after,
+    normalizer,
+    lr,
+    momentum,
+    eps,
+):
     torch._check(len(params) >= 5, lambda: "gru4rec_train_step_: params must hold at least 5 tensors")
     return params[0].new_empty(()), h.new_empty(h.shape)
 
 
-def gru4rec_train_step_(params: GRU4RecParams, accumulators: Sequence[Tensor], momentum_buffers: Sequence[Tensor],
-                        item_ids: Tensor, target_ids: Tensor, negative_ids: Tensor, h: Tensor, *,
-                        reset: Optional[Tensor] = None, loss: str = "bpr-max", bpreg: float = 0.0, elu_param: float = 0.0,
-                        logq_correction: Optional[Tensor] = None, dropout_embed: float = 0.0,
-                        dropout_hidden: float = 0.0, reset_after: bool = False, normalizer: Optional[float] = None,
-                        lr: float, momentum: float = 0.0, eps: float = 1e-6,
-                        generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:
+def gru4rec_train_step_(
+    params: GRU4RecParams,
+    accumulators: Sequence[Tensor],
+    momentum_buffers: Sequence[Tensor],
+    item_ids: Tensor,
+    target_ids: Tensor,
+    negative_ids: Tensor,
+    h: Tensor,
+    *,
+    reset: Optional[Tensor] = None,
+    loss: str = "bpr-max",
+    bpreg: float = 0.0,
+    elu_param: float = 0.0,
+    logq_correction: Optional[Tensor] = None,
+    dropout_embed: float = 0.0,
+    dropout_hidden: float = 0.0,
+    reset_after: bool = False,
+    normalizer: Optional[float] = None,
+    lr: float,
+    momentum: float = 0.0,
+    eps: float = 1e-6,
+    generator: Optional[torch.Generator] = None,
+) -> Tuple[Tensor, Tensor]:
     """One training step of a one-layer GRU4Rec, its update applied: returns ``(loss, h_new)``.
 
     ``accumulators`` and ``momentum_buffers``: the Adagrad state of the parameters named by
@@ -60,10 +96,27 @@ def gru4rec_train_step_(params: GRU4RecParams, accumulators: Sequence[Tensor], m
     names = train_step_param_names(params.embedding, params.b_hh is not None)
     tensors = [getattr(params, name) for name in names]
     with torch.no_grad():
-        embed_mask = dropout_mask((h.shape[0], params.input_table.shape[1]), params.out_table, dropout_embed,
-                                  generator)
+        embed_mask = dropout_mask((h.shape[0], params.input_table.shape[1]), params.out_table, dropout_embed, generator)
         hidden_mask = dropout_mask(h.shape, h, dropout_hidden, generator)
         return torch.ops.seqrec.gru4rec_train_step_(
-            tensors, list(accumulators), list(momentum_buffers), item_ids, target_ids, negative_ids, h, reset,
-            logq_correction, embed_mask, hidden_mask, params.embedding, loss, float(bpreg), float(elu_param),
-            reset_after, None if normalizer is None else float(normalizer), float(lr), float(momentum), float(eps))
+            tensors,
+            list(accumulators),
+            list(momentum_buffers),
+            item_ids,
+            target_ids,
+            negative_ids,
+            h,
+            reset,
+            logq_correction,
+            embed_mask,
+            hidden_mask,
+            params.embedding,
+            loss,
+            float(bpreg),
+            float(elu_param),
+            reset_after,
+            None if normalizer is None else float(normalizer),
+            float(lr),
+            float(momentum),
+            float(eps),
+        )

@@ -18,6 +18,7 @@ depend on the count beyond float rounding, but they do in the last bits (BLAS an
 reductions sum in another order on more threads): a run that must repeat bit for bit, or be
 resumed bit for bit, fixes the count.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,11 @@ def thread_facts() -> dict:
         pass
     facts["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", "-")
     facts["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "-")
-    facts["trainers' thread policy"] = ("timed: each candidate of " + str(candidate_threads())
-                                        + " tried on the loop's own steps, the fastest kept (--threads N fixes it)")
+    facts["trainers' thread policy"] = (
+        "timed: each candidate of "
+        + str(candidate_threads())
+        + " tried on the loop's own steps, the fastest kept (--threads N fixes it)"
+    )
     return facts
 
 
@@ -74,10 +78,20 @@ class ThreadTuner:
     steps spends a bounded share of its time on them.
     """
 
-    def __init__(self, threads: Optional[int] = None, *, candidates: Optional[Sequence[int]] = None,
-                 probe_steps: int = 4, window: float = 0.03, warmup_steps: int = 2, first_interval: float = 1.0,
-                 max_interval: float = 60.0, give_up_ratio: float = 1.5, steps_between_probes: int = 50,
-                 start: Optional[int] = None):
+    def __init__(
+        self,
+        threads: Optional[int] = None,
+        *,
+        candidates: Optional[Sequence[int]] = None,
+        probe_steps: int = 4,
+        window: float = 0.03,
+        warmup_steps: int = 2,
+        first_interval: float = 1.0,
+        max_interval: float = 60.0,
+        give_up_ratio: float = 1.5,
+        steps_between_probes: int = 50,
+        start: Optional[int] = None,
+    ):
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.fixed = threads
@@ -151,11 +165,18 @@ class ThreadTuner:
             while len(self._recent) > self.probe_steps and self._full(self._recent[1:]):
                 self._recent.pop(0)
             self._since_probe += 1
-            if (now >= self._next_probe and self._full(self._recent)
-                    and (self._since_probe >= self.steps_between_probes or not self.history)):
+            if (
+                now >= self._next_probe
+                and self._full(self._recent)
+                and (self._since_probe >= self.steps_between_probes or not self.history)
+            ):
                 others = [c for c in self.candidates if c != self.current]
-                self._probe = {"home": self.current, "results": {self.current: self._per_event(self._recent)},
-                               "todo": others, "window": []}
+                self._probe = {
+                    "home": self.current,
+                    "results": {self.current: self._per_event(self._recent)},
+                    "todo": others,
+                    "window": [],
+                }
                 self._try_next()
         else:
             probe = self._probe

@@ -2,6 +2,7 @@
 kernels are built), and one intra-op thread for every test not marked ``threads``: a test that
 does not test threading should not depend on an idle machine (with one of two cores busy,
 OpenMP's waiting threads made the suite 10x slower)."""
+
 import pytest
 import torch
 
@@ -15,8 +16,10 @@ requires_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a visible GPU and
 
 def pytest_report_header(config):
     info = seqrec_ext.build_info()
-    return (f"seqrec_ext {info['version']} built with torch {info['torch_version']}, "
-            f"CUDA kernels: {info['with_cuda']} {info['cuda_archs']}, GPU visible: {info['cuda_available']}")
+    return (
+        f"seqrec_ext {info['version']} built with torch {info['torch_version']}, "
+        f"CUDA kernels: {info['with_cuda']} {info['cuda_archs']}, GPU visible: {info['cuda_available']}"
+    )
 
 
 @pytest.fixture(params=["cpu", pytest.param("cuda", marks=requires_cuda)])

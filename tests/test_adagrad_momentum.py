@@ -1,5 +1,6 @@
 """The Adagrad-with-momentum ops against the reference: values after several steps, duplicate
 rows, momentum, untouched rows, the dense variant, opcheck and bad input."""
+
 import pytest
 import torch
 
@@ -54,7 +55,7 @@ def test_sparse_large_table_and_many_rows():
         ours = state(N, 1, "cpu", torch.float64, seed=K)
         ref = tuple(t.clone() for t in ours)
         indices = torch.randint(0, N, (K,), generator=g)
-        indices[K // 2:] = indices[:K - K // 2].flip(0)  # every row at least twice, in mixed order
+        indices[K // 2 :] = indices[: K - K // 2].flip(0)  # every row at least twice, in mixed order
         indices[0] = N - 1
         grad_rows = torch.randn(K, 1, generator=g, dtype=torch.float64)
         sparse_adagrad_momentum_(*ours, indices, grad_rows, lr=0.05, momentum=0.4)
@@ -66,8 +67,15 @@ def test_sparse_large_table_and_many_rows():
 def test_duplicates_are_summed_before_the_update():
     param, acc, mom = state(4, 2, "cpu")
     before = param.clone()
-    sparse_adagrad_momentum_(param, acc, mom, torch.tensor([1, 1]), torch.tensor([[1.0, 2.0], [3.0, -2.0]],
-                             dtype=torch.float64), lr=0.1, momentum=0.0)
+    sparse_adagrad_momentum_(
+        param,
+        acc,
+        mom,
+        torch.tensor([1, 1]),
+        torch.tensor([[1.0, 2.0], [3.0, -2.0]], dtype=torch.float64),
+        lr=0.1,
+        momentum=0.0,
+    )
     g = torch.tensor([4.0, 0.0], dtype=torch.float64)
     torch.testing.assert_close(acc[1], g * g)
     torch.testing.assert_close(param[1], before[1] - 0.1 * g / torch.sqrt(g * g + 1e-6))
@@ -82,8 +90,9 @@ def test_momentum_accumulates_by_hand():
     a = m = 0.0
     p = p0
     for gv in grads:
-        sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0]), torch.tensor([[gv]], dtype=torch.float64),
-                                 lr=0.5, momentum=0.4)
+        sparse_adagrad_momentum_(
+            param, acc, mom, torch.tensor([0]), torch.tensor([[gv]], dtype=torch.float64), lr=0.5, momentum=0.4
+        )
         a += gv * gv
         m = 0.4 * m - 0.5 * gv / (a + 1e-6) ** 0.5
         p += m
@@ -106,33 +115,59 @@ def test_dense_equals_reference(momentum, device):
 
 def test_opcheck(device):
     param, acc, mom = state(10, 3, device, torch.float32)
-    torch.library.opcheck(torch.ops.seqrec.sparse_adagrad_momentum_.default,
-                          (param, acc, mom, torch.tensor([1, 4, 1], device=device),
-                           torch.randn(3, 3, device=device), 0.1, 0.4, 1e-6))
-    torch.library.opcheck(torch.ops.seqrec.adagrad_momentum_.default,
-                          (param, acc, mom, torch.randn(10, 3, device=device), 0.1, 0.4, 1e-6))
+    torch.library.opcheck(
+        torch.ops.seqrec.sparse_adagrad_momentum_.default,
+        (param, acc, mom, torch.tensor([1, 4, 1], device=device), torch.randn(3, 3, device=device), 0.1, 0.4, 1e-6),
+    )
+    torch.library.opcheck(
+        torch.ops.seqrec.adagrad_momentum_.default, (param, acc, mom, torch.randn(10, 3, device=device), 0.1, 0.4, 1e-6)
+    )
 
 
 def test_bad_inputs():
     param, acc, mom = state(5, 2, "cpu")
     g = torch.zeros(2, 2, dtype=torch.float64)
     cases = [
-        (lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, 5]), g, lr=0.1), IndexError,
-         r"indices must lie in \[0, 5\)"),
-        (lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, -1]), g, lr=0.1), IndexError,
-         r"indices must lie in \[0, 5\)"),
-        (lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, 1]), g[:, :1], lr=0.1), RuntimeError,
-         r"grad_rows must be \(K, D\)"),
-        (lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, 1]).int(), g, lr=0.1), RuntimeError,
-         "indices must be a 1-D int64"),
-        (lambda: sparse_adagrad_momentum_(param, acc[:2], mom, torch.tensor([0, 1]), g, lr=0.1), RuntimeError,
-         "accumulator must have the parameter's shape"),
-        (lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, 1]), g.float(), lr=0.1), RuntimeError,
-         "grad_rows has dtype"),
-        (lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, 1]), g, lr=-1.0), ValueError,
-         "lr must be finite"),
-        (lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, 1]), g, lr=0.1, momentum=1.0), ValueError,
-         r"momentum must lie in \[0, 1\)"),
+        (
+            lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, 5]), g, lr=0.1),
+            IndexError,
+            r"indices must lie in \[0, 5\)",
+        ),
+        (
+            lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, -1]), g, lr=0.1),
+            IndexError,
+            r"indices must lie in \[0, 5\)",
+        ),
+        (
+            lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, 1]), g[:, :1], lr=0.1),
+            RuntimeError,
+            r"grad_rows must be \(K, D\)",
+        ),
+        (
+            lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, 1]).int(), g, lr=0.1),
+            RuntimeError,
+            "indices must be a 1-D int64",
+        ),
+        (
+            lambda: sparse_adagrad_momentum_(param, acc[:2], mom, torch.tensor([0, 1]), g, lr=0.1),
+            RuntimeError,
+            "accumulator must have the parameter's shape",
+        ),
+        (
+            lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, 1]), g.float(), lr=0.1),
+            RuntimeError,
+            "grad_rows has dtype",
+        ),
+        (
+            lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, 1]), g, lr=-1.0),
+            ValueError,
+            "lr must be finite",
+        ),
+        (
+            lambda: sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, 1]), g, lr=0.1, momentum=1.0),
+            ValueError,
+            r"momentum must lie in \[0, 1\)",
+        ),
         (lambda: adagrad_momentum_(param, acc, mom, g, lr=0.1), RuntimeError, "grad must have the parameter's shape"),
     ]
     for fn, error, message in cases:

@@ -1,17 +1,17 @@
 """alias_build / alias_draw / PopularitySampler against the reference and the target distribution."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
+from conftest import requires_cuda
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
 import seqrec_ext
 from seqrec_ext import PopularitySampler, alias_build, alias_draw, reference
-
-from conftest import requires_cuda
 
 N_DRAWS = 1_000_000
 P_MIN = 1e-4  # a correct sampler fails a test with this probability (seeds are fixed, though)
@@ -133,11 +133,14 @@ def test_build_equals_reference_hypothesis(w):
 
 # ---- the draws ----
 
+
 @pytest.mark.parametrize("alpha", [0.0, 0.4, 1.0])
 @pytest.mark.parametrize("counts_case", ["zipf with zeros", "one dominant item"])
 def test_draws_fit_count_power_alpha(alpha, counts_case, device):
-    counts = {"zipf with zeros": (zipf_weights(2000, n_zeros=200) * 1e5).round(),
-              "one dominant item": torch.cat([torch.ones(1999), torch.tensor([1e5])]).double()}[counts_case]
+    counts = {
+        "zipf with zeros": (zipf_weights(2000, n_zeros=200) * 1e5).round(),
+        "one dominant item": torch.cat([torch.ones(1999), torch.tensor([1e5])]).double(),
+    }[counts_case]
     sampler = PopularitySampler(counts, alpha=alpha, device=device)
     target = torch.where(counts > 0, counts.pow(alpha), torch.ones(()) if alpha == 0 else torch.zeros(()))
     target = target / target.sum()
@@ -159,9 +162,9 @@ def test_chi_square_catches_one_wrong_table_entry():
     target = w / w.sum()
     torch.manual_seed(7)
     assert chi_square_p(alias_draw(prob, alias, N_DRAWS), target) > P_MIN
-    bucket = int(torch.nonzero(prob < 0.5)[0])           # a bucket that mostly gives its alias
+    bucket = int(torch.nonzero(prob < 0.5)[0])  # a bucket that mostly gives its alias
     wrong = alias.clone()
-    wrong[bucket] = (alias[bucket] + 1) % w.numel()      # ... now gives another item
+    wrong[bucket] = (alias[bucket] + 1) % w.numel()  # ... now gives another item
     torch.manual_seed(7)
     assert chi_square_p(alias_draw(prob, wrong, N_DRAWS), target) < 1e-6
     wrong_prob = prob.clone()
@@ -189,6 +192,7 @@ def test_draw_counts_edge_cases(device):
 
 
 # ---- seeding and generators ----
+
 
 def test_manual_seed_reproduces_and_calls_advance():
     prob, alias = alias_build(zipf_weights(10_000))
@@ -234,7 +238,11 @@ def test_philox_known_answers():
     ones = 2**64 - 1
     assert f(ones, ones, ones) == (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)
     assert f(0x85A308D3_243F6A88, 0x03707344_13198A2E, 0x299F31D0_A4093822) == (
-        0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)
+        0xD16CFE09,
+        0x94FDCCEB,
+        0x5001E420,
+        0x24126EA1,
+    )
 
 
 def test_philox_draws_are_a_function_of_key_and_offset():
@@ -248,6 +256,7 @@ def test_philox_draws_are_a_function_of_key_and_offset():
 
 
 # ---- PopularitySampler ----
+
 
 def test_popularity_sampler_alpha_zero_is_uniform_including_zero_counts():
     counts = torch.tensor([0, 5, 0, 100, 1])
@@ -271,16 +280,19 @@ def test_popularity_sampler_huge_counts_and_alpha():
     torch.testing.assert_close(s.probs, torch.tensor([1 / 1.001, 0.001 / 1.001, 0.0], dtype=torch.float64))
 
 
-@pytest.mark.parametrize("counts, alpha, message", [
-    ([[1, 2], [3, 4]], 1.0, "must be 1-D"),
-    ([], 1.0, "empty"),
-    ([1, -2, 3], 1.0, r"counts\[1\] = -2.0 is negative"),
-    ([1.0, float("nan")], 1.0, r"counts\[1\] = nan is not finite"),
-    ([0, 0, 0], 1.0, "all counts are zero"),
-    ([1, 2], -0.5, "alpha must be finite and >= 0"),
-    ([1, 2], float("inf"), "alpha must be finite and >= 0"),
-    ([True, False], 1.0, "real numbers"),
-])
+@pytest.mark.parametrize(
+    "counts, alpha, message",
+    [
+        ([[1, 2], [3, 4]], 1.0, "must be 1-D"),
+        ([], 1.0, "empty"),
+        ([1, -2, 3], 1.0, r"counts\[1\] = -2.0 is negative"),
+        ([1.0, float("nan")], 1.0, r"counts\[1\] = nan is not finite"),
+        ([0, 0, 0], 1.0, "all counts are zero"),
+        ([1, 2], -0.5, "alpha must be finite and >= 0"),
+        ([1, 2], float("inf"), "alpha must be finite and >= 0"),
+        ([True, False], 1.0, "real numbers"),
+    ],
+)
 def test_popularity_sampler_rejects_bad_input(counts, alpha, message):
     with pytest.raises(ValueError, match=message):
         PopularitySampler(torch.tensor(counts), alpha=alpha)
@@ -288,16 +300,20 @@ def test_popularity_sampler_rejects_bad_input(counts, alpha, message):
 
 # ---- bad input to the ops ----
 
-@pytest.mark.parametrize("weights, error, message", [
-    (torch.tensor([1.0, -0.5, 2.0]), ValueError, r"weights\[1\] = -0.5 is negative"),
-    (torch.tensor([1.0, float("nan")]), ValueError, r"weights\[1\] = nan is not finite"),
-    (torch.tensor([1.0, float("inf")]), ValueError, r"weights\[1\] = inf is not finite"),
-    (torch.tensor([0.0, 0.0, 0.0]), ValueError, "all 3 weights are zero"),
-    (torch.tensor([]), ValueError, "weights is empty"),
-    (torch.ones(2, 3), RuntimeError, "weights must be 1-D"),
-    (torch.tensor(1.0), RuntimeError, "weights must be 1-D"),
-    (torch.tensor([1, 2, 3]), RuntimeError, "must be a floating-point tensor"),
-])
+
+@pytest.mark.parametrize(
+    "weights, error, message",
+    [
+        (torch.tensor([1.0, -0.5, 2.0]), ValueError, r"weights\[1\] = -0.5 is negative"),
+        (torch.tensor([1.0, float("nan")]), ValueError, r"weights\[1\] = nan is not finite"),
+        (torch.tensor([1.0, float("inf")]), ValueError, r"weights\[1\] = inf is not finite"),
+        (torch.tensor([0.0, 0.0, 0.0]), ValueError, "all 3 weights are zero"),
+        (torch.tensor([]), ValueError, "weights is empty"),
+        (torch.ones(2, 3), RuntimeError, "weights must be 1-D"),
+        (torch.tensor(1.0), RuntimeError, "weights must be 1-D"),
+        (torch.tensor([1, 2, 3]), RuntimeError, "must be a floating-point tensor"),
+    ],
+)
 def test_build_rejects_bad_weights(weights, error, message, device):
     with pytest.raises(error, match=message):
         alias_build(weights.to(device))
@@ -345,6 +361,7 @@ def test_cuda_generator_must_be_on_the_table_device():
 
 # ---- torch.library.opcheck and torch.compile ----
 
+
 def test_opcheck_alias_build(device):
     torch.library.opcheck(torch.ops.seqrec.alias_build.default, (zipf_weights(300, n_zeros=10).to(device),))
 
@@ -358,8 +375,11 @@ def test_opcheck_alias_draw(device):
     # Random op: its outputs differ between calls, so the checks that compare two runs' values
     # (aot_dispatch) do not apply; schema, fake tensor and autograd registration do.
     prob, alias = alias_build(zipf_weights(300).to(device))
-    torch.library.opcheck(torch.ops.seqrec.alias_draw.default, (prob, alias, 999),
-                          test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+    torch.library.opcheck(
+        torch.ops.seqrec.alias_draw.default,
+        (prob, alias, 999),
+        test_utils=("test_schema", "test_autograd_registration", "test_faketensor"),
+    )
 
 
 def test_sampler_inside_torch_compile():
@@ -381,13 +401,15 @@ def test_sampler_inside_torch_compile():
 
 # ---- CUDA against CPU (run where a GPU is visible) ----
 
+
 @requires_cuda
 def test_cuda_draws_equal_cpu_draws_for_the_same_key():
     prob, alias = alias_build(zipf_weights(50_000, n_zeros=100))
     for n, key, offset in [(1, 3, 0), (100_001, 2**63 + 5, 4), (2**20, 77, 400)]:
         cpu = torch.ops.seqrec.alias_draw_philox(prob, alias, n, key - 2**64 if key >= 2**63 else key, offset)
-        gpu = torch.ops.seqrec.alias_draw_philox(prob.cuda(), alias.cuda(), n,
-                                                 key - 2**64 if key >= 2**63 else key, offset)
+        gpu = torch.ops.seqrec.alias_draw_philox(
+            prob.cuda(), alias.cuda(), n, key - 2**64 if key >= 2**63 else key, offset
+        )
         assert torch.equal(cpu, gpu.cpu())
 
 

@@ -1,4 +1,5 @@
 """The package reports its build truthfully and refuses a torch it was not built for."""
+
 import os
 import re
 import subprocess
@@ -38,16 +39,19 @@ def test_every_op_registered_for_built_devices():
     for name in names:
         assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "CPU"), name
         assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "CUDA") == with_cuda, name
-        assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "Meta") or \
-            torch._library.simple_registry.singleton.find(name).fake_impl.kernel is not None, name
+        assert (
+            torch._C._dispatch_has_kernel_for_dispatch_key(name, "Meta")
+            or torch._library.simple_registry.singleton.find(name).fake_impl.kernel is not None
+        ), name
     for name in ("seqrec::gru_step", "seqrec::gru_sequence", "seqrec::sampled_ranking_loss"):
         assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "Autograd"), name
 
 
 def test_main_prints_the_facts(tmp_path):
     # run outside the source tree, whose uncompiled package would shadow the installed one
-    out = subprocess.run([sys.executable, "-m", "seqrec_ext"], capture_output=True, text=True,
-                         check=True, cwd=tmp_path).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "seqrec_ext"], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout
     info = seqrec_ext.build_info()
     facts = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in out.splitlines() if line.strip())
     assert facts["torch (built with)"] == info["torch_version"]
@@ -66,8 +70,7 @@ def test_refuses_a_different_torch(monkeypatch):
 
 def test_source_tree_import_explains_itself(tmp_path):
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    result = subprocess.run([sys.executable, "-c", "import seqrec_ext"], capture_output=True,
-                            text=True, cwd=repo)
+    result = subprocess.run([sys.executable, "-c", "import seqrec_ext"], capture_output=True, text=True, cwd=repo)
     if result.returncode == 0:
         pytest.skip("an editable install: the source tree is the installed package")
     assert "this is the source tree" in result.stderr

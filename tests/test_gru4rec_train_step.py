@@ -3,11 +3,18 @@ fuses — seqrec_ext.gru4rec_step, then sparse_adagrad_momentum_ / adagrad_momen
 parameter: bitwise (CPU) the same parameters, state, loss and new hidden state over several steps
 in every embedding mode, with and without the hidden bias (repeated ids, dropout from the same
 generator draws, logQ, a normaliser); nothing updated on a non-finite loss; opcheck; bad input."""
+
 import pytest
 import torch
 
-from seqrec_ext import (GRU4RecParams, adagrad_momentum_, gru4rec_step, gru4rec_train_step_,
-                        sparse_adagrad_momentum_, train_step_param_names)
+from seqrec_ext import (
+    GRU4RecParams,
+    adagrad_momentum_,
+    gru4rec_step,
+    gru4rec_train_step_,
+    sparse_adagrad_momentum_,
+    train_step_param_names,
+)
 
 N_ITEMS, H, E = 50, 8, 5
 
@@ -18,10 +25,18 @@ def names_of(p):
 
 def make_model(device, dtype=torch.float32, seed=0, embedding="none", b_hh=False):
     g = torch.Generator().manual_seed(seed)
+
     def rnd(*s):
         return (torch.randn(*s, generator=g, dtype=torch.float64) * 0.4).to(device, dtype)
-    kw = dict(w_hh=rnd(3 * H, H), b_h=rnd(3 * H), out_table=rnd(N_ITEMS, H), out_bias=rnd(N_ITEMS),
-              embedding=embedding, b_hh=rnd(3 * H) if b_hh else None)
+
+    kw = dict(
+        w_hh=rnd(3 * H, H),
+        b_h=rnd(3 * H),
+        out_table=rnd(N_ITEMS, H),
+        out_bias=rnd(N_ITEMS),
+        embedding=embedding,
+        b_hh=rnd(3 * H) if b_hh else None,
+    )
     if embedding == "none":
         kw["item_in"] = rnd(N_ITEMS, 3 * H)
     elif embedding == "separate":
@@ -47,8 +62,9 @@ def op_by_op_step(p, accs, moms, item_ids, target_ids, negative_ids, h, *, lr, m
             if name in result.row_grads:
                 rows = result.row_grads[name]
                 view = (lambda t: t.view(-1, 1)) if param.dim() == 1 else (lambda t: t)
-                sparse_adagrad_momentum_(view(param), view(acc), view(mom), rows.indices, view(rows.values),
-                                         lr=lr, momentum=momentum)
+                sparse_adagrad_momentum_(
+                    view(param), view(acc), view(mom), rows.indices, view(rows.values), lr=lr, momentum=momentum
+                )
             else:
                 adagrad_momentum_(param, acc, mom, result.dense_grads[name], lr=lr, momentum=momentum)
     return result.loss, result.h_new
@@ -75,22 +91,32 @@ MODES = [("none", False), ("separate", True), ("separate", False), ("constrained
 def test_bitwise_equal_to_the_op_by_op_path(loss, dropout, reset_after, embedding, b_hh, device):
     """Bitwise on the CPU; on CUDA the sparse update sums repeated rows with float atomics, so
     the order of that sum (and everything after it) may differ in the last bits."""
+
     def same(a, b):
         if device.type == "cpu":
             assert torch.equal(a, b)
         else:
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
     fused = make_model(device, embedding=embedding, b_hh=b_hh)
     unfused = clone(*make_model(device, embedding=embedding, b_hh=b_hh))
     gens = [torch.Generator(device=device).manual_seed(7) for _ in range(2)]
     h_f = h_u = torch.zeros(6, H, device=device)
     log_counts = torch.rand(N_ITEMS, generator=torch.Generator().manual_seed(1)).to(device) * 3
     for item_ids, target_ids, negative_ids in steps(device):
-        logq = (torch.cat([log_counts[target_ids], 0.5 * log_counts[negative_ids]])
-                if loss == "cross-entropy" else None)
-        kw = dict(loss=loss, bpreg=0.7 if loss == "bpr-max" else 0.0, elu_param=0.5 if loss == "bpr-max" else 0.0,
-                  logq_correction=logq, dropout_embed=dropout, dropout_hidden=dropout / 2, reset_after=reset_after,
-                  normalizer=None if dropout else 9.0, lr=0.05, momentum=0.4)
+        logq = torch.cat([log_counts[target_ids], 0.5 * log_counts[negative_ids]]) if loss == "cross-entropy" else None
+        kw = dict(
+            loss=loss,
+            bpreg=0.7 if loss == "bpr-max" else 0.0,
+            elu_param=0.5 if loss == "bpr-max" else 0.0,
+            logq_correction=logq,
+            dropout_embed=dropout,
+            dropout_hidden=dropout / 2,
+            reset_after=reset_after,
+            normalizer=None if dropout else 9.0,
+            lr=0.05,
+            momentum=0.4,
+        )
         value_f, h_f = gru4rec_train_step_(*fused, item_ids, target_ids, negative_ids, h_f, generator=gens[0], **kw)
         value_u, h_u = op_by_op_step(*unfused, item_ids, target_ids, negative_ids, h_u, generator=gens[1], **kw)
         same(value_f, value_u)
@@ -116,8 +142,12 @@ def test_reset_rows_read_as_zero(device):
     value_b, h_b = gru4rec_train_step_(*b, item_ids, target_ids, negative_ids, h.masked_fill(reset[:, None], 0), **kw)
     assert torch.equal(value_a, value_b) and torch.equal(h_a, h_b)
     # (on CUDA the duplicate-row sums use atomics: the update may differ in the last bits)
-    torch.testing.assert_close(a[0].out_table, b[0].out_table, rtol=0 if device.type == "cpu" else 1e-5,
-                               atol=0 if device.type == "cpu" else 1e-6)
+    torch.testing.assert_close(
+        a[0].out_table,
+        b[0].out_table,
+        rtol=0 if device.type == "cpu" else 1e-5,
+        atol=0 if device.type == "cpu" else 1e-6,
+    )
 
 
 def test_non_finite_loss_updates_nothing(device):
@@ -126,8 +156,18 @@ def test_non_finite_loss_updates_nothing(device):
     before = clone(p, accs, moms)
     item_ids, target_ids, negative_ids = next(steps(device))
     target_ids[0] = 4
-    value, _ = gru4rec_train_step_(p, accs, moms, item_ids, target_ids, negative_ids, torch.zeros(6, H, device=device),
-                                   loss="bpr-max", lr=0.05, momentum=0.4)
+    value, _ = gru4rec_train_step_(
+        p,
+        accs,
+        moms,
+        item_ids,
+        target_ids,
+        negative_ids,
+        torch.zeros(6, H, device=device),
+        loss="bpr-max",
+        lr=0.05,
+        momentum=0.4,
+    )
     assert not torch.isfinite(value)
     for a, b in zip(accs + moms, before[1] + before[2]):
         assert torch.equal(a, b)
@@ -138,9 +178,28 @@ def test_non_finite_loss_updates_nothing(device):
 def op_args(device, dtype=torch.float32, embedding="none", b_hh=False):
     p, accs, moms = make_model(device, dtype, embedding=embedding, b_hh=b_hh)
     item_ids, target_ids, negative_ids = next(steps(device))
-    return ([getattr(p, n) for n in names_of(p)], accs, moms, item_ids, target_ids, negative_ids,
-            torch.rand(6, H, device=device, dtype=dtype), torch.tensor([True, False] * 3, device=device), None, None,
-            None, embedding, "bpr-max", 0.5, 0.5, False, 32.0, 0.05, 0.4, 1e-6)
+    return (
+        [getattr(p, n) for n in names_of(p)],
+        accs,
+        moms,
+        item_ids,
+        target_ids,
+        negative_ids,
+        torch.rand(6, H, device=device, dtype=dtype),
+        torch.tensor([True, False] * 3, device=device),
+        None,
+        None,
+        None,
+        embedding,
+        "bpr-max",
+        0.5,
+        0.5,
+        False,
+        32.0,
+        0.05,
+        0.4,
+        1e-6,
+    )
 
 
 @pytest.mark.parametrize("embedding,b_hh", MODES)
@@ -154,8 +213,11 @@ def test_bad_inputs():
     op = torch.ops.seqrec.gru4rec_train_step_
     bad = list(args)
     bad[0] = args[0][:4]
-    with pytest.raises(RuntimeError, match=r"params of embedding 'none' must be \(item_in, out_table, out_bias, "
-                                           r"w_hh, b_h\) or \(item_in, out_table, out_bias, w_hh, b_h, b_hh\)"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"params of embedding 'none' must be \(item_in, out_table, out_bias, "
+        r"w_hh, b_h\) or \(item_in, out_table, out_bias, w_hh, b_h, b_hh\)",
+    ):
         op(*bad)
     bad = list(args)
     bad[11] = "tied"

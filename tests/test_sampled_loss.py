@@ -1,18 +1,18 @@
 """sampled_ranking_loss against the reference written from the formulas: values and
 gradients, gradcheck, opcheck, torch.compile, hypothesis, extreme scores, determinism, memory
 that does not grow with B x M, and bad input."""
+
 import json
 import subprocess
 import sys
 
 import pytest
 import torch
+from conftest import requires_cuda
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqrec_ext import logq_correction, reference, sampled_ranking_loss
-
-from conftest import requires_cuda
 
 LOSSES = ["bpr-max", "top1-max", "cross-entropy", "bpr", "top1"]
 
@@ -30,8 +30,13 @@ def make_inputs(B, S, H, *, dtype=torch.float64, device="cpu", seed=0, scale=1.0
 def loss_kwargs(loss, items, M, device, dtype, *, mask, elu, seed=0):
     g = torch.Generator().manual_seed(seed + 1)
     lq = (torch.rand(M, generator=g, dtype=torch.float64) * 3).to(device, dtype) if loss == "cross-entropy" else None
-    return dict(loss=loss, bpreg=0.9 if loss == "bpr-max" else 0.0, elu_param=elu, logq_correction=lq,
-                col_items=items if mask else None)
+    return dict(
+        loss=loss,
+        bpreg=0.9 if loss == "bpr-max" else 0.0,
+        elu_param=elu,
+        logq_correction=lq,
+        col_items=items if mask else None,
+    )
 
 
 def check_against_reference(h, W, b, kw, reduction, rtol, atol):
@@ -92,8 +97,9 @@ def test_extreme_scores_stay_finite(loss, scale):
     grads = torch.autograd.grad(out, (h, W, b))
     assert torch.isfinite(out) and all(torch.isfinite(g).all() for g in grads)
     if scale <= 30:  # where the float32 reference is still accurate, agree with it
-        ref = reference.sampled_ranking_loss(h.double(), W.double(), b.double(), loss=loss,
-                                             bpreg=0.5 if loss == "bpr-max" else 0.0)
+        ref = reference.sampled_ranking_loss(
+            h.double(), W.double(), b.double(), loss=loss, bpreg=0.5 if loss == "bpr-max" else 0.0
+        )
         torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
 
 
@@ -131,8 +137,21 @@ def test_nan_input_gives_a_nan_loss(loss, where):
         gi, h0 = torch.zeros(4, 9), torch.zeros(4, 3)
         mask = torch.ones(4, 3)
         mask[1, 0] = float("nan")
-        out = torch.ops.seqrec.gru4rec_step(gi, h0, torch.zeros(9, 3), torch.zeros(9), None, W.detach(), b.detach(),
-                                           None, mask, loss, kw["bpreg"], 0.5, False)
+        out = torch.ops.seqrec.gru4rec_step(
+            gi,
+            h0,
+            torch.zeros(9, 3),
+            torch.zeros(9),
+            None,
+            W.detach(),
+            b.detach(),
+            None,
+            mask,
+            loss,
+            kw["bpreg"],
+            0.5,
+            False,
+        )
         assert torch.isnan(out[0])
 
 
@@ -148,8 +167,9 @@ def test_subnormal_mode_of_the_caller_is_restored(flush):
         out = sampled_ranking_loss(h, W, b, loss="bpr-max", bpreg=0.5, elu_param=0.5)
         out.backward()
         assert ((subnormal * 1.0).item() == 0.0) == flush
-        ref = reference.sampled_ranking_loss(h.double(), W.double(), b.double(), loss="bpr-max", bpreg=0.5,
-                                             elu_param=0.5)
+        ref = reference.sampled_ranking_loss(
+            h.double(), W.double(), b.double(), loss="bpr-max", bpreg=0.5, elu_param=0.5
+        )
         torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
     finally:
         torch.set_flush_denormal(False)
@@ -162,8 +182,18 @@ def loss_cases(draw):
     H = draw(st.sampled_from([1, 3, 8]))
     scale = draw(st.sampled_from([0.01, 1.0, 5.0]))
     n_items = draw(st.sampled_from([2, 5, 1000]))  # few items: ties and accidental hits
-    return (B, S, H, scale, n_items, draw(st.sampled_from(LOSSES)), draw(st.booleans()),
-            draw(st.sampled_from([0.0, 1.0])), draw(st.integers(0, 1000)), draw(st.booleans()))
+    return (
+        B,
+        S,
+        H,
+        scale,
+        n_items,
+        draw(st.sampled_from(LOSSES)),
+        draw(st.booleans()),
+        draw(st.sampled_from([0.0, 1.0])),
+        draw(st.integers(0, 1000)),
+        draw(st.booleans()),
+    )
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -224,8 +254,13 @@ print(json.dumps({"peak_extra_bytes": (hwm_kib() - before) * 1024}))
 
 
 def peak_extra_bytes(B, M, H, which):
-    out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(B), str(M), str(H), which],
-                         capture_output=True, text=True, check=True, cwd="/")
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK_SCRIPT, str(B), str(M), str(H), which],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_extra_bytes"]
 
 
@@ -243,6 +278,7 @@ def test_peak_memory_does_not_grow_with_batch_times_columns():
 
 # ---- registration ----
 
+
 @pytest.mark.parametrize("loss", LOSSES)
 def test_opcheck(loss, device):
     h, W, b, items = make_inputs(4, 9, 5, dtype=torch.float32, device=device, n_items=6)
@@ -252,10 +288,22 @@ def test_opcheck(loss, device):
         torch.library.opcheck(torch.ops.seqrec.sampled_ranking_loss.default, args + (reduction,))
     torch.library.opcheck(torch.ops.seqrec.sampled_ranking_loss.default, args + ("mean", 32.0))
     _, stats = torch.ops.seqrec.sampled_ranking_loss(*args, "mean")
-    torch.library.opcheck(torch.ops.seqrec.sampled_ranking_loss_backward.default,
-                          (torch.tensor(1.5, device=device), h.detach(), W.detach(), b.detach(),
-                           kw["logq_correction"], kw["col_items"], stats, loss, kw["bpreg"],
-                           kw["elu_param"], "mean"))
+    torch.library.opcheck(
+        torch.ops.seqrec.sampled_ranking_loss_backward.default,
+        (
+            torch.tensor(1.5, device=device),
+            h.detach(),
+            W.detach(),
+            b.detach(),
+            kw["logq_correction"],
+            kw["col_items"],
+            stats,
+            loss,
+            kw["bpreg"],
+            kw["elu_param"],
+            "mean",
+        ),
+    )
 
 
 @pytest.mark.parametrize("loss", ["bpr-max", "cross-entropy"])
@@ -264,8 +312,14 @@ def test_torch_compile_forward_and_backward(loss):
 
     def step(h, W, b):
         hidden = torch.tanh(h)
-        return sampled_ranking_loss(hidden, W, b, loss=loss, bpreg=1.0 if loss == "bpr-max" else 0.0,
-                                    elu_param=0.5 if loss == "bpr-max" else 0.0)
+        return sampled_ranking_loss(
+            hidden,
+            W,
+            b,
+            loss=loss,
+            bpreg=1.0 if loss == "bpr-max" else 0.0,
+            elu_param=0.5 if loss == "bpr-max" else 0.0,
+        )
 
     eager = step(h, W, b)
     eager_grads = torch.autograd.grad(eager, (h, W, b))
@@ -279,6 +333,7 @@ def test_torch_compile_forward_and_backward(loss):
 
 # ---- bad input ----
 
+
 def test_bad_inputs():
     h, W, b, items = make_inputs(4, 6, 3, dtype=torch.float32)
     cases = [
@@ -291,8 +346,11 @@ def test_bad_inputs():
         (lambda: sampled_ranking_loss(h, W, reduction="max"), ValueError, "unknown reduction 'max'"),
         (lambda: sampled_ranking_loss(h, W, bpreg=-1.0), ValueError, "bpreg must be finite and >= 0"),
         (lambda: sampled_ranking_loss(h, W, elu_param=-1.0), ValueError, "elu_param must be finite and >= 0"),
-        (lambda: sampled_ranking_loss(h, W, loss="bpr-max", logq_correction=torch.zeros(10)), ValueError,
-         "logq_correction applies to the cross-entropy loss only"),
+        (
+            lambda: sampled_ranking_loss(h, W, loss="bpr-max", logq_correction=torch.zeros(10)),
+            ValueError,
+            "logq_correction applies to the cross-entropy loss only",
+        ),
         (lambda: sampled_ranking_loss(h, W, col_items=items.int()), RuntimeError, "col_items must be int64"),
         (lambda: sampled_ranking_loss(h, W, col_items=items[:3]), RuntimeError, r"col_items must be \(M,\)"),
         (lambda: sampled_ranking_loss(h.int(), W.int()), RuntimeError, "expected float32 or float64"),

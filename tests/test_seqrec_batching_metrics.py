@@ -1,5 +1,6 @@
 """Session-parallel batching on a hand-worked example, and the ranking metrics with their tie
 modes on hand-built score matrices."""
+
 import pytest
 import torch
 
@@ -11,13 +12,15 @@ def test_session_parallel_batches_hand_worked():
     # sessions A = [1, 2, 3], B = [4, 5], C = [6, 7, 8, 9], D = [10, 11]; two slots
     items = torch.tensor([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
     offsets = torch.tensor([0, 3, 5, 9, 11])
-    steps = [(b.inputs.tolist(), b.targets.tolist(), b.reset.tolist(), b.keep.tolist())
-             for b in session_parallel_batches(items, offsets, 2)]
+    steps = [
+        (b.inputs.tolist(), b.targets.tolist(), b.reset.tolist(), b.keep.tolist())
+        for b in session_parallel_batches(items, offsets, 2)
+    ]
     assert steps == [
-        ([1, 4], [2, 5], [True, True], [0, 1]),     # A and B start
-        ([2, 6], [3, 7], [False, True], [0, 1]),    # B ended: C takes its slot
+        ([1, 4], [2, 5], [True, True], [0, 1]),  # A and B start
+        ([2, 6], [3, 7], [False, True], [0, 1]),  # B ended: C takes its slot
         ([10, 7], [11, 8], [True, False], [0, 1]),  # A ended: D takes its slot
-        ([8], [9], [False], [1]),                   # D ended, none left: the batch shrinks
+        ([8], [9], [False], [1]),  # D ended, none left: the batch shrinks
     ]
 
 
@@ -26,8 +29,11 @@ def test_batches_cover_every_event_pair_once():
     lengths = torch.randint(2, 7, (23,), generator=g)
     offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
     items = torch.arange(int(offsets[-1]))
-    pairs = [(i, t) for b in session_parallel_batches(items, offsets, 5)
-             for i, t in zip(b.inputs.tolist(), b.targets.tolist())]
+    pairs = [
+        (i, t)
+        for b in session_parallel_batches(items, offsets, 5)
+        for i, t in zip(b.inputs.tolist(), b.targets.tolist())
+    ]
     expected = [(p, p + 1) for s in range(23) for p in range(int(offsets[s]), int(offsets[s + 1]) - 1)]
     assert sorted(pairs) == expected
 
@@ -39,8 +45,9 @@ def test_batches_across_the_bookkeeping_chunks():
     offsets = torch.arange(0, 901, 3)
     items = torch.arange(900)
     steps = list(session_parallel_batches(items, offsets, 1))
-    assert [(b.inputs.item(), b.targets.item(), b.reset.item()) for b in steps] == \
-        [(p, p + 1, p % 3 == 0) for s in range(300) for p in (3 * s, 3 * s + 1)]
+    assert [(b.inputs.item(), b.targets.item(), b.reset.item()) for b in steps] == [
+        (p, p + 1, p % 3 == 0) for s in range(300) for p in (3 * s, 3 * s + 1)
+    ]
     g = torch.Generator().manual_seed(1)
     lengths = torch.randint(2, 400, (9,), generator=g)
     offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
@@ -86,10 +93,14 @@ def test_batches_equal_the_rule_step_by_step(batch_size):
         lengths[lengths > 25] = 2  # many sessions of length 2, as in real logs
         offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
         items = torch.randperm(int(offsets[-1]), generator=g)
-        ours = [(b.inputs.tolist(), b.targets.tolist(), b.reset.tolist(), b.keep.tolist())
-                for b in session_parallel_batches(items, offsets, batch_size)]
-        ref = [([int(items[p]) for p in pos], [int(items[p + 1]) for p in pos], reset, keep)
-               for pos, reset, keep in reference_batches(offsets, batch_size)]
+        ours = [
+            (b.inputs.tolist(), b.targets.tolist(), b.reset.tolist(), b.keep.tolist())
+            for b in session_parallel_batches(items, offsets, batch_size)
+        ]
+        ref = [
+            ([int(items[p]) for p in pos], [int(items[p + 1]) for p in pos], reset, keep)
+            for pos, reset, keep in reference_batches(offsets, batch_size)
+        ]
         assert ours == ref
 
 
@@ -117,8 +128,12 @@ def test_batching_rejects_short_sessions():
 
 
 def test_ranks_in_three_tie_modes():
-    scores = torch.tensor([[0.5, 0.9, 0.5, 0.1, 0.5],   # target 0: one above, two others tied
-                           [1.0, 0.2, 0.3, 0.4, 0.0]])  # target 0: best, no ties
+    scores = torch.tensor(
+        [
+            [0.5, 0.9, 0.5, 0.1, 0.5],  # target 0: one above, two others tied
+            [1.0, 0.2, 0.3, 0.4, 0.0],
+        ]
+    )  # target 0: best, no ties
     targets = torch.tensor([0, 0])
     assert target_ranks(scores, targets, "standard").tolist() == [2.0, 1.0]
     assert target_ranks(scores, targets, "conservative").tolist() == [4.0, 1.0]

@@ -1,6 +1,7 @@
 """The command line on a tiny TSV: train + evaluate, checkpoints that torch.load reads with
 weights_only=True, bit-for-bit resume, a non-finite loss that stops training and keeps the
 last good checkpoint, and the same data as parquet."""
+
 import pytest
 import torch
 
@@ -42,8 +43,10 @@ def test_resume_is_bit_for_bit(tmp_path):
     opts = ["--dropout-p-hidden", "0.2", "--momentum", "0.3"] + SMALL
     assert main(["gru4rec", "train", "--dataset", str(data), "--epochs", "2", "--save", str(straight)] + opts) == 0
     assert main(["gru4rec", "train", "--dataset", str(data), "--epochs", "1", "--save", str(resumed)] + opts) == 0
-    assert main(["gru4rec", "train", "--dataset", str(data), "--epochs", "2", "--save", str(resumed), "--resume"]
-                + opts) == 0
+    assert (
+        main(["gru4rec", "train", "--dataset", str(data), "--epochs", "2", "--save", str(resumed), "--resume"] + opts)
+        == 0
+    )
     a, epoch_a, _ = load_checkpoint(straight)
     b, epoch_b, _ = load_checkpoint(resumed)
     assert epoch_a == epoch_b == 2
@@ -70,8 +73,7 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, capsys, monke
         return real_mask(shape, like, p, generator)
 
     monkeypatch.setattr(trainer, "dropout_mask", failing_mask)
-    code = main(["gru4rec", "train", "--dataset", str(data), "--epochs", "3", "--save", str(ckpt), "--resume"]
-                + SMALL)
+    code = main(["gru4rec", "train", "--dataset", str(data), "--epochs", "3", "--save", str(ckpt), "--resume"] + SMALL)
     err = capsys.readouterr().err
     assert code == 2 and "non-finite loss" in err and "last good checkpoint" in err
     assert ckpt.read_bytes() == good
@@ -108,19 +110,53 @@ def test_preset_stacked_layers_and_threads(tmp_path, capsys):
     before any data is read."""
     data = write_tsv(tmp_path / "events.tsv")
     ckpt = tmp_path / "model.pt"
-    assert main(["gru4rec", "train", "--dataset", str(data), "--epochs", "1", "--save", str(ckpt), "--preset",
-                 "retailrocket", "--layers", "8,6", "--n-sample", "16", "--batch-size", "4", "--test-days", "1",
-                 "--threads", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "gru4rec",
+                "train",
+                "--dataset",
+                str(data),
+                "--epochs",
+                "1",
+                "--save",
+                str(ckpt),
+                "--preset",
+                "retailrocket",
+                "--layers",
+                "8,6",
+                "--n-sample",
+                "16",
+                "--batch-size",
+                "4",
+                "--test-days",
+                "1",
+                "--threads",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "1 thread" in capsys.readouterr().out
     model, _, _ = load_checkpoint(ckpt)
     c = model.config
     assert (c.layers, c.hidden, c.batch_size, c.n_sample) == ((8,), 6, 4, 16)  # the command line's
     assert (c.loss, c.momentum, c.dropout_embed, c.dropout_hidden, c.bpreg, c.sample_alpha, c.embedding) == (
-        "bpr-max", 0.4, 0.5, 0.05, 1.95, 0.4, "constrained")  # the preset's
+        "bpr-max",
+        0.4,
+        0.5,
+        0.05,
+        1.95,
+        0.4,
+        "constrained",
+    )  # the preset's
     assert model.upper[0]["w_in"].shape == (8, 18)
-    for bad, message in ((["--layers", "8,0"], "--layers/--hidden: expected sizes >= 1"),
-                         (["--threads", "0"], "--threads: must be a whole number >= 1"),
-                         (["--preset", "lastfm"], "--preset: invalid choice")):
+    for bad, message in (
+        (["--layers", "8,0"], "--layers/--hidden: expected sizes >= 1"),
+        (["--threads", "0"], "--threads: must be a whole number >= 1"),
+        (["--preset", "lastfm"], "--preset: invalid choice"),
+    ):
         with pytest.raises(SystemExit):
             main(["gru4rec", "train", "--dataset", str(tmp_path / "missing.tsv")] + bad)
         assert message in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """GRU4Rec TSV reading (errors name file and line), pandas / parquet input (errors name the source
 and the row), sessions building, the time split and the built-in data sets."""
+
 import numpy as np
 import pytest
 import torch
@@ -14,15 +15,18 @@ def write(tmp_path, text, name="events.tsv"):
 
 
 def test_read_and_build(tmp_path):
-    p = write(tmp_path, "SessionId\tItemId\tTime\n"
-                        "2\t30\t5\n2\t10\t6\n"      # session 2 starts at t=5
-                        "1\t10\t3\n1\t20\t1\n1\t30\t2\n"  # session 1, out of time order in the file
-                        "3\t40\t9\n")              # length 1: dropped
+    p = write(
+        tmp_path,
+        "SessionId\tItemId\tTime\n"
+        "2\t30\t5\n2\t10\t6\n"  # session 2 starts at t=5
+        "1\t10\t3\n1\t20\t1\n1\t30\t2\n"  # session 1, out of time order in the file
+        "3\t40\t9\n",
+    )  # length 1: dropped
     sessions = build_sessions(read_tsv(p))
     assert sessions.item_ids.tolist() == [10, 20, 30]  # item 40 only in a dropped session
-    assert sessions.session_ids.tolist() == [1, 2]      # by first event
+    assert sessions.session_ids.tolist() == [1, 2]  # by first event
     assert sessions.offsets.tolist() == [0, 3, 5]
-    assert sessions.items.tolist() == [1, 2, 0, 2, 0]   # 20, 30, 10 | 30, 10
+    assert sessions.items.tolist() == [1, 2, 0, 2, 0]  # 20, 30, 10 | 30, 10
     assert sessions.times.tolist() == [1.0, 2.0, 3.0, 5.0, 6.0]
     assert sessions.item_counts().tolist() == [2.0, 1.0, 2.0]
 
@@ -32,19 +36,22 @@ def test_column_order_is_free(tmp_path):
     assert build_sessions(read_tsv(p)).items.tolist() == [0, 1]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("SessionId\tItemId\n1\t2\n", r"events.tsv:1: missing column\(s\) Time"),
-    ("SessionId\tItemId\tTime\n1\t2\t3\n1\t2\n", r"events.tsv:3: expected 3 tab-separated fields, got 2"),
-    ("SessionId\tItemId\tTime\n1\tx\t3\n", r"events.tsv:2: ItemId 'x' is not an integer"),
-    ("SessionId\tItemId\tTime\n1\t2\tnoon\n", r"events.tsv:2: Time 'noon' is not a number"),
-    ("SessionId\tItemId\tTime\ns1\t2\t3\n", r"events.tsv:2: SessionId 's1' is not an integer"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("SessionId\tItemId\n1\t2\n", r"events.tsv:1: missing column\(s\) Time"),
+        ("SessionId\tItemId\tTime\n1\t2\t3\n1\t2\n", r"events.tsv:3: expected 3 tab-separated fields, got 2"),
+        ("SessionId\tItemId\tTime\n1\tx\t3\n", r"events.tsv:2: ItemId 'x' is not an integer"),
+        ("SessionId\tItemId\tTime\n1\t2\tnoon\n", r"events.tsv:2: Time 'noon' is not a number"),
+        ("SessionId\tItemId\tTime\ns1\t2\t3\n", r"events.tsv:2: SessionId 's1' is not an integer"),
+    ],
+)
 def test_malformed_files_name_file_and_line(tmp_path, text, message):
     with pytest.raises(ValueError, match=message):
         read_tsv(write(tmp_path, text))
 
 
-TSV = ("SessionId\tItemId\tTime\n2\t30\t5\n2\t10\t6\n1\t10\t3\n1\t20\t1\n1\t30\t2\n3\t40\t9\n")
+TSV = "SessionId\tItemId\tTime\n2\t30\t5\n2\t10\t6\n1\t10\t3\n1\t20\t1\n1\t30\t2\n3\t40\t9\n"
 
 
 def frame_of(text):
@@ -65,15 +72,21 @@ def test_events_from_frame_equals_read_tsv(tmp_path):
     assert_same_events(events_from_frame(frame), read_tsv(write(tmp_path, TSV)))
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda f: f.drop(columns=["Time", "ItemId"]), r"my frame: missing column\(s\) ItemId, Time"),
-    (lambda f: f.assign(ItemId=[1.0, 2.5, 3, 4, 5, 6]), r"my frame: row 1: ItemId 2.5 is not an integer"),
-    (lambda f: f.assign(ItemId=[1, 2, 3, np.nan, 5, 6]), r"my frame: row 3: ItemId nan is not an integer"),
-    (lambda f: f.assign(SessionId=["1", "1", "2", "2", "3", "3"]), r"my frame: row 0: SessionId '1' is not an integer"),
-    (lambda f: f.assign(Time=[1, 2, 3, 4, np.nan, 6]), r"my frame: row 4: Time nan is not finite"),
-    (lambda f: f.assign(Time=[1, 2, np.inf, 4, 5, 6]), r"my frame: row 2: Time inf is not finite"),
-    (lambda f: f.assign(Time=[1, "noon", 3, 4, 5, 6]), r"my frame: row 1: Time 'noon' is not a number"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: f.drop(columns=["Time", "ItemId"]), r"my frame: missing column\(s\) ItemId, Time"),
+        (lambda f: f.assign(ItemId=[1.0, 2.5, 3, 4, 5, 6]), r"my frame: row 1: ItemId 2.5 is not an integer"),
+        (lambda f: f.assign(ItemId=[1, 2, 3, np.nan, 5, 6]), r"my frame: row 3: ItemId nan is not an integer"),
+        (
+            lambda f: f.assign(SessionId=["1", "1", "2", "2", "3", "3"]),
+            r"my frame: row 0: SessionId '1' is not an integer",
+        ),
+        (lambda f: f.assign(Time=[1, 2, 3, 4, np.nan, 6]), r"my frame: row 4: Time nan is not finite"),
+        (lambda f: f.assign(Time=[1, 2, np.inf, 4, 5, 6]), r"my frame: row 2: Time inf is not finite"),
+        (lambda f: f.assign(Time=[1, "noon", 3, 4, 5, 6]), r"my frame: row 1: Time 'noon' is not a number"),
+    ],
+)
 def test_bad_frames_name_source_and_row(change, message):
     with pytest.raises(ValueError, match=message):
         events_from_frame(change(frame_of(TSV)), source="my frame")
@@ -106,9 +119,11 @@ def test_empty_after_filtering(tmp_path):
 
 def test_time_split_rules():
     day = 86400.0
-    ev = Events(session_ids=np.array([1, 1, 2, 2, 3, 3, 3, 4, 4]),
-                item_ids=np.array([10, 11, 11, 12, 10, 99, 11, 99, 98]),
-                times=np.array([0, 1, 2, 3, 5 * day, 5 * day + 1, 5 * day + 2, 5 * day + 3, 5 * day + 4]))
+    ev = Events(
+        session_ids=np.array([1, 1, 2, 2, 3, 3, 3, 4, 4]),
+        item_ids=np.array([10, 11, 11, 12, 10, 99, 11, 99, 98]),
+        times=np.array([0, 1, 2, 3, 5 * day, 5 * day + 1, 5 * day + 2, 5 * day + 3, 5 * day + 4]),
+    )
     train, test = time_split(ev, test_days=1.0)
     assert train.session_ids.tolist() == [1, 2]
     assert train.item_ids.tolist() == [10, 11, 12]
@@ -187,7 +202,7 @@ def test_instacart_when_installed():
     assert len({user_of[s] for s in sessions.session_ids.tolist()}) == 592  # one user orders single products
     offsets = sessions.offsets.tolist()
     for k, order in enumerate(sessions.session_ids.tolist()):
-        items = sessions.item_ids[sessions.items[offsets[k]:offsets[k + 1]].numpy()].tolist()
+        items = sessions.item_ids[sessions.items[offsets[k] : offsets[k + 1]].numpy()].tolist()
         assert items == basket[order], order
     # every user's last order falls on day 0, earlier ones before it
     last = {}

@@ -1,12 +1,13 @@
 """End to end: GRU4Rec on the fused ops learns a planted next-item rule far above popularity."""
+
 import math
 
 import pytest
 import torch
 
-from seqrec.gru4rec.data import Sessions
 import seqrec.gru4rec.model
 from seqrec.gru4rec import GRU4Rec, GRU4RecConfig
+from seqrec.gru4rec.data import Sessions
 from seqrec.metrics import RankingMetrics
 
 N_ITEMS = 200
@@ -21,12 +22,22 @@ def planted_sessions(n_sessions, seed):
         item = int(torch.randint(0, N_ITEMS, (1,), generator=g))
         for _ in range(length):
             items.append(item)
-            item = (item * 7 + 3) % N_ITEMS if torch.rand(1, generator=g) < 0.9 else int(torch.randint(0, N_ITEMS, (1,), generator=g))
+            item = (
+                (item * 7 + 3) % N_ITEMS
+                if torch.rand(1, generator=g) < 0.9
+                else int(torch.randint(0, N_ITEMS, (1,), generator=g))
+            )
         offsets.append(len(items))
     items = torch.tensor(items)
     import numpy as np
-    return Sessions(items=items, offsets=torch.tensor(offsets), times=torch.arange(len(items), dtype=torch.float64),
-                    session_ids=np.arange(n_sessions), item_ids=np.arange(N_ITEMS))
+
+    return Sessions(
+        items=items,
+        offsets=torch.tensor(offsets),
+        times=torch.arange(len(items), dtype=torch.float64),
+        session_ids=np.arange(n_sessions),
+        item_ids=np.arange(N_ITEMS),
+    )
 
 
 def popularity_metrics(train, test):
@@ -34,7 +45,7 @@ def popularity_metrics(train, test):
     m = RankingMetrics(ks=(20,), modes=("standard",))
     for s in range(test.n_sessions):
         a, b = int(test.offsets[s]), int(test.offsets[s + 1])
-        targets = test.items[a + 1:b]
+        targets = test.items[a + 1 : b]
         m.update(counts.expand(len(targets), -1), targets)
     return m.result()["standard"]
 
@@ -42,8 +53,18 @@ def popularity_metrics(train, test):
 def test_learns_planted_rule():
     train, test = planted_sessions(1500, seed=0), planted_sessions(200, seed=1)
     for loss, embedding in [("bpr-max", "constrained"), ("cross-entropy", "none")]:
-        cfg = GRU4RecConfig(hidden=32, loss=loss, n_sample=64, batch_size=16, learning_rate=0.1, momentum=0.2,
-                            embedding=embedding, bpreg=0.5, logq=1.0 if loss == "cross-entropy" else 0.0, seed=0)
+        cfg = GRU4RecConfig(
+            hidden=32,
+            loss=loss,
+            n_sample=64,
+            batch_size=16,
+            learning_rate=0.1,
+            momentum=0.2,
+            embedding=embedding,
+            bpreg=0.5,
+            logq=1.0 if loss == "cross-entropy" else 0.0,
+            seed=0,
+        )
         model = GRU4Rec(N_ITEMS, cfg)
         for _ in range(3):
             stats = model.train_epoch(train)
@@ -110,9 +131,19 @@ def test_fused_training_equals_the_op_by_op_path(embedding):
     embedding mode (dropout on both, cross-entropy with logQ and bpr-max)."""
     train = planted_sessions(120, seed=5)
     for loss in ("bpr-max", "cross-entropy"):
-        cfg = GRU4RecConfig(hidden=8, n_sample=6, batch_size=5, seed=3, loss=loss, logq=1.0, dropout_embed=0.2,
-                            dropout_hidden=0.0 if embedding == "none" else 0.1, momentum=0.3, embedding=embedding,
-                            embedding_size=6)
+        cfg = GRU4RecConfig(
+            hidden=8,
+            n_sample=6,
+            batch_size=5,
+            seed=3,
+            loss=loss,
+            logq=1.0,
+            dropout_embed=0.2,
+            dropout_hidden=0.0 if embedding == "none" else 0.1,
+            momentum=0.3,
+            embedding=embedding,
+            embedding_size=6,
+        )
         a, b = GRU4Rec(N_ITEMS, cfg), GRU4Rec(N_ITEMS, cfg)
         losses_a = [loss for _, loss in a.train_steps(train, fused=True)]
         losses_b = [loss for _, loss in b.train_steps(train, fused=False)]

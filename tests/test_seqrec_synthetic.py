@@ -1,5 +1,6 @@
 """The synthetic log has the promised shape: power-law popularity, many length-2 sessions, and a
 successor signal."""
+
 import numpy as np
 
 from seqrec.gru4rec.data import build_sessions

@@ -5,6 +5,7 @@ This package imports `seqrec_ext`; `seqrec_ext` never imports this one. `seqrec.
 MRR@k in three tie modes), `checkpoints` (atomic, durable writes), `offline` (the real data that
 installs offline, the gap sessioniser), `cli` (the `seqrec` command) and `cli_options`.
 """
+
 import seqrec_ext
 
 __version__ = seqrec_ext.__version__

@@ -2,6 +2,7 @@
 file in the checkpoint's folder, which is flushed to disk, renamed over the checkpoint, and the
 folder is synced so that the rename survives a crash too. A failure at any point leaves the
 previous checkpoint as it was and no temporary file behind."""
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@
     seqrec gru4rec evaluate --load model.pt --dataset ml-100k
     seqrec cosernn train --dataset synthetic --synthetic-users 500 --save cosernn.pt
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,6 @@
 """Command-line option types both models' command lines use (checked before any data is read,
 with a message that names the option)."""
+
 from __future__ import annotations
 
 import argparse

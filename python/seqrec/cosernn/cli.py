@@ -12,6 +12,7 @@ period's Table 2 (CoSeRNN, the baselines and the oracles), printed and saved. ``
 after the sequences and saves them with their item space, so that several models train on the
 same data without redoing the word2vec step.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,21 +22,25 @@ import numpy as np
 import torch
 
 from ..cli_options import thread_count
-from .model import CoSeRNNConfig, predict
-from .train import load_checkpoint, load_training_state, train
-from .sequences import TEST, TRAIN, build_user_sequences, load_prepared, save_prepared
+from .datasets import LISTENING_BUILTIN, instacart_sessions, ml100k_listening, movielens_listening
 from .evaluate import baseline_predictions, evaluate, results_table, track_candidates
 from .item_embeddings import word2vec_item_vectors
 from .listening import ListeningSessions, read_listening_tsv, sessionize_listening
-from .datasets import LISTENING_BUILTIN, instacart_sessions, ml100k_listening, movielens_listening
+from .model import CoSeRNNConfig, predict
+from .sequences import TEST, TRAIN, build_user_sequences, load_prepared, save_prepared
 from .synthetic import synthetic_listening
+from .train import load_checkpoint, load_training_state, train
 
 # (test days, validation days): the paper's two weeks and five days on the synthetic log's
 # two months; MovieLens spans months (ml-100k) to years (latest-small); Instacart: the orders on
 # the last day of the timelines, which end together (each user's last order, and the rare
 # earlier order of the same day), the month before it validation
-DEFAULT_DAYS = {"synthetic": (14.0, 5.0), "ml-100k": (30.0, 15.0), "movielens": (365.0, 180.0),
-                "instacart": (1.0, 30.0)}
+DEFAULT_DAYS = {
+    "synthetic": (14.0, 5.0),
+    "ml-100k": (30.0, 15.0),
+    "movielens": (365.0, 180.0),
+    "instacart": (1.0, 30.0),
+}
 
 
 def _sessions(args) -> tuple[ListeningSessions, np.ndarray | None]:
@@ -53,8 +58,9 @@ def _sessions(args) -> tuple[ListeningSessions, np.ndarray | None]:
     elif os.path.exists(args.dataset):
         log = read_listening_tsv(args.dataset)
     else:
-        raise SystemExit(f"--dataset {args.dataset!r}: neither a file nor a built-in data set "
-                         f"({', '.join(LISTENING_BUILTIN)})")
+        raise SystemExit(
+            f"--dataset {args.dataset!r}: neither a file nor a built-in data set ({', '.join(LISTENING_BUILTIN)})"
+        )
     return sessionize_listening(log, source=args.dataset), planted
 
 
@@ -77,8 +83,16 @@ def build(args, item_ids=None, item_vectors=None, n_devices=None, n_sources=None
             before = sessions.items[sessions.starts <= cutoff]
             dense = [np.searchsorted(item_ids, row[row >= 0]) for row in before]
             item_vectors = word2vec_item_vectors(dense, len(item_ids), seed=args.seed)
-    seqs = build_user_sequences(sessions, item_vectors, item_ids, n_devices=n_devices, n_sources=n_sources,
-                                test_days=test_days, valid_days=valid_days, source=args.dataset)
+    seqs = build_user_sequences(
+        sessions,
+        item_vectors,
+        item_ids,
+        n_devices=n_devices,
+        n_sources=n_sources,
+        test_days=test_days,
+        valid_days=valid_days,
+        source=args.dataset,
+    )
     return seqs, item_ids, np.asarray(item_vectors, dtype=np.float32), n_devices, n_sources
 
 
@@ -86,20 +100,32 @@ def load_data(args, item_ids=None, item_vectors=None, n_devices=None, n_sources=
     """`build` from ``--dataset``, or the file of ``--prepared`` (checked against a model's item space when given)."""
     if args.prepared is None:
         return build(args, item_ids, item_vectors, n_devices, n_sources)
-    data_defaults = {"test_days": None, "valid_days": None, "synthetic_users": None, "data_seed": 0,
-                     "item_vectors": "word2vec"}
-    given = ["--" + name.replace("_", "-") for name, default in data_defaults.items()
-             if getattr(args, name, default) != default]
+    data_defaults = {
+        "test_days": None,
+        "valid_days": None,
+        "synthetic_users": None,
+        "data_seed": 0,
+        "item_vectors": "word2vec",
+    }
+    given = [
+        "--" + name.replace("_", "-")
+        for name, default in data_defaults.items()
+        if getattr(args, name, default) != default
+    ]
     if given:
-        raise SystemExit(f"--prepared {args.prepared}: the data options ({', '.join(given)}) were fixed by "
-                         "'seqrec cosernn prepare'; give them there")
+        raise SystemExit(
+            f"--prepared {args.prepared}: the data options ({', '.join(given)}) were fixed by "
+            "'seqrec cosernn prepare'; give them there"
+        )
     seqs, meta = load_prepared(args.prepared)
     ids, vectors = meta["item_ids"].numpy(), meta["item_vectors"].numpy()
     if item_ids is not None and (not np.array_equal(ids, item_ids) or not np.array_equal(vectors, item_vectors)):
         raise SystemExit(f"--prepared {args.prepared}: its item space is not the one the model was trained in")
     if n_devices is not None and (meta["n_devices"], meta["n_sources"]) != (n_devices, n_sources):
-        raise SystemExit(f"--prepared {args.prepared}: {meta['n_devices']} devices / {meta['n_sources']} sources, "
-                         f"the model has {n_devices} / {n_sources}")
+        raise SystemExit(
+            f"--prepared {args.prepared}: {meta['n_devices']} devices / {meta['n_sources']} sources, "
+            f"the model has {n_devices} / {n_sources}"
+        )
     return seqs, ids, vectors, meta["n_devices"], meta["n_sources"]
 
 
@@ -108,8 +134,11 @@ def report(model, seqs, item_vectors: np.ndarray, results_path: str | None, seed
     train_items = seqs.items[(seqs.split == TRAIN)[..., None] & (seqs.items >= 0)]
     counts = torch.bincount(train_items, minlength=len(vectors))
     preds = baseline_predictions(seqs, vectors, counts, seed=seed)
-    variant = (model.config.cell + (", context memory" if model.config.context_memory else "")
-               + (f", track loss {model.config.track_loss:g}" if model.config.track_loss else ""))
+    variant = (
+        model.config.cell
+        + (", context memory" if model.config.context_memory else "")
+        + (f", track loss {model.config.track_loss:g}" if model.config.track_loss else "")
+    )
     preds[f"CoSeRNN ({variant})"] = predict(model, seqs)
     mask = seqs.split == TEST
     candidates = track_candidates(seqs, mask)
@@ -131,11 +160,20 @@ def _split_sizes(seqs) -> list[int]:
 
 def cmd_prepare(args) -> int:
     seqs, item_ids, item_vectors, n_devices, n_sources = build(args)
-    save_prepared(args.out, seqs, dataset=args.dataset, item_ids=torch.from_numpy(item_ids),
-                  item_vectors=torch.from_numpy(item_vectors), n_devices=n_devices, n_sources=n_sources)
+    save_prepared(
+        args.out,
+        seqs,
+        dataset=args.dataset,
+        item_ids=torch.from_numpy(item_ids),
+        item_vectors=torch.from_numpy(item_vectors),
+        n_devices=n_devices,
+        n_sources=n_sources,
+    )
     sessions = _split_sizes(seqs)
-    print(f"{seqs.n_users} users, {len(item_ids)} items; sessions with a played track: train {sessions[0]}, "
-          f"validation {sessions[1]}, test {sessions[2]}; saved {args.out}")
+    print(
+        f"{seqs.n_users} users, {len(item_ids)} items; sessions with a played track: train {sessions[0]}, "
+        f"validation {sessions[1]}, test {sessions[2]}; saved {args.out}"
+    )
     return 0
 
 
@@ -144,11 +182,19 @@ def cmd_train(args) -> int:
         raise SystemExit("--resume needs --save pointing at the checkpoint of the run to continue")
     seqs, item_ids, item_vectors, n_devices, n_sources = load_data(args)
     split_sizes = _split_sizes(seqs)
-    print(f"{seqs.n_users} users; sessions with a played track: train {split_sizes[0]}, "
-          f"validation {split_sizes[1]}, test {split_sizes[2]}; {len(item_ids)} items")
-    config = CoSeRNNConfig(n_devices=n_devices, n_sources=n_sources,
-                           **{f.name: getattr(args, f.name) for f in fields(CoSeRNNConfig)
-                              if f.name not in ("n_devices", "n_sources", "dim")})
+    print(
+        f"{seqs.n_users} users; sessions with a played track: train {split_sizes[0]}, "
+        f"validation {split_sizes[1]}, test {split_sizes[2]}; {len(item_ids)} items"
+    )
+    config = CoSeRNNConfig(
+        n_devices=n_devices,
+        n_sources=n_sources,
+        **{
+            f.name: getattr(args, f.name)
+            for f in fields(CoSeRNNConfig)
+            if f.name not in ("n_devices", "n_sources", "dim")
+        },
+    )
     from tqdm import tqdm
 
     bar = tqdm(total=seqs.n_users, unit="user", disable=args.quiet, mininterval=0.5)
@@ -162,16 +208,29 @@ def cmd_train(args) -> int:
         bar.reset()
 
     # the data a resumed run must find again: the item space, the users and the split sizes
-    extra = dict(item_ids=torch.from_numpy(item_ids), item_vectors=torch.from_numpy(item_vectors),
-                 data_shape=torch.tensor([seqs.n_users, *split_sizes]))
+    extra = dict(
+        item_ids=torch.from_numpy(item_ids),
+        item_vectors=torch.from_numpy(item_vectors),
+        data_shape=torch.tensor([seqs.n_users, *split_sizes]),
+    )
     if args.resume:
         try:
             load_training_state(args.save, config, extra)
         except ValueError as err:
             raise SystemExit(f"cannot resume: {err}") from None
-    model, _ = train(seqs, config, device=args.device, progress=progress, log=log, compile=args.compile,
-                     save=args.save, checkpoint_extra=extra, resume=args.resume,
-                     item_vectors=torch.from_numpy(item_vectors), threads=args.threads)
+    model, _ = train(
+        seqs,
+        config,
+        device=args.device,
+        progress=progress,
+        log=log,
+        compile=args.compile,
+        save=args.save,
+        checkpoint_extra=extra,
+        resume=args.resume,
+        item_vectors=torch.from_numpy(item_vectors),
+        threads=args.threads,
+    )
     bar.close()
     report(model, seqs, item_vectors, args.results, args.seed)
     return 0
@@ -179,8 +238,13 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     model, payload = load_checkpoint(args.load, device=args.device)
-    seqs, _, item_vectors, _, _ = load_data(args, payload["item_ids"].numpy(), payload["item_vectors"].numpy(),
-                                            model.config.n_devices, model.config.n_sources)
+    seqs, _, item_vectors, _, _ = load_data(
+        args,
+        payload["item_ids"].numpy(),
+        payload["item_vectors"].numpy(),
+        model.config.n_devices,
+        model.config.n_sources,
+    )
     report(model, seqs, item_vectors, args.results, model.config.seed)
     return 0
 
@@ -192,22 +256,32 @@ def add_parser(models) -> None:
     e = c.add_parser("evaluate", help="evaluate a saved model")
     for sub in (p, t, e):
         data = sub.add_mutually_exclusive_group(required=True) if sub is not p else sub
-        data.add_argument("--dataset", required=sub is p,
-                          help=f"a listening-log TSV ({', '.join(('user', 'item', 'timestamp', 'skipped', 'device', 'source'))}) "
-                               f"or one of: {', '.join(LISTENING_BUILTIN)}")
+        data.add_argument(
+            "--dataset",
+            required=sub is p,
+            help=f"a listening-log TSV ({', '.join(('user', 'item', 'timestamp', 'skipped', 'device', 'source'))}) "
+            f"or one of: {', '.join(LISTENING_BUILTIN)}",
+        )
         if sub is not p:
             data.add_argument("--prepared", help="a file written by 'seqrec cosernn prepare' instead of --dataset")
-        sub.add_argument("--test-days", type=float, default=None, help="sessions starting in the last N days are the test set")
+        sub.add_argument(
+            "--test-days", type=float, default=None, help="sessions starting in the last N days are the test set"
+        )
         sub.add_argument("--valid-days", type=float, default=None, help="the N days before the test set are validation")
-        sub.add_argument("--synthetic-users", type=int, default=None,
-                         help="users of the synthetic log (default 10000, about 100 sessions each)")
+        sub.add_argument(
+            "--synthetic-users",
+            type=int,
+            default=None,
+            help="users of the synthetic log (default 10000, about 100 sessions each)",
+        )
         sub.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic log")
         if sub is not e:
             sub.add_argument("--item-vectors", default="word2vec", choices=["word2vec", "planted"])
         if sub is not p:
             sub.add_argument("--device", default="cpu")
-            sub.add_argument("--results", default="cosernn-results.md",
-                             help="where the results table is saved ('' = not saved)")
+            sub.add_argument(
+                "--results", default="cosernn-results.md", help="where the results table is saved ('' = not saved)"
+            )
     p.add_argument("--seed", type=int, default=0, help="seed of word2vec")
     p.add_argument("--out", required=True, help="the prepared data file to write")
     d = CoSeRNNConfig(n_devices=1, n_sources=1)
@@ -219,24 +293,41 @@ def add_parser(models) -> None:
     t.add_argument("--max-epochs", type=int, default=d.max_epochs)
     t.add_argument("--patience", type=int, default=d.patience, help="early stopping: epochs without validation gain")
     t.add_argument("--seed", type=int, default=d.seed)
-    t.add_argument("--context-memory", action="store_true",
-                   help="beyond the paper: also fuse a long-term embedding over earlier sessions of the same context")
-    t.add_argument("--track-loss", type=float, default=d.track_loss, metavar="W",
-                   help="beyond the paper: add W times a track-ranking loss (softmax over the session's 25 most "
-                        "recently streamed tracks) to the cosine loss")
+    t.add_argument(
+        "--context-memory",
+        action="store_true",
+        help="beyond the paper: also fuse a long-term embedding over earlier sessions of the same context",
+    )
+    t.add_argument(
+        "--track-loss",
+        type=float,
+        default=d.track_loss,
+        metavar="W",
+        help="beyond the paper: add W times a track-ranking loss (softmax over the session's 25 most "
+        "recently streamed tracks) to the cosine loss",
+    )
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
-    t.add_argument("--threads", type=thread_count, default=None,
-                   help="intra-op threads (default: picked by timing the training steps, as the machine's load "
-                        "allows; fix it for runs, and resumed runs, that repeat bit for bit)")
-    t.add_argument("--save", help="checkpoint written atomically after every epoch: the best model so far "
-                                  "(what 'evaluate --load' uses) and the state to resume training")
-    t.add_argument("--resume", action="store_true",
-                   help="continue the run saved in --save as if it had never stopped (same data and settings; "
-                        "--max-epochs and --patience may change)")
+    t.add_argument(
+        "--threads",
+        type=thread_count,
+        default=None,
+        help="intra-op threads (default: picked by timing the training steps, as the machine's load "
+        "allows; fix it for runs, and resumed runs, that repeat bit for bit)",
+    )
+    t.add_argument(
+        "--save",
+        help="checkpoint written atomically after every epoch: the best model so far "
+        "(what 'evaluate --load' uses) and the state to resume training",
+    )
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run saved in --save as if it had never stopped (same data and settings; "
+        "--max-epochs and --patience may change)",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--load", required=True)
 
 
 def run(args) -> int:
     return {"prepare": cmd_prepare, "train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
-

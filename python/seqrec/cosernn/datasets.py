@@ -15,6 +15,7 @@ generator. No public music-streaming log installs offline, so two kinds of stand
   target) and first-time products (in the "skipped" pathway: ``s-``). There are no skips, no
   devices and no stream sources in it: one device, one source.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,9 +29,14 @@ SKIP_AT_OR_BELOW = 2.0
 
 def _from_ratings(users, items, ratings, times) -> ListeningLog:
     n = len(users)
-    return ListeningLog(users=np.asarray(users, dtype=np.int64), items=np.asarray(items, dtype=np.int64),
-                        times=np.asarray(times, dtype=np.float64), skipped=np.asarray(ratings) <= SKIP_AT_OR_BELOW,
-                        devices=np.zeros(n, dtype=np.int64), sources=np.zeros(n, dtype=np.int64))
+    return ListeningLog(
+        users=np.asarray(users, dtype=np.int64),
+        items=np.asarray(items, dtype=np.int64),
+        times=np.asarray(times, dtype=np.float64),
+        skipped=np.asarray(ratings) <= SKIP_AT_OR_BELOW,
+        devices=np.zeros(n, dtype=np.int64),
+        sources=np.zeros(n, dtype=np.int64),
+    )
 
 
 def ml100k_listening() -> ListeningLog:
@@ -45,8 +51,11 @@ def instacart_sessions(max_items: int = MAX_ITEMS) -> ListeningSessions:
     """The Instacart sample as sessions (one per order; see the module docstring)."""
     cols, path = read_instacart(("order_dow", "reordered"))
     dow, reordered = cols["order_dow"], cols["reordered"]
-    for name, values, allowed in (("order_dow", dow, range(7)), ("reordered", reordered, (0, 1)),
-                                  ("order_hour_of_day", cols["order_hour_of_day"], range(24))):
+    for name, values, allowed in (
+        ("order_dow", dow, range(7)),
+        ("reordered", reordered, (0, 1)),
+        ("order_hour_of_day", cols["order_hour_of_day"], range(24)),
+    ):
         bad = ~np.isin(values, list(allowed))
         if bad.any():
             line = int(np.argmax(bad)) + 2
@@ -74,7 +83,13 @@ def instacart_sessions(max_items: int = MAX_ITEMS) -> ListeningSessions:
     items[row_session[keep], position[keep]] = cols["product_id"][rows][keep].astype(np.int64)
     skipped[row_session[keep], position[keep]] = reordered[rows][keep] == 0  # first-time product
     firsts = first_row[session_order]
-    return ListeningSessions(users=user[session_order], starts=start[session_order], items=items, skipped=skipped,
-                             devices=np.zeros(S, dtype=np.int64), sources=np.zeros(S, dtype=np.int64),
-                             days_of_week=dow[firsts].astype(np.int64),
-                             hours=cols["order_hour_of_day"][firsts].astype(np.int64))
+    return ListeningSessions(
+        users=user[session_order],
+        starts=start[session_order],
+        items=items,
+        skipped=skipped,
+        devices=np.zeros(S, dtype=np.int64),
+        sources=np.zeros(S, dtype=np.int64),
+        days_of_week=dow[firsts].astype(np.int64),
+        hours=cols["order_hour_of_day"][firsts].astype(np.int64),
+    )

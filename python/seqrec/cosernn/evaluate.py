@@ -19,6 +19,7 @@ Evaluated: the sessions with at least one played track (a target ``s+_t``) and a
 earlier session of the same user (without history the baselines have nothing to predict
 from); earlier sessions without a played track score 0 in session ranking.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,6 +41,7 @@ def _normalize(x: Tensor) -> Tensor:
 
 
 # ---- baselines (each (U, T, d), causal: session t uses sessions < t) ----
+
 
 def _running(seqs: UserSequences, values: Tensor, weight_fn, same_context: bool) -> Tensor:
     """For every session, a weighted sum of ``values`` over earlier sessions that have a played
@@ -69,8 +71,9 @@ def _running(seqs: UserSequences, values: Tensor, weight_fn, same_context: bool)
     return _normalize(out.float())
 
 
-def baseline_predictions(seqs: UserSequences, item_vectors: Tensor, item_counts: Tensor, *,
-                         seed: int = 0) -> Dict[str, Tensor]:
+def baseline_predictions(
+    seqs: UserSequences, item_vectors: Tensor, item_counts: Tensor, *, seed: int = 0
+) -> Dict[str, Tensor]:
     """The paper's baselines and oracles. ``item_vectors``: the item space (dense ids);
     ``item_counts``: training-period stream count per item (for Popularity)."""
     s_pos = seqs.s_pos
@@ -111,6 +114,7 @@ def _oracle_half(seqs: UserSequences, item_vectors: Tensor, seed: int) -> Tensor
 
 # ---- metrics ----
 
+
 def _evaluated(seqs: UserSequences, eval_mask: Tensor) -> Tensor:
     has_history = torch.arange(eval_mask.shape[1])[None, :] >= 1
     return eval_mask & seqs.has_pos & has_history
@@ -121,10 +125,10 @@ class TrackCandidates:
     """Per evaluated session: (user, t), the K_max most recent distinct earlier tracks (most
     recent first, -1 padding) and which of them occur in the session."""
 
-    user: Tensor       # (N,)
-    t: Tensor          # (N,)
-    items: Tensor      # (N, K_max)
-    relevant: Tensor   # (N, K_max) bool
+    user: Tensor  # (N,)
+    t: Tensor  # (N,)
+    items: Tensor  # (N, K_max)
+    relevant: Tensor  # (N, K_max) bool
 
 
 def track_candidates(seqs: UserSequences, eval_mask: Tensor, k_max: int = max(TRACK_KS)) -> TrackCandidates:
@@ -135,8 +139,13 @@ def track_candidates(seqs: UserSequences, eval_mask: Tensor, k_max: int = max(TR
     return TrackCandidates(users, ts, items, relevant)
 
 
-def evaluate(pred: Tensor, seqs: UserSequences, eval_mask: Tensor, item_vectors: Tensor,
-             candidates: Optional[TrackCandidates] = None) -> Dict[str, float]:
+def evaluate(
+    pred: Tensor,
+    seqs: UserSequences,
+    eval_mask: Tensor,
+    item_vectors: Tensor,
+    candidates: Optional[TrackCandidates] = None,
+) -> Dict[str, float]:
     """All metrics of one approach's predictions ``pred (U, T, d)`` on the sessions of ``eval_mask``."""
     mask = _evaluated(seqs, eval_mask)
     pred = pred.float()
@@ -146,16 +155,16 @@ def evaluate(pred: Tensor, seqs: UserSequences, eval_mask: Tensor, item_vectors:
     out["skipped first"] = int((eval_mask & seqs.has_pos & ~mask).sum())
     T = pred.shape[1]
     higher = {K: torch.zeros(mask.shape) for K in SESSION_KS}  # others strictly higher, plus half the ties
-    chunk = max(1, 2 ** 25 // max(T * T, 1))  # users per (chunk, T, T) similarity block
+    chunk = max(1, 2**25 // max(T * T, 1))  # users per (chunk, T, T) similarity block
     for u0 in range(0, pred.shape[0], chunk):
-        sims = torch.einsum("utd,usd->uts", pred[u0:u0 + chunk], s_pos[u0:u0 + chunk])  # u_t . s+_s
+        sims = torch.einsum("utd,usd->uts", pred[u0 : u0 + chunk], s_pos[u0 : u0 + chunk])  # u_t . s+_s
         own = sims.diagonal(dim1=1, dim2=2)
         for j in range(1, min(max(SESSION_KS), T)):
             earlier = sims.diagonal(offset=-j, dim1=1, dim2=2)  # u_t . s+_{t-j} for t >= j
             beaten = (earlier > own[:, j:]).float() + 0.5 * (earlier == own[:, j:]).float()
             for K in SESSION_KS:
                 if j < K:
-                    higher[K][u0:u0 + chunk, j:] += beaten
+                    higher[K][u0 : u0 + chunk, j:] += beaten
     for K in SESSION_KS:
         enough = torch.arange(T)[None, :] >= K - 1
         m = mask & enough
@@ -213,9 +222,11 @@ def results_table(results: Dict[str, Dict[str, float]]) -> str:
         cells = ["–" if math.isnan(gain[c]) else f"{100 * gain[c]:+.1f}%" for c in COLUMNS]
         lines.append(f"| {name} vs best baseline | " + " | ".join(cells) + " |")
     first = next(iter(results.values()))
-    lines.append(f"\n{first['sessions']} sessions evaluated ({first['skipped first']} first sessions of their user "
-                 f"not); session ranking skips "
-                 f"{first['skipped@20']} (K=20) / {first['skipped@50']} (K=50) with too few earlier sessions; "
-                 f"track ranking skips {first['skipped tracks@25']} (K=25) / {first['skipped tracks@100']} (K=100) "
-                 f"with too few candidates or none relevant")
+    lines.append(
+        f"\n{first['sessions']} sessions evaluated ({first['skipped first']} first sessions of their user "
+        f"not); session ranking skips "
+        f"{first['skipped@20']} (K=20) / {first['skipped@50']} (K=50) with too few earlier sessions; "
+        f"track ranking skips {first['skipped tracks@25']} (K=25) / {first['skipped tracks@100']} (K=100) "
+        f"with too few candidates or none relevant"
+    )
     return "\n".join(lines)

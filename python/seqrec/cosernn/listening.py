@@ -6,6 +6,7 @@ session are kept, as in the paper (Hansen et al., RecSys 2020, section 3).
 TSV format (header, tab-separated, extra columns ignored): ``user item timestamp skipped
 device source``; ids, device and source are non-negative integers, ``skipped`` is 0 or 1.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,12 +27,12 @@ MAX_ITEMS = 10
 class ListeningLog:
     """Parallel arrays, one entry per stream."""
 
-    users: np.ndarray     # int64
-    items: np.ndarray     # int64
-    times: np.ndarray     # float64, seconds
-    skipped: np.ndarray   # bool
-    devices: np.ndarray   # int64
-    sources: np.ndarray   # int64
+    users: np.ndarray  # int64
+    items: np.ndarray  # int64
+    times: np.ndarray  # float64, seconds
+    skipped: np.ndarray  # bool
+    devices: np.ndarray  # int64
+    sources: np.ndarray  # int64
 
     def __len__(self) -> int:
         return len(self.users)
@@ -47,15 +48,15 @@ class ListeningLog:
 class ListeningSessions:
     """Sessions ordered by (user, start time). Items are padded with -1 to ``max_items``."""
 
-    users: np.ndarray     # (S,) int64
-    starts: np.ndarray    # (S,) float64, time of the first stream
-    items: np.ndarray     # (S, max_items) int64, -1 = padding
-    skipped: np.ndarray   # (S, max_items) bool, False on padding
-    devices: np.ndarray   # (S,) int64, device of the first stream
-    sources: np.ndarray   # (S,) int64, stream source of the first stream
+    users: np.ndarray  # (S,) int64
+    starts: np.ndarray  # (S,) float64, time of the first stream
+    items: np.ndarray  # (S, max_items) int64, -1 = padding
+    skipped: np.ndarray  # (S, max_items) bool, False on padding
+    devices: np.ndarray  # (S,) int64, device of the first stream
+    sources: np.ndarray  # (S,) int64, stream source of the first stream
     # context where the data states it apart from the timestamps (Instacart); None: from ``starts`` (UTC)
     days_of_week: Optional[np.ndarray] = None  # (S,) int64 in [0, 7)
-    hours: Optional[np.ndarray] = None         # (S,) int64 in [0, 24)
+    hours: Optional[np.ndarray] = None  # (S,) int64 in [0, 24)
 
     @property
     def n_sessions(self) -> int:
@@ -79,8 +80,10 @@ def read_listening_tsv(path: Union[str, Path]) -> ListeningLog:
         header = f.readline().rstrip("\n\r").split("\t")
         missing = [c for c in LOG_COLUMNS if c not in header]
         if missing:
-            raise ValueError(f"{path}:1: missing column(s) {', '.join(missing)} in the header {header!r}; "
-                             f"expected tab-separated {', '.join(LOG_COLUMNS)}")
+            raise ValueError(
+                f"{path}:1: missing column(s) {', '.join(missing)} in the header {header!r}; "
+                f"expected tab-separated {', '.join(LOG_COLUMNS)}"
+            )
         index = {c: header.index(c) for c in LOG_COLUMNS}
         for line_no, line in enumerate(f, start=2):
             line = line.rstrip("\n\r")
@@ -103,23 +106,33 @@ def read_listening_tsv(path: Union[str, Path]) -> ListeningLog:
                 if c in ("user", "item", "device", "source") and value < 0:
                     raise ValueError(f"{path}:{line_no}: {c} {text!r} is negative")
                 cols[c].append(value)
-    return ListeningLog(users=np.asarray(cols["user"], dtype=np.int64), items=np.asarray(cols["item"], dtype=np.int64),
-                        times=np.asarray(cols["timestamp"], dtype=np.float64),
-                        skipped=np.asarray(cols["skipped"], dtype=bool),
-                        devices=np.asarray(cols["device"], dtype=np.int64),
-                        sources=np.asarray(cols["source"], dtype=np.int64))
+    return ListeningLog(
+        users=np.asarray(cols["user"], dtype=np.int64),
+        items=np.asarray(cols["item"], dtype=np.int64),
+        times=np.asarray(cols["timestamp"], dtype=np.float64),
+        skipped=np.asarray(cols["skipped"], dtype=bool),
+        devices=np.asarray(cols["device"], dtype=np.int64),
+        sources=np.asarray(cols["source"], dtype=np.int64),
+    )
 
 
 def write_listening_tsv(log: ListeningLog, path: Union[str, Path]) -> None:
     with Path(path).open("w", encoding="utf-8") as f:
         f.write("\t".join(LOG_COLUMNS) + "\n")
-        for row in zip(log.users.tolist(), log.items.tolist(), log.times.tolist(), log.skipped.astype(int).tolist(),
-                       log.devices.tolist(), log.sources.tolist()):
+        for row in zip(
+            log.users.tolist(),
+            log.items.tolist(),
+            log.times.tolist(),
+            log.skipped.astype(int).tolist(),
+            log.devices.tolist(),
+            log.sources.tolist(),
+        ):
             f.write("%d\t%d\t%r\t%d\t%d\t%d\n" % row)
 
 
-def sessionize_listening(log: ListeningLog, session_gap: float = SESSION_GAP, max_items: int = MAX_ITEMS,
-                         *, source: str = "listening log") -> ListeningSessions:
+def sessionize_listening(
+    log: ListeningLog, session_gap: float = SESSION_GAP, max_items: int = MAX_ITEMS, *, source: str = "listening log"
+) -> ListeningSessions:
     """Split each user's streams at gaps of at least ``session_gap`` seconds and keep the first
     ``max_items`` streams of every session."""
     if len(log) == 0:
@@ -136,5 +149,11 @@ def sessionize_listening(log: ListeningLog, session_gap: float = SESSION_GAP, ma
     items[session[keep], position[keep]] = log.items[order][keep]
     skipped[session[keep], position[keep]] = log.skipped[order][keep]
     first = order[starts]
-    return ListeningSessions(users=u[starts].copy(), starts=t[starts].copy(), items=items, skipped=skipped,
-                             devices=log.devices[first].copy(), sources=log.sources[first].copy())
+    return ListeningSessions(
+        users=u[starts].copy(),
+        starts=t[starts].copy(),
+        items=items,
+        skipped=skipped,
+        devices=log.devices[first].copy(),
+        sources=log.sources[first].copy(),
+    )

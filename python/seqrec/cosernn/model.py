@@ -24,6 +24,7 @@ The recurrent layer is seqrec_ext's fused ``gru_sequence`` (one op call per path
 and backward) by default, or ``torch.nn.LSTM`` as in the paper (``cell="lstm"``). The user
 embedding at session ``t`` only sees sessions before ``t`` and the context of ``t``.
 """
+
 from __future__ import annotations
 
 import math
@@ -140,8 +141,15 @@ class CoSeRNN(nn.Module):
         self.to_embedding = nn.Linear(config.fc, config.dim)
         self.attention = nn.Linear(config.fc, 3 if config.context_memory else 2)
 
-    def forward(self, features: Tensor, s_all: Tensor, s_pos: Tensor, s_neg: Tensor, lengths: Tensor,
-                context: Optional[Tensor] = None) -> Tensor:
+    def forward(
+        self,
+        features: Tensor,
+        s_all: Tensor,
+        s_pos: Tensor,
+        s_neg: Tensor,
+        lengths: Tensor,
+        context: Optional[Tensor] = None,
+    ) -> Tensor:
         """User embeddings ``u_t`` ``(B, T, dim)`` for every session of every user in the batch.
         ``context (B, T)``: the sessions' context ids, needed with ``config.context_memory``."""
         prev_pos = F.pad(s_pos, (0, 0, 1, 0))[:, :-1]  # s+_{t-1}, zero at t = 1
@@ -161,8 +169,14 @@ class CoSeRNN(nn.Module):
 
     def embed(self, batch: UserSequences) -> Tensor:
         device = self.to_embedding.weight.device
-        return self(batch.features.to(device), batch.s_all.to(device), batch.s_pos.to(device),
-                    batch.s_neg.to(device), batch.lengths.to(device), batch.context.to(device))
+        return self(
+            batch.features.to(device),
+            batch.s_all.to(device),
+            batch.s_pos.to(device),
+            batch.s_neg.to(device),
+            batch.lengths.to(device),
+            batch.context.to(device),
+        )
 
 
 def cosine_loss(u: Tensor, batch: UserSequences, split: int) -> tuple[Tensor, int]:
@@ -180,8 +194,14 @@ def training_candidates(seqs: UserSequences, k: int = TRACK_LOSS_CANDIDATES) -> 
     return out
 
 
-def track_ranking_loss(u: Tensor, candidates: Tensor, batch: UserSequences, item_vectors: Tensor,
-                       split: int, temperature: float = TRACK_LOSS_TEMPERATURE) -> tuple[Tensor, int]:
+def track_ranking_loss(
+    u: Tensor,
+    candidates: Tensor,
+    batch: UserSequences,
+    item_vectors: Tensor,
+    split: int,
+    temperature: float = TRACK_LOSS_TEMPERATURE,
+) -> tuple[Tensor, int]:
     """The track-ranking task as a loss (beyond the paper): for each session, a softmax over its
     candidates ``candidates (B, T, K)`` (the tracks streamed most recently before it, -1
     padding) of ``temperature * u_t . v_c``, and minus the mean log-probability of the
@@ -200,9 +220,13 @@ def track_ranking_loss(u: Tensor, candidates: Tensor, batch: UserSequences, item
     return (per_session * mask).sum(), int(mask.sum())
 
 
-def training_objective(u: Tensor, batch: UserSequences, track_loss: float = 0.0,
-                       candidates: Optional[Tensor] = None, item_vectors: Optional[Tensor] = None,
-                       ) -> tuple[Tensor, Tensor, int]:
+def training_objective(
+    u: Tensor,
+    batch: UserSequences,
+    track_loss: float = 0.0,
+    candidates: Optional[Tensor] = None,
+    item_vectors: Optional[Tensor] = None,
+) -> tuple[Tensor, Tensor, int]:
     """What a training step minimises on ``batch``: the mean cosine loss of its training
     sessions, plus ``track_loss`` times their mean ``track_ranking_loss`` (``candidates (B, T,
     K)``, the batch's rows of ``training_candidates``). Returns the objective, the cosine loss's
@@ -224,7 +248,7 @@ def predict(model: CoSeRNN, seqs: UserSequences, batch_size: int = 512) -> Tenso
         for start in range(0, seqs.n_users, batch_size):
             index = torch.arange(start, min(start + batch_size, seqs.n_users))
             batch = seqs.select(index)
-            out[index, :batch.s_pos.shape[1]] = model.embed(batch).float().cpu()
+            out[index, : batch.s_pos.shape[1]] = model.embed(batch).float().cpu()
     return out
 
 

@@ -13,6 +13,7 @@ For session ``t`` of a user (paper, Table 1 and section 5.1.2):
 Times are seconds since the Unix epoch, read as UTC, unless the sessions state their day of
 week and hour themselves (Instacart).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -41,25 +42,28 @@ def _normalised_mean(vectors: np.ndarray, items: np.ndarray, mask: np.ndarray) -
 def session_embeddings(items: np.ndarray, skipped: np.ndarray, vectors: np.ndarray):
     """``s``, ``s+``, ``s-`` of sessions given as padded dense item ids (``-1`` = padding)."""
     real = (items >= 0) & (np.linalg.norm(vectors, axis=1)[np.maximum(items, 0)] > 0)
-    return (_normalised_mean(vectors, items, real), _normalised_mean(vectors, items, real & ~skipped),
-            _normalised_mean(vectors, items, real & skipped))
+    return (
+        _normalised_mean(vectors, items, real),
+        _normalised_mean(vectors, items, real & ~skipped),
+        _normalised_mean(vectors, items, real & skipped),
+    )
 
 
 @dataclass
 class UserSequences:
     """Per-user session sequences, padded to the longest: tensors ``(U, T, ...)``."""
 
-    users: np.ndarray   # (U,) original user ids
-    lengths: Tensor     # (U,) int64, real sessions per user
-    s_all: Tensor       # (U, T, d) float32
-    s_pos: Tensor       # (U, T, d)
-    s_neg: Tensor       # (U, T, d)
-    features: Tensor    # (U, T, F) float32: context and previous-session features, without s+- of t-1
-    context: Tensor     # (U, T) int64: time of day (4 parts) x device, for the "same context" baselines
-    items: Tensor       # (U, T, max_items) int64 dense ids, -1 = padding
-    skipped: Tensor     # (U, T, max_items) bool
-    starts: Tensor      # (U, T) float64
-    split: Tensor       # (U, T) int8: TRAIN / VALID / TEST / PAD
+    users: np.ndarray  # (U,) original user ids
+    lengths: Tensor  # (U,) int64, real sessions per user
+    s_all: Tensor  # (U, T, d) float32
+    s_pos: Tensor  # (U, T, d)
+    s_neg: Tensor  # (U, T, d)
+    features: Tensor  # (U, T, F) float32: context and previous-session features, without s+- of t-1
+    context: Tensor  # (U, T) int64: time of day (4 parts) x device, for the "same context" baselines
+    items: Tensor  # (U, T, max_items) int64 dense ids, -1 = padding
+    skipped: Tensor  # (U, T, max_items) bool
+    starts: Tensor  # (U, T) float64
+    split: Tensor  # (U, T) int8: TRAIN / VALID / TEST / PAD
 
     @property
     def n_users(self) -> int:
@@ -92,9 +96,11 @@ class UserSequences:
     def batch_indices(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Tensor]:
         """The users of each batch (index tensors): in a seeded random order when ``generator``
         is given, else in order."""
-        order = torch.randperm(self.n_users, generator=generator) if generator is not None else torch.arange(self.n_users)
+        order = (
+            torch.randperm(self.n_users, generator=generator) if generator is not None else torch.arange(self.n_users)
+        )
         for i in range(0, self.n_users, batch_size):
-            yield order[i:i + batch_size]
+            yield order[i : i + batch_size]
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator["UserSequences"]:
         """``select`` of each of ``batch_indices``."""
@@ -102,9 +108,17 @@ class UserSequences:
             yield self.select(index)
 
 
-def build_user_sequences(sessions: ListeningSessions, item_vectors: np.ndarray, item_ids: np.ndarray, *,
-                         n_devices: int, n_sources: int, test_days: float, valid_days: float,
-                         source: str = "listening log") -> UserSequences:
+def build_user_sequences(
+    sessions: ListeningSessions,
+    item_vectors: np.ndarray,
+    item_ids: np.ndarray,
+    *,
+    n_devices: int,
+    n_sources: int,
+    test_days: float,
+    valid_days: float,
+    source: str = "listening log",
+) -> UserSequences:
     """Sessions -> padded per-user sequences. ``item_vectors[k]`` is the vector of item
     ``item_ids[k]`` (sorted original ids); streams of other items are dropped. The test set is
     the sessions starting in the last ``test_days`` of the log, validation the ``valid_days``
@@ -143,9 +157,15 @@ def build_user_sequences(sessions: ListeningSessions, item_vectors: np.ndarray, 
     n_prev = np.where(first, 0.0, (items[prev] >= 0).sum(1) / cap)
     gap = np.where(first, 0.0, np.log1p(np.maximum(starts - starts[prev], 0.0) / 3600.0))
     prev_source = np.where(first, -1, sources[prev])
-    feats = [np.eye(7)[dow], np.eye(24)[hour], np.eye(n_devices)[devices], n_prev[:, None],
-             np.where(first[:, None], 0.0, np.eye(n_sources)[np.maximum(prev_source, 0)]), gap[:, None],
-             (~first)[:, None].astype(np.float64)]
+    feats = [
+        np.eye(7)[dow],
+        np.eye(24)[hour],
+        np.eye(n_devices)[devices],
+        n_prev[:, None],
+        np.where(first[:, None], 0.0, np.eye(n_sources)[np.maximum(prev_source, 0)]),
+        gap[:, None],
+        (~first)[:, None].astype(np.float64),
+    ]
     features = np.concatenate(feats, axis=1).astype(np.float32)
     context = (hour // 6) * n_devices + devices
 
@@ -164,12 +184,19 @@ def build_user_sequences(sessions: ListeningSessions, item_vectors: np.ndarray, 
         out[row, col] = a
         return torch.from_numpy(out)
 
-    return UserSequences(users=users[offsets[:-1]], lengths=torch.from_numpy(lengths.astype(np.int64)),
-                         s_all=pad(s_all, 0, np.float32), s_pos=pad(s_pos, 0, np.float32),
-                         s_neg=pad(s_neg, 0, np.float32), features=pad(features, 0, np.float32),
-                         context=pad(context, -1, np.int64), items=pad(items, -1, np.int64),
-                         skipped=pad(skipped, False, bool), starts=pad(starts, 0, np.float64),
-                         split=pad(split, PAD, np.int8))
+    return UserSequences(
+        users=users[offsets[:-1]],
+        lengths=torch.from_numpy(lengths.astype(np.int64)),
+        s_all=pad(s_all, 0, np.float32),
+        s_pos=pad(s_pos, 0, np.float32),
+        s_neg=pad(s_neg, 0, np.float32),
+        features=pad(features, 0, np.float32),
+        context=pad(context, -1, np.int64),
+        items=pad(items, -1, np.int64),
+        skipped=pad(skipped, False, bool),
+        starts=pad(starts, 0, np.float64),
+        split=pad(split, PAD, np.int8),
+    )
 
 
 def feature_size(n_devices: int, n_sources: int) -> int:
@@ -219,7 +246,7 @@ def recent_tracks(seqs: UserSequences, sessions: Tensor, k: int) -> Tensor:
         for t in range(int(np.flatnonzero(want[u])[-1]) + 1):  # padding streams nothing
             if want[u, t]:
                 recent = list(itertools.islice(reversed(order), k))
-                out[row, :len(recent)] = recent
+                out[row, : len(recent)] = recent
                 row += 1
             for item in items_np[u, t][items_np[u, t] >= 0].tolist():
                 order.pop(item, None)

@@ -10,6 +10,7 @@ baselines" is checkable without the paper's private data:
 
 Returns the log and the planted item vectors (unit norm); the word2vec pipeline learns its own.
 """
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -38,12 +39,27 @@ def _categorical(rng: np.random.Generator, probs: np.ndarray, size: int) -> np.n
     return np.minimum((u[:, :, None] >= cdf[:, None, :]).sum(-1), probs.shape[1] - 1)
 
 
-def synthetic_listening(n_users: int = 10000, n_items: int = 3000, *, sessions_per_user: float = 100.0,
-                        days: int = 60, dim: int = 40, n_topics: int = 30, n_devices: int = 3,
-                        n_sources: int = 3, context_strength: float = 0.9, personal_context: float = 0.4,
-                        recency: float = 0.6, drift: float = 0.15, noise: float = 0.5, item_spread: float = 0.8,
-                        sharpness: float = 12.0, skip_bias: float = 0.35, max_length: int = 12,
-                        seed: int = 0) -> Tuple[ListeningLog, np.ndarray]:
+def synthetic_listening(
+    n_users: int = 10000,
+    n_items: int = 3000,
+    *,
+    sessions_per_user: float = 100.0,
+    days: int = 60,
+    dim: int = 40,
+    n_topics: int = 30,
+    n_devices: int = 3,
+    n_sources: int = 3,
+    context_strength: float = 0.9,
+    personal_context: float = 0.4,
+    recency: float = 0.6,
+    drift: float = 0.15,
+    noise: float = 0.5,
+    item_spread: float = 0.8,
+    sharpness: float = 12.0,
+    skip_bias: float = 0.35,
+    max_length: int = 12,
+    seed: int = 0,
+) -> Tuple[ListeningLog, np.ndarray]:
     """The log (``n_users`` users, Poisson(``sessions_per_user``) sessions each, at least 2, over
     ``days`` whole days) and the planted item vectors. Users are simulated together, one session
     index at a time: the default 10k users x 100 sessions (8.7M streams) take about half a minute."""
@@ -61,14 +77,19 @@ def synthetic_listening(n_users: int = 10000, n_items: int = 3000, *, sessions_p
     n_sessions = np.maximum(2, rng.poisson(sessions_per_user, U))
     K = int(n_sessions.max())
     taste = _unit(topics[rng.integers(0, n_topics, (U, 2))].sum(1) + 0.3 * rng.standard_normal((U, dim)) / np.sqrt(dim))
-    offsets = context_strength * (shared_offsets[None] + personal_context * topics[rng.integers(0, n_topics, (U, n_contexts))])
+    offsets = context_strength * (
+        shared_offsets[None] + personal_context * topics[rng.integers(0, n_topics, (U, n_contexts))]
+    )
     hour_habit = rng.dirichlet(np.full(24, 0.3), U)
     device_habit = rng.dirichlet(np.full(n_devices, 0.7), U)
     source_habit = rng.dirichlet(np.full(n_sources, 0.7), U)
     # session start times: habitual hours on random days (sorted per user; sessions past a user's
     # count are dropped), at least 30 minutes after the previous session ends
-    starts = (rng.integers(0, days, (U, K)) * 86400.0 + _categorical(rng, hour_habit, K) * 3600.0
-              + rng.uniform(0, 3600, (U, K)))
+    starts = (
+        rng.integers(0, days, (U, K)) * 86400.0
+        + _categorical(rng, hour_habit, K) * 3600.0
+        + rng.uniform(0, 3600, (U, K))
+    )
     starts = np.sort(np.where(np.arange(K)[None] < n_sessions[:, None], starts, np.inf), axis=1)
     lengths = np.minimum(1 + rng.binomial(14, 0.55, (U, K)), max_length)
     devices = _categorical(rng, device_habit, K)
@@ -85,8 +106,12 @@ def synthetic_listening(n_users: int = 10000, n_items: int = 3000, *, sessions_p
         hour = (start // 3600).astype(np.int64) % 24
         context = time_of_day(hour) * n_devices + devices[a, k]
         taste[a] = _unit(taste[a] + drift * rng.standard_normal((len(a), dim)) / np.sqrt(dim))
-        intent[a] = _unit(taste[a] + offsets[a, context] + recency * intent[a]
-                          + noise * rng.standard_normal((len(a), dim)) / np.sqrt(dim))
+        intent[a] = _unit(
+            taste[a]
+            + offsets[a, context]
+            + recency * intent[a]
+            + noise * rng.standard_normal((len(a), dim)) / np.sqrt(dim)
+        )
         cos = intent[a].astype(np.float32) @ vectors32.T
         # Gumbel top-k: `lengths` distinct tracks drawn by popularity x exp(sharpness * cos), in random order
         with np.errstate(divide="ignore"):  # a uniform draw of exactly 0 gives a key of -inf
@@ -103,13 +128,23 @@ def synthetic_listening(n_users: int = 10000, n_items: int = 3000, *, sessions_p
         times = EPOCH_MONDAY + start[:, None] + 180.0 * np.arange(max_length)[None]
         previous_end[a] = start + 180.0 * n
         user = np.broadcast_to(a[:, None], picked.shape)
-        for name, value in (("users", user), ("items", picked), ("times", times), ("skipped", skipped),
-                            ("devices", np.broadcast_to(devices[a, k][:, None], picked.shape)),
-                            ("sources", np.broadcast_to(sources[a, k][:, None], picked.shape))):
+        for name, value in (
+            ("users", user),
+            ("items", picked),
+            ("times", times),
+            ("skipped", skipped),
+            ("devices", np.broadcast_to(devices[a, k][:, None], picked.shape)),
+            ("sources", np.broadcast_to(sources[a, k][:, None], picked.shape)),
+        ):
             cols[name].append(value[taken])
     c = {k: np.concatenate(v) for k, v in cols.items()}
     order = np.lexsort((c["times"], c["users"]))
-    log = ListeningLog(users=c["users"][order].astype(np.int64), items=c["items"][order].astype(np.int64),
-                       times=c["times"][order].astype(np.float64), skipped=c["skipped"][order].astype(bool),
-                       devices=c["devices"][order].astype(np.int64), sources=c["sources"][order].astype(np.int64))
+    log = ListeningLog(
+        users=c["users"][order].astype(np.int64),
+        items=c["items"][order].astype(np.int64),
+        times=c["times"][order].astype(np.float64),
+        skipped=c["skipped"][order].astype(bool),
+        devices=c["devices"][order].astype(np.int64),
+        sources=c["sources"][order].astype(np.int64),
+    )
     return log, item_vectors.astype(np.float32)

@@ -1,6 +1,7 @@
 """CoSeRNN's training: Adam on the training sessions, early stopping on the validation mean
 cosine, checkpoints (atomic and durable) that hold the best model and the state to resume a
 run exactly, and the thread count picked by timing the steps."""
+
 from __future__ import annotations
 
 import copy
@@ -46,23 +47,36 @@ def load_training_state(path: str, config: CoSeRNNConfig, checkpoint_extra: Opti
     defaults = {f.name: f.default for f in fields(CoSeRNNConfig)}  # settings added after the run was saved
     changed = [k for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES and saved.get(k, defaults[k]) != v]
     if changed:
-        raise ValueError(f"{path} was trained with other settings: "
-                         + ", ".join(f"{k} {saved.get(k, defaults[k])!r} (now {getattr(config, k)!r})" for k in changed))
+        raise ValueError(
+            f"{path} was trained with other settings: "
+            + ", ".join(f"{k} {saved.get(k, defaults[k])!r} (now {getattr(config, k)!r})" for k in changed)
+        )
     for key, value in (checkpoint_extra or {}).items():
-        if isinstance(value, Tensor) and not (key in payload and payload[key].shape == value.shape
-                                              and torch.equal(payload[key], value)):
+        if isinstance(value, Tensor) and not (
+            key in payload and payload[key].shape == value.shape and torch.equal(payload[key], value)
+        ):
             raise ValueError(f"{path} was trained on other data ({key} differs)")
     return payload
 
 
-def _train_epoch(model, optimizer, seqs: UserSequences, config: CoSeRNNConfig, generator, candidates, item_vectors,
-                 epoch: int, tuner: ThreadTuner, progress) -> tuple[float, int]:
+def _train_epoch(
+    model,
+    optimizer,
+    seqs: UserSequences,
+    config: CoSeRNNConfig,
+    generator,
+    candidates,
+    item_vectors,
+    epoch: int,
+    tuner: ThreadTuner,
+    progress,
+) -> tuple[float, int]:
     """One epoch of Adam steps over the training users: (the summed cosine loss, sessions)."""
     total, count = 0.0, 0
     for index in seqs.batch_indices(config.batch_size, generator):
         batch = seqs.select(index)
         u = model.embed(batch)
-        rows = None if candidates is None else candidates[index, :u.shape[1]]
+        rows = None if candidates is None else candidates[index, : u.shape[1]]
         objective, loss, n = training_objective(u, batch, config.track_loss, rows, item_vectors)
         if n == 0:
             continue
@@ -79,11 +93,20 @@ def _train_epoch(model, optimizer, seqs: UserSequences, config: CoSeRNNConfig, g
     return total, count
 
 
-def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Optional[str] = None,
-          checkpoint_extra: Optional[dict] = None, compile: bool = False, resume: bool = False,
-          item_vectors: Optional[Tensor] = None,
-          progress: Optional[Callable[[int, float], None]] = None,
-          log: Callable[[str], None] = print, threads: Optional[int] = None) -> tuple[CoSeRNN, list[dict]]:
+def train(
+    seqs: UserSequences,
+    config: CoSeRNNConfig,
+    *,
+    device="cpu",
+    save: Optional[str] = None,
+    checkpoint_extra: Optional[dict] = None,
+    compile: bool = False,
+    resume: bool = False,
+    item_vectors: Optional[Tensor] = None,
+    progress: Optional[Callable[[int, float], None]] = None,
+    log: Callable[[str], None] = print,
+    threads: Optional[int] = None,
+) -> tuple[CoSeRNN, list[dict]]:
     """Adam on the training sessions, early stopping on the validation mean cosine (patience
     ``config.patience`` epochs); returns the best model and the per-epoch history. With
     ``save``, a checkpoint is written atomically after every epoch: the best model so far (what
@@ -132,8 +155,9 @@ def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Opt
         model.train()
         start = time.perf_counter()
         with ThreadTuner(threads) as tuner:
-            total, count = _train_epoch(model, optimizer, seqs, config, generator, candidates, item_vectors, epoch,
-                                        tuner, progress)
+            total, count = _train_epoch(
+                model, optimizer, seqs, config, generator, candidates, item_vectors, epoch, tuner, progress
+            )
         train_cos = 1.0 - total / max(count, 1)
         valid_cos = mean_cosine(model, seqs, VALID) if has_valid else train_cos
         seconds = time.perf_counter() - start
@@ -146,9 +170,22 @@ def train(seqs: UserSequences, config: CoSeRNNConfig, *, device="cpu", save: Opt
             if stale >= config.patience:
                 log(f"early stop: no validation gain for {stale} epochs; best {best:.4f}")
         if save:
-            training = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "generator": generator.get_state(), "stale": stale, "history": history}
-            save_checkpoint(save, config, best_state, epoch=best_epoch, valid_cosine=best, training=training,
-                            **(checkpoint_extra or {}))
+            training = {
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(),
+                "stale": stale,
+                "history": history,
+            }
+            save_checkpoint(
+                save,
+                config,
+                best_state,
+                epoch=best_epoch,
+                valid_cosine=best,
+                training=training,
+                **(checkpoint_extra or {}),
+            )
     model.load_state_dict(best_state)
     return model, history

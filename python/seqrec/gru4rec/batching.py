@@ -3,6 +3,7 @@ each per step, the target being each session's next event. When a session ends, 
 unused session takes its slot and that row's hidden state must be reset; when no session is
 left, the slot is dropped and the batch shrinks.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -15,10 +16,10 @@ from torch import Tensor
 
 @dataclass
 class Batch:
-    inputs: Tensor   # (b,) int64 current items
+    inputs: Tensor  # (b,) int64 current items
     targets: Tensor  # (b,) int64 next items
-    reset: Tensor    # (b,) bool: the row starts a new session (zero its hidden state)
-    keep: Tensor     # (b,) int64: row i continues row keep[i] of the previous step
+    reset: Tensor  # (b,) bool: the row starts a new session (zero its hidden state)
+    keep: Tensor  # (b,) int64: row i continues row keep[i] of the previous step
 
     def carry(self, h: Tensor, zero_new: bool = True) -> Tensor:
         """The state this step starts from, given the previous step's (b_prev, H): ``h[keep]``
@@ -30,8 +31,7 @@ class Batch:
         return h.masked_fill_(self.reset.unsqueeze(1), 0) if zero_new else h
 
 
-def session_parallel_batches(items: Tensor, session_offsets: Tensor, batch_size: int,
-                             device=None) -> Iterator[Batch]:
+def session_parallel_batches(items: Tensor, session_offsets: Tensor, batch_size: int, device=None) -> Iterator[Batch]:
     """Iterate over sessions stored back to back: session s is ``items[offsets[s]:offsets[s+1]]``
     (every session at least 2 events long). The hidden state of the trainer follows the rows:
     ``h = batch.carry(h)`` (``h = h[batch.keep]; h[batch.reset] = 0``) before each step. The
@@ -84,7 +84,7 @@ def session_parallel_batches(items: Tensor, session_offsets: Tensor, batch_size:
         if t0 == 0:
             prev = torch.cat([torch.ones(1, n_slots, dtype=torch.bool), active[:-1]])
         else:
-            prev = table[t0 - 1:t1 - 1] >= 0
+            prev = table[t0 - 1 : t1 - 1] >= 0
         pos = rows[active]
         keeps = (prev.long().cumsum(1) - 1)[active].to(device if device is not None else items.device)
         inputs, targets = items[pos].to(device), items[pos + 1].to(device)

@@ -1,10 +1,11 @@
 """GRU4Rec's command line: ``seqrec gru4rec train|evaluate``.
 
-    seqrec gru4rec train --dataset ml-100k --epochs 3 --save model.pt
-    seqrec gru4rec train --dataset events.tsv --loss cross-entropy --logq 1 --layers 512 ...
-    seqrec gru4rec train --dataset events.parquet --epochs 5
-    seqrec gru4rec evaluate --load model.pt --dataset ml-100k
+seqrec gru4rec train --dataset ml-100k --epochs 3 --save model.pt
+seqrec gru4rec train --dataset events.tsv --loss cross-entropy --logq 1 --layers 512 ...
+seqrec gru4rec train --dataset events.parquet --epochs 5
+seqrec gru4rec evaluate --load model.pt --dataset ml-100k
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,14 @@ def layer_sizes(text: str) -> tuple:
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     d = GRU4RecConfig()
-    p.add_argument("--layers", "--hidden", dest="layer_sizes", type=layer_sizes, default=None,
-                   help=f"GRU layer sizes, bottom first: 100 or 100,100 (default {d.hidden})")
+    p.add_argument(
+        "--layers",
+        "--hidden",
+        dest="layer_sizes",
+        type=layer_sizes,
+        default=None,
+        help=f"GRU layer sizes, bottom first: 100 or 100,100 (default {d.hidden})",
+    )
     p.set_defaults(hidden=d.hidden, layers=d.layers)
     p.add_argument("--loss", default=d.loss, choices=["bpr-max", "top1-max", "cross-entropy", "bpr", "top1"])
     p.add_argument("--bpreg", type=float, default=d.bpreg)
@@ -66,13 +73,28 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--momentum", type=float, default=d.momentum)
     p.add_argument("--embedding", default=d.embedding, choices=["none", "separate", "constrained"])
     p.add_argument("--embedding-size", type=int, default=d.embedding_size)
-    p.add_argument("--reset-after", dest="reset_after", action="store_const", const=True, default=None,
-                   help="torch.nn.GRUCell's cell (the default with an embedding)")
-    p.add_argument("--reset-before", dest="reset_after", action="store_const", const=False,
-                   help="GRU4Rec's own cell (the default for --embedding none)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="the best hyper-parameters GRU4Rec's authors published for this data set "
-                        "(options given on the command line override them)")
+    p.add_argument(
+        "--reset-after",
+        dest="reset_after",
+        action="store_const",
+        const=True,
+        default=None,
+        help="torch.nn.GRUCell's cell (the default with an embedding)",
+    )
+    p.add_argument(
+        "--reset-before",
+        dest="reset_after",
+        action="store_const",
+        const=False,
+        help="GRU4Rec's own cell (the default for --embedding none)",
+    )
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="the best hyper-parameters GRU4Rec's authors published for this data set "
+        "(options given on the command line override them)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
 
 
@@ -96,13 +118,20 @@ def train(args) -> int:
         print(f"resuming from {args.save} after epoch {first_epoch}")
     else:
         model = GRU4Rec(train_set.n_items, config, device=args.device)
-    print(f"train: {train_set.n_sessions} sessions, {train_set.n_events} events, {train_set.n_items} items; "
-          f"test: {test_set.n_sessions} sessions, {test_set.n_events} events")
+    print(
+        f"train: {train_set.n_sessions} sessions, {train_set.n_events} events, {train_set.n_items} items; "
+        f"test: {test_set.n_sessions} sessions, {test_set.n_events} events"
+    )
     from tqdm import tqdm
 
     for epoch in range(first_epoch, args.epochs):
-        bar = tqdm(total=train_set.n_events - train_set.n_sessions, desc=f"epoch {epoch + 1}", unit="ev",
-                   disable=args.quiet, mininterval=0.5)
+        bar = tqdm(
+            total=train_set.n_events - train_set.n_sessions,
+            desc=f"epoch {epoch + 1}",
+            unit="ev",
+            disable=args.quiet,
+            mininterval=0.5,
+        )
 
         def progress(n, loss, bar=bar):
             bar.update(n)
@@ -116,8 +145,10 @@ def train(args) -> int:
             print(f"stopped: {err}{kept}", file=sys.stderr)
             return 2
         bar.close()
-        print(f"epoch {epoch + 1}: loss {stats['loss']:.4f}, {stats['events_per_s']:.0f} events/s, "
-              f"{stats['threads']} thread{'s' if stats['threads'] > 1 else ''}")
+        print(
+            f"epoch {epoch + 1}: loss {stats['loss']:.4f}, {stats['events_per_s']:.0f} events/s, "
+            f"{stats['threads']} thread{'s' if stats['threads'] > 1 else ''}"
+        )
         if args.save:
             save_checkpoint(model, args.save, epoch=epoch + 1, item_ids=train_set.item_ids)
     _print_metrics(model, test_set, args.eval_batch_size)
@@ -145,23 +176,37 @@ def add_parser(models) -> argparse.ArgumentParser:
     t = g.add_parser("train", help="train, then evaluate on the test split")
     e = g.add_parser("evaluate", help="evaluate a saved model")
     for p in (t, e):
-        p.add_argument("--dataset", required=True,
-                       help="a GRU4Rec TSV file, a .parquet file (SessionId, ItemId, Time columns; needs pandas and "
-                            f"pyarrow) or one of: {', '.join(BUILTIN)}")
-        p.add_argument("--test-days", type=float, default=None,
-                       help="sessions ending in the last N days are the test set "
-                            "(default 1; ml-100k 14, movielens 90, instacart 1)")
+        p.add_argument(
+            "--dataset",
+            required=True,
+            help="a GRU4Rec TSV file, a .parquet file (SessionId, ItemId, Time columns; needs pandas and "
+            f"pyarrow) or one of: {', '.join(BUILTIN)}",
+        )
+        p.add_argument(
+            "--test-days",
+            type=float,
+            default=None,
+            help="sessions ending in the last N days are the test set "
+            "(default 1; ml-100k 14, movielens 90, instacart 1)",
+        )
         p.add_argument("--device", default="cpu")
         p.add_argument("--eval-batch-size", type=int, default=512)
     _add_model_options(t)
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--save", help="checkpoint written (atomically) after every epoch")
-    t.add_argument("--resume", action="store_true",
-                   help="continue from --save up to --epochs (the model options come from the checkpoint)")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from --save up to --epochs (the model options come from the checkpoint)",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.add_argument("--threads", type=thread_count, default=None,
-                   help="intra-op threads (default: picked by timing the training steps, as the machine's load "
-                        "allows; fix it for runs, and resumed runs, that repeat bit for bit)")
+    t.add_argument(
+        "--threads",
+        type=thread_count,
+        default=None,
+        help="intra-op threads (default: picked by timing the training steps, as the machine's load "
+        "allows; fix it for runs, and resumed runs, that repeat bit for bit)",
+    )
     e.add_argument("--load", required=True)
     return t
 

@@ -6,6 +6,7 @@ dropped; a time-based split puts the sessions that end in the last days into the
 drops test events whose item was not seen in training, then test sessions shorter than 2
 events.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,11 +41,11 @@ class Sessions:
     """Sessions stored back to back: session s is ``items[offsets[s]:offsets[s + 1]]`` (dense
     item ids, in time order); sessions in the order of their first event."""
 
-    items: Tensor           # (E,) int64
-    offsets: Tensor         # (S + 1,) int64
-    times: Tensor           # (E,) float64
+    items: Tensor  # (E,) int64
+    offsets: Tensor  # (S + 1,) int64
+    times: Tensor  # (E,) float64
     session_ids: np.ndarray  # (S,) original ids
-    item_ids: np.ndarray     # (n_items,) original id of each dense id
+    item_ids: np.ndarray  # (n_items,) original id of each dense id
 
     @property
     def n_sessions(self) -> int:
@@ -71,8 +72,10 @@ def read_tsv(path: Union[str, Path]) -> Events:
         header = f.readline().rstrip("\n\r").split("\t")
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
-            raise ValueError(f"{path}:1: missing column(s) {', '.join(missing)} in the header "
-                             f"{header!r}; expected tab-separated {', '.join(REQUIRED_COLUMNS)}")
+            raise ValueError(
+                f"{path}:1: missing column(s) {', '.join(missing)} in the header "
+                f"{header!r}; expected tab-separated {', '.join(REQUIRED_COLUMNS)}"
+            )
         col = [header.index(c) for c in REQUIRED_COLUMNS]
         n_fields = len(header)
         for line_no, line in enumerate(f, start=2):
@@ -98,8 +101,9 @@ def read_tsv(path: Union[str, Path]) -> Events:
             if not math.isfinite(tv):
                 raise ValueError(f"{path}:{line_no}: Time {t!r} is not finite")
             times.append(tv)
-    return Events(np.asarray(sessions, dtype=np.int64), np.asarray(items, dtype=np.int64),
-                  np.asarray(times, dtype=np.float64))
+    return Events(
+        np.asarray(sessions, dtype=np.int64), np.asarray(items, dtype=np.int64), np.asarray(times, dtype=np.float64)
+    )
 
 
 def _frame_column(frame, name: str, source: str, *, integer: bool) -> np.ndarray:
@@ -110,13 +114,17 @@ def _frame_column(frame, name: str, source: str, *, integer: bool) -> np.ndarray
     from pandas.api import types
 
     col = frame[name]
-    numeric = ((types.is_integer_dtype(col.dtype) or types.is_float_dtype(col.dtype))
-               and not types.is_bool_dtype(col.dtype))
+    numeric = (types.is_integer_dtype(col.dtype) or types.is_float_dtype(col.dtype)) and not types.is_bool_dtype(
+        col.dtype
+    )
     if numeric:
         bad = col.isna().to_numpy()
     else:  # strings, booleans, dates...: accepted only when every value is a number (e.g. ints in an object column)
-        bad = ~np.fromiter((isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-                            for v in col), dtype=bool, count=len(col))
+        bad = ~np.fromiter(
+            (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in col),
+            dtype=bool,
+            count=len(col),
+        )
         if not bad.any():
             col = pd.to_numeric(col)
     if not bad.any():
@@ -125,7 +133,7 @@ def _frame_column(frame, name: str, source: str, *, integer: bool) -> np.ndarray
         values = col.to_numpy(np.float64)
         bad = ~np.isfinite(values)
         if integer:
-            bad |= (values != np.round(values)) | (np.abs(values) >= 2.0 ** 63)
+            bad |= (values != np.round(values)) | (np.abs(values) >= 2.0**63)
         if not bad.any():
             return values.astype(np.int64) if integer else values
     row = int(np.argmax(bad))
@@ -141,11 +149,15 @@ def events_from_frame(frame, *, source: str = "data frame") -> Events:
     offending row."""
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(f"{source}: missing column(s) {', '.join(missing)} in {list(frame.columns)!r}; "
-                         f"expected {', '.join(REQUIRED_COLUMNS)}")
-    return Events(_frame_column(frame, "SessionId", source, integer=True),
-                  _frame_column(frame, "ItemId", source, integer=True),
-                  _frame_column(frame, "Time", source, integer=False))
+        raise ValueError(
+            f"{source}: missing column(s) {', '.join(missing)} in {list(frame.columns)!r}; "
+            f"expected {', '.join(REQUIRED_COLUMNS)}"
+        )
+    return Events(
+        _frame_column(frame, "SessionId", source, integer=True),
+        _frame_column(frame, "ItemId", source, integer=True),
+        _frame_column(frame, "Time", source, integer=False),
+    )
 
 
 def read_events(path: Union[str, Path]) -> Events:
@@ -158,8 +170,9 @@ def read_events(path: Union[str, Path]) -> Events:
         import pandas as pd
         import pyarrow.parquet as pq
     except ImportError as err:
-        raise ImportError(f"{path}: reading parquet needs pandas and pyarrow ({err.name} is missing): "
-                          "pip install pandas pyarrow") from err
+        raise ImportError(
+            f"{path}: reading parquet needs pandas and pyarrow ({err.name} is missing): pip install pandas pyarrow"
+        ) from err
     present = set(pq.read_schema(path).names)  # read only the needed columns; a missing one is reported below
     frame = pd.read_parquet(path, engine="pyarrow", columns=[c for c in REQUIRED_COLUMNS if c in present])
     return events_from_frame(frame, source=str(path))
@@ -188,13 +201,18 @@ def build_sessions(events: Events, item_ids: Optional[np.ndarray] = None, *, sou
         item_ids = np.unique(i[event_index])
     dense = np.searchsorted(item_ids, i[event_index])
     offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
-    return Sessions(items=torch.from_numpy(dense.astype(np.int64)), offsets=torch.from_numpy(offsets),
-                    times=torch.from_numpy(t[event_index].copy()), session_ids=s[starts],
-                    item_ids=np.asarray(item_ids))
+    return Sessions(
+        items=torch.from_numpy(dense.astype(np.int64)),
+        offsets=torch.from_numpy(offsets),
+        times=torch.from_numpy(t[event_index].copy()),
+        session_ids=s[starts],
+        item_ids=np.asarray(item_ids),
+    )
 
 
-def time_split(events: Events, test_days: float = 1.0, *, day_seconds: float = 86400.0,
-               source: str = "data") -> Tuple[Sessions, Sessions]:
+def time_split(
+    events: Events, test_days: float = 1.0, *, day_seconds: float = 86400.0, source: str = "data"
+) -> Tuple[Sessions, Sessions]:
     """Train / test sessions: a session is in the test set when its last event lies within
     ``test_days`` of the last event of the data. Test events of items unseen in training are
     dropped, then test sessions shorter than 2 events."""
@@ -206,8 +224,7 @@ def time_split(events: Events, test_days: float = 1.0, *, day_seconds: float = 8
     session_end = np.maximum.reduceat(events.times[order], starts)
     last_time = dict(zip(sid[starts].tolist(), session_end.tolist()))
     cutoff = events.times.max() - test_days * day_seconds
-    is_test = np.fromiter((last_time[s] > cutoff for s in events.session_ids.tolist()), dtype=bool,
-                          count=len(events))
+    is_test = np.fromiter((last_time[s] > cutoff for s in events.session_ids.tolist()), dtype=bool, count=len(events))
     train = build_sessions(events.subset(~is_test), source=f"{source} (train split)")
     test = build_sessions(events.subset(is_test), item_ids=train.item_ids, source=f"{source} (test split)")
     return train, test

@@ -14,12 +14,13 @@ MovieLens ratings become sessions by splitting each user's ratings at gaps of at
 at each user's last order (seqrec.offline): a time split of one day thus tests (mostly) each
 user's last order.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from .data import Events
 from ..offline import movielens_ratings, read_instacart, split_at_gaps
+from .data import Events
 
 BUILTIN = ("ml-100k", "movielens", "instacart")
 
@@ -27,8 +28,11 @@ BUILTIN = ("ml-100k", "movielens", "instacart")
 def sessionize(users: np.ndarray, items: np.ndarray, times: np.ndarray, session_gap: float) -> Events:
     """One session per run of a user's events with gaps shorter than ``session_gap``."""
     order, starts = split_at_gaps(users, times, session_gap)
-    return Events(session_ids=np.cumsum(starts).astype(np.int64) - 1, item_ids=items[order].astype(np.int64),
-                  times=times[order].astype(np.float64))
+    return Events(
+        session_ids=np.cumsum(starts).astype(np.int64) - 1,
+        item_ids=items[order].astype(np.int64),
+        times=times[order].astype(np.float64),
+    )
 
 
 def load_ml100k(session_gap: float = 3600.0) -> Events:
@@ -44,8 +48,9 @@ def load_movielens_small(session_gap: float = 3600.0) -> Events:
 def load_instacart() -> Events:
     """Instacart orders as sessions on per-user timelines aligned at their last order (see above)."""
     cols, _ = read_instacart()
-    return Events(session_ids=cols["order_id"].astype(np.int64), item_ids=cols["product_id"].astype(np.int64),
-                  times=cols["times"])
+    return Events(
+        session_ids=cols["order_id"].astype(np.int64), item_ids=cols["product_id"].astype(np.int64), times=cols["times"]
+    )
 
 
 def load_builtin(name: str) -> Events:

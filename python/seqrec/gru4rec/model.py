@@ -9,6 +9,7 @@ loss divided by the configured batch size (also when fewer sessions are left at 
 epoch), the dropout-masked state carried to the next step, and one optimizer update of the
 shared table from the gradients of both of its uses.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,11 +25,10 @@ from seqrec_ext import GRU4RecParams, PopularitySampler, StepResult, gru4rec_ste
 from seqrec_ext.gru4rec_step import dropout_mask, table_row_grads
 from seqrec_ext.threads import ThreadTuner
 
-from .batching import session_parallel_batches
 from ..checkpoints import save_atomically
-from .data import Sessions
 from ..metrics import RankingMetrics
-
+from .batching import session_parallel_batches
+from .data import Sessions
 
 ADAGRAD_EPS = 1e-6  # inside the square root of GRU4Rec's Adagrad
 # Negatives are drawn for this many steps in one sampler call, as GRU4Rec keeps a cache of
@@ -40,18 +40,84 @@ EMBEDDINGS = ("constrained", "separate", "none")
 # of the official PyTorch implementation, github.com/hidasib/GRU4Rec_PyTorch_Official,
 # paramfiles/*_best.py): all with the shared embedding, 2048 negatives and 10 epochs.
 PRESETS = {
-    "rsc15": dict(loss="cross-entropy", hidden=100, batch_size=32, dropout_embed=0.0, dropout_hidden=0.4,
-                  learning_rate=0.2, momentum=0.2, sample_alpha=0.5, bpreg=0.0, elu_param=0.0, logq=1.0),
-    "yoochoose": dict(loss="cross-entropy", hidden=480, batch_size=48, dropout_embed=0.0, dropout_hidden=0.2,
-                      learning_rate=0.07, momentum=0.0, sample_alpha=0.2, bpreg=0.0, elu_param=0.0, logq=1.0),
-    "rees46": dict(loss="cross-entropy", hidden=512, batch_size=240, dropout_embed=0.45, dropout_hidden=0.0,
-                   learning_rate=0.065, momentum=0.0, sample_alpha=0.5, bpreg=0.0, elu_param=0.0, logq=1.0),
-    "coveo": dict(loss="bpr-max", hidden=512, batch_size=144, dropout_embed=0.35, dropout_hidden=0.0,
-                  learning_rate=0.05, momentum=0.4, sample_alpha=0.2, bpreg=1.85, elu_param=1.0, logq=0.0),
-    "retailrocket": dict(loss="bpr-max", hidden=224, batch_size=80, dropout_embed=0.5, dropout_hidden=0.05,
-                         learning_rate=0.05, momentum=0.4, sample_alpha=0.4, bpreg=1.95, elu_param=0.5, logq=0.0),
-    "diginetica": dict(loss="bpr-max", hidden=512, batch_size=128, dropout_embed=0.5, dropout_hidden=0.3,
-                       learning_rate=0.05, momentum=0.15, sample_alpha=0.3, bpreg=0.9, elu_param=1.0, logq=0.0),
+    "rsc15": dict(
+        loss="cross-entropy",
+        hidden=100,
+        batch_size=32,
+        dropout_embed=0.0,
+        dropout_hidden=0.4,
+        learning_rate=0.2,
+        momentum=0.2,
+        sample_alpha=0.5,
+        bpreg=0.0,
+        elu_param=0.0,
+        logq=1.0,
+    ),
+    "yoochoose": dict(
+        loss="cross-entropy",
+        hidden=480,
+        batch_size=48,
+        dropout_embed=0.0,
+        dropout_hidden=0.2,
+        learning_rate=0.07,
+        momentum=0.0,
+        sample_alpha=0.2,
+        bpreg=0.0,
+        elu_param=0.0,
+        logq=1.0,
+    ),
+    "rees46": dict(
+        loss="cross-entropy",
+        hidden=512,
+        batch_size=240,
+        dropout_embed=0.45,
+        dropout_hidden=0.0,
+        learning_rate=0.065,
+        momentum=0.0,
+        sample_alpha=0.5,
+        bpreg=0.0,
+        elu_param=0.0,
+        logq=1.0,
+    ),
+    "coveo": dict(
+        loss="bpr-max",
+        hidden=512,
+        batch_size=144,
+        dropout_embed=0.35,
+        dropout_hidden=0.0,
+        learning_rate=0.05,
+        momentum=0.4,
+        sample_alpha=0.2,
+        bpreg=1.85,
+        elu_param=1.0,
+        logq=0.0,
+    ),
+    "retailrocket": dict(
+        loss="bpr-max",
+        hidden=224,
+        batch_size=80,
+        dropout_embed=0.5,
+        dropout_hidden=0.05,
+        learning_rate=0.05,
+        momentum=0.4,
+        sample_alpha=0.4,
+        bpreg=1.95,
+        elu_param=0.5,
+        logq=0.0,
+    ),
+    "diginetica": dict(
+        loss="bpr-max",
+        hidden=512,
+        batch_size=128,
+        dropout_embed=0.5,
+        dropout_hidden=0.3,
+        learning_rate=0.05,
+        momentum=0.15,
+        sample_alpha=0.3,
+        bpreg=0.9,
+        elu_param=1.0,
+        logq=0.0,
+    ),
 }
 PRESET_COMMON = dict(embedding="constrained", n_sample=2048)
 
@@ -132,11 +198,15 @@ class GRU4Rec:
         if config.embedding not in EMBEDDINGS:
             raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {config.embedding!r}")
         if not (0 <= config.dropout_embed < 1 and 0 <= config.dropout_hidden < 1):
-            raise ValueError(f"dropout probabilities must lie in [0, 1), got {config.dropout_embed} (embedding) "
-                             f"and {config.dropout_hidden} (hidden)")
+            raise ValueError(
+                f"dropout probabilities must lie in [0, 1), got {config.dropout_embed} (embedding) "
+                f"and {config.dropout_hidden} (hidden)"
+            )
         if config.embedding == "none" and config.dropout_hidden > 0 and not config.layers:
-            raise ValueError("embedding 'none' with one layer has no hidden dropout: GRU4Rec applies dropout_embed "
-                             "to its GRU layer's output there (set dropout_embed instead)")
+            raise ValueError(
+                "embedding 'none' with one layer has no hidden dropout: GRU4Rec applies dropout_embed "
+                "to its GRU layer's output there (set dropout_embed instead)"
+            )
         g = torch.Generator().manual_seed(config.seed)
         H, top = config.sizes[0], config.hidden  # the first layer's size, the output table's width
 
@@ -145,9 +215,13 @@ class GRU4Rec:
 
         zeros = dict(dtype=dtype, device=self.device)
         # every block of a gate matrix is (fan-in, H): w_hh's are H x H
-        kw = dict(w_hh=init(3 * H, H, 2 * H), b_h=torch.zeros(3 * H, **zeros),
-                  out_table=init(n_items, top, n_items + top), out_bias=torch.zeros(n_items, **zeros),
-                  embedding=config.embedding)
+        kw = dict(
+            w_hh=init(3 * H, H, 2 * H),
+            b_h=torch.zeros(3 * H, **zeros),
+            out_table=init(n_items, top, n_items + top),
+            out_bias=torch.zeros(n_items, **zeros),
+            embedding=config.embedding,
+        )
         if config.embedding == "none":
             kw["item_in"] = init(n_items, 3 * H, n_items + H)
         elif config.embedding == "separate":
@@ -164,9 +238,14 @@ class GRU4Rec:
         # the layers above the first: (w_in, w_hh, b_h, b_hh or None) each
         self.upper = []
         for below, size in zip(config.sizes[:-1], config.sizes[1:]):
-            self.upper.append({"w_in": init(below, 3 * size, below + size), "w_hh": init(3 * size, size, 2 * size),
-                               "b_h": torch.zeros(3 * size, **zeros)}
-                              | ({"b_hh": torch.zeros(3 * size, **zeros)} if config.upper_reset_after else {}))
+            self.upper.append(
+                {
+                    "w_in": init(below, 3 * size, below + size),
+                    "w_hh": init(3 * size, size, 2 * size),
+                    "b_h": torch.zeros(3 * size, **zeros),
+                }
+                | ({"b_hh": torch.zeros(3 * size, **zeros)} if config.upper_reset_after else {})
+            )
         # Adagrad state: accumulator and momentum buffer per parameter
         self.state = {name: (torch.zeros_like(t), torch.zeros_like(t)) for name, t in self._tensors().items()}
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
@@ -212,7 +291,9 @@ class GRU4Rec:
         c = self.config
         return (0.0, c.dropout_embed) if c.embedding == "none" else (c.dropout_embed, c.dropout_hidden)
 
-    def train_steps(self, sessions: Sessions, sampler=None, fused: Optional[bool] = None) -> Iterator[Tuple[int, float]]:
+    def train_steps(
+        self, sessions: Sessions, sampler=None, fused: Optional[bool] = None
+    ) -> Iterator[Tuple[int, float]]:
         """One epoch of session-parallel training, one step at a time: yields each step's
         (events, loss) after its update. Each step's summed loss is divided by the configured
         batch size, also in the last steps of the epoch when fewer sessions are left (as GRU4Rec
@@ -224,8 +305,9 @@ class GRU4Rec:
         (``False``; the same result, bitwise on the CPU)."""
         c = self.config
         if fused and c.layers:
-            raise ValueError("the fused training step is for one GRU layer; stacked layers train op by op "
-                             "(fused=False)")
+            raise ValueError(
+                "the fused training step is for one GRU layer; stacked layers train op by op (fused=False)"
+            )
         step = (FusedStep if (not c.layers if fused is None else fused) else OpByOpStep)(self)
         counts = sessions.item_counts()
         if sampler is None:
@@ -245,9 +327,11 @@ class GRU4Rec:
                     cache = sampler.sample(NEGATIVE_CACHE_STEPS * c.n_sample, generator=self.generator)
                     cache, cached = cache.view(NEGATIVE_CACHE_STEPS, c.n_sample), NEGATIVE_CACHE_STEPS
                 negatives, cached = cache[NEGATIVE_CACHE_STEPS - cached], cached - 1
-            logq = (seqrec_ext.logq_correction(log_counts, batch.targets, negatives, logq=c.logq,
-                                               alpha=c.sample_alpha)
-                    if c.loss == "cross-entropy" and c.logq > 0 else None)
+            logq = (
+                seqrec_ext.logq_correction(log_counts, batch.targets, negatives, logq=c.logq, alpha=c.sample_alpha)
+                if c.loss == "cross-entropy" and c.logq > 0
+                else None
+            )
             loss, new_states = step(batch, negatives, states, logq)
             if not math.isfinite(loss):  # (neither strategy has updated anything)
                 raise FloatingPointError(f"non-finite loss {loss} at step {n_steps}")
@@ -285,9 +369,21 @@ class GRU4Rec:
             w_in, w_hh, b_h, b_hh, reset_after = layers[-1]
             top_mask = dropout_mask(states[-1].shape, states[-1], c.dropout_hidden, g)
             value, h_top, d_gi, d_w_hh, d_b_h, d_b_hh, d_out, d_bias = ops.gru4rec_step(
-                x @ w_in, states[-1], w_hh, b_h, b_hh, p.out_table.index_select(0, out_ids),
-                p.out_bias.index_select(0, out_ids), logq, top_mask, c.loss, float(c.bpreg), float(c.elu_param),
-                reset_after, normalizer)
+                x @ w_in,
+                states[-1],
+                w_hh,
+                b_h,
+                b_hh,
+                p.out_table.index_select(0, out_ids),
+                p.out_bias.index_select(0, out_ids),
+                logq,
+                top_mask,
+                c.loss,
+                float(c.bpreg),
+                float(c.elu_param),
+                reset_after,
+                normalizer,
+            )
             new_states.append(h_top)
             top = f"layer{len(layers) - 1}."
             result = StepResult(loss=value, h_new=h_top)
@@ -298,8 +394,9 @@ class GRU4Rec:
             for l in reversed(range(len(layers) - 1)):
                 x_in, ws, mask = saved[l]
                 w_in, w_hh, b_h, b_hh, reset_after = layers[l]
-                d_gi, _, d_w_hh, d_b_h, d_b_hh = ops.gru_step_backward(d_x if mask is None else d_x * mask, w_hh, ws,
-                                                                       reset_after)
+                d_gi, _, d_w_hh, d_b_h, d_b_hh = ops.gru_step_backward(
+                    d_x if mask is None else d_x * mask, w_hh, ws, reset_after
+                )
                 prefix = f"layer{l}." if l else ""
                 result.dense_grads.update({prefix + "w_hh": d_w_hh, prefix + "b_h": d_b_h})
                 if b_hh is not None:
@@ -311,8 +408,9 @@ class GRU4Rec:
         result.row_grads = table_row_grads(c.embedding, inputs, out_ids, d_in, d_out, d_bias)
         return value, new_states, result
 
-    def train_epoch(self, sessions: Sessions, progress: Optional[Callable[[int, float], None]] = None,
-                    threads: Optional[int] = None) -> dict:
+    def train_epoch(
+        self, sessions: Sessions, progress: Optional[Callable[[int, float], None]] = None, threads: Optional[int] = None
+    ) -> dict:
         """One epoch of session-parallel training; returns the mean loss, events/s and the
         thread count used last. ``threads``: the intra-op thread count, or None to let a
         :class:`seqrec_ext.threads.ThreadTuner` pick it by timing the steps (the machine may be
@@ -329,8 +427,13 @@ class GRU4Rec:
                 if progress is not None:
                     progress(events, loss)
         seconds = time.perf_counter() - start
-        return {"loss": total / max(n_steps, 1), "events_per_s": n_events / max(seconds, 1e-9),
-                "steps": n_steps, "seconds": seconds, "threads": tuner.threads}
+        return {
+            "loss": total / max(n_steps, 1),
+            "events_per_s": n_events / max(seconds, 1e-9),
+            "steps": n_steps,
+            "seconds": seconds,
+            "threads": tuner.threads,
+        }
 
     # ---- evaluation ----
 
@@ -345,8 +448,9 @@ class GRU4Rec:
             states = [batch.carry(h) for h in states]
             x = p.input_table[batch.inputs]
             for l, (w_in, w_hh, b_h, b_hh, reset_after) in enumerate(self._layers()):
-                x = states[l] = gru_step(x if w_in is None else x @ w_in, states[l], w_hh, b_h, b_hh,
-                                         reset_after=reset_after)
+                x = states[l] = gru_step(
+                    x if w_in is None else x @ w_in, states[l], w_hh, b_h, b_hh, reset_after=reset_after
+                )
             scores = x @ p.out_table.t() + p.out_bias
             if c.elu_param > 0 and c.loss in ("bpr-max", "top1-max"):
                 scores = torch.nn.functional.elu(scores, c.elu_param)  # monotone: ranks unchanged
@@ -358,6 +462,7 @@ class GRU4Rec:
 
 
 # ---- the two ways to run a training step ----
+
 
 class FusedStep:
     """A one-layer step and its update as one op call (``gru4rec_train_step_``, which also
@@ -373,8 +478,17 @@ class FusedStep:
         self.tensors = [getattr(model.params, name) for name in names]
         self.accs = [model.state[name][0] for name in names]
         self.moms = [model.state[name][1] for name in names]
-        self.args = (c.embedding, c.loss, float(c.bpreg), float(c.elu_param), c.cell_reset_after, float(c.batch_size),
-                     float(c.learning_rate), float(c.momentum), ADAGRAD_EPS)
+        self.args = (
+            c.embedding,
+            c.loss,
+            float(c.bpreg),
+            float(c.elu_param),
+            c.cell_reset_after,
+            float(c.batch_size),
+            float(c.learning_rate),
+            float(c.momentum),
+            ADAGRAD_EPS,
+        )
         self.in_width = model.params.input_table.shape[1]
         self.p_embed, self.p_hidden = model._dropouts()
 
@@ -382,8 +496,20 @@ class FusedStep:
         h, g = states[0], self.model.generator
         embed_mask = dropout_mask((len(batch.inputs), self.in_width), h, self.p_embed, g)
         hidden_mask = dropout_mask(h.shape, h, self.p_hidden, g)
-        value, h_new = self.op(self.tensors, self.accs, self.moms, batch.inputs, batch.targets, negatives, h,
-                               batch.reset, logq, embed_mask, hidden_mask, *self.args)
+        value, h_new = self.op(
+            self.tensors,
+            self.accs,
+            self.moms,
+            batch.inputs,
+            batch.targets,
+            negatives,
+            h,
+            batch.reset,
+            logq,
+            embed_mask,
+            hidden_mask,
+            *self.args,
+        )
         return value.item(), [h_new]
 
 
@@ -401,14 +527,26 @@ class OpByOpStep:
     def __call__(self, batch, negatives, states, logq) -> Tuple[float, list]:
         m, c = self.model, self.model.config
         if c.layers:
-            value, new_states, result = m._stacked_step(batch.inputs, batch.targets, negatives, states, logq,
-                                                        float(c.batch_size))
+            value, new_states, result = m._stacked_step(
+                batch.inputs, batch.targets, negatives, states, logq, float(c.batch_size)
+            )
         else:
-            result = gru4rec_step(m.params, batch.inputs, batch.targets, negatives, states[0], loss=c.loss,
-                                  bpreg=c.bpreg, elu_param=c.elu_param, logq_correction=logq,
-                                  dropout_embed=self.p_embed, dropout_hidden=self.p_hidden,
-                                  reset_after=c.cell_reset_after, normalizer=float(c.batch_size),
-                                  generator=m.generator)
+            result = gru4rec_step(
+                m.params,
+                batch.inputs,
+                batch.targets,
+                negatives,
+                states[0],
+                loss=c.loss,
+                bpreg=c.bpreg,
+                elu_param=c.elu_param,
+                logq_correction=logq,
+                dropout_embed=self.p_embed,
+                dropout_hidden=self.p_hidden,
+                reset_after=c.cell_reset_after,
+                normalizer=float(c.batch_size),
+                generator=m.generator,
+            )
             value, new_states = result.loss, [result.h_new]
         loss = value.item()
         if math.isfinite(loss):
@@ -420,18 +558,22 @@ class OpByOpStep:
 
 CHECKPOINT_FORMAT = "seqrec.gru4rec/2"  # /2: GRU4Rec's initialisation, cell and loss normalisation
 
+
 def save_checkpoint(model: GRU4Rec, path, *, epoch: int, item_ids) -> None:
     """Write atomically and durably (seqrec.checkpoints)."""
-    save_atomically({
-        "format": CHECKPOINT_FORMAT,
-        "config": model.config_dict(),
-        "n_items": model.n_items,
-        "epoch": epoch,
-        "params": {k: v.cpu() for k, v in model._tensors().items()},
-        "state": {k: (a.cpu(), m.cpu()) for k, (a, m) in model.state.items()},
-        "generator": model.generator.get_state(),
-        "item_ids": torch.as_tensor(item_ids, dtype=torch.long),
-    }, path)
+    save_atomically(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "config": model.config_dict(),
+            "n_items": model.n_items,
+            "epoch": epoch,
+            "params": {k: v.cpu() for k, v in model._tensors().items()},
+            "state": {k: (a.cpu(), m.cpu()) for k, (a, m) in model.state.items()},
+            "generator": model.generator.get_state(),
+            "item_ids": torch.as_tensor(item_ids, dtype=torch.long),
+        },
+        path,
+    )
 
 
 def load_checkpoint(path, device="cpu"):
@@ -439,8 +581,10 @@ def load_checkpoint(path, device="cpu"):
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if payload.get("format") != CHECKPOINT_FORMAT:
         if str(payload.get("format", "")).startswith("seqrec.gru4rec/"):
-            raise ValueError(f"{path}: a GRU4Rec checkpoint of format {payload['format']}, this version reads "
-                             f"{CHECKPOINT_FORMAT} (the model changed: train it again)")
+            raise ValueError(
+                f"{path}: a GRU4Rec checkpoint of format {payload['format']}, this version reads "
+                f"{CHECKPOINT_FORMAT} (the model changed: train it again)"
+            )
         raise ValueError(f"{path}: not a seqrec GRU4Rec checkpoint")
     model = GRU4Rec(payload["n_items"], GRU4RecConfig(**payload["config"]), device=device)
     with torch.no_grad():

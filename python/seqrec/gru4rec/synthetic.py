@@ -3,6 +3,7 @@ popularity, session lengths with many length-2 sessions (geometric), and a learn
 each item has a successor (drawn by popularity), which the next event is with probability
 ``follow``; otherwise the next item is drawn by popularity.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,15 @@ import numpy as np
 from .data import Events
 
 
-def synthetic_events(n_events: int = 200_000, n_items: int = 20_000, *, zipf: float = 1.1,
-                     mean_length: float = 5.0, follow: float = 0.5, seed: int = 0) -> Events:
+def synthetic_events(
+    n_events: int = 200_000,
+    n_items: int = 20_000,
+    *,
+    zipf: float = 1.1,
+    mean_length: float = 5.0,
+    follow: float = 0.5,
+    seed: int = 0,
+) -> Events:
     rng = np.random.default_rng(seed)
     popularity = 1.0 / np.arange(1, n_items + 1) ** zipf
     popularity = popularity[rng.permutation(n_items)]

@@ -7,8 +7,11 @@ Python entry points. Pure-PyTorch references of every op are in `seqrec_ext.refe
 
 import torch  # noqa: F401  (torch's libraries must be loaded before the compiled module)
 
+# isort: off
+from ._loader import _C, build_config  # registers the ops: before any module that refers to them
+
+# isort: on
 from . import reference
-from ._loader import _C, build_config
 from .adagrad_momentum import adagrad_momentum_, sparse_adagrad_momentum_
 from .alias_sampler import PopularitySampler, alias_build, alias_draw
 from .gru import gru_sequence, gru_step, gru_step_ids

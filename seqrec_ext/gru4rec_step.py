@@ -29,7 +29,7 @@ __all__ = [
     "EMBEDDING_MODES",
 ]
 
-EMBEDDING_MODES = ("none", "separate", "constrained")
+EMBEDDING_MODES = ("constrained", "separate", "none")  # the first is GRU4Rec's default
 
 
 @dataclass

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-LOSSES = ("bpr-max", "top1-max", "cross-entropy", "bpr", "top1")
+from ..sampled_loss import LOSSES
+
 EPS = 1e-24  # GRU4Rec's epsilon inside the logarithms
 
 

@@ -15,10 +15,12 @@ from dataclasses import fields
 
 import numpy as np
 
+from seqrec_ext.sampled_loss import LOSSES
+
 from ..cli_options import thread_count
 from .data import build_sessions, read_events, time_split
 from .datasets import BUILTIN, load_builtin
-from .model import PRESET_COMMON, PRESETS, GRU4Rec, GRU4RecConfig, load_checkpoint, save_checkpoint
+from .model import EMBEDDINGS, PRESET_COMMON, PRESETS, GRU4Rec, GRU4RecConfig, load_checkpoint, save_checkpoint
 
 # instacart: every user's last order falls on day 0 (datasets.load_instacart), so one day tests those
 DEFAULT_TEST_DAYS = {"ml-100k": 14.0, "movielens": 90.0, "instacart": 1.0}
@@ -60,7 +62,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         help=f"GRU layer sizes, bottom first: 100 or 100,100 (default {d.hidden})",
     )
     p.set_defaults(hidden=d.hidden, layers=d.layers)
-    p.add_argument("--loss", default=d.loss, choices=["bpr-max", "top1-max", "cross-entropy", "bpr", "top1"])
+    p.add_argument("--loss", default=d.loss, choices=LOSSES)
     p.add_argument("--bpreg", type=float, default=d.bpreg)
     p.add_argument("--elu-param", type=float, default=d.elu_param)
     p.add_argument("--logq", type=float, default=d.logq)
@@ -71,7 +73,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout-p-hidden", dest="dropout_hidden", type=float, default=d.dropout_hidden)
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)
     p.add_argument("--momentum", type=float, default=d.momentum)
-    p.add_argument("--embedding", default=d.embedding, choices=["none", "separate", "constrained"])
+    p.add_argument("--embedding", default=d.embedding, choices=EMBEDDINGS)
     p.add_argument("--embedding-size", type=int, default=d.embedding_size)
     p.add_argument(
         "--reset-after",

@@ -22,7 +22,7 @@ from torch import Tensor
 
 import seqrec_ext
 from seqrec_ext import GRU4RecParams, PopularitySampler, StepResult, gru4rec_step, gru_step, train_step_param_names
-from seqrec_ext.gru4rec_step import dropout_mask, table_row_grads
+from seqrec_ext.gru4rec_step import EMBEDDING_MODES, dropout_mask, table_row_grads
 from seqrec_ext.threads import ThreadTuner
 
 from ..checkpoints import save_atomically
@@ -34,7 +34,7 @@ ADAGRAD_EPS = 1e-6  # inside the square root of GRU4Rec's Adagrad
 # Negatives are drawn for this many steps in one sampler call, as GRU4Rec keeps a cache of
 # samples: one call of 256 x 2048 draws costs 5 us a step against 13 us for a call a step.
 NEGATIVE_CACHE_STEPS = 256
-EMBEDDINGS = ("constrained", "separate", "none")
+EMBEDDINGS = EMBEDDING_MODES
 
 # The best hyper-parameters GRU4Rec's authors published for six data sets (the parameter files
 # of the official PyTorch implementation, github.com/hidasib/GRU4Rec_PyTorch_Official,

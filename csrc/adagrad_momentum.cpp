@@ -1,5 +1,5 @@
 // The Adagrad-with-momentum update ops (SPEC 2.5) for every device: argument checks, summing the
-// gradients of duplicate rows, and the update (csrc/adagrad_momentum.h, run by
+// gradients of duplicate rows, and the update (csrc/adagrad_momentum_math.h, run by
 // cpu/adagrad_momentum_cpu.cpp or cuda/adagrad_momentum_cuda.cu).
 //
 //   sparse_adagrad_momentum_(param (N, D), acc (N, D), mom (N, D), indices (K,), grad_rows (K, D))
@@ -12,7 +12,7 @@
 #include <cmath>
 
 #include "adagrad_momentum.h"
-#include "adagrad_momentum_ops.h"
+#include "adagrad_momentum_math.h"
 #include "common/aten_helpers.h"
 #include "cpu/adagrad_momentum_cpu.h"
 #ifdef SEQREC_WITH_CUDA

@@ -1,6 +1,6 @@
 // The GRU ops (SPEC 2.1) for every device: argument checks, allocation, the matrix products
 // (at::mm, which is BLAS on the CPU and cuBLAS on CUDA) and the gate passes between them
-// (csrc/gru_gate_pass.h, run by cpu/gru_cpu.cpp or cuda/gru_cuda.cu).
+// (csrc/gru_pass.h, run by cpu/gru_cpu.cpp or cuda/gru_cuda.cu).
 //
 // Shapes: T steps, B rows, H hidden units; gate blocks ordered (r, z, n).
 //   gi (T, B, 3H) input projections (gru_step: (B, 3H)), h0 (B, H), w_hh (3H, H),
@@ -17,8 +17,8 @@
 
 #include "common/aten_helpers.h"
 #include "cpu/gru_cpu.h"
-#include "gru_ops.h"
-#include "gru_gate_pass.h"
+#include "gru.h"
+#include "gru_pass.h"
 #ifdef SEQREC_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>

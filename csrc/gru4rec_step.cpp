@@ -20,9 +20,9 @@
 #include <optional>
 #include <tuple>
 
-#include "gru4rec_step_ops.h"
-#include "gru_ops.h"
-#include "sampled_loss_ops.h"
+#include "gru.h"
+#include "gru4rec_step.h"
+#include "sampled_loss.h"
 
 namespace seqrec {
 

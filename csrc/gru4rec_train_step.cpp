@@ -32,8 +32,8 @@
 #include <tuple>
 #include <vector>
 
-#include "adagrad_momentum_ops.h"
-#include "gru4rec_step_ops.h"
+#include "adagrad_momentum.h"
+#include "gru4rec_step.h"
 
 namespace seqrec {
 namespace {

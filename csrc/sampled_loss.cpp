@@ -20,7 +20,7 @@
 
 #include "common/aten_helpers.h"
 #include "cpu/sampled_loss_cpu.h"
-#include "sampled_loss_ops.h"
+#include "sampled_loss.h"
 #include "sampled_loss_pass.h"
 #ifdef SEQREC_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>

@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "common/host_device.h"
-#include "sampled_loss.h"
+#include "sampled_loss_math.h"
 
 namespace seqrec::sampled_loss {
 

@@ -13,7 +13,7 @@
 #include <mutex>
 #include <vector>
 
-#include "alias_sampler.h"
+#include "alias_sampler_math.h"
 #include "alias_sampler_checks.h"
 #include "common/philox.h"
 

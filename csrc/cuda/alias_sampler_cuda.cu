@@ -2,7 +2,7 @@
 // glue (checks, allocation, generator, stream) is in alias_sampler_cuda.cpp.
 #include <ATen/cuda/PhiloxUtils.cuh>
 
-#include "alias_sampler.h"
+#include "alias_sampler_math.h"
 #include "common/philox.h"
 #include "cuda/alias_sampler_cuda.h"
 

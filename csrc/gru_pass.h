@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "common/host_device.h"
-#include "gru.h"
+#include "gru_math.h"
 
 namespace seqrec::gru {
 
@@ -44,7 +44,7 @@ struct PassArgs {
   int64_t gh_stride = 0;
   const scalar_t* b_ih = nullptr;  // (3H)
   const scalar_t* b_hh = nullptr;  // (3H)
-  scalar_t* ws = nullptr;  // workspace of step t: blocks of H (see gru.h), h_prev last
+  scalar_t* ws = nullptr;  // workspace of step t: blocks of H (see gru_math.h), h_prev last
   int64_t ws_stride = 0;
   scalar_t* out = nullptr;  // (B, H) output of step t
   int64_t out_stride = 0;

@@ -14,11 +14,9 @@
 #include "adagrad_momentum.h"
 #include "adagrad_momentum_math.h"
 #include "common/aten_helpers.h"
+#include "common/device_dispatch.h"
 #include "cpu/adagrad_momentum_cpu.h"
 #ifdef SEQREC_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAException.h>
-
 #include "cuda/adagrad_momentum_cuda.h"
 #endif
 
@@ -60,18 +58,16 @@ void run(const Tensor& param, const Tensor& acc, const Tensor& mom, const Tensor
     a.lr = lr;
     a.mu = momentum;
     a.eps = eps;
-#ifdef SEQREC_WITH_CUDA
-    if (param.is_cuda()) {
-      cuda::launch_adagrad_momentum_rows(a, at::cuda::getCurrentCUDAStream());
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-      return;
-    }
-#endif
-    if (raw_rows) {
-      cpu::sparse_adagrad_momentum_rows(a);
-    } else {
-      cpu::adagrad_momentum_rows(a);
-    }
+    run_on_device(
+        param,
+        [&] {
+          if (raw_rows) {
+            cpu::sparse_adagrad_momentum_rows(a);
+          } else {
+            cpu::adagrad_momentum_rows(a);
+          }
+        },
+        SEQREC_CUDA_LAUNCH(stream, cuda::launch_adagrad_momentum_rows(a, stream)));
   });
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "common/acc_type.h"
 #include "common/host_device.h"
 #include "gru_math.h"
 
@@ -21,15 +22,6 @@ enum class Pass : int {
   kBackwardResetAfter,    // all gate gradients; d gh
   kBackwardResetBeforeZN, // z, n gradients
   kBackwardResetBeforeR,  // r gradient from d(r h_prev) = da_n W_n
-};
-
-template <typename T>
-struct AccType {
-  using type = float;  // half and bfloat16 compute in float
-};
-template <>
-struct AccType<double> {
-  using type = double;
 };
 
 // Raw pointers of one pass. Row b of a matrix X is at X + b * X_stride; its columns are

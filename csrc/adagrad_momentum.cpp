@@ -1,6 +1,7 @@
-// The Adagrad-with-momentum update ops (SPEC 2.5) for every device: argument checks, summing the
-// gradients of duplicate rows, and the update (csrc/adagrad_momentum_math.h, run by
-// cpu/adagrad_momentum_cpu.cpp or cuda/adagrad_momentum_cuda.cu).
+// The Adagrad-with-momentum update ops (dense and sparse-row) for every device: argument
+// checks, summing the gradients of duplicate rows, and the update (csrc/adagrad_momentum_math.h,
+// run by cpu/adagrad_momentum_cpu.cpp or cuda/adagrad_momentum_cuda.cu); the CPU and CUDA
+// registrations.
 //
 //   sparse_adagrad_momentum_(param (N, D), acc (N, D), mom (N, D), indices (K,), grad_rows (K, D))
 //   adagrad_momentum_(param, acc, mom, grad): the same rule for a dense parameter of any shape

@@ -1,4 +1,4 @@
-// Per-element math of the Adagrad-with-momentum update (SPEC 2.5; GRU4Rec's optimizer), shared
+// Per-element math of the Adagrad-with-momentum update (GRU4Rec's optimizer), shared
 // by the CPU loops and the CUDA kernels:
 //   acc += g^2;  mom = mu * mom - lr * g / sqrt(acc + eps);  p += mom
 // (mu = 0: plain Adagrad). The sparse-row op applies it to the touched rows of a table only,

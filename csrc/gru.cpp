@@ -1,6 +1,7 @@
-// The GRU ops (SPEC 2.1) for every device: argument checks, allocation, the matrix products
-// (at::mm, which is BLAS on the CPU and cuBLAS on CUDA) and the gate passes between them
-// (csrc/gru_pass.h, run by cpu/gru_cpu.cpp or cuda/gru_cuda.cu).
+// The GRU ops (gru_step, gru_sequence and their backward ops) for every device: argument
+// checks, allocation, the matrix products (at::mm, which is BLAS on the CPU and cuBLAS on
+// CUDA) and the gate passes between them (csrc/gru_pass.h, run by cpu/gru_cpu.cpp or
+// cuda/gru_cuda.cu, picked by common/device_dispatch.h); the CPU and CUDA registrations.
 //
 // Shapes: T steps, B rows, H hidden units; gate blocks ordered (r, z, n).
 //   gi (T, B, 3H) input projections (gru_step: (B, 3H)), h0 (B, H), w_hh (3H, H),

@@ -1,4 +1,4 @@
-// Per-element math of the GRU ops (SPEC 2.1), shared by the CPU and CUDA kernels.
+// Per-element math of the GRU ops (both cells below), shared by the CPU and CUDA kernels.
 //
 // Gate order in every 3H-wide tensor (input projection gi, hidden product gh, weight rows of
 // w_hh, biases): r (reset) in [0, H), z (update) in [H, 2H), n (candidate) in [2H, 3H), as in

@@ -1,6 +1,7 @@
-// The fused sampled scoring + ranking loss ops (SPEC 2.2) for every device: checks, the tile
-// loop with its matrix products (at::mm: BLAS / cuBLAS), and the tile passes between them
-// (csrc/sampled_loss_pass.h, run by cpu/sampled_loss_cpu.cpp or cuda/sampled_loss_cuda.cu).
+// The fused sampled scoring + ranking loss ops (GRU4Rec's losses) for every device: checks,
+// the tile loop with its matrix products (at::mm: BLAS / cuBLAS), and the tile passes between
+// them (csrc/sampled_loss_pass.h, run by cpu/sampled_loss_cpu.cpp or
+// cuda/sampled_loss_cuda.cu); the CPU and CUDA registrations.
 //
 // Shapes: h (B, H), out_rows (M, H) with M >= B (rows [0, B) are the batch's targets),
 // out_bias (M), logq_correction (M), col_items (M) int64. No B x M tensor is made: the

@@ -1,4 +1,4 @@
-// Per-element math of the fused sampled scoring + ranking losses (SPEC 2.2), shared by the CPU
+// Per-element math of the fused sampled scoring + ranking losses of GRU4Rec, shared by the CPU
 // and CUDA kernels.
 //
 // Row i of B scores M columns: column i holds its target (score r_i), every other column not

@@ -1,6 +1,7 @@
-// The Adagrad-with-momentum update ops (SPEC 2.5) for every device: argument checks, summing the
-// gradients of duplicate rows, and the update (csrc/adagrad_momentum.h, run by
-// cpu/adagrad_momentum_cpu.cpp or cuda/adagrad_momentum_cuda.cu).
+// The Adagrad-with-momentum update ops (dense and sparse-row) for every device: argument
+// checks, summing the gradients of duplicate rows, and the update (csrc/adagrad_momentum_math.h,
+// run by cpu/adagrad_momentum_cpu.cpp or cuda/adagrad_momentum_cuda.cu); the CPU and CUDA
+// registrations.
 //
 //   sparse_adagrad_momentum_(param (N, D), acc (N, D), mom (N, D), indices (K,), grad_rows (K, D))
 //   adagrad_momentum_(param, acc, mom, grad): the same rule for a dense parameter of any shape
@@ -12,13 +13,11 @@
 #include <cmath>
 
 #include "adagrad_momentum.h"
-#include "adagrad_momentum_ops.h"
+#include "adagrad_momentum_math.h"
 #include "common/aten_helpers.h"
+#include "common/device_dispatch.h"
 #include "cpu/adagrad_momentum_cpu.h"
 #ifdef SEQREC_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAException.h>
-
 #include "cuda/adagrad_momentum_cuda.h"
 #endif
 
@@ -60,18 +59,16 @@ void run(const Tensor& param, const Tensor& acc, const Tensor& mom, const Tensor
     a.lr = lr;
     a.mu = momentum;
     a.eps = eps;
-#ifdef SEQREC_WITH_CUDA
-    if (param.is_cuda()) {
-      cuda::launch_adagrad_momentum_rows(a, at::cuda::getCurrentCUDAStream());
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-      return;
-    }
-#endif
-    if (raw_rows) {
-      cpu::sparse_adagrad_momentum_rows(a);
-    } else {
-      cpu::adagrad_momentum_rows(a);
-    }
+    run_on_device(
+        param,
+        [&] {
+          if (raw_rows) {
+            cpu::sparse_adagrad_momentum_rows(a);
+          } else {
+            cpu::adagrad_momentum_rows(a);
+          }
+        },
+        SEQREC_CUDA_LAUNCH(stream, cuda::launch_adagrad_momentum_rows(a, stream)));
   });
 }
 

@@ -1,6 +1,7 @@
-// The GRU ops (SPEC 2.1) for every device: argument checks, allocation, the matrix products
-// (at::mm, which is BLAS on the CPU and cuBLAS on CUDA) and the gate passes between them
-// (csrc/gru_gate_pass.h, run by cpu/gru_cpu.cpp or cuda/gru_cuda.cu).
+// The GRU ops (gru_step, gru_sequence and their backward ops) for every device: argument
+// checks, allocation, the matrix products (at::mm, which is BLAS on the CPU and cuBLAS on
+// CUDA) and the gate passes between them (csrc/gru_pass.h, run by cpu/gru_cpu.cpp or
+// cuda/gru_cuda.cu, picked by common/device_dispatch.h); the CPU and CUDA registrations.
 //
 // Shapes: T steps, B rows, H hidden units; gate blocks ordered (r, z, n).
 //   gi (T, B, 3H) input projections (gru_step: (B, 3H)), h0 (B, H), w_hh (3H, H),
@@ -16,13 +17,11 @@
 #include <vector>
 
 #include "common/aten_helpers.h"
+#include "common/device_dispatch.h"
 #include "cpu/gru_cpu.h"
-#include "gru_ops.h"
-#include "gru_gate_pass.h"
+#include "gru.h"
+#include "gru_pass.h"
 #ifdef SEQREC_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAException.h>
-
 #include "cuda/gru_cuda.h"
 #endif
 
@@ -94,140 +93,243 @@ Dims check_gru_inputs(const char* op, const Tensor& gi, const Tensor& h0, const 
   return {T, B, H};
 }
 
-// ---- running the gate passes on the right device with the right pointer type ----
+// ---- where the gate passes run ----
 
-template <typename scalar_t>
-void run_pass(Pass pass, const gru::PassArgs<scalar_t>& a, const Tensor& like) {
-  if constexpr (std::is_same_v<scalar_t, c10::Half> || std::is_same_v<scalar_t, c10::BFloat16>) {
-    cpu::run_gate_pass(pass, a);
-  } else {
+// The gate passes of one device, with the element type its kernels take: the CPU loops on
+// ATen's element types, or the CUDA kernels on CUDA's (cuda_scalar_t), on a stream.
+template <typename T>
+struct CpuGatePasses {
+  using scalar_t = T;
+  void operator()(Pass pass, const gru::PassArgs<T>& a) const { cpu::run_gate_pass(pass, a); }
+};
 #ifdef SEQREC_WITH_CUDA
-    if constexpr (std::is_same_v<scalar_t, __half> || std::is_same_v<scalar_t, __nv_bfloat16>) {
-      cuda::launch_gate_pass(pass, a, at::cuda::getCurrentCUDAStream());
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-      return;
-    } else {
-      if (like.is_cuda()) {
-        cuda::launch_gate_pass(pass, a, at::cuda::getCurrentCUDAStream());
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-        return;
-      }
-    }
-#endif
-    if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
-      cpu::run_gate_pass(pass, a);
-    }
+template <typename T>
+struct CudaGatePasses {
+  using scalar_t = T;
+  cudaStream_t stream;
+  void operator()(Pass pass, const gru::PassArgs<T>& a) const {
+    cuda::launch_gate_pass(pass, a, stream);
   }
+};
+#endif
+
+// Calls f(passes) with the gate passes of like's dtype and device (the CUDA launches are
+// checked when f returns).
+template <typename F>
+void with_gate_passes(const Tensor& like, F&& f) {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, like.scalar_type(), "GRU ops", [&] {
+    run_on_device(like, [&] { f(CpuGatePasses<scalar_t>{}); },
+                  SEQREC_CUDA_LAUNCH(stream, f(CudaGatePasses<cuda_scalar_t<scalar_t>>{stream})));
+  });
 }
 
-// Calls f with a null pointer of the element type the device's kernels use for dtype.
-template <typename F>
-void dispatch_type(const Tensor& like, F&& f) {
-  switch (like.scalar_type()) {
-    case at::kFloat: return f(static_cast<float*>(nullptr));
-    case at::kDouble: return f(static_cast<double*>(nullptr));
-#ifdef SEQREC_WITH_CUDA
-    case at::kHalf:
-      return like.is_cuda() ? f(static_cast<__half*>(nullptr)) : f(static_cast<c10::Half*>(nullptr));
-    case at::kBFloat16:
-      return like.is_cuda() ? f(static_cast<__nv_bfloat16*>(nullptr))
-                            : f(static_cast<c10::BFloat16*>(nullptr));
-#else
-    case at::kHalf: return f(static_cast<c10::Half*>(nullptr));
-    case at::kBFloat16: return f(static_cast<c10::BFloat16*>(nullptr));
-#endif
-    default: TORCH_CHECK(false, "GRU ops: unsupported dtype ", like.scalar_type());
-  }
+// x (B, H) with the rows that restart at step 0 zeroed: reset[0] of the rows that have a step
+// 0 (the state before step 0 is h0 so masked; its gradient is masked the same way).
+Tensor zero_rows_restarting_at_step0(const Tensor& x, const OptTensor& reset,
+                                     const OptTensor& lengths) {
+  if (!reset.has_value()) return x;
+  Tensor restart = (*reset)[0];
+  if (lengths.has_value()) restart = restart & (*lengths > 0);
+  return x.masked_fill(restart.unsqueeze(1), 0);
+}
+
+// The state before step t (B, H): the last block of the workspace's step t.
+Tensor workspace_h_prev(const Tensor& ws, int64_t t, int64_t B, int64_t H, int K) {
+  return ws.as_strided({B, H}, {K * H, 1}, ws.storage_offset() + t * B * K * H + (K - 1) * H);
+}
+
+// The pass arguments of a sequence that no step changes: sizes, workspace stride, masks.
+template <typename scalar_t>
+gru::PassArgs<scalar_t> sequence_args(int64_t T, int64_t B, int64_t H, int K,
+                                      const Tensor& reset_c, const Tensor& lengths_c) {
+  gru::PassArgs<scalar_t> a;
+  a.B = B;
+  a.H = H;
+  a.T = T;
+  a.ws_stride = K * H;
+  a.reset = reset_c.defined() ? reset_c.data_ptr<bool>() : nullptr;
+  a.lengths = lengths_c.defined() ? lengths_c.data_ptr<int64_t>() : nullptr;
+  return a;
 }
 
 // ---- forward ----
+
+// Made once per call, used by every step: transposed views of w_hh and the hidden products.
+struct ForwardScratch {
+  Tensor w_t, w_rz_t, w_n_t;  // W^T; W_rz^T, W_n^T (reset_before)
+  Tensor gh;                  // (B, 3H) h_prev W^T; reset_before: (B, 2H) h_prev W_rz^T
+  Tensor gh_n, rh;            // reset_before: (B, H) (r h_prev) W_n^T and r h_prev
+};
+
+ForwardScratch forward_scratch(const Tensor& w_hh, const Dims& d, bool reset_after,
+                               const at::TensorOptions& opts) {
+  const int64_t B = d.B, H = d.H;
+  ForwardScratch s;
+  s.w_t = block(w_hh, 0, 3 * H, 0, H, true);
+  s.w_rz_t = block(w_hh, 0, 2 * H, 0, H, true);
+  s.w_n_t = block(w_hh, 2 * H, H, 0, H, true);
+  s.gh = at::empty({B, reset_after ? 3 * H : 2 * H}, opts);
+  s.gh_n = reset_after ? Tensor() : at::empty({B, H}, opts);
+  s.rh = reset_after ? Tensor() : at::empty({B, H}, opts);
+  return s;
+}
+
+// Steps 0..T-1: per step the hidden product(s) and the gate passes between them. Each step
+// writes its workspace, its output, and the next step's h_prev (the last step's: h_last).
+template <typename Passes>
+void forward_steps(const Passes& run_pass, const Tensor& gi, const Tensor& b_ih,
+                   const Tensor& b_hh, const Tensor& reset_c, const Tensor& lengths_c,
+                   bool reset_after, const Dims& d, const ForwardScratch& s, const Tensor& out,
+                   const Tensor& h_last, const Tensor& ws) {
+  using scalar_t = typename Passes::scalar_t;
+  const auto [T, B, H] = d;
+  const int K = gru::workspace_blocks(reset_after);
+  const int64_t ws_step = B * K * H;
+  gru::PassArgs<scalar_t> a = sequence_args<scalar_t>(T, B, H, K, reset_c, lengths_c);
+  a.gi_stride = 3 * H;
+  a.b_ih = ptr<scalar_t>(b_ih);
+  a.b_hh = ptr<scalar_t>(b_hh);
+  a.out_stride = H;
+  scalar_t* const ws0 = ptr<scalar_t>(ws);
+  scalar_t* const gi0 = ptr<scalar_t>(gi);
+  scalar_t* const out0 = ptr<scalar_t>(out);
+  Tensor gh = s.gh, gh_n = s.gh_n;  // handles of the same buffers, written by mm_out
+  for (int64_t t = 0; t < T; ++t) {
+    a.t = t;
+    a.gi = gi0 + t * B * 3 * H;
+    a.ws = ws0 + t * ws_step;
+    a.out = out0 + t * B * H;
+    if (t + 1 < T) {
+      a.h_next = ws0 + (t + 1) * ws_step + (K - 1) * H;
+      a.h_next_stride = K * H;
+    } else {
+      a.h_next = ptr<scalar_t>(h_last);
+      a.h_next_stride = H;
+    }
+    const Tensor h_prev = workspace_h_prev(ws, t, B, H, K);
+    if (reset_after) {
+      at::mm_out(gh, h_prev, s.w_t);
+      a.gh = ptr<scalar_t>(gh);
+      a.gh_stride = 3 * H;
+      run_pass(Pass::kForwardResetAfter, a);
+    } else {
+      at::mm_out(gh, h_prev, s.w_rz_t);
+      a.gh = ptr<scalar_t>(gh);
+      a.gh_stride = 2 * H;
+      a.rh = ptr<scalar_t>(s.rh);
+      a.rh_stride = H;
+      run_pass(Pass::kForwardResetBeforeRZ, a);
+      at::mm_out(gh_n, s.rh, s.w_n_t);
+      a.gh = ptr<scalar_t>(gh_n);
+      a.gh_stride = H;
+      run_pass(Pass::kForwardResetBeforeN, a);
+    }
+  }
+}
 
 // Writes out (T, B, H), h_last (B, H) and ws. Absent biases must come as zeros.
 void sequence_forward_impl(const Tensor& gi, const Tensor& h0, const Tensor& w_hh,
                            const Tensor& b_ih, const Tensor& b_hh, const OptTensor& reset,
                            const OptTensor& lengths, bool reset_after, const Dims& d,
                            const Tensor& out, const Tensor& h_last, const Tensor& ws) {
-  const auto [T, B, H] = d;
-  const int K = gru::workspace_blocks(reset_after);
-  if (T == 0) {
+  if (d.T == 0) {
     h_last.copy_(h0);
     return;
   }
-  // state before step 0, with the rows that restart at step 0 zeroed
-  Tensor h_prev0 = ws.as_strided({B, H}, {K * H, 1}, ws.storage_offset() + (K - 1) * H);
-  if (reset.has_value()) {
-    Tensor restart = (*reset)[0];
-    if (lengths.has_value()) restart = restart & (*lengths > 0);
-    h_prev0.copy_(h0.masked_fill(restart.unsqueeze(1), 0));
-  } else {
-    h_prev0.copy_(h0);
-  }
-  const auto opts = gi.options();
-  // transposed weight views made once; per step only the view of h_prev the product reads
-  const Tensor w_t = block(w_hh, 0, 3 * H, 0, H, true);
-  const Tensor w_rz_t = block(w_hh, 0, 2 * H, 0, H, true);
-  const Tensor w_n_t = block(w_hh, 2 * H, H, 0, H, true);
-  Tensor gh = at::empty({B, reset_after ? 3 * H : 2 * H}, opts);
-  Tensor gh_n = reset_after ? Tensor() : at::empty({B, H}, opts);
-  const Tensor rh = reset_after ? Tensor() : at::empty({B, H}, opts);
+  const int K = gru::workspace_blocks(reset_after);
+  workspace_h_prev(ws, 0, d.B, d.H, K).copy_(zero_rows_restarting_at_step0(h0, reset, lengths));
+  const ForwardScratch s = forward_scratch(w_hh, d, reset_after, gi.options());
   const Tensor reset_c = reset.has_value() ? reset->contiguous() : Tensor();
   const Tensor lengths_c = lengths.has_value() ? lengths->contiguous() : Tensor();
-  const int64_t ws_step = B * K * H;
-  auto h_prev_view = [&](int64_t t) {
-    return ws.as_strided({B, H}, {K * H, 1}, ws.storage_offset() + t * ws_step + (K - 1) * H);
-  };
-
-  dispatch_type(gi, [&](auto* type_tag) {
-    using scalar_t = std::remove_pointer_t<decltype(type_tag)>;
-    gru::PassArgs<scalar_t> a;
-    a.B = B;
-    a.H = H;
-    a.T = T;
-    a.gi_stride = 3 * H;
-    a.b_ih = ptr<scalar_t>(b_ih);
-    a.b_hh = ptr<scalar_t>(b_hh);
-    a.ws_stride = K * H;
-    a.out_stride = H;
-    a.reset = reset_c.defined() ? reset_c.data_ptr<bool>() : nullptr;
-    a.lengths = lengths_c.defined() ? lengths_c.data_ptr<int64_t>() : nullptr;
-    scalar_t* const ws0 = ptr<scalar_t>(ws);
-    scalar_t* const gi0 = ptr<scalar_t>(gi);
-    scalar_t* const out0 = ptr<scalar_t>(out);
-    for (int64_t t = 0; t < T; ++t) {
-      a.t = t;
-      a.gi = gi0 + t * B * 3 * H;
-      a.ws = ws0 + t * ws_step;
-      a.out = out0 + t * B * H;
-      if (t + 1 < T) {
-        a.h_next = ws0 + (t + 1) * ws_step + (K - 1) * H;
-        a.h_next_stride = K * H;
-      } else {
-        a.h_next = ptr<scalar_t>(h_last);
-        a.h_next_stride = H;
-      }
-      const Tensor h_prev = h_prev_view(t);
-      if (reset_after) {
-        at::mm_out(gh, h_prev, w_t);
-        a.gh = ptr<scalar_t>(gh);
-        a.gh_stride = 3 * H;
-        run_pass(Pass::kForwardResetAfter, a, gi);
-      } else {
-        at::mm_out(gh, h_prev, w_rz_t);
-        a.gh = ptr<scalar_t>(gh);
-        a.gh_stride = 2 * H;
-        a.rh = ptr<scalar_t>(rh);
-        a.rh_stride = H;
-        run_pass(Pass::kForwardResetBeforeRZ, a, gi);
-        at::mm_out(gh_n, rh, w_n_t);
-        a.gh = ptr<scalar_t>(gh_n);
-        a.gh_stride = H;
-        run_pass(Pass::kForwardResetBeforeN, a, gi);
-      }
-    }
+  with_gate_passes(gi, [&](const auto& passes) {
+    forward_steps(passes, gi, b_ih, b_hh, reset_c, lengths_c, reset_after, d, s, out, h_last, ws);
   });
 }
 
 // ---- backward ----
+
+// The gradients the backward steps write, and their scratch.
+struct BackwardBuffers {
+  Tensor d_gi;        // (T, B, 3H)
+  Tensor d_gh;        // (T, B, 3H) reset_after: d of h_prev W^T + b_hh
+  Tensor dh_bufs[2];  // (B, H) d h_prev of step t goes to dh_bufs[t % 2]: step 0's is d_h0
+  Tensor d_rh;        // (B, H) reset_before: d of r h_prev
+};
+
+// Steps T-1..0: per step the gate passes and the product(s) that carry the gradient into
+// h_prev. need_d_h0 = false skips the product of step 0 (its d h_prev is not wanted).
+template <typename Passes>
+void backward_steps(const Passes& run_pass, const Tensor& grad_out_c, const Tensor& grad_h_last_c,
+                    const Tensor& zeros_bh, const Tensor& w_hh, const Tensor& ws,
+                    const Tensor& reset_c, const Tensor& lengths_c, bool reset_after,
+                    bool need_d_h0, BackwardBuffers& g) {
+  using scalar_t = typename Passes::scalar_t;
+  const int K = gru::workspace_blocks(reset_after);
+  const int64_t T = ws.size(0), B = ws.size(1), H = ws.size(2) / K;
+  const Tensor w_rz = block(w_hh, 0, 2 * H, 0, H);
+  const Tensor w_n = block(w_hh, 2 * H, H, 0, H);
+  // step t of a (T, B, X) tensor, columns [c0, c0 + n)
+  auto step_view = [&](const Tensor& x, int64_t t, int64_t c0, int64_t n) {
+    return block(x, t * B, B, c0, n);
+  };
+  gru::PassArgs<scalar_t> a = sequence_args<scalar_t>(T, B, H, K, reset_c, lengths_c);
+  a.grad_out_stride = H;
+  a.dh_next_stride = H;
+  a.d_gi_stride = 3 * H;
+  a.d_gh_stride = 3 * H;
+  a.dh_stride = H;
+  a.d_rh = ptr<scalar_t>(g.d_rh);
+  a.d_rh_stride = H;
+  scalar_t* const ws0 = ptr<scalar_t>(ws);
+  scalar_t* const d_gi0 = ptr<scalar_t>(g.d_gi);
+  scalar_t* const d_gh0 = ptr<scalar_t>(g.d_gh);
+  scalar_t* const grad_out0 = ptr<scalar_t>(grad_out_c);
+  a.dh_next = ptr<scalar_t>(grad_h_last_c);
+  for (int64_t t = T - 1; t >= 0; --t) {
+    Tensor& dh = g.dh_bufs[t % 2];
+    a.t = t;
+    a.ws = ws0 + t * B * K * H;
+    a.grad_out = grad_out0 ? grad_out0 + t * B * H : ptr<scalar_t>(zeros_bh);
+    a.d_gi = d_gi0 + t * B * 3 * H;
+    a.dh = ptr<scalar_t>(dh);
+    const bool carry = t > 0 || need_d_h0;
+    if (reset_after) {
+      a.d_gh = d_gh0 + t * B * 3 * H;
+      run_pass(Pass::kBackwardResetAfter, a);
+      if (carry) dh.addmm_(step_view(g.d_gh, t, 0, 3 * H), w_hh);
+    } else {
+      run_pass(Pass::kBackwardResetBeforeZN, a);
+      at::mm_out(g.d_rh, step_view(g.d_gi, t, 2 * H, H), w_n);
+      run_pass(Pass::kBackwardResetBeforeR, a);
+      if (carry) dh.addmm_(step_view(g.d_gi, t, 0, 2 * H), w_rz);
+    }
+    a.dh_next = a.dh;
+  }
+}
+
+// The gradients of w_hh, b_ih and b_hh: one matrix product over all T steps.
+std::tuple<Tensor, Tensor, Tensor> weight_and_bias_grads(const Tensor& w_hh, const Tensor& ws,
+                                                         const BackwardBuffers& g,
+                                                         bool reset_after) {
+  const int K = gru::workspace_blocks(reset_after);
+  const int64_t T = ws.size(0), B = ws.size(1), H = ws.size(2) / K;
+  const Tensor h_prev = block(ws, 0, T * B, (K - 1) * H, H);
+  const Tensor d_gi2 = g.d_gi.view({T * B, 3 * H});
+  Tensor d_w = at::empty_like(w_hh);
+  Tensor d_b_ih = d_gi2.sum(0);
+  Tensor d_b_hh;
+  if (reset_after) {
+    at::mm_out(d_w, block(g.d_gh, 0, T * B, 0, 3 * H, true), h_prev);
+    d_b_hh = g.d_gh.view({T * B, 3 * H}).sum(0);
+  } else {
+    Tensor d_w_rz = block(d_w, 0, 2 * H, 0, H), d_w_n = block(d_w, 2 * H, H, 0, H);
+    at::mm_out(d_w_rz, block(g.d_gi, 0, T * B, 0, 2 * H, true), h_prev);
+    const Tensor r = block(ws, 0, T * B, 0, H);
+    at::mm_out(d_w_n, block(g.d_gi, 0, T * B, 2 * H, H, true), r * h_prev);
+    d_b_hh = d_b_ih.clone();  // the same gradient (outputs must not alias)
+  }
+  return {d_w, d_b_ih, d_b_hh};
+}
 
 // need_d_h0 = false (one-step truncated backpropagation): d_h0 comes back undefined, and the
 // product that would carry step 0's gradient into h0 is skipped.
@@ -238,11 +340,12 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
   const int K = gru::workspace_blocks(reset_after);
   const int64_t T = ws.size(0), B = ws.size(1), H = ws.size(2) / K;
   const auto opts = ws.options();
-  Tensor d_gi = at::empty({T, B, 3 * H}, opts);
-  Tensor d_gh = reset_after ? at::empty({T, B, 3 * H}, opts) : Tensor();
-  // d h_prev of step t goes to dh_bufs[t % 2]: step 0's buffer becomes d_h0
-  Tensor dh_bufs[2] = {at::empty({B, H}, opts), at::empty({B, H}, opts)};
-  Tensor d_rh = reset_after ? Tensor() : at::empty({B, H}, opts);
+  BackwardBuffers g;
+  g.d_gi = at::empty({T, B, 3 * H}, opts);
+  g.d_gh = reset_after ? at::empty({T, B, 3 * H}, opts) : Tensor();
+  g.dh_bufs[0] = at::empty({B, H}, opts);
+  g.dh_bufs[1] = at::empty({B, H}, opts);
+  g.d_rh = reset_after ? Tensor() : at::empty({B, H}, opts);
   const Tensor grad_out_c = grad_out.has_value() ? grad_out->contiguous() : Tensor();
   // absent gradients are zeros: the gate passes then need no branch for them
   const Tensor zeros_bh = grad_out.has_value() && grad_h_last.has_value() ? Tensor() : at::zeros({B, H}, opts);
@@ -250,81 +353,17 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
   const Tensor reset_c = reset.has_value() ? reset->contiguous() : Tensor();
   const Tensor lengths_c = lengths.has_value() ? lengths->contiguous() : Tensor();
   if (T == 0) {
-    return {d_gi, grad_h_last_c.clone(), at::zeros_like(w_hh), at::zeros({3 * H}, opts),
+    return {g.d_gi, grad_h_last_c.clone(), at::zeros_like(w_hh), at::zeros({3 * H}, opts),
             at::zeros({3 * H}, opts)};
   }
-  const Tensor w_rz = block(w_hh, 0, 2 * H, 0, H);
-  const Tensor w_n = block(w_hh, 2 * H, H, 0, H);
-  // step t of a (T, B, X) tensor, columns [c0, c0 + n)
-  auto step_view = [&](const Tensor& x, int64_t t, int64_t c0, int64_t n) {
-    return block(x, t * B, B, c0, n);
-  };
-  dispatch_type(ws, [&](auto* type_tag) {
-    using scalar_t = std::remove_pointer_t<decltype(type_tag)>;
-    gru::PassArgs<scalar_t> a;
-    a.B = B;
-    a.H = H;
-    a.T = T;
-    a.ws_stride = K * H;
-    a.grad_out_stride = H;
-    a.dh_next_stride = H;
-    a.d_gi_stride = 3 * H;
-    a.d_gh_stride = 3 * H;
-    a.dh_stride = H;
-    a.d_rh = ptr<scalar_t>(d_rh);
-    a.d_rh_stride = H;
-    a.reset = reset_c.defined() ? reset_c.data_ptr<bool>() : nullptr;
-    a.lengths = lengths_c.defined() ? lengths_c.data_ptr<int64_t>() : nullptr;
-    scalar_t* const ws0 = ptr<scalar_t>(ws);
-    scalar_t* const d_gi0 = ptr<scalar_t>(d_gi);
-    scalar_t* const d_gh0 = ptr<scalar_t>(d_gh);
-    scalar_t* const grad_out0 = ptr<scalar_t>(grad_out_c);
-    a.dh_next = ptr<scalar_t>(grad_h_last_c);
-    for (int64_t t = T - 1; t >= 0; --t) {
-      Tensor& dh = dh_bufs[t % 2];
-      a.t = t;
-      a.ws = ws0 + t * B * K * H;
-      a.grad_out = grad_out0 ? grad_out0 + t * B * H : ptr<scalar_t>(zeros_bh);
-      a.d_gi = d_gi0 + t * B * 3 * H;
-      a.dh = ptr<scalar_t>(dh);
-      const bool carry = t > 0 || need_d_h0;
-      if (reset_after) {
-        a.d_gh = d_gh0 + t * B * 3 * H;
-        run_pass(Pass::kBackwardResetAfter, a, ws);
-        if (carry) dh.addmm_(step_view(d_gh, t, 0, 3 * H), w_hh);
-      } else {
-        run_pass(Pass::kBackwardResetBeforeZN, a, ws);
-        at::mm_out(d_rh, step_view(d_gi, t, 2 * H, H), w_n);
-        run_pass(Pass::kBackwardResetBeforeR, a, ws);
-        if (carry) dh.addmm_(step_view(d_gi, t, 0, 2 * H), w_rz);
-      }
-      a.dh_next = a.dh;
-    }
+  with_gate_passes(ws, [&](const auto& passes) {
+    backward_steps(passes, grad_out_c, grad_h_last_c, zeros_bh, w_hh, ws, reset_c, lengths_c,
+                   reset_after, need_d_h0, g);
   });
   // the state before step 0 was h0 with restarting rows zeroed
-  Tensor d_h0 = need_d_h0 ? dh_bufs[0] : Tensor();
-  if (need_d_h0 && reset.has_value()) {
-    Tensor restart = (*reset)[0];
-    if (lengths.has_value()) restart = restart & (*lengths > 0);
-    d_h0 = d_h0.masked_fill(restart.unsqueeze(1), 0);
-  }
-  // weight and bias gradients: one matrix product over all steps
-  const Tensor h_prev = block(ws, 0, T * B, (K - 1) * H, H);
-  const Tensor d_gi2 = d_gi.view({T * B, 3 * H});
-  Tensor d_w = at::empty_like(w_hh);
-  Tensor d_b_ih = d_gi2.sum(0);
-  Tensor d_b_hh;
-  if (reset_after) {
-    at::mm_out(d_w, block(d_gh, 0, T * B, 0, 3 * H, true), h_prev);
-    d_b_hh = d_gh.view({T * B, 3 * H}).sum(0);
-  } else {
-    Tensor d_w_rz = block(d_w, 0, 2 * H, 0, H), d_w_n = block(d_w, 2 * H, H, 0, H);
-    at::mm_out(d_w_rz, block(d_gi, 0, T * B, 0, 2 * H, true), h_prev);
-    const Tensor r = block(ws, 0, T * B, 0, H);
-    at::mm_out(d_w_n, block(d_gi, 0, T * B, 2 * H, H, true), r * h_prev);
-    d_b_hh = d_b_ih.clone();  // the same gradient (outputs must not alias)
-  }
-  return {d_gi, d_h0, d_w, d_b_ih, d_b_hh};
+  Tensor d_h0 = need_d_h0 ? zero_rows_restarting_at_step0(g.dh_bufs[0], reset, lengths) : Tensor();
+  auto [d_w, d_b_ih, d_b_hh] = weight_and_bias_grads(w_hh, ws, g, reset_after);
+  return {g.d_gi, d_h0, d_w, d_b_ih, d_b_hh};
 }
 
 // ---- the ops ----

@@ -1,4 +1,4 @@
-// The fused GRU4Rec training step (SPEC 2.3) for every device: the GRU step forward, the
+// The fused GRU4Rec training step (op gru4rec_step) for every device: the GRU step forward, the
 // sampled scoring + ranking loss with its gradients, and the GRU step's backward, in one op
 // call and with the fewest matrix products the step needs: h W_hh^T (two for GRU4Rec's
 // reset-before cell), the B x M scores once (kept, not recomputed: the loss op's memory bound
@@ -20,9 +20,9 @@
 #include <optional>
 #include <tuple>
 
-#include "gru4rec_step_ops.h"
-#include "gru_ops.h"
-#include "sampled_loss_ops.h"
+#include "gru.h"
+#include "gru4rec_step.h"
+#include "sampled_loss.h"
 
 namespace seqrec {
 

@@ -32,8 +32,9 @@
 #include <tuple>
 #include <vector>
 
-#include "adagrad_momentum_ops.h"
-#include "gru4rec_step_ops.h"
+#include "adagrad_momentum.h"
+#include "gru4rec_step.h"
+#include "gru4rec_train_step.h"
 
 namespace seqrec {
 namespace {
@@ -66,6 +67,8 @@ std::string joined(const std::vector<std::string>& names) {
   for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
   return s;
 }
+
+}  // namespace
 
 std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::TensorList accumulators,
                                                at::TensorList momentum_buffers, const Tensor& item_ids,
@@ -178,8 +181,6 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
   if (i_b_hh >= 0) dense(i_b_hh, d_b_hh);
   return {value, h_new};
 }
-
-}  // namespace
 
 TORCH_LIBRARY_IMPL(seqrec, CPU, m) { m.impl("gru4rec_train_step_", &gru4rec_train_step_); }
 

@@ -1,4 +1,5 @@
-// The Python extension module: loading it registers the ops (ops.cpp, cpu/, cuda/); it also
+// The Python extension module: loading it registers the ops (schemas in ops.cpp, each
+// family's CPU and CUDA kernels in its csrc/<op>.cpp, autograd in autograd.cpp); it also
 // exposes the facts of the build, and small hooks the tests use to check shared math.
 #include <Python.h>
 #include <pybind11/pybind11.h>

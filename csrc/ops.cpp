@@ -1,9 +1,10 @@
-// Every op's schema, in one place. Kernels are registered per device in csrc/cpu and
-// csrc/cuda; fake (meta) kernels and autograd in seqrec_ext/ (Python).
+// Every op's schema, in one place. Each op family registers its CPU and CUDA kernels in its
+// csrc/<op>.cpp; the autograd kernels are in csrc/autograd.cpp; the fake (meta) kernels in
+// seqrec_ext/ (Python).
 #include <torch/library.h>
 
 TORCH_LIBRARY(seqrec, m) {
-  // ---- alias-table sampler (SPEC 2.4) ----
+  // ---- alias-table sampler (Walker / Vose); csrc/alias_sampler.cpp ----
   // weights (N,) floating, >= 0, finite, not all zero -> prob (N,) float32, alias (N,) int64
   m.def("alias_build(Tensor weights) -> (Tensor prob, Tensor alias)");
   // n draws from the table -> (n,) int64 item ids; honours torch seeding / an explicit generator
@@ -13,7 +14,7 @@ TORCH_LIBRARY(seqrec, m) {
   // explicitly: the same (key, offset) gives the same draws on every device.
   m.def("alias_draw_philox(Tensor prob, Tensor alias, SymInt n, int key, int offset) -> Tensor");
 
-  // ---- GRU (SPEC 2.1); gates ordered (r, z, n); shapes in csrc/gru.cpp ----
+  // ---- GRU, one step or a sequence; gates ordered (r, z, n); shapes in csrc/gru.cpp ----
   // one step: gi (B, 3H), h (B, H), w_hh (3H, H) -> h_new (B, H), workspace for the backward
   m.def("gru_step(Tensor gi, Tensor h, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, bool reset_after)"
         " -> (Tensor h_new, Tensor workspace)");
@@ -28,7 +29,7 @@ TORCH_LIBRARY(seqrec, m) {
         "Tensor workspace, Tensor? reset, Tensor? lengths, bool reset_after) -> (Tensor d_gi, "
         "Tensor d_h0, Tensor d_w_hh, Tensor d_b_ih, Tensor d_b_hh)");
 
-  // ---- sampled scoring + ranking loss (SPEC 2.2); shapes in csrc/sampled_loss.cpp ----
+  // ---- sampled scoring + GRU4Rec ranking losses; shapes in csrc/sampled_loss.cpp ----
   // h (B, H), out_rows (M, H), M >= B, row i's target in column i -> loss (scalar, or (B,)
   // for reduction "none") and per-row statistics for the backward; reduction "mean" divides
   // the summed row losses by normalizer (default: B)
@@ -62,7 +63,7 @@ TORCH_LIBRARY(seqrec, m) {
         "str embedding, str loss, float bpreg, float elu_param, bool reset_after, float? normalizer, "
         "float lr, float momentum, float eps) -> (Tensor loss, Tensor h_new)");
 
-  // ---- Adagrad with momentum (SPEC 2.5), in place ----
+  // ---- Adagrad with momentum (GRU4Rec's optimizer), in place ----
   // touched rows of a table: param, accumulator, momentum_buffer (N, D); indices (K,) may
   // repeat (their gradients are summed first); grad_rows (K, D)
   m.def("sparse_adagrad_momentum_(Tensor(a!) param, Tensor(b!) accumulator, "

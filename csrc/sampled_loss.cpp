@@ -1,6 +1,7 @@
-// The fused sampled scoring + ranking loss ops (SPEC 2.2) for every device: checks, the tile
-// loop with its matrix products (at::mm: BLAS / cuBLAS), and the tile passes between them
-// (csrc/sampled_loss_pass.h, run by cpu/sampled_loss_cpu.cpp or cuda/sampled_loss_cuda.cu).
+// The fused sampled scoring + ranking loss ops (GRU4Rec's losses) for every device: checks,
+// the tile loop with its matrix products (at::mm: BLAS / cuBLAS), and the tile passes between
+// them (csrc/sampled_loss_pass.h, run by cpu/sampled_loss_cpu.cpp or
+// cuda/sampled_loss_cuda.cu); the CPU and CUDA registrations.
 //
 // Shapes: h (B, H), out_rows (M, H) with M >= B (rows [0, B) are the batch's targets),
 // out_bias (M), logq_correction (M), col_items (M) int64. No B x M tensor is made: the
@@ -19,13 +20,11 @@
 #include <vector>
 
 #include "common/aten_helpers.h"
+#include "common/device_dispatch.h"
 #include "cpu/sampled_loss_cpu.h"
-#include "sampled_loss_ops.h"
+#include "sampled_loss.h"
 #include "sampled_loss_pass.h"
 #ifdef SEQREC_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAException.h>
-
 #include "cuda/sampled_loss_cuda.h"
 #endif
 
@@ -112,26 +111,14 @@ int64_t tile_columns(int64_t B, int64_t M) {
 
 template <typename scalar_t>
 void run_update(const sampled_loss::TileArgs<scalar_t>& a, const Tensor& like) {
-#ifdef SEQREC_WITH_CUDA
-  if (like.is_cuda()) {
-    cuda::launch_update_stats(a, at::cuda::getCurrentCUDAStream());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    return;
-  }
-#endif
-  cpu::update_stats(a);
+  run_on_device(like, [&] { cpu::update_stats(a); },
+                SEQREC_CUDA_LAUNCH(stream, cuda::launch_update_stats(a, stream)));
 }
 
 template <typename scalar_t>
 void run_grads(const sampled_loss::TileArgs<scalar_t>& a, const Tensor& like) {
-#ifdef SEQREC_WITH_CUDA
-  if (like.is_cuda()) {
-    cuda::launch_column_grads(a, at::cuda::getCurrentCUDAStream());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    return;
-  }
-#endif
-  cpu::column_grads(a);
+  run_on_device(like, [&] { cpu::column_grads(a); },
+                SEQREC_CUDA_LAUNCH(stream, cuda::launch_column_grads(a, stream)));
 }
 
 struct Prepared {
@@ -150,7 +137,7 @@ Prepared prepare(const Tensor& h, const Tensor& rows, const OptTensor& bias, con
 template <typename scalar_t>
 sampled_loss::TileArgs<scalar_t> base_args(const Prepared& p, const Tensor& stats, Loss loss,
                                            double bpreg, double elu_param) {
-  using acc_t = typename sampled_loss::AccOf<scalar_t>::type;
+  using acc_t = typename AccType<scalar_t>::type;
   sampled_loss::TileArgs<scalar_t> a;
   a.B = p.h.size(0);
   a.bias = ptr<scalar_t>(p.bias);
@@ -167,17 +154,12 @@ sampled_loss::TileArgs<scalar_t> base_args(const Prepared& p, const Tensor& stat
 Tensor row_losses(const Tensor& stats, Loss loss, double bpreg) {
   Tensor out = at::empty({stats.size(0)}, stats.options());
   AT_DISPATCH_FLOATING_TYPES(stats.scalar_type(), "sampled_ranking_loss_rows", [&] {
-#ifdef SEQREC_WITH_CUDA
-    if (stats.is_cuda()) {
-      cuda::launch_row_losses(ptr<scalar_t>(stats), stats.size(0), loss,
-                              static_cast<scalar_t>(bpreg), ptr<scalar_t>(out),
-                              at::cuda::getCurrentCUDAStream());
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-      return;
-    }
-#endif
-    cpu::row_losses(ptr<scalar_t>(stats), stats.size(0), loss, static_cast<scalar_t>(bpreg),
-                    ptr<scalar_t>(out));
+    const scalar_t* st = ptr<scalar_t>(stats);
+    scalar_t* o = ptr<scalar_t>(out);
+    const int64_t B = stats.size(0);
+    const auto reg = static_cast<scalar_t>(bpreg);
+    run_on_device(stats, [&] { cpu::row_losses(st, B, loss, reg, o); },
+                  SEQREC_CUDA_LAUNCH(stream, cuda::launch_row_losses(st, B, loss, reg, o, stream)));
   });
   return out;
 }
@@ -276,7 +258,7 @@ std::tuple<Tensor, Tensor, Tensor> sampled_ranking_loss_backward(
   Tensor scores = at::empty({B, tc_max}, p.h.options());
   Tensor d_scores = at::empty({B, tc_max}, p.h.options());
   AT_DISPATCH_FLOATING_TYPES(p.h.scalar_type(), "sampled_ranking_loss_backward", [&] {
-    using acc_t = typename sampled_loss::AccOf<scalar_t>::type;
+    using acc_t = typename AccType<scalar_t>::type;
     auto a = base_args<scalar_t>(p, stats, loss, bpreg, elu_param);
     a.row_scale = ptr<acc_t>(row_scale);
     for (int64_t c0 = 0; c0 < M; c0 += tc_max) {
@@ -328,7 +310,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
     init_stats(stats, r_i, p.logq, loss);
   }
   AT_DISPATCH_FLOATING_TYPES(p.h.scalar_type(), "gru4rec_step_loss", [&] {
-    using acc_t = typename sampled_loss::AccOf<scalar_t>::type;
+    using acc_t = typename AccType<scalar_t>::type;
     auto a = base_args<scalar_t>(p, stats, loss, bpreg, elu_param);
     a.c0 = 0;
     a.tc = M;

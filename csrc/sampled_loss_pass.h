@@ -5,24 +5,16 @@
 
 #include <cstdint>
 
+#include "common/acc_type.h"
 #include "common/host_device.h"
-#include "sampled_loss.h"
+#include "sampled_loss_math.h"
 
 namespace seqrec::sampled_loss {
-
-template <typename scalar_t>
-struct AccOf {
-  using type = float;
-};
-template <>
-struct AccOf<double> {
-  using type = double;
-};
 
 // Raw pointers of one tile pass: columns [c0, c0 + tc) of rows [0, B).
 template <typename scalar_t>
 struct TileArgs {
-  using acc_t = typename AccOf<scalar_t>::type;
+  using acc_t = typename AccType<scalar_t>::type;
   int64_t B = 0, c0 = 0, tc = 0;
   const scalar_t* scores = nullptr;  // (B, tc) h W_tile^T, bias not added
   int64_t scores_stride = 0;
@@ -86,7 +78,7 @@ SEQREC_HOST_DEVICE void column_scores(const TileArgs<scalar_t>& a, int64_t b, in
 // CPU has its own vectorised version of the same steps in cpu/sampled_loss_cpu.cpp.)
 template <Loss kLoss, typename scalar_t>
 SEQREC_HOST_DEVICE void update_row_stats(const TileArgs<scalar_t>& a, int64_t b) {
-  using acc_t = typename AccOf<scalar_t>::type;
+  using acc_t = typename AccType<scalar_t>::type;
   acc_t* st = a.stats + b * kStats;
   const acc_t r_i = st[kRi];
   acc_t m = st[kM];
@@ -120,7 +112,7 @@ SEQREC_HOST_DEVICE void update_row_stats(const TileArgs<scalar_t>& a, int64_t b)
 // dL/d(h W^T + b) of row b, tile column k, times the row's upstream gradient.
 template <Loss kLoss, typename scalar_t>
 SEQREC_HOST_DEVICE void column_grad_element(const TileArgs<scalar_t>& a, int64_t b, int64_t k) {
-  using acc_t = typename AccOf<scalar_t>::type;
+  using acc_t = typename AccType<scalar_t>::type;
   const int kind = column_kind(a, b, a.c0 + k);
   acc_t g = 0;
   if (kind != kExcluded) {

@@ -12,7 +12,7 @@ lengths, and backpropagation through time inside the op), in both cell variants:
 inputs), without its bias; ``b_ih`` is added inside the op. Gate blocks are ordered
 ``(r, z, n)`` as in ``torch.nn.GRU``; ``w_hh`` is ``(3H, H)`` (``gh = h @ w_hh.T``).
 
-Kernels: csrc/gru.cpp (matrix products, shared by CPU and CUDA), csrc/gru_gate_pass.h (the
+Kernels: csrc/gru.cpp (matrix products, shared by CPU and CUDA), csrc/gru_pass.h (the
 gate arithmetic), csrc/cpu/gru_cpu.cpp, csrc/cuda/gru_cuda.cu; autograd: csrc/autograd.cpp
 (C++, each backward one call of the registered backward op). This module registers the fake
 kernels and gives the ops Python signatures.

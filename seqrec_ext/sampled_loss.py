@@ -27,7 +27,7 @@ from torch import Tensor
 __all__ = ["sampled_ranking_loss", "logq_correction", "LOSSES"]
 
 LOSSES = ("bpr-max", "top1-max", "cross-entropy", "bpr", "top1")
-N_STATS = 7  # per-row statistics kept by the forward (csrc/sampled_loss.h)
+N_STATS = 7  # per-row statistics kept by the forward (csrc/sampled_loss_math.h)
 
 
 @torch.library.register_fake("seqrec::sampled_ranking_loss")

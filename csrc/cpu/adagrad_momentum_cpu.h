@@ -1,7 +1,7 @@
-// CPU loops of the Adagrad-with-momentum update (csrc/adagrad_momentum.h).
+// CPU loops of the Adagrad-with-momentum update (csrc/adagrad_momentum_math.h).
 #pragma once
 
-#include "adagrad_momentum.h"
+#include "adagrad_momentum_math.h"
 
 namespace seqrec::cpu {
 

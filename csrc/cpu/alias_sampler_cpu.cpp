@@ -1,37 +1,20 @@
 // CPU kernels of the alias-table sampler: Vose's O(N) table build and O(1) counter-based draws.
 #include "cpu/alias_sampler_cpu.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
-#include <ATen/core/DistributionsHelper.h>
-#include <ATen/ops/empty.h>
-#include <torch/library.h>
+#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <mutex>
 #include <vector>
 
-#include "alias_sampler.h"
-#include "alias_sampler_checks.h"
+#include "alias_sampler_math.h"
 #include "common/philox.h"
 
-namespace seqrec {
+namespace seqrec::cpu {
 
-std::tuple<at::Tensor, at::Tensor> alias_build_cpu(const at::Tensor& weights) {
-  TORCH_CHECK(weights.dim() == 1, "alias_build: weights must be 1-D, got shape ",
-              weights.sizes());
-  TORCH_CHECK(at::isFloatingType(weights.scalar_type()),
-              "alias_build: weights must be a floating-point tensor, got ",
-              weights.scalar_type());
-  TORCH_CHECK(weights.device().is_cpu(), "alias_build_cpu: weights must be on the CPU");
-  const int64_t n = weights.numel();
-  TORCH_CHECK_VALUE(n > 0, "alias_build: weights is empty");
-
-  const at::Tensor w64 = weights.to(at::kDouble).contiguous();
-  const double* w = w64.const_data_ptr<double>();
-
+void alias_build(const double* w, int64_t n, float* p, int64_t* a) {
   // Validate, and scale by the largest weight so that the sum cannot overflow.
   double w_max = 0.0;
   for (int64_t i = 0; i < n; ++i) {
@@ -55,11 +38,6 @@ std::tuple<at::Tensor, at::Tensor> alias_build_cpu(const at::Tensor& weights) {
     q[i] = (w[i] / w_max) * to_buckets;
     (q[i] < 1.0 ? small : large).push_back(i);
   }
-
-  at::Tensor prob = at::empty({n}, weights.options().dtype(at::kFloat));
-  at::Tensor alias = at::empty({n}, weights.options().dtype(at::kLong));
-  float* p = prob.data_ptr<float>();
-  int64_t* a = alias.data_ptr<int64_t>();
 
   // Pair an under-full bucket with an over-full item until one list runs out.
   while (!small.empty() && !large.empty()) {
@@ -91,7 +69,6 @@ std::tuple<at::Tensor, at::Tensor> alias_build_cpu(const at::Tensor& weights) {
     p[s] = w[s] > 0.0 ? 1.0f : 0.0f;
     a[s] = w[s] > 0.0 ? s : i_max;
   }
-  return {prob, alias};
 }
 
 namespace {
@@ -159,19 +136,10 @@ bool draw_pairs(const float* prob, const int64_t* alias, int64_t n_buckets, int6
   return bad;
 }
 
-at::Tensor draw_with_key(const at::Tensor& prob_in, const at::Tensor& alias_in, int64_t n,
-                         uint64_t key, uint64_t offset, const char* op) {
-  check_alias_table(prob_in, alias_in, n, op);
-  TORCH_CHECK(prob_in.device().is_cpu(), op, ": expected CPU tensors");
-  const at::Tensor prob = prob_in.contiguous();
-  const at::Tensor alias = alias_in.contiguous();
-  at::Tensor out = at::empty({n}, alias.options());
-  if (n == 0) return out;
+}  // namespace
 
-  const float* p = prob.const_data_ptr<float>();
-  const int64_t* a = alias.const_data_ptr<int64_t>();
-  int64_t* o = out.data_ptr<int64_t>();
-  const int64_t n_buckets = prob.numel();
+bool alias_draw(const float* p, const int64_t* a, int64_t n_buckets, int64_t n, uint64_t key,
+                uint64_t offset, int64_t* o) {
   std::atomic<bool> any_bad{false};
   const int64_t n_pairs = (n + 1) / 2;
   at::parallel_for(0, n_pairs, 1 << 13, [&](int64_t begin, int64_t end) {
@@ -179,36 +147,7 @@ at::Tensor draw_with_key(const at::Tensor& prob_in, const at::Tensor& alias_in, 
       any_bad.store(true, std::memory_order_relaxed);
     }
   });
-  TORCH_CHECK_VALUE(!any_bad.load(), op, ": alias holds entries outside [0, ", n_buckets,
-                    "): not a table from alias_build");
-  return out;
+  return any_bad.load();
 }
 
-at::Tensor alias_draw_cpu(const at::Tensor& prob, const at::Tensor& alias, int64_t n,
-                          std::optional<at::Generator> generator) {
-  check_alias_table(prob, alias, n, "alias_draw");
-  uint64_t key;
-  {
-    auto* gen = at::get_generator_or_default<at::CPUGeneratorImpl>(
-        generator, at::detail::getDefaultCPUGenerator());
-    std::lock_guard<std::mutex> lock(gen->mutex_);
-    key = gen->random64();  // one word per call: the generator's state advances
-  }
-  return draw_with_key(prob, alias, n, key, 0, "alias_draw");
-}
-
-at::Tensor alias_draw_philox_cpu(const at::Tensor& prob, const at::Tensor& alias, int64_t n,
-                                 int64_t key, int64_t offset) {
-  return draw_with_key(prob, alias, n, static_cast<uint64_t>(key),
-                       static_cast<uint64_t>(offset), "alias_draw_philox");
-}
-
-}  // namespace
-
-TORCH_LIBRARY_IMPL(seqrec, CPU, m) {
-  m.impl("alias_build", &alias_build_cpu);
-  m.impl("alias_draw", &alias_draw_cpu);
-  m.impl("alias_draw_philox", &alias_draw_philox_cpu);
-}
-
-}  // namespace seqrec
+}  // namespace seqrec::cpu

@@ -1,10 +1,10 @@
-// CPU gate passes of the GRU ops (csrc/gru_gate_pass.h), one overload per data type.
+// CPU gate passes of the GRU ops (csrc/gru_pass.h), one overload per data type.
 #pragma once
 
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
-#include "gru_gate_pass.h"
+#include "gru_pass.h"
 
 namespace seqrec::cpu {
 

@@ -92,7 +92,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) acc_t masked_max(
 
 template <Loss kLoss, typename scalar_t>
 void update_stats_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1) {
-  using acc_t = typename sampled_loss::AccOf<scalar_t>::type;
+  using acc_t = typename AccType<scalar_t>::type;
   std::vector<acc_t> buf(3 * static_cast<size_t>(a.tc));
   acc_t *r = buf.data(), *x = r + a.tc, *w = x + a.tc;
   for (int64_t b = b0; b < b1; ++b) {
@@ -126,7 +126,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void row_grads(
 
 template <Loss kLoss, typename scalar_t>
 void column_grads_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1) {
-  using acc_t = typename sampled_loss::AccOf<scalar_t>::type;
+  using acc_t = typename AccType<scalar_t>::type;
   std::vector<acc_t> buf(4 * static_cast<size_t>(a.tc));
   acc_t *r = buf.data(), *x = r + a.tc, *w = x + a.tc, *g = w + a.tc;
   for (int64_t b = b0; b < b1; ++b) {

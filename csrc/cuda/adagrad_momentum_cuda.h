@@ -1,10 +1,10 @@
-// CUDA kernel of the Adagrad-with-momentum update (csrc/adagrad_momentum.h): one thread per
+// CUDA kernel of the Adagrad-with-momentum update (csrc/adagrad_momentum_math.h): one thread per
 // (touched row, value).
 #pragma once
 
 #include <cuda_runtime_api.h>
 
-#include "adagrad_momentum.h"
+#include "adagrad_momentum_math.h"
 
 namespace seqrec::cuda {
 

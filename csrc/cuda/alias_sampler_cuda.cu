@@ -1,8 +1,8 @@
 // CUDA kernels of the alias-table sampler. Kernels and raw-pointer launchers only: the ATen
-// glue (checks, allocation, generator, stream) is in alias_sampler_cuda.cpp.
+// glue (checks, allocation, generator, stream) is in csrc/alias_sampler.cpp.
 #include <ATen/cuda/PhiloxUtils.cuh>
 
-#include "alias_sampler.h"
+#include "alias_sampler_math.h"
 #include "common/philox.h"
 #include "cuda/alias_sampler_cuda.h"
 

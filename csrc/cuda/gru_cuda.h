@@ -1,4 +1,4 @@
-// CUDA gate passes of the GRU ops (csrc/gru_gate_pass.h), one launcher per data type: a
+// CUDA gate passes of the GRU ops (csrc/gru_pass.h), one launcher per data type: a
 // kernel with one thread per (row, hidden unit), on `stream`.
 #pragma once
 
@@ -6,7 +6,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
-#include "gru_gate_pass.h"
+#include "gru_pass.h"
 
 namespace seqrec::cuda {
 

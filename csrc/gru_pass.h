@@ -9,8 +9,9 @@
 
 #include <cstdint>
 
+#include "common/acc_type.h"
 #include "common/host_device.h"
-#include "gru.h"
+#include "gru_math.h"
 
 namespace seqrec::gru {
 
@@ -21,15 +22,6 @@ enum class Pass : int {
   kBackwardResetAfter,    // all gate gradients; d gh
   kBackwardResetBeforeZN, // z, n gradients
   kBackwardResetBeforeR,  // r gradient from d(r h_prev) = da_n W_n
-};
-
-template <typename T>
-struct AccType {
-  using type = float;  // half and bfloat16 compute in float
-};
-template <>
-struct AccType<double> {
-  using type = double;
 };
 
 // Raw pointers of one pass. Row b of a matrix X is at X + b * X_stride; its columns are
@@ -44,7 +36,7 @@ struct PassArgs {
   int64_t gh_stride = 0;
   const scalar_t* b_ih = nullptr;  // (3H)
   const scalar_t* b_hh = nullptr;  // (3H)
-  scalar_t* ws = nullptr;  // workspace of step t: blocks of H (see gru.h), h_prev last
+  scalar_t* ws = nullptr;  // workspace of step t: blocks of H (see gru_math.h), h_prev last
   int64_t ws_stride = 0;
   scalar_t* out = nullptr;  // (B, H) output of step t
   int64_t out_stride = 0;

@@ -26,15 +26,15 @@ namespace {
 
 using at::Tensor;
 
-void check_state(const char* op, const Tensor& param, const Tensor& acc, const Tensor& mom,
-                 double lr, double momentum, double eps) {
+void check_state(const char* op, const Tensor& param, const Tensor& acc, const Tensor& mom, double lr,
+                 double momentum, double eps) {
   TORCH_CHECK(param.scalar_type() == at::kFloat || param.scalar_type() == at::kDouble, op,
               ": expected a float32 or float64 parameter, got ", param.scalar_type());
   for (const auto& [t, name] : {std::pair{&acc, "accumulator"}, std::pair{&mom, "momentum_buffer"}}) {
     TORCH_CHECK(t->sizes() == param.sizes(), op, ": ", name, " must have the parameter's shape ",
                 param.sizes(), ", got ", t->sizes());
-    TORCH_CHECK(t->scalar_type() == param.scalar_type() && t->device() == param.device(), op, ": ",
-                name, " must have the parameter's dtype and device");
+    TORCH_CHECK(t->scalar_type() == param.scalar_type() && t->device() == param.device(), op, ": ", name,
+                " must have the parameter's dtype and device");
     TORCH_CHECK(t->is_contiguous(), op, ": ", name, " must be contiguous");
   }
   TORCH_CHECK(param.is_contiguous(), op, ": the parameter must be contiguous");
@@ -45,8 +45,8 @@ void check_state(const char* op, const Tensor& param, const Tensor& acc, const T
 }
 
 // raw_rows (CPU only): `rows` are the K unsorted indices with duplicates and `grad` their K rows
-void run(const Tensor& param, const Tensor& acc, const Tensor& mom, const Tensor& grad,
-         const Tensor& rows, int64_t U, int64_t D, double lr, double momentum, double eps, bool raw_rows = false) {
+void run(const Tensor& param, const Tensor& acc, const Tensor& mom, const Tensor& grad, const Tensor& rows,
+         int64_t U, int64_t D, double lr, double momentum, double eps, bool raw_rows = false) {
   AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "adagrad_momentum", [&] {
     adagrad::RowsArgs<scalar_t> a;
     a.param = ptr<scalar_t>(param);
@@ -80,9 +80,11 @@ void sparse_adagrad_momentum_(Tensor& param, Tensor& acc, Tensor& mom, const Ten
   check_state(op, param, acc, mom, lr, momentum, eps);
   TORCH_CHECK(param.dim() == 2, op, ": the parameter must be a (N, D) table, got shape ", param.sizes());
   TORCH_CHECK(indices.dim() == 1 && indices.scalar_type() == at::kLong, op,
-              ": indices must be a 1-D int64 tensor, got ", indices.scalar_type(), " of shape ", indices.sizes());
-  TORCH_CHECK(grad_rows.dim() == 2 && grad_rows.size(0) == indices.size(0) && grad_rows.size(1) == param.size(1),
-              op, ": grad_rows must be (K, D) = (", indices.size(0), ", ", param.size(1), "), got ", grad_rows.sizes());
+              ": indices must be a 1-D int64 tensor, got ", indices.scalar_type(), " of shape ",
+              indices.sizes());
+  TORCH_CHECK(
+      grad_rows.dim() == 2 && grad_rows.size(0) == indices.size(0) && grad_rows.size(1) == param.size(1), op,
+      ": grad_rows must be (K, D) = (", indices.size(0), ", ", param.size(1), "), got ", grad_rows.sizes());
   TORCH_CHECK(grad_rows.scalar_type() == param.scalar_type(), op, ": grad_rows has dtype ",
               grad_rows.scalar_type(), " but the parameter has ", param.scalar_type());
   TORCH_CHECK(indices.device() == param.device() && grad_rows.device() == param.device(), op,
@@ -103,11 +105,12 @@ void sparse_adagrad_momentum_(Tensor& param, Tensor& acc, Tensor& mom, const Ten
     lo_v = lo.item<int64_t>();
     hi_v = hi.item<int64_t>();
   }
-  TORCH_CHECK_INDEX(lo_v >= 0 && hi_v < N, op, ": indices must lie in [0, ", N, "), got values in [",
-                    lo_v, ", ", hi_v, "]");
+  TORCH_CHECK_INDEX(lo_v >= 0 && hi_v < N, op, ": indices must lie in [0, ", N, "), got values in [", lo_v,
+                    ", ", hi_v, "]");
   if (param.is_cpu()) {  // duplicates found by sorting the K indices in the kernel: no temporaries
     const Tensor index = indices.contiguous();
-    run(param, acc, mom, grad_rows.contiguous(), index, index.numel(), D, lr, momentum, eps, /*raw_rows=*/true);
+    run(param, acc, mom, grad_rows.contiguous(), index, index.numel(), D, lr, momentum, eps,
+        /*raw_rows=*/true);
     return;
   }
   const c10::DeviceGuard guard(param.device());  // the op runs on its inputs' device

@@ -18,7 +18,7 @@ at::Tensor alias_draw(const at::Tensor& prob, const at::Tensor& alias, int64_t n
                       std::optional<at::Generator> generator);
 
 // The op alias_draw_philox: n draws under an explicit Philox key and counter offset.
-at::Tensor alias_draw_philox(const at::Tensor& prob, const at::Tensor& alias, int64_t n,
-                             int64_t key, int64_t offset);
+at::Tensor alias_draw_philox(const at::Tensor& prob, const at::Tensor& alias, int64_t n, int64_t key,
+                             int64_t offset);
 
 }  // namespace seqrec

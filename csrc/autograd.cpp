@@ -29,16 +29,15 @@ OptTensor defined_or_none(const Tensor& t) { return t.defined() ? OptTensor(t) :
 
 // ---- gru_step ----
 
-using GruStepSig = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
-                                              const OptTensor&, const OptTensor&, bool);
-using GruStepBackwardSig = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor>(
-    const Tensor&, const Tensor&, const Tensor&, bool);
+using GruStepSig = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&, const OptTensor&,
+                                              const OptTensor&, bool);
+using GruStepBackwardSig = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor>(const Tensor&, const Tensor&,
+                                                                              const Tensor&, bool);
 
 class GruStep : public torch::autograd::Function<GruStep> {
  public:
-  static variable_list forward(AutogradContext* ctx, const Tensor& gi, const Tensor& h,
-                               const Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
-                               bool reset_after) {
+  static variable_list forward(AutogradContext* ctx, const Tensor& gi, const Tensor& h, const Tensor& w_hh,
+                               const OptTensor& b_ih, const OptTensor& b_hh, bool reset_after) {
     static const auto op = find_op<GruStepSig>("seqrec::gru_step");
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [h_new, workspace] = op.call(gi, h, w_hh, b_ih, b_hh, reset_after);
@@ -55,37 +54,39 @@ class GruStep : public torch::autograd::Function<GruStep> {
     const auto saved = ctx->get_saved_variables();
     const Tensor& w_hh = saved[0];
     const Tensor& workspace = saved[1];
-    Tensor grad = grads[0].defined() ? grads[0] : at::zeros({workspace.size(0), w_hh.size(1)},
-                                                             workspace.options());
+    Tensor grad =
+        grads[0].defined() ? grads[0] : at::zeros({workspace.size(0), w_hh.size(1)}, workspace.options());
     auto [d_gi, d_h, d_w, d_b_ih, d_b_hh] =
         op.call(grad, w_hh, workspace, ctx->saved_data["reset_after"].toBool());
-    return {d_gi, d_h, d_w, or_undefined(ctx->saved_data["has_b_ih"].toBool(), d_b_ih),
-            or_undefined(ctx->saved_data["has_b_hh"].toBool(), d_b_hh), Tensor()};
+    return {d_gi,
+            d_h,
+            d_w,
+            or_undefined(ctx->saved_data["has_b_ih"].toBool(), d_b_ih),
+            or_undefined(ctx->saved_data["has_b_hh"].toBool(), d_b_hh),
+            Tensor()};
   }
 };
 
 std::tuple<Tensor, Tensor> gru_step_autograd(const Tensor& gi, const Tensor& h, const Tensor& w_hh,
-                                             const OptTensor& b_ih, const OptTensor& b_hh,
-                                             bool reset_after) {
+                                             const OptTensor& b_ih, const OptTensor& b_hh, bool reset_after) {
   const variable_list out = GruStep::apply(gi, h, w_hh, b_ih, b_hh, reset_after);
   return {out[0], out[1]};
 }
 
 // ---- gru_sequence ----
 
-using GruSequenceSig = std::tuple<Tensor, Tensor, Tensor>(
-    const Tensor&, const Tensor&, const Tensor&, const OptTensor&, const OptTensor&,
-    const OptTensor&, const OptTensor&, bool);
+using GruSequenceSig = std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
+                                                          const OptTensor&, const OptTensor&,
+                                                          const OptTensor&, const OptTensor&, bool);
 using GruSequenceBackwardSig = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor>(
-    const OptTensor&, const OptTensor&, const Tensor&, const Tensor&, const OptTensor&,
-    const OptTensor&, bool);
+    const OptTensor&, const OptTensor&, const Tensor&, const Tensor&, const OptTensor&, const OptTensor&,
+    bool);
 
 class GruSequence : public torch::autograd::Function<GruSequence> {
  public:
-  static variable_list forward(AutogradContext* ctx, const Tensor& gi, const Tensor& h0,
-                               const Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
-                               const OptTensor& reset, const OptTensor& lengths,
-                               bool reset_after) {
+  static variable_list forward(AutogradContext* ctx, const Tensor& gi, const Tensor& h0, const Tensor& w_hh,
+                               const OptTensor& b_ih, const OptTensor& b_hh, const OptTensor& reset,
+                               const OptTensor& lengths, bool reset_after) {
     static const auto op = find_op<GruSequenceSig>("seqrec::gru_sequence");
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [out, h_last, workspace] = op.call(gi, h0, w_hh, b_ih, b_hh, reset, lengths, reset_after);
@@ -100,19 +101,24 @@ class GruSequence : public torch::autograd::Function<GruSequence> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     static const auto op = find_op<GruSequenceBackwardSig>("seqrec::gru_sequence_backward");
     const auto saved = ctx->get_saved_variables();
-    auto [d_gi, d_h0, d_w, d_b_ih, d_b_hh] =
-        op.call(defined_or_none(grads[0]), defined_or_none(grads[1]), saved[0], saved[1],
-                defined_or_none(saved[2]), defined_or_none(saved[3]),
-                ctx->saved_data["reset_after"].toBool());
-    return {d_gi, d_h0, d_w, or_undefined(ctx->saved_data["has_b_ih"].toBool(), d_b_ih),
-            or_undefined(ctx->saved_data["has_b_hh"].toBool(), d_b_hh), Tensor(), Tensor(),
+    auto [d_gi, d_h0, d_w, d_b_ih, d_b_hh] = op.call(
+        defined_or_none(grads[0]), defined_or_none(grads[1]), saved[0], saved[1], defined_or_none(saved[2]),
+        defined_or_none(saved[3]), ctx->saved_data["reset_after"].toBool());
+    return {d_gi,
+            d_h0,
+            d_w,
+            or_undefined(ctx->saved_data["has_b_ih"].toBool(), d_b_ih),
+            or_undefined(ctx->saved_data["has_b_hh"].toBool(), d_b_hh),
+            Tensor(),
+            Tensor(),
             Tensor()};
   }
 };
 
-std::tuple<Tensor, Tensor, Tensor> gru_sequence_autograd(
-    const Tensor& gi, const Tensor& h0, const Tensor& w_hh, const OptTensor& b_ih,
-    const OptTensor& b_hh, const OptTensor& reset, const OptTensor& lengths, bool reset_after) {
+std::tuple<Tensor, Tensor, Tensor> gru_sequence_autograd(const Tensor& gi, const Tensor& h0,
+                                                         const Tensor& w_hh, const OptTensor& b_ih,
+                                                         const OptTensor& b_hh, const OptTensor& reset,
+                                                         const OptTensor& lengths, bool reset_after) {
   const variable_list out = GruSequence::apply(gi, h0, w_hh, b_ih, b_hh, reset, lengths, reset_after);
   return {out[0], out[1], out[2]};
 }
@@ -120,20 +126,20 @@ std::tuple<Tensor, Tensor, Tensor> gru_sequence_autograd(
 // ---- sampled_ranking_loss ----
 
 using OptDouble = std::optional<double>;
-using LossSig = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const OptTensor&,
-                                           const OptTensor&, const OptTensor&, c10::string_view,
-                                           double, double, c10::string_view, OptDouble);
-using LossBackwardSig = std::tuple<Tensor, Tensor, Tensor>(
-    const Tensor&, const Tensor&, const Tensor&, const OptTensor&, const OptTensor&,
-    const OptTensor&, const Tensor&, c10::string_view, double, double, c10::string_view,
-    OptDouble);
+using LossSig = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const OptTensor&, const OptTensor&,
+                                           const OptTensor&, c10::string_view, double, double,
+                                           c10::string_view, OptDouble);
+using LossBackwardSig = std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
+                                                           const OptTensor&, const OptTensor&,
+                                                           const OptTensor&, const Tensor&, c10::string_view,
+                                                           double, double, c10::string_view, OptDouble);
 
 class SampledRankingLoss : public torch::autograd::Function<SampledRankingLoss> {
  public:
   static variable_list forward(AutogradContext* ctx, const Tensor& h, const Tensor& out_rows,
-                               const OptTensor& out_bias, const OptTensor& logq,
-                               const OptTensor& col_items, c10::string_view loss, double bpreg,
-                               double elu_param, c10::string_view reduction, OptDouble normalizer) {
+                               const OptTensor& out_bias, const OptTensor& logq, const OptTensor& col_items,
+                               c10::string_view loss, double bpreg, double elu_param,
+                               c10::string_view reduction, OptDouble normalizer) {
     static const auto op = find_op<LossSig>("seqrec::sampled_ranking_loss");
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [value, stats] =
@@ -162,17 +168,20 @@ class SampledRankingLoss : public torch::autograd::Function<SampledRankingLoss> 
                 defined_or_none(saved[4]), saved[5], loss, ctx->saved_data["bpreg"].toDouble(),
                 ctx->saved_data["elu_param"].toDouble(), reduction,
                 normalizer.isNone() ? OptDouble() : OptDouble(normalizer.toDouble()));
-    return {d_h, d_rows, saved[2].defined() ? d_bias : Tensor(), Tensor(), Tensor(), Tensor(),
-            Tensor(), Tensor(), Tensor(), Tensor()};
+    return {d_h,      d_rows,   saved[2].defined() ? d_bias : Tensor(),
+            Tensor(), Tensor(), Tensor(),
+            Tensor(), Tensor(), Tensor(),
+            Tensor()};
   }
 };
 
-std::tuple<Tensor, Tensor> sampled_ranking_loss_autograd(
-    const Tensor& h, const Tensor& out_rows, const OptTensor& out_bias, const OptTensor& logq,
-    const OptTensor& col_items, c10::string_view loss, double bpreg, double elu_param,
-    c10::string_view reduction, OptDouble normalizer) {
-  const variable_list out = SampledRankingLoss::apply(h, out_rows, out_bias, logq, col_items, loss,
-                                                      bpreg, elu_param, reduction, normalizer);
+std::tuple<Tensor, Tensor> sampled_ranking_loss_autograd(const Tensor& h, const Tensor& out_rows,
+                                                         const OptTensor& out_bias, const OptTensor& logq,
+                                                         const OptTensor& col_items, c10::string_view loss,
+                                                         double bpreg, double elu_param,
+                                                         c10::string_view reduction, OptDouble normalizer) {
+  const variable_list out = SampledRankingLoss::apply(h, out_rows, out_bias, logq, col_items, loss, bpreg,
+                                                      elu_param, reduction, normalizer);
   return {out[0], out[1]};
 }
 

@@ -37,8 +37,8 @@ using gru::Pass;
 void check_same(const Tensor& x, const Tensor& ref, const char* name, const char* op) {
   TORCH_CHECK(x.device() == ref.device(), op, ": ", name, " is on ", x.device(),
               " but the input projections are on ", ref.device());
-  TORCH_CHECK(x.scalar_type() == ref.scalar_type(), op, ": ", name, " has dtype ",
-              x.scalar_type(), " but the input projections have ", ref.scalar_type());
+  TORCH_CHECK(x.scalar_type() == ref.scalar_type(), op, ": ", name, " has dtype ", x.scalar_type(),
+              " but the input projections have ", ref.scalar_type());
 }
 
 struct Dims {
@@ -50,22 +50,22 @@ Dims check_gru_inputs(const char* op, const Tensor& gi, const Tensor& h0, const 
                       const OptTensor& lengths) {
   TORCH_CHECK(gi.dim() == 3, op, ": gi must be (T, B, 3H), got shape ", gi.sizes());
   const auto dt = gi.scalar_type();
-  TORCH_CHECK(dt == at::kFloat || dt == at::kDouble || dt == at::kHalf || dt == at::kBFloat16,
-              op, ": expected float32, float64, float16 or bfloat16 tensors, got ", dt);
+  TORCH_CHECK(dt == at::kFloat || dt == at::kDouble || dt == at::kHalf || dt == at::kBFloat16, op,
+              ": expected float32, float64, float16 or bfloat16 tensors, got ", dt);
   TORCH_CHECK(gi.is_cpu() || gi.is_cuda(), op, ": unsupported device ", gi.device());
   const int64_t T = gi.size(0), B = gi.size(1);
   TORCH_CHECK(gi.size(2) % 3 == 0, op, ": the last dimension of gi must be 3H, got ", gi.size(2));
   const int64_t H = gi.size(2) / 3;
-  TORCH_CHECK(h0.dim() == 2 && h0.size(0) == B && h0.size(1) == H, op, ": h must be (B, H) = (",
-              B, ", ", H, "), got shape ", h0.sizes());
+  TORCH_CHECK(h0.dim() == 2 && h0.size(0) == B && h0.size(1) == H, op, ": h must be (B, H) = (", B, ", ", H,
+              "), got shape ", h0.sizes());
   check_same(h0, gi, "h", op);
-  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) == 3 * H && w_hh.size(1) == H, op,
-              ": w_hh must be (3H, H) = (", 3 * H, ", ", H, "), got shape ", w_hh.sizes());
+  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) == 3 * H && w_hh.size(1) == H, op, ": w_hh must be (3H, H) = (",
+              3 * H, ", ", H, "), got shape ", w_hh.sizes());
   check_same(w_hh, gi, "w_hh", op);
   for (const auto& [bias, name] : {std::pair{&b_ih, "b_ih"}, std::pair{&b_hh, "b_hh"}}) {
     if (!bias->has_value()) continue;
-    TORCH_CHECK((*bias)->dim() == 1 && (*bias)->size(0) == 3 * H, op, ": ", name,
-                " must be (3H,) = (", 3 * H, ",), got shape ", (*bias)->sizes());
+    TORCH_CHECK((*bias)->dim() == 1 && (*bias)->size(0) == 3 * H, op, ": ", name, " must be (3H,) = (", 3 * H,
+                ",), got shape ", (*bias)->sizes());
     check_same(**bias, gi, name, op);
   }
   if (reset.has_value()) {
@@ -73,16 +73,16 @@ Dims check_gru_inputs(const char* op, const Tensor& gi, const Tensor& h0, const 
                 reset->scalar_type());
     TORCH_CHECK(reset->dim() == 2 && reset->size(0) == T && reset->size(1) == B, op,
                 ": reset must be (T, B) = (", T, ", ", B, "), got shape ", reset->sizes());
-    TORCH_CHECK(reset->device() == gi.device(), op, ": reset is on ", reset->device(),
-                " but gi is on ", gi.device());
+    TORCH_CHECK(reset->device() == gi.device(), op, ": reset is on ", reset->device(), " but gi is on ",
+                gi.device());
   }
   if (lengths.has_value()) {
     TORCH_CHECK(lengths->scalar_type() == at::kLong, op, ": lengths must be int64, got ",
                 lengths->scalar_type());
-    TORCH_CHECK(lengths->dim() == 1 && lengths->size(0) == B, op, ": lengths must be (B,) = (",
-                B, ",), got shape ", lengths->sizes());
-    TORCH_CHECK(lengths->device() == gi.device(), op, ": lengths is on ", lengths->device(),
-                " but gi is on ", gi.device());
+    TORCH_CHECK(lengths->dim() == 1 && lengths->size(0) == B, op, ": lengths must be (B,) = (", B,
+                ",), got shape ", lengths->sizes());
+    TORCH_CHECK(lengths->device() == gi.device(), op, ": lengths is on ", lengths->device(), " but gi is on ",
+                gi.device());
     if (B > 0) {
       const auto [lo, hi] = at::aminmax(*lengths);
       const int64_t lo_v = lo.item<int64_t>(), hi_v = hi.item<int64_t>();
@@ -107,9 +107,7 @@ template <typename T>
 struct CudaGatePasses {
   using scalar_t = T;
   cudaStream_t stream;
-  void operator()(Pass pass, const gru::PassArgs<T>& a) const {
-    cuda::launch_gate_pass(pass, a, stream);
-  }
+  void operator()(Pass pass, const gru::PassArgs<T>& a) const { cuda::launch_gate_pass(pass, a, stream); }
 };
 #endif
 
@@ -118,15 +116,15 @@ struct CudaGatePasses {
 template <typename F>
 void with_gate_passes(const Tensor& like, F&& f) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, like.scalar_type(), "GRU ops", [&] {
-    run_on_device(like, [&] { f(CpuGatePasses<scalar_t>{}); },
-                  SEQREC_CUDA_LAUNCH(stream, f(CudaGatePasses<cuda_scalar_t<scalar_t>>{stream})));
+    run_on_device(
+        like, [&] { f(CpuGatePasses<scalar_t>{}); },
+        SEQREC_CUDA_LAUNCH(stream, f(CudaGatePasses<cuda_scalar_t<scalar_t>>{stream})));
   });
 }
 
 // x (B, H) with the rows that restart at step 0 zeroed: reset[0] of the rows that have a step
 // 0 (the state before step 0 is h0 so masked; its gradient is masked the same way).
-Tensor zero_rows_restarting_at_step0(const Tensor& x, const OptTensor& reset,
-                                     const OptTensor& lengths) {
+Tensor zero_rows_restarting_at_step0(const Tensor& x, const OptTensor& reset, const OptTensor& lengths) {
   if (!reset.has_value()) return x;
   Tensor restart = (*reset)[0];
   if (lengths.has_value()) restart = restart & (*lengths > 0);
@@ -140,8 +138,8 @@ Tensor workspace_h_prev(const Tensor& ws, int64_t t, int64_t B, int64_t H, int K
 
 // The pass arguments of a sequence that no step changes: sizes, workspace stride, masks.
 template <typename scalar_t>
-gru::PassArgs<scalar_t> sequence_args(int64_t T, int64_t B, int64_t H, int K,
-                                      const Tensor& reset_c, const Tensor& lengths_c) {
+gru::PassArgs<scalar_t> sequence_args(int64_t T, int64_t B, int64_t H, int K, const Tensor& reset_c,
+                                      const Tensor& lengths_c) {
   gru::PassArgs<scalar_t> a;
   a.B = B;
   a.H = H;
@@ -177,10 +175,9 @@ ForwardScratch forward_scratch(const Tensor& w_hh, const Dims& d, bool reset_aft
 // Steps 0..T-1: per step the hidden product(s) and the gate passes between them. Each step
 // writes its workspace, its output, and the next step's h_prev (the last step's: h_last).
 template <typename Passes>
-void forward_steps(const Passes& run_pass, const Tensor& gi, const Tensor& b_ih,
-                   const Tensor& b_hh, const Tensor& reset_c, const Tensor& lengths_c,
-                   bool reset_after, const Dims& d, const ForwardScratch& s, const Tensor& out,
-                   const Tensor& h_last, const Tensor& ws) {
+void forward_steps(const Passes& run_pass, const Tensor& gi, const Tensor& b_ih, const Tensor& b_hh,
+                   const Tensor& reset_c, const Tensor& lengths_c, bool reset_after, const Dims& d,
+                   const ForwardScratch& s, const Tensor& out, const Tensor& h_last, const Tensor& ws) {
   using scalar_t = typename Passes::scalar_t;
   const auto [T, B, H] = d;
   const int K = gru::workspace_blocks(reset_after);
@@ -228,10 +225,10 @@ void forward_steps(const Passes& run_pass, const Tensor& gi, const Tensor& b_ih,
 }
 
 // Writes out (T, B, H), h_last (B, H) and ws. Absent biases must come as zeros.
-void sequence_forward_impl(const Tensor& gi, const Tensor& h0, const Tensor& w_hh,
-                           const Tensor& b_ih, const Tensor& b_hh, const OptTensor& reset,
-                           const OptTensor& lengths, bool reset_after, const Dims& d,
-                           const Tensor& out, const Tensor& h_last, const Tensor& ws) {
+void sequence_forward_impl(const Tensor& gi, const Tensor& h0, const Tensor& w_hh, const Tensor& b_ih,
+                           const Tensor& b_hh, const OptTensor& reset, const OptTensor& lengths,
+                           bool reset_after, const Dims& d, const Tensor& out, const Tensor& h_last,
+                           const Tensor& ws) {
   if (d.T == 0) {
     h_last.copy_(h0);
     return;
@@ -260,9 +257,8 @@ struct BackwardBuffers {
 // h_prev. need_d_h0 = false skips the product of step 0 (its d h_prev is not wanted).
 template <typename Passes>
 void backward_steps(const Passes& run_pass, const Tensor& grad_out_c, const Tensor& grad_h_last_c,
-                    const Tensor& zeros_bh, const Tensor& w_hh, const Tensor& ws,
-                    const Tensor& reset_c, const Tensor& lengths_c, bool reset_after,
-                    bool need_d_h0, BackwardBuffers& g) {
+                    const Tensor& zeros_bh, const Tensor& w_hh, const Tensor& ws, const Tensor& reset_c,
+                    const Tensor& lengths_c, bool reset_after, bool need_d_h0, BackwardBuffers& g) {
   using scalar_t = typename Passes::scalar_t;
   const int K = gru::workspace_blocks(reset_after);
   const int64_t T = ws.size(0), B = ws.size(1), H = ws.size(2) / K;
@@ -309,8 +305,7 @@ void backward_steps(const Passes& run_pass, const Tensor& grad_out_c, const Tens
 
 // The gradients of w_hh, b_ih and b_hh: one matrix product over all T steps.
 std::tuple<Tensor, Tensor, Tensor> weight_and_bias_grads(const Tensor& w_hh, const Tensor& ws,
-                                                         const BackwardBuffers& g,
-                                                         bool reset_after) {
+                                                         const BackwardBuffers& g, bool reset_after) {
   const int K = gru::workspace_blocks(reset_after);
   const int64_t T = ws.size(0), B = ws.size(1), H = ws.size(2) / K;
   const Tensor h_prev = block(ws, 0, T * B, (K - 1) * H, H);
@@ -334,9 +329,8 @@ std::tuple<Tensor, Tensor, Tensor> weight_and_bias_grads(const Tensor& w_hh, con
 // need_d_h0 = false (one-step truncated backpropagation): d_h0 comes back undefined, and the
 // product that would carry step 0's gradient into h0 is skipped.
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
-    const OptTensor& grad_out, const OptTensor& grad_h_last, const Tensor& w_hh,
-    const Tensor& ws, const OptTensor& reset, const OptTensor& lengths, bool reset_after,
-    bool need_d_h0 = true) {
+    const OptTensor& grad_out, const OptTensor& grad_h_last, const Tensor& w_hh, const Tensor& ws,
+    const OptTensor& reset, const OptTensor& lengths, bool reset_after, bool need_d_h0 = true) {
   const int K = gru::workspace_blocks(reset_after);
   const int64_t T = ws.size(0), B = ws.size(1), H = ws.size(2) / K;
   const auto opts = ws.options();
@@ -348,7 +342,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
   g.d_rh = reset_after ? Tensor() : at::empty({B, H}, opts);
   const Tensor grad_out_c = grad_out.has_value() ? grad_out->contiguous() : Tensor();
   // absent gradients are zeros: the gate passes then need no branch for them
-  const Tensor zeros_bh = grad_out.has_value() && grad_h_last.has_value() ? Tensor() : at::zeros({B, H}, opts);
+  const Tensor zeros_bh =
+      grad_out.has_value() && grad_h_last.has_value() ? Tensor() : at::zeros({B, H}, opts);
   const Tensor grad_h_last_c = grad_h_last.has_value() ? grad_h_last->contiguous() : zeros_bh;
   const Tensor reset_c = reset.has_value() ? reset->contiguous() : Tensor();
   const Tensor lengths_c = lengths.has_value() ? lengths->contiguous() : Tensor();
@@ -357,8 +352,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
             at::zeros({3 * H}, opts)};
   }
   with_gate_passes(ws, [&](const auto& passes) {
-    backward_steps(passes, grad_out_c, grad_h_last_c, zeros_bh, w_hh, ws, reset_c, lengths_c,
-                   reset_after, need_d_h0, g);
+    backward_steps(passes, grad_out_c, grad_h_last_c, zeros_bh, w_hh, ws, reset_c, lengths_c, reset_after,
+                   need_d_h0, g);
   });
   // the state before step 0 was h0 with restarting rows zeroed
   Tensor d_h0 = need_d_h0 ? zero_rows_restarting_at_step0(g.dh_bufs[0], reset, lengths) : Tensor();
@@ -373,10 +368,10 @@ Tensor bias_or_zeros(const OptTensor& b, const Tensor& gi, int64_t H) {
   return b.has_value() ? b->contiguous() : at::zeros({3 * H}, gi.options());
 }
 
-std::tuple<Tensor, Tensor, Tensor> gru_sequence(const Tensor& gi_in, const Tensor& h0_in,
-                                                const Tensor& w_in, const OptTensor& b_ih_in,
-                                                const OptTensor& b_hh_in, const OptTensor& reset,
-                                                const OptTensor& lengths, bool reset_after) {
+std::tuple<Tensor, Tensor, Tensor> gru_sequence(const Tensor& gi_in, const Tensor& h0_in, const Tensor& w_in,
+                                                const OptTensor& b_ih_in, const OptTensor& b_hh_in,
+                                                const OptTensor& reset, const OptTensor& lengths,
+                                                bool reset_after) {
   const Dims d = check_gru_inputs("gru_sequence", gi_in, h0_in, w_in, b_ih_in, b_hh_in, reset, lengths);
   const c10::DeviceGuard guard(gi_in.device());  // the op runs on its inputs' device
   const Tensor gi = gi_in.contiguous(), h0 = h0_in.contiguous(), w_hh = w_in.contiguous();
@@ -390,11 +385,13 @@ std::tuple<Tensor, Tensor, Tensor> gru_sequence(const Tensor& gi_in, const Tenso
 }
 
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_sequence_backward(
-    const OptTensor& grad_out, const OptTensor& grad_h_last, const Tensor& w_hh_in,
-    const Tensor& ws, const OptTensor& reset, const OptTensor& lengths, bool reset_after) {
+    const OptTensor& grad_out, const OptTensor& grad_h_last, const Tensor& w_hh_in, const Tensor& ws,
+    const OptTensor& reset, const OptTensor& lengths, bool reset_after) {
   const int K = gru::workspace_blocks(reset_after);
-  TORCH_CHECK(ws.dim() == 3 && ws.size(2) % K == 0, "gru_sequence_backward: workspace must be "
-              "(T, B, ", K, "H), got shape ", ws.sizes());
+  TORCH_CHECK(ws.dim() == 3 && ws.size(2) % K == 0,
+              "gru_sequence_backward: workspace must be "
+              "(T, B, ",
+              K, "H), got shape ", ws.sizes());
   const int64_t T = ws.size(0), B = ws.size(1), H = ws.size(2) / K;
   TORCH_CHECK(w_hh_in.dim() == 2 && w_hh_in.size(0) == 3 * H && w_hh_in.size(1) == H,
               "gru_sequence_backward: w_hh must be (3H, H) with H = ", H);
@@ -405,53 +402,51 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_sequence_backward(
     TORCH_CHECK(grad_h_last->sizes() == at::IntArrayRef({B, H}),
                 "gru_sequence_backward: grad_h_last must be (B, H)");
   const c10::DeviceGuard guard(ws.device());  // the op runs on its inputs' device
-  return sequence_backward_impl(grad_out, grad_h_last, w_hh_in.contiguous(), ws.contiguous(),
-                                reset, lengths, reset_after);
+  return sequence_backward_impl(grad_out, grad_h_last, w_hh_in.contiguous(), ws.contiguous(), reset, lengths,
+                                reset_after);
 }
 
-std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_step_backward(
-    const Tensor& grad_h_new, const Tensor& w_hh, const Tensor& ws, bool reset_after) {
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_step_backward(const Tensor& grad_h_new,
+                                                                     const Tensor& w_hh, const Tensor& ws,
+                                                                     bool reset_after) {
   TORCH_CHECK(ws.dim() == 2 && grad_h_new.dim() == 2,
               "gru_step_backward: expected grad_h_new (B, H) and workspace (B, K*H)");
   auto [d_gi, d_h, d_w, d_b_ih, d_b_hh] = gru_sequence_backward(
-      grad_h_new.unsqueeze(0), std::nullopt, w_hh, ws.unsqueeze(0), std::nullopt, std::nullopt,
-      reset_after);
+      grad_h_new.unsqueeze(0), std::nullopt, w_hh, ws.unsqueeze(0), std::nullopt, std::nullopt, reset_after);
   return {d_gi.squeeze(0), d_h, d_w, d_b_ih, d_b_hh};
 }
 
 }  // namespace
 
 std::tuple<Tensor, Tensor> gru_step(const Tensor& gi_in, const Tensor& h_in, const Tensor& w_in,
-                                    const OptTensor& b_ih_in, const OptTensor& b_hh_in,
-                                    bool reset_after) {
+                                    const OptTensor& b_ih_in, const OptTensor& b_hh_in, bool reset_after) {
   TORCH_CHECK(gi_in.dim() == 2, "gru_step: gi must be (B, 3H), got shape ", gi_in.sizes());
   const Tensor gi = gi_in.contiguous().unsqueeze(0);
-  const Dims d = check_gru_inputs("gru_step", gi, h_in, w_in, b_ih_in, b_hh_in, std::nullopt,
-                                  std::nullopt);
+  const Dims d = check_gru_inputs("gru_step", gi, h_in, w_in, b_ih_in, b_hh_in, std::nullopt, std::nullopt);
   const c10::DeviceGuard guard(gi_in.device());  // the op runs on its inputs' device
   const int K = gru::workspace_blocks(reset_after);
   Tensor out = at::empty({1, d.B, d.H}, gi.options());
   Tensor h_next = at::empty({d.B, d.H}, gi.options());  // = out; written as the sequence's h_last
   Tensor ws = at::empty({1, d.B, K * d.H}, gi.options());
   sequence_forward_impl(gi, h_in.contiguous(), w_in.contiguous(), bias_or_zeros(b_ih_in, gi, d.H),
-                        bias_or_zeros(b_hh_in, gi, d.H), std::nullopt, std::nullopt, reset_after,
-                        d, out, h_next, ws);
+                        bias_or_zeros(b_hh_in, gi, d.H), std::nullopt, std::nullopt, reset_after, d, out,
+                        h_next, ws);
   return {out.squeeze(0), ws.squeeze(0)};
 }
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> gru_step_backward_truncated(const Tensor& grad_h_new,
-                                                               const Tensor& w_hh, const Tensor& ws,
-                                                               bool reset_after) {
+                                                                       const Tensor& w_hh, const Tensor& ws,
+                                                                       bool reset_after) {
   TORCH_CHECK(ws.dim() == 2 && grad_h_new.dim() == 2,
               "gru4rec_step: expected grad_h_new (B, H) and workspace (B, K*H)");
   const int K = gru::workspace_blocks(reset_after);
   const int64_t B = ws.size(0), H = ws.size(1) / K;
-  TORCH_CHECK(ws.size(1) == K * H && grad_h_new.size(0) == B && grad_h_new.size(1) == H &&
-                  w_hh.dim() == 2 && w_hh.size(0) == 3 * H && w_hh.size(1) == H,
+  TORCH_CHECK(ws.size(1) == K * H && grad_h_new.size(0) == B && grad_h_new.size(1) == H && w_hh.dim() == 2 &&
+                  w_hh.size(0) == 3 * H && w_hh.size(1) == H,
               "gru4rec_step: inconsistent GRU backward shapes");
   auto [d_gi, d_h, d_w, d_b_ih, d_b_hh] = sequence_backward_impl(
-      grad_h_new.contiguous().unsqueeze(0), std::nullopt, w_hh.contiguous(),
-      ws.contiguous().unsqueeze(0), std::nullopt, std::nullopt, reset_after, /*need_d_h0=*/false);
+      grad_h_new.contiguous().unsqueeze(0), std::nullopt, w_hh.contiguous(), ws.contiguous().unsqueeze(0),
+      std::nullopt, std::nullopt, reset_after, /*need_d_h0=*/false);
   return {d_gi.squeeze(0), d_w, d_b_ih, d_b_hh};
 }
 

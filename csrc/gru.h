@@ -10,8 +10,7 @@
 namespace seqrec {
 
 // The op gru_step: gi (B, 3H), h (B, H), w_hh (3H, H) -> h_new (B, H), workspace.
-std::tuple<at::Tensor, at::Tensor> gru_step(const at::Tensor& gi, const at::Tensor& h,
-                                            const at::Tensor& w_hh,
+std::tuple<at::Tensor, at::Tensor> gru_step(const at::Tensor& gi, const at::Tensor& h, const at::Tensor& w_hh,
                                             const std::optional<at::Tensor>& b_ih,
                                             const std::optional<at::Tensor>& b_hh, bool reset_after);
 

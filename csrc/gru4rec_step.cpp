@@ -32,8 +32,8 @@ using OptTensor = std::optional<Tensor>;
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> gru4rec_step(
     const Tensor& gi, const Tensor& h, const Tensor& w_hh, const Tensor& b_h, const OptTensor& b_hh,
     const Tensor& out_rows, const Tensor& out_bias, const OptTensor& logq_correction,
-    const OptTensor& hidden_mask, c10::string_view loss, double bpreg, double elu_param,
-    bool reset_after, std::optional<double> normalizer) {
+    const OptTensor& hidden_mask, c10::string_view loss, double bpreg, double elu_param, bool reset_after,
+    std::optional<double> normalizer) {
   TORCH_CHECK(gi.dim() == 2, "gru4rec_step: gi must be (B, 3H), got shape ", gi.sizes());
   TORCH_CHECK(gi.scalar_type() == at::kFloat || gi.scalar_type() == at::kDouble,
               "gru4rec_step: expected float32 or float64 tensors, got ", gi.scalar_type());
@@ -41,8 +41,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> gru4r
   auto [h_new, ws] = gru_step(gi, h, w_hh, b_h, b_hh, reset_after);
   Tensor h_out = h_new;
   if (hidden_mask.has_value()) {
-    TORCH_CHECK(hidden_mask->sizes() == h_new.sizes(), "gru4rec_step: hidden_mask must be (B, H) = ",
-                h_new.sizes(), ", got shape ", hidden_mask->sizes());
+    TORCH_CHECK(hidden_mask->sizes() == h_new.sizes(),
+                "gru4rec_step: hidden_mask must be (B, H) = ", h_new.sizes(), ", got shape ",
+                hidden_mask->sizes());
     TORCH_CHECK(hidden_mask->scalar_type() == gi.scalar_type() && hidden_mask->device() == gi.device(),
                 "gru4rec_step: hidden_mask must have the dtype and device of gi");
     h_out = h_new * *hidden_mask;

@@ -86,8 +86,8 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
               std::string(embedding), "' must be (", joined(base), ") or (", joined(param_names(mode, true)),
               "), got ", params.size(), " tensors");
   const auto names = param_names(mode, params.size() > base.size());
-  for (const auto& [list, what] : {std::pair{accumulators, "accumulators"},
-                                   std::pair{momentum_buffers, "momentum_buffers"}}) {
+  for (const auto& [list, what] :
+       {std::pair{accumulators, "accumulators"}, std::pair{momentum_buffers, "momentum_buffers"}}) {
     TORCH_CHECK(list.size() == params.size(), op, ": ", what, " must hold one tensor per parameter (",
                 joined(names), "), got ", list.size());
   }
@@ -96,12 +96,14 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
       if (names[i] == name) return static_cast<int>(i);
     return -1;
   };
-  const int i_item_in = index_of("item_in"), i_out_table = index_of("out_table"), i_out_bias = index_of("out_bias"),
-            i_w_hh = index_of("w_hh"), i_b_h = index_of("b_h"), i_w_in = index_of("w_in"), i_b_hh = index_of("b_hh");
+  const int i_item_in = index_of("item_in"), i_out_table = index_of("out_table"),
+            i_out_bias = index_of("out_bias"), i_w_hh = index_of("w_hh"), i_b_h = index_of("b_h"),
+            i_w_in = index_of("w_in"), i_b_hh = index_of("b_hh");
   const Tensor &out_table = params[i_out_table], &out_bias = params[i_out_bias], &w_hh = params[i_w_hh],
                &b_h = params[i_b_h];
   TORCH_CHECK(out_table.dim() == 2 && out_bias.dim() == 1 && out_bias.size(0) == out_table.size(0), op,
-              ": expected out_table (N, H) and out_bias (N), got ", out_table.sizes(), " and ", out_bias.sizes());
+              ": expected out_table (N, H) and out_bias (N), got ", out_table.sizes(), " and ",
+              out_bias.sizes());
   const int64_t N = out_table.size(0), H = out_table.size(1);
   const Tensor& in_table = mode == Embedding::kConstrained ? out_table : params[i_item_in];
   TORCH_CHECK(in_table.dim() == 2 && in_table.size(0) == N, op, ": item_in must be (N, width) with N = ", N,
@@ -119,23 +121,25 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
     TORCH_CHECK(t->dim() == 1 && t->scalar_type() == at::kLong, op, ": ", what,
                 " must be a 1-D int64 tensor, got ", t->scalar_type(), " of shape ", t->sizes());
   }
-  TORCH_CHECK(target_ids.size(0) == item_ids.size(0), op, ": item_ids and target_ids must have the same length, got ",
-              item_ids.size(0), " and ", target_ids.size(0));
+  TORCH_CHECK(target_ids.size(0) == item_ids.size(0), op,
+              ": item_ids and target_ids must have the same length, got ", item_ids.size(0), " and ",
+              target_ids.size(0));
   const c10::DeviceGuard guard(out_table.device());
   Tensor h = h_in;
   if (reset.has_value()) {
     TORCH_CHECK(reset->dim() == 1 && reset->size(0) == h_in.size(0) && reset->scalar_type() == at::kBool &&
                     reset->device() == h_in.device(),
-                op, ": reset must be a (B,) bool tensor on h's device, got ", reset->scalar_type(), " of shape ",
-                reset->sizes());
+                op, ": reset must be a (B,) bool tensor on h's device, got ", reset->scalar_type(),
+                " of shape ", reset->sizes());
     h = h_in.masked_fill(reset->unsqueeze(1), 0);
   }
   const Tensor out_ids = at::cat({target_ids, negative_ids});
   // the gathers check the ids against the tables' rows
   const Tensor in_rows = in_table.index_select(0, item_ids);
   if (embed_mask.has_value()) {
-    TORCH_CHECK(embed_mask->sizes() == in_rows.sizes(), op, ": embed_mask must be (B, width of the input rows) = ",
-                in_rows.sizes(), ", got shape ", embed_mask->sizes());
+    TORCH_CHECK(embed_mask->sizes() == in_rows.sizes(), op,
+                ": embed_mask must be (B, width of the input rows) = ", in_rows.sizes(), ", got shape ",
+                embed_mask->sizes());
   }
   const Tensor x = embed_mask.has_value() ? in_rows * *embed_mask : in_rows;
   const Tensor gi = i_w_in >= 0 ? at::mm(x, params[i_w_in]) : x;
@@ -152,8 +156,8 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
       TORCH_CHECK(state->sizes() == params[i].sizes() && state->scalar_type() == params[i].scalar_type() &&
                       state->device() == params[i].device() && state->is_contiguous() &&
                       params[i].is_contiguous(),
-                  op, ": the accumulator and momentum buffer of ", names[i], " must be contiguous, of its shape ",
-                  params[i].sizes(), ", dtype and device");
+                  op, ": the accumulator and momentum buffer of ", names[i],
+                  " must be contiguous, of its shape ", params[i].sizes(), ", dtype and device");
     }
     // views with the parameters' storage: the updates write through them
     const bool bias = static_cast<int>(i) == i_out_bias;
@@ -167,7 +171,9 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
   auto sparse = [&](int i, const Tensor& rows, const Tensor& grads) {
     sparse_adagrad_momentum_(p[i], acc[i], mom[i], rows, grads, lr, momentum, eps);
   };
-  auto dense = [&](int i, const Tensor& grad) { adagrad_momentum_(p[i], acc[i], mom[i], grad, lr, momentum, eps); };
+  auto dense = [&](int i, const Tensor& grad) {
+    adagrad_momentum_(p[i], acc[i], mom[i], grad, lr, momentum, eps);
+  };
   if (mode == Embedding::kConstrained) {
     sparse(i_out_table, at::cat({item_ids, out_ids}), at::cat({d_in, d_out_rows}));
   } else {

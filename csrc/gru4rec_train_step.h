@@ -17,8 +17,8 @@ std::tuple<at::Tensor, at::Tensor> gru4rec_train_step_(
     const at::Tensor& item_ids, const at::Tensor& target_ids, const at::Tensor& negative_ids,
     const at::Tensor& h, const std::optional<at::Tensor>& reset,
     const std::optional<at::Tensor>& logq_correction, const std::optional<at::Tensor>& embed_mask,
-    const std::optional<at::Tensor>& hidden_mask, c10::string_view embedding,
-    c10::string_view loss, double bpreg, double elu_param, bool reset_after,
-    std::optional<double> normalizer, double lr, double momentum, double eps);
+    const std::optional<at::Tensor>& hidden_mask, c10::string_view embedding, c10::string_view loss,
+    double bpreg, double elu_param, bool reset_after, std::optional<double> normalizer, double lr,
+    double momentum, double eps);
 
 }  // namespace seqrec

@@ -55,8 +55,7 @@ SEQREC_HOST_DEVICE void reset_before_forward_rz(acc_t a_r, acc_t a_z, acc_t& r, 
 
 // Phase 2 of reset_before: n from its full pre-activation gi_n + (r h) W_n^T, and h'.
 template <typename acc_t>
-SEQREC_HOST_DEVICE void reset_before_forward_n(acc_t a_n, acc_t z, acc_t h_prev, acc_t& n,
-                                               acc_t& h_new) {
+SEQREC_HOST_DEVICE void reset_before_forward_n(acc_t a_n, acc_t z, acc_t h_prev, acc_t& n, acc_t& h_new) {
   n = tanh_approx(a_n);
   h_new = (acc_t(1) - z) * h_prev + z * n;
 }

@@ -16,12 +16,12 @@
 namespace seqrec::gru {
 
 enum class Pass : int {
-  kForwardResetAfter,     // gates, h' from gh = h_prev W^T
-  kForwardResetBeforeRZ,  // r, z from gh = h_prev W_rz^T; writes r h_prev
-  kForwardResetBeforeN,   // n, h' from gh = (r h_prev) W_n^T
-  kBackwardResetAfter,    // all gate gradients; d gh
-  kBackwardResetBeforeZN, // z, n gradients
-  kBackwardResetBeforeR,  // r gradient from d(r h_prev) = da_n W_n
+  kForwardResetAfter,      // gates, h' from gh = h_prev W^T
+  kForwardResetBeforeRZ,   // r, z from gh = h_prev W_rz^T; writes r h_prev
+  kForwardResetBeforeN,    // n, h' from gh = (r h_prev) W_n^T
+  kBackwardResetAfter,     // all gate gradients; d gh
+  kBackwardResetBeforeZN,  // z, n gradients
+  kBackwardResetBeforeR,   // r gradient from d(r h_prev) = da_n W_n
 };
 
 // Raw pointers of one pass. Row b of a matrix X is at X + b * X_stride; its columns are
@@ -36,7 +36,7 @@ struct PassArgs {
   int64_t gh_stride = 0;
   const scalar_t* b_ih = nullptr;  // (3H)
   const scalar_t* b_hh = nullptr;  // (3H)
-  scalar_t* ws = nullptr;  // workspace of step t: blocks of H (see gru_math.h), h_prev last
+  scalar_t* ws = nullptr;          // workspace of step t: blocks of H (see gru_math.h), h_prev last
   int64_t ws_stride = 0;
   scalar_t* out = nullptr;  // (B, H) output of step t
   int64_t out_stride = 0;
@@ -103,13 +103,20 @@ SEQREC_HOST_DEVICE T* row_of(T* p, int64_t b, int64_t stride) {
 
 template <typename scalar_t>
 SEQREC_HOST_DEVICE Row<scalar_t> row_of(const PassArgs<scalar_t>& a, int64_t b) {
-  return Row<scalar_t>{row_of(a.gi, b, a.gi_stride),   row_of(a.gh, b, a.gh_stride),
-                       row_of(a.ws, b, a.ws_stride),   row_of(a.out, b, a.out_stride),
-                       row_of(a.h_next, b, a.h_next_stride), row_of(a.rh, b, a.rh_stride),
+  return Row<scalar_t>{row_of(a.gi, b, a.gi_stride),
+                       row_of(a.gh, b, a.gh_stride),
+                       row_of(a.ws, b, a.ws_stride),
+                       row_of(a.out, b, a.out_stride),
+                       row_of(a.h_next, b, a.h_next_stride),
+                       row_of(a.rh, b, a.rh_stride),
                        row_of(a.grad_out, b, a.grad_out_stride),
-                       row_of(a.dh_next, b, a.dh_next_stride), row_of(a.d_gi, b, a.d_gi_stride),
-                       row_of(a.d_gh, b, a.d_gh_stride), row_of(a.dh, b, a.dh_stride),
-                       row_of(a.d_rh, b, a.d_rh_stride), a.b_ih, a.b_hh};
+                       row_of(a.dh_next, b, a.dh_next_stride),
+                       row_of(a.d_gi, b, a.d_gi_stride),
+                       row_of(a.d_gh, b, a.d_gh_stride),
+                       row_of(a.dh, b, a.dh_stride),
+                       row_of(a.d_rh, b, a.d_rh_stride),
+                       a.b_ih,
+                       a.b_hh};
 }
 
 template <typename acc_t, typename scalar_t>
@@ -177,9 +184,8 @@ SEQREC_HOST_DEVICE void gate_pass_element(const Row<scalar_t>& R, int64_t H, int
       acc_t da_r = zero, da_z = zero, da_n = zero, dgh_n = zero;
       if constexpr (kActive) {
         const acc_t r = ld<acc_t>(R.ws, j);
-        const ResetAfterGrads<acc_t> g =
-            reset_after_backward(dh, r, ld<acc_t>(R.ws, H + j), ld<acc_t>(R.ws, 2 * H + j),
-                                 ld<acc_t>(R.ws, 3 * H + j), h_prev);
+        const ResetAfterGrads<acc_t> g = reset_after_backward(
+            dh, r, ld<acc_t>(R.ws, H + j), ld<acc_t>(R.ws, 2 * H + j), ld<acc_t>(R.ws, 3 * H + j), h_prev);
         da_r = g.da_r;
         da_z = g.da_z;
         da_n = g.da_n;
@@ -193,8 +199,8 @@ SEQREC_HOST_DEVICE void gate_pass_element(const Row<scalar_t>& R, int64_t H, int
     } else {
       acc_t da_z = zero, da_n = zero;
       if constexpr (kActive) {
-        const ResetBeforeGradsZN<acc_t> g = reset_before_backward_zn(
-            dh, ld<acc_t>(R.ws, H + j), ld<acc_t>(R.ws, 2 * H + j), h_prev);
+        const ResetBeforeGradsZN<acc_t> g =
+            reset_before_backward_zn(dh, ld<acc_t>(R.ws, H + j), ld<acc_t>(R.ws, 2 * H + j), h_prev);
         da_z = g.da_z;
         da_n = g.da_n;
         dh_prev = g.dh_direct;

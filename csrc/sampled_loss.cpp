@@ -62,10 +62,10 @@ void check_inputs(const char* op, const Tensor& h, const Tensor& rows, const Opt
               ": out_rows must be (M, H) with H = ", h.size(1), ", got shape ", rows.sizes());
   TORCH_CHECK(h.scalar_type() == at::kFloat || h.scalar_type() == at::kDouble, op,
               ": expected float32 or float64 tensors, got ", h.scalar_type());
-  TORCH_CHECK(rows.scalar_type() == h.scalar_type(), op, ": out_rows has dtype ",
-              rows.scalar_type(), " but h has ", h.scalar_type());
-  TORCH_CHECK(rows.device() == h.device(), op, ": out_rows is on ", rows.device(),
-              " but h is on ", h.device());
+  TORCH_CHECK(rows.scalar_type() == h.scalar_type(), op, ": out_rows has dtype ", rows.scalar_type(),
+              " but h has ", h.scalar_type());
+  TORCH_CHECK(rows.device() == h.device(), op, ": out_rows is on ", rows.device(), " but h is on ",
+              h.device());
   TORCH_CHECK(h.is_cpu() || h.is_cuda(), op, ": unsupported device ", h.device());
   const int64_t B = h.size(0), M = rows.size(0);
   TORCH_CHECK_VALUE(M >= B, op, ": M = ", M, " scored rows but B = ", B,
@@ -74,18 +74,18 @@ void check_inputs(const char* op, const Tensor& h, const Tensor& rows, const Opt
     if (!t->has_value()) continue;
     TORCH_CHECK((*t)->dim() == 1 && (*t)->size(0) == M, op, ": ", name, " must be (M,) = (", M,
                 ",), got shape ", (*t)->sizes());
-    TORCH_CHECK((*t)->scalar_type() == h.scalar_type(), op, ": ", name, " has dtype ",
-                (*t)->scalar_type(), " but h has ", h.scalar_type());
-    TORCH_CHECK((*t)->device() == h.device(), op, ": ", name, " is on ", (*t)->device(),
-                " but h is on ", h.device());
+    TORCH_CHECK((*t)->scalar_type() == h.scalar_type(), op, ": ", name, " has dtype ", (*t)->scalar_type(),
+                " but h has ", h.scalar_type());
+    TORCH_CHECK((*t)->device() == h.device(), op, ": ", name, " is on ", (*t)->device(), " but h is on ",
+                h.device());
   }
   if (col_items.has_value()) {
-    TORCH_CHECK(col_items->dim() == 1 && col_items->size(0) == M, op,
-                ": col_items must be (M,) = (", M, ",), got shape ", col_items->sizes());
+    TORCH_CHECK(col_items->dim() == 1 && col_items->size(0) == M, op, ": col_items must be (M,) = (", M,
+                ",), got shape ", col_items->sizes());
     TORCH_CHECK(col_items->scalar_type() == at::kLong, op, ": col_items must be int64, got ",
                 col_items->scalar_type());
-    TORCH_CHECK(col_items->device() == h.device(), op, ": col_items is on ",
-                col_items->device(), " but h is on ", h.device());
+    TORCH_CHECK(col_items->device() == h.device(), op, ": col_items is on ", col_items->device(),
+                " but h is on ", h.device());
   }
   TORCH_CHECK_VALUE(!logq.has_value() || loss == Loss::kCrossEntropy, op,
                     ": logq_correction applies to the cross-entropy loss only");
@@ -111,14 +111,14 @@ int64_t tile_columns(int64_t B, int64_t M) {
 
 template <typename scalar_t>
 void run_update(const sampled_loss::TileArgs<scalar_t>& a, const Tensor& like) {
-  run_on_device(like, [&] { cpu::update_stats(a); },
-                SEQREC_CUDA_LAUNCH(stream, cuda::launch_update_stats(a, stream)));
+  run_on_device(
+      like, [&] { cpu::update_stats(a); }, SEQREC_CUDA_LAUNCH(stream, cuda::launch_update_stats(a, stream)));
 }
 
 template <typename scalar_t>
 void run_grads(const sampled_loss::TileArgs<scalar_t>& a, const Tensor& like) {
-  run_on_device(like, [&] { cpu::column_grads(a); },
-                SEQREC_CUDA_LAUNCH(stream, cuda::launch_column_grads(a, stream)));
+  run_on_device(
+      like, [&] { cpu::column_grads(a); }, SEQREC_CUDA_LAUNCH(stream, cuda::launch_column_grads(a, stream)));
 }
 
 struct Prepared {
@@ -135,8 +135,8 @@ Prepared prepare(const Tensor& h, const Tensor& rows, const OptTensor& bias, con
 }
 
 template <typename scalar_t>
-sampled_loss::TileArgs<scalar_t> base_args(const Prepared& p, const Tensor& stats, Loss loss,
-                                           double bpreg, double elu_param) {
+sampled_loss::TileArgs<scalar_t> base_args(const Prepared& p, const Tensor& stats, Loss loss, double bpreg,
+                                           double elu_param) {
   using acc_t = typename AccType<scalar_t>::type;
   sampled_loss::TileArgs<scalar_t> a;
   a.B = p.h.size(0);
@@ -158,8 +158,9 @@ Tensor row_losses(const Tensor& stats, Loss loss, double bpreg) {
     scalar_t* o = ptr<scalar_t>(out);
     const int64_t B = stats.size(0);
     const auto reg = static_cast<scalar_t>(bpreg);
-    run_on_device(stats, [&] { cpu::row_losses(st, B, loss, reg, o); },
-                  SEQREC_CUDA_LAUNCH(stream, cuda::launch_row_losses(st, B, loss, reg, o, stream)));
+    run_on_device(
+        stats, [&] { cpu::row_losses(st, B, loss, reg, o); },
+        SEQREC_CUDA_LAUNCH(stream, cuda::launch_row_losses(st, B, loss, reg, o, stream)));
   });
   return out;
 }
@@ -182,9 +183,9 @@ void init_stats(Tensor& stats, const Tensor& r_i, const Tensor& logq, Loss loss)
 
 std::tuple<Tensor, Tensor> sampled_ranking_loss(const Tensor& h_in, const Tensor& rows_in,
                                                 const OptTensor& bias_in, const OptTensor& logq_in,
-                                                const OptTensor& col_items_in,
-                                                c10::string_view loss_name, double bpreg,
-                                                double elu_param, c10::string_view reduction_name,
+                                                const OptTensor& col_items_in, c10::string_view loss_name,
+                                                double bpreg, double elu_param,
+                                                c10::string_view reduction_name,
                                                 std::optional<double> normalizer) {
   const Loss loss = parse_loss(loss_name);
   const Reduction reduction = parse_reduction(reduction_name);
@@ -218,9 +219,15 @@ std::tuple<Tensor, Tensor> sampled_ranking_loss(const Tensor& h_in, const Tensor
   Tensor rows_loss = row_losses(stats, loss, bpreg);
   Tensor out;
   switch (reduction) {
-    case Reduction::kMean: out = rows_loss.sum() / divisor; break;
-    case Reduction::kSum: out = rows_loss.sum(); break;
-    case Reduction::kNone: out = rows_loss; break;
+    case Reduction::kMean:
+      out = rows_loss.sum() / divisor;
+      break;
+    case Reduction::kSum:
+      out = rows_loss.sum();
+      break;
+    case Reduction::kNone:
+      out = rows_loss;
+      break;
   }
   return {out.to(p.h.scalar_type()), stats};
 }
@@ -232,8 +239,8 @@ std::tuple<Tensor, Tensor, Tensor> sampled_ranking_loss_backward(
     std::optional<double> normalizer) {
   const Loss loss = parse_loss(loss_name);
   const Reduction reduction = parse_reduction(reduction_name);
-  check_inputs("sampled_ranking_loss_backward", h_in, rows_in, bias_in, logq_in, col_items_in,
-               loss, bpreg, elu_param);
+  check_inputs("sampled_ranking_loss_backward", h_in, rows_in, bias_in, logq_in, col_items_in, loss, bpreg,
+               elu_param);
   const double divisor = mean_divisor("sampled_ranking_loss_backward", normalizer, h_in.size(0));
   const c10::DeviceGuard guard(h_in.device());  // the op runs on its inputs' device
   const Prepared p = prepare(h_in, rows_in, bias_in, logq_in, col_items_in);

@@ -18,7 +18,7 @@ namespace seqrec {
 // of recomputing them: one matrix product fewer.
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sampled_ranking_loss_with_grads(
     const at::Tensor& h, const at::Tensor& out_rows, const at::Tensor& out_bias,
-    const std::optional<at::Tensor>& logq_correction, c10::string_view loss, double bpreg,
-    double elu_param, std::optional<double> normalizer);
+    const std::optional<at::Tensor>& logq_correction, c10::string_view loss, double bpreg, double elu_param,
+    std::optional<double> normalizer);
 
 }  // namespace seqrec

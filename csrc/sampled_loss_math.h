@@ -80,7 +80,8 @@ SEQREC_HOST_DEVICE acc_t pair_sigmoid(acc_t r_i, acc_t r_j) {
 // 1 for a negative of bpr / top1, 0 for a column that is not a negative. Adds to a, q, t.
 // s is the pair's sigmoid, pair_sigmoid<kLoss>(r_i, r_j).
 template <Loss kLoss, typename acc_t>
-SEQREC_HOST_DEVICE void negative_terms_s(acc_t r_i, acc_t r_j, acc_t e, acc_t s, acc_t& a, acc_t& q, acc_t& t) {
+SEQREC_HOST_DEVICE void negative_terms_s(acc_t r_i, acc_t r_j, acc_t e, acc_t s, acc_t& a, acc_t& q,
+                                         acc_t& t) {
   if constexpr (kLoss == Loss::kBprMax) {
     a += e * s;
     q += e * r_j * r_j;
@@ -217,11 +218,16 @@ SEQREC_HOST_DEVICE acc_t target_grad(const acc_t* st, acc_t bpreg) {
 template <typename F>
 void dispatch_loss(Loss loss, F&& f) {
   switch (loss) {
-    case Loss::kBprMax: return f(std::integral_constant<Loss, Loss::kBprMax>{});
-    case Loss::kTop1Max: return f(std::integral_constant<Loss, Loss::kTop1Max>{});
-    case Loss::kCrossEntropy: return f(std::integral_constant<Loss, Loss::kCrossEntropy>{});
-    case Loss::kBpr: return f(std::integral_constant<Loss, Loss::kBpr>{});
-    case Loss::kTop1: return f(std::integral_constant<Loss, Loss::kTop1>{});
+    case Loss::kBprMax:
+      return f(std::integral_constant<Loss, Loss::kBprMax>{});
+    case Loss::kTop1Max:
+      return f(std::integral_constant<Loss, Loss::kTop1Max>{});
+    case Loss::kCrossEntropy:
+      return f(std::integral_constant<Loss, Loss::kCrossEntropy>{});
+    case Loss::kBpr:
+      return f(std::integral_constant<Loss, Loss::kBpr>{});
+    case Loss::kTop1:
+      return f(std::integral_constant<Loss, Loss::kTop1>{});
   }
 }
 

@@ -18,10 +18,10 @@ struct TileArgs {
   int64_t B = 0, c0 = 0, tc = 0;
   const scalar_t* scores = nullptr;  // (B, tc) h W_tile^T, bias not added
   int64_t scores_stride = 0;
-  const scalar_t* bias = nullptr;          // (M) or null
-  const scalar_t* logq = nullptr;          // (M) or null (cross-entropy only)
-  const int64_t* col_items = nullptr;      // (M) or null: mask accidental hits
-  acc_t* stats = nullptr;                  // (B, kStats)
+  const scalar_t* bias = nullptr;      // (M) or null
+  const scalar_t* logq = nullptr;      // (M) or null (cross-entropy only)
+  const int64_t* col_items = nullptr;  // (M) or null: mask accidental hits
+  acc_t* stats = nullptr;              // (B, kStats)
   Loss loss = Loss::kBprMax;
   acc_t bpreg = 0, elu_alpha = 0;
   const acc_t* row_scale = nullptr;  // (B) upstream gradient of each row's loss (backward)
@@ -64,8 +64,8 @@ SEQREC_HOST_DEVICE int column_kind(const TileArgs<scalar_t>& a, int64_t b, int64
 
 // raw = h W^T + b, r = elu(raw), x = r - logq (the softmax input of cross-entropy)
 template <typename scalar_t, typename acc_t>
-SEQREC_HOST_DEVICE void column_scores(const TileArgs<scalar_t>& a, int64_t b, int64_t k, acc_t& raw,
-                                      acc_t& r, acc_t& x) {
+SEQREC_HOST_DEVICE void column_scores(const TileArgs<scalar_t>& a, int64_t b, int64_t k, acc_t& raw, acc_t& r,
+                                      acc_t& x) {
   const int64_t c = a.c0 + k;
   raw = static_cast<acc_t>(a.scores[b * a.scores_stride + k]);
   if (a.bias) raw += static_cast<acc_t>(a.bias[c]);

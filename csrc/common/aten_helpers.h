@@ -13,8 +13,7 @@ inline at::Tensor block(const at::Tensor& m, int64_t r0, int64_t nr, int64_t c0,
                         bool transpose = false) {
   const int64_t cols = m.size(-1);
   const int64_t offset = m.storage_offset() + r0 * cols + c0;
-  return transpose ? m.as_strided({nc, nr}, {1, cols}, offset)
-                   : m.as_strided({nr, nc}, {cols, 1}, offset);
+  return transpose ? m.as_strided({nc, nr}, {1, cols}, offset) : m.as_strided({nr, nc}, {cols, 1}, offset);
 }
 
 // Typed data pointer of a tensor (null for an undefined one).

@@ -30,7 +30,8 @@ struct NoCudaLaunch {};
 #ifdef SEQREC_WITH_CUDA
 #define SEQREC_CUDA_LAUNCH(stream, ...) [&](cudaStream_t stream) { __VA_ARGS__; }
 #else
-#define SEQREC_CUDA_LAUNCH(stream, ...) ::seqrec::NoCudaLaunch{}
+#define SEQREC_CUDA_LAUNCH(stream, ...) \
+  ::seqrec::NoCudaLaunch {}
 #endif
 
 template <typename CpuFn, typename CudaFn>

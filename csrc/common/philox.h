@@ -45,7 +45,7 @@ SEQREC_HOST_DEVICE Philox4x32 philox4x32_10(uint64_t ctr_lo, uint64_t ctr_hi, ui
                    static_cast<uint32_t>(ctr_hi), static_cast<uint32_t>(ctr_hi >> 32)};
   uint32_t k0 = static_cast<uint32_t>(key);
   uint32_t k1 = static_cast<uint32_t>(key >> 32);
-SEQREC_UNROLL
+  SEQREC_UNROLL
   for (int r = 0; r < 9; ++r) {
     philox_detail::round(c, k0, k1);
     k0 += philox_detail::kWeyl0;

@@ -28,7 +28,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void update_row(
 
 template <typename scalar_t>
 void run(const adagrad::RowsArgs<scalar_t>& a) {
-  const auto lr = static_cast<scalar_t>(a.lr), mu = static_cast<scalar_t>(a.mu), eps = static_cast<scalar_t>(a.eps);
+  const auto lr = static_cast<scalar_t>(a.lr), mu = static_cast<scalar_t>(a.mu),
+             eps = static_cast<scalar_t>(a.eps);
   if (a.rows == nullptr) {  // a dense parameter: its values in parallel, not row by row
     at::parallel_for(0, a.U * a.D, 16384, [&](int64_t i0, int64_t i1) {
       update_row(a.param + i0, a.acc + i0, a.mom + i0, a.grad + i0, i1 - i0, lr, mu, eps);
@@ -74,8 +75,8 @@ void run_sparse(const adagrad::RowsArgs<scalar_t>& a) {
   while ((int64_t{1} << bits) < K) ++bits;
   int64_t max_index = 0;
   for (int64_t k = 0; k < K; ++k) max_index = std::max(max_index, index[k]);
-  TORCH_CHECK(max_index < (int64_t{1} << (62 - std::min(bits, 62))), "sparse_adagrad_momentum_: ",
-              K, " gradient rows into a table of ", max_index + 1, "+ rows exceed the 62-bit sort keys");
+  TORCH_CHECK(max_index < (int64_t{1} << (62 - std::min(bits, 62))), "sparse_adagrad_momentum_: ", K,
+              " gradient rows into a table of ", max_index + 1, "+ rows exceed the 62-bit sort keys");
   std::vector<int64_t> order(K);
   for (int64_t k = 0; k < K; ++k) order[k] = (index[k] << bits) | k;
   int key_bits = bits;
@@ -89,7 +90,8 @@ void run_sparse(const adagrad::RowsArgs<scalar_t>& a) {
   }
   run_start.push_back(K);
   const int64_t n_runs = static_cast<int64_t>(run_start.size()) - 1;
-  const auto lr = static_cast<scalar_t>(a.lr), mu = static_cast<scalar_t>(a.mu), eps = static_cast<scalar_t>(a.eps);
+  const auto lr = static_cast<scalar_t>(a.lr), mu = static_cast<scalar_t>(a.mu),
+             eps = static_cast<scalar_t>(a.eps);
   if (D == 1) {  // a column (GRU4Rec's output bias): one inline update a row, not a call of the row loop
     for (int64_t r = 0; r < n_runs; ++r) {
       scalar_t g = a.grad[order[run_start[r]]];

@@ -19,8 +19,7 @@ void alias_build(const double* w, int64_t n, float* p, int64_t* a) {
   double w_max = 0.0;
   for (int64_t i = 0; i < n; ++i) {
     const double x = w[i];
-    TORCH_CHECK_VALUE(std::isfinite(x), "alias_build: weights[", i, "] = ", x,
-                      " is not finite");
+    TORCH_CHECK_VALUE(std::isfinite(x), "alias_build: weights[", i, "] = ", x, " is not finite");
     TORCH_CHECK_VALUE(x >= 0.0, "alias_build: weights[", i, "] = ", x, " is negative");
     if (x > w_max) w_max = x;
   }
@@ -80,8 +79,9 @@ constexpr int64_t kPairsPerBatch = 32;
 
 // Philox blocks of pairs [k0, k0 + m): one lane per pair, written so that the compiler
 // vectorises across lanes; cloned for AVX-512 / AVX2 with run-time selection.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void philox_pairs(
-    uint64_t ctr_lo, uint64_t k0, uint64_t key, int64_t m, uint64_t* r) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void philox_pairs(uint64_t ctr_lo, uint64_t k0,
+                                                                               uint64_t key, int64_t m,
+                                                                               uint64_t* r) {
   for (int64_t j = 0; j < m; ++j) {
     const Philox4x32 block = philox4x32_10(ctr_lo, k0 + static_cast<uint64_t>(j), key);
     r[2 * j] = philox_lo64(block);
@@ -102,9 +102,8 @@ void prefetch_buckets(const uint64_t* r, int64_t count, const float* prob, const
 // Draws for pairs [pair_begin, pair_end), software-pipelined: while the picks of one batch
 // run, the table entries of the next batch are already being fetched (the lookups of a large
 // catalogue miss the cache; overlapping the misses is what makes the draws fast).
-bool draw_pairs(const float* prob, const int64_t* alias, int64_t n_buckets, int64_t n,
-                uint64_t key, uint64_t offset, int64_t pair_begin, int64_t pair_end,
-                int64_t* out) {
+bool draw_pairs(const float* prob, const int64_t* alias, int64_t n_buckets, int64_t n, uint64_t key,
+                uint64_t offset, int64_t pair_begin, int64_t pair_end, int64_t* out) {
   uint64_t buffers[2][2 * kPairsPerBatch];
   bool bad = false;
   auto batch_draws = [&](int64_t k0) {
@@ -138,8 +137,8 @@ bool draw_pairs(const float* prob, const int64_t* alias, int64_t n_buckets, int6
 
 }  // namespace
 
-bool alias_draw(const float* p, const int64_t* a, int64_t n_buckets, int64_t n, uint64_t key,
-                uint64_t offset, int64_t* o) {
+bool alias_draw(const float* p, const int64_t* a, int64_t n_buckets, int64_t n, uint64_t key, uint64_t offset,
+                int64_t* o) {
   std::atomic<bool> any_bad{false};
   const int64_t n_pairs = (n + 1) / 2;
   at::parallel_for(0, n_pairs, 1 << 13, [&](int64_t begin, int64_t end) {

@@ -14,7 +14,8 @@ namespace {
 
 // Cloned for AVX-512 and AVX2, picked at load time; the baseline clone is SSE2.
 template <gru::Pass kPass, bool kActive, bool kResetNext, typename scalar_t>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void run_row(const gru::Row<scalar_t> row, int64_t H) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void run_row(const gru::Row<scalar_t> row,
+                                                                          int64_t H) {
   for (int64_t j = 0; j < H; ++j) gru::gate_pass_element<kPass, kActive, kResetNext>(row, H, j);
 }
 
@@ -43,12 +44,18 @@ template <typename scalar_t>
 void dispatch(gru::Pass pass, const gru::PassArgs<scalar_t>& a) {
   using gru::Pass;
   switch (pass) {
-    case Pass::kForwardResetAfter: return run<Pass::kForwardResetAfter>(a);
-    case Pass::kForwardResetBeforeRZ: return run<Pass::kForwardResetBeforeRZ>(a);
-    case Pass::kForwardResetBeforeN: return run<Pass::kForwardResetBeforeN>(a);
-    case Pass::kBackwardResetAfter: return run<Pass::kBackwardResetAfter>(a);
-    case Pass::kBackwardResetBeforeZN: return run<Pass::kBackwardResetBeforeZN>(a);
-    case Pass::kBackwardResetBeforeR: return run<Pass::kBackwardResetBeforeR>(a);
+    case Pass::kForwardResetAfter:
+      return run<Pass::kForwardResetAfter>(a);
+    case Pass::kForwardResetBeforeRZ:
+      return run<Pass::kForwardResetBeforeRZ>(a);
+    case Pass::kForwardResetBeforeN:
+      return run<Pass::kForwardResetBeforeN>(a);
+    case Pass::kBackwardResetAfter:
+      return run<Pass::kBackwardResetAfter>(a);
+    case Pass::kBackwardResetBeforeZN:
+      return run<Pass::kBackwardResetBeforeZN>(a);
+    case Pass::kBackwardResetBeforeR:
+      return run<Pass::kBackwardResetBeforeR>(a);
   }
   TORCH_CHECK(false, "unknown GRU gate pass ", static_cast<int>(pass));
 }

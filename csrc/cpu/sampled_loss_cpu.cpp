@@ -26,9 +26,10 @@ int64_t row_grain(int64_t tc) { return std::max<int64_t>(1, 16384 / std::max<int
 // r (scores with bias and elu), x (softmax inputs) and w (1 for a negative, else 0) of row b's
 // tile columns.
 template <Loss kLoss, typename scalar_t, typename acc_t>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void row_scores(
-    const TileArgs<scalar_t>& a, int64_t b, acc_t* __restrict__ r, acc_t* __restrict__ x,
-    acc_t* __restrict__ w) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void row_scores(const TileArgs<scalar_t>& a,
+                                                                             int64_t b, acc_t* __restrict__ r,
+                                                                             acc_t* __restrict__ x,
+                                                                             acc_t* __restrict__ w) {
   const scalar_t* __restrict__ s = a.scores + b * a.scores_stride;
   const int64_t tc = a.tc, c0 = a.c0;
   const scalar_t* __restrict__ bias = a.bias;  // never null here (zeros when absent)
@@ -53,9 +54,11 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void row_scores(
 }
 
 template <Loss kLoss, typename acc_t>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void row_sums(
-    const acc_t* __restrict__ r, const acc_t* __restrict__ x, const acc_t* __restrict__ w,
-    int64_t tc, acc_t r_i, acc_t m, acc_t* out) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void row_sums(const acc_t* __restrict__ r,
+                                                                           const acc_t* __restrict__ x,
+                                                                           const acc_t* __restrict__ w,
+                                                                           int64_t tc, acc_t r_i, acc_t m,
+                                                                           acc_t* out) {
   acc_t z = 0, sa = 0, sq = 0, st = 0, n = 0;
 #pragma omp simd reduction(+ : z, sa, sq, st, n)
   for (int64_t k = 0; k < tc; ++k) {
@@ -78,8 +81,9 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void row_sums(
 // x[k] is loaded whatever w[k] says: a load under the condition would be a branch, and the
 // loop would not vectorise (measured: this loop was a third of the forward's time).
 template <typename acc_t>
-__attribute__((target_clones("avx512f", "avx2", "default"))) acc_t masked_max(
-    const acc_t* __restrict__ x, const acc_t* __restrict__ w, int64_t tc, acc_t m) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) acc_t masked_max(const acc_t* __restrict__ x,
+                                                                              const acc_t* __restrict__ w,
+                                                                              int64_t tc, acc_t m) {
   const acc_t lowest = -std::numeric_limits<acc_t>::infinity();
 #pragma omp simd reduction(max : m)
   for (int64_t k = 0; k < tc; ++k) {
@@ -163,7 +167,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void step_scores(
     const scalar_t* __restrict__ s, const scalar_t* __restrict__ bias, const scalar_t* __restrict__ logq,
     int64_t n, acc_t alpha, acc_t* __restrict__ r, acc_t* __restrict__ x) {
   if (alpha > acc_t(0)) {
-    for (int64_t k = 0; k < n; ++k) r[k] = sampled_loss::elu(static_cast<acc_t>(s[k]) + static_cast<acc_t>(bias[k]), alpha);
+    for (int64_t k = 0; k < n; ++k)
+      r[k] = sampled_loss::elu(static_cast<acc_t>(s[k]) + static_cast<acc_t>(bias[k]), alpha);
   } else {
     for (int64_t k = 0; k < n; ++k) r[k] = static_cast<acc_t>(s[k]) + static_cast<acc_t>(bias[k]);
   }
@@ -223,7 +228,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void step_grads(
 }
 
 template <Loss kLoss, typename scalar_t>
-void step_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1, typename TileArgs<scalar_t>::acc_t* losses) {
+void step_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1,
+               typename TileArgs<scalar_t>::acc_t* losses) {
   using acc_t = typename TileArgs<scalar_t>::acc_t;
   const int64_t M = a.tc;
   const bool logq = kLoss == Loss::kCrossEntropy && a.logq != nullptr;
@@ -232,7 +238,8 @@ void step_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1, typename Til
   const acc_t alpha = a.elu_alpha;
   for (int64_t b = b0; b < b1; ++b) {
     scalar_t* s = a.d_scores + b * a.d_scores_stride;  // = a.scores: read, then overwritten
-    logq ? step_scores<true>(s, a.bias, a.logq, M, alpha, r, x) : step_scores<false>(s, a.bias, a.logq, M, alpha, r, x);
+    logq ? step_scores<true>(s, a.bias, a.logq, M, alpha, r, x)
+         : step_scores<false>(s, a.bias, a.logq, M, alpha, r, x);
     const acc_t r_i = r[b], x_i = x[b];
     acc_t m = -std::numeric_limits<acc_t>::infinity();
     if constexpr (sampled_loss::uses_softmax(kLoss)) {
@@ -301,7 +308,8 @@ void column_grads_impl(const TileArgs<scalar_t>& a) {
 
 template <typename acc_t>
 void row_losses_impl(const acc_t* stats, int64_t B, Loss loss, acc_t bpreg, acc_t* out) {
-  for (int64_t b = 0; b < B; ++b) out[b] = sampled_loss::row_loss(loss, stats + b * sampled_loss::kStats, bpreg);
+  for (int64_t b = 0; b < B; ++b)
+    out[b] = sampled_loss::row_loss(loss, stats + b * sampled_loss::kStats, bpreg);
 }
 
 }  // namespace

@@ -13,9 +13,8 @@ constexpr int kThreads = 256;
 
 // One thread per pair of draws (2k, 2k+1): the same counter layout as the CPU kernel.
 template <bool kFromState>
-__global__ void alias_draw_kernel(const float* __restrict__ prob,
-                                  const int64_t* __restrict__ alias, int64_t n_buckets,
-                                  int64_t n, at::PhiloxCudaState philox, uint64_t key,
+__global__ void alias_draw_kernel(const float* __restrict__ prob, const int64_t* __restrict__ alias,
+                                  int64_t n_buckets, int64_t n, at::PhiloxCudaState philox, uint64_t key,
                                   uint64_t offset, int64_t* __restrict__ out) {
   const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t i = 2 * k;
@@ -38,17 +37,15 @@ unsigned int blocks_for(int64_t n) {
 }  // namespace
 
 void launch_alias_draw(const float* prob, const int64_t* alias, int64_t n_buckets, int64_t n,
-                       const at::PhiloxCudaState& philox, int64_t* out,
-                       cudaStream_t stream) {
-  alias_draw_kernel<true><<<blocks_for(n), kThreads, 0, stream>>>(prob, alias, n_buckets, n,
-                                                                   philox, 0, 0, out);
+                       const at::PhiloxCudaState& philox, int64_t* out, cudaStream_t stream) {
+  alias_draw_kernel<true>
+      <<<blocks_for(n), kThreads, 0, stream>>>(prob, alias, n_buckets, n, philox, 0, 0, out);
 }
 
-void launch_alias_draw_keyed(const float* prob, const int64_t* alias, int64_t n_buckets,
-                             int64_t n, uint64_t key, uint64_t offset, int64_t* out,
-                             cudaStream_t stream) {
-  alias_draw_kernel<false><<<blocks_for(n), kThreads, 0, stream>>>(
-      prob, alias, n_buckets, n, at::PhiloxCudaState(), key, offset, out);
+void launch_alias_draw_keyed(const float* prob, const int64_t* alias, int64_t n_buckets, int64_t n,
+                             uint64_t key, uint64_t offset, int64_t* out, cudaStream_t stream) {
+  alias_draw_kernel<false><<<blocks_for(n), kThreads, 0, stream>>>(prob, alias, n_buckets, n,
+                                                                   at::PhiloxCudaState(), key, offset, out);
 }
 
 }  // namespace seqrec::cuda

@@ -57,8 +57,8 @@ void launch_row_losses(const float* st, int64_t B, sampled_loss::Loss loss, floa
                        cudaStream_t s) {
   losses(st, B, loss, bpreg, out, s);
 }
-void launch_row_losses(const double* st, int64_t B, sampled_loss::Loss loss, double bpreg,
-                       double* out, cudaStream_t s) {
+void launch_row_losses(const double* st, int64_t B, sampled_loss::Loss loss, double bpreg, double* out,
+                       cudaStream_t s) {
   losses(st, B, loss, bpreg, out, s);
 }
 

@@ -13,9 +13,9 @@ void launch_update_stats(const sampled_loss::TileArgs<double>& args, cudaStream_
 void launch_column_grads(const sampled_loss::TileArgs<float>& args, cudaStream_t stream);
 void launch_column_grads(const sampled_loss::TileArgs<double>& args, cudaStream_t stream);
 // out[b] = the loss of row b from its statistics (B, kStats)
-void launch_row_losses(const float* stats, int64_t B, sampled_loss::Loss loss, float bpreg,
-                       float* out, cudaStream_t stream);
-void launch_row_losses(const double* stats, int64_t B, sampled_loss::Loss loss, double bpreg,
-                       double* out, cudaStream_t stream);
+void launch_row_losses(const float* stats, int64_t B, sampled_loss::Loss loss, float bpreg, float* out,
+                       cudaStream_t stream);
+void launch_row_losses(const double* stats, int64_t B, sampled_loss::Loss loss, double bpreg, double* out,
+                       cudaStream_t stream);
 
 }  // namespace seqrec::cuda

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "common/philox.h"
+#include "gru_math.h"
+#include "sampled_loss_math.h"
 
 namespace py = pybind11;
 
@@ -58,4 +60,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("build_info", &build_info, "Facts of the build: versions, CUDA architectures, compiler.");
   m.def("_philox4x32_10", &philox4x32_10, py::arg("ctr_lo"), py::arg("ctr_hi"), py::arg("key"),
         "Philox4x32-10 block for a 128-bit counter and 64-bit key (test hook for the shared RNG).");
+  // constants the Python side needs (fake kernels' shapes), from the one place they are defined
+  m.attr("GRU_WORKSPACE_BLOCKS") =
+      py::make_tuple(seqrec::gru::kBlocksResetBefore, seqrec::gru::kBlocksResetAfter);
+  m.attr("SAMPLED_LOSS_STATS") = seqrec::sampled_loss::kStats;
 }

@@ -26,12 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._loader import _C
+
 __all__ = ["gru_step", "gru_sequence", "gru_step_ids"]
 
 
 def _blocks(reset_after: bool) -> int:
-    # workspace blocks of H per row: r, z, n, h_prev (+ gh_n for reset_after)
-    return 5 if reset_after else 4
+    """Workspace blocks of H per row: r, z, n, h_prev (+ gh_n for reset_after), as the kernels
+    define them."""
+    return _C.GRU_WORKSPACE_BLOCKS[int(bool(reset_after))]
 
 
 # ---- fake kernels (shapes only) for torch.compile / FakeTensor ----

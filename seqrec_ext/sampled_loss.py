@@ -24,10 +24,12 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from ._loader import _C
+
 __all__ = ["sampled_ranking_loss", "logq_correction", "LOSSES"]
 
 LOSSES = ("bpr-max", "top1-max", "cross-entropy", "bpr", "top1")
-N_STATS = 7  # per-row statistics kept by the forward (csrc/sampled_loss_math.h)
+N_STATS = _C.SAMPLED_LOSS_STATS  # per-row statistics kept by the forward, as the kernels define them
 
 
 @torch.library.register_fake("seqrec::sampled_ranking_loss")

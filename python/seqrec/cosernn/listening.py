@@ -9,7 +9,6 @@ device source``; ids, device and source are non-negative integers, ``skipped`` i
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
@@ -17,6 +16,7 @@ from typing import Optional, Union
 import numpy as np
 
 from ..offline import split_at_gaps
+from ..tsv import to_finite_float, to_int, tsv_records
 
 LOG_COLUMNS = ("user", "item", "timestamp", "skipped", "device", "source")
 SESSION_GAP = 20 * 60.0
@@ -76,36 +76,16 @@ def read_listening_tsv(path: Union[str, Path]) -> ListeningLog:
     """Read a listening log TSV. Errors name the file and the line."""
     path = Path(path)
     cols = {c: [] for c in LOG_COLUMNS}
-    with path.open("r", encoding="utf-8") as f:
-        header = f.readline().rstrip("\n\r").split("\t")
-        missing = [c for c in LOG_COLUMNS if c not in header]
-        if missing:
-            raise ValueError(
-                f"{path}:1: missing column(s) {', '.join(missing)} in the header {header!r}; "
-                f"expected tab-separated {', '.join(LOG_COLUMNS)}"
-            )
-        index = {c: header.index(c) for c in LOG_COLUMNS}
-        for line_no, line in enumerate(f, start=2):
-            line = line.rstrip("\n\r")
-            if not line:
-                continue
-            fields = line.split("\t")
-            if len(fields) != len(header):
-                raise ValueError(f"{path}:{line_no}: expected {len(header)} tab-separated fields, got {len(fields)}")
-            for c in LOG_COLUMNS:
-                text = fields[index[c]]
-                try:
-                    value = float(text) if c == "timestamp" else int(text)
-                except ValueError:
-                    kind = "a number" if c == "timestamp" else "an integer"
-                    raise ValueError(f"{path}:{line_no}: {c} {text!r} is not {kind}") from None
-                if c == "timestamp" and not math.isfinite(value):
-                    raise ValueError(f"{path}:{line_no}: timestamp {text!r} is not finite")
-                if c == "skipped" and value not in (0, 1):
-                    raise ValueError(f"{path}:{line_no}: skipped must be 0 or 1, got {text!r}")
-                if c in ("user", "item", "device", "source") and value < 0:
-                    raise ValueError(f"{path}:{line_no}: {c} {text!r} is negative")
-                cols[c].append(value)
+    for line_no, row in tsv_records(path, LOG_COLUMNS):
+        where = f"{path}:{line_no}"
+        for c in LOG_COLUMNS:
+            text = row[c]
+            value = to_finite_float(text, where, c) if c == "timestamp" else to_int(text, where, c)
+            if c == "skipped" and value not in (0, 1):
+                raise ValueError(f"{where}: skipped must be 0 or 1, got {text!r}")
+            if c in ("user", "item", "device", "source") and value < 0:
+                raise ValueError(f"{where}: {c} {text!r} is negative")
+            cols[c].append(value)
     return ListeningLog(
         users=np.asarray(cols["user"], dtype=np.int64),
         items=np.asarray(cols["item"], dtype=np.int64),

@@ -9,7 +9,6 @@ events.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple, Union
@@ -17,6 +16,8 @@ from typing import Optional, Tuple, Union
 import numpy as np
 import torch
 from torch import Tensor
+
+from ..tsv import to_finite_float, to_int, tsv_records
 
 REQUIRED_COLUMNS = ("SessionId", "ItemId", "Time")
 
@@ -68,39 +69,11 @@ def read_tsv(path: Union[str, Path]) -> Events:
     """Read a GRU4Rec TSV file. Errors name the file and the line."""
     path = Path(path)
     sessions, items, times = [], [], []
-    with path.open("r", encoding="utf-8") as f:
-        header = f.readline().rstrip("\n\r").split("\t")
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise ValueError(
-                f"{path}:1: missing column(s) {', '.join(missing)} in the header "
-                f"{header!r}; expected tab-separated {', '.join(REQUIRED_COLUMNS)}"
-            )
-        col = [header.index(c) for c in REQUIRED_COLUMNS]
-        n_fields = len(header)
-        for line_no, line in enumerate(f, start=2):
-            line = line.rstrip("\n\r")
-            if not line:
-                continue
-            fields = line.split("\t")
-            if len(fields) != n_fields:
-                raise ValueError(f"{path}:{line_no}: expected {n_fields} tab-separated fields, got {len(fields)}")
-            s, i, t = (fields[c] for c in col)
-            try:
-                sessions.append(int(s))
-            except ValueError:
-                raise ValueError(f"{path}:{line_no}: SessionId {s!r} is not an integer") from None
-            try:
-                items.append(int(i))
-            except ValueError:
-                raise ValueError(f"{path}:{line_no}: ItemId {i!r} is not an integer") from None
-            try:
-                tv = float(t)
-            except ValueError:
-                raise ValueError(f"{path}:{line_no}: Time {t!r} is not a number") from None
-            if not math.isfinite(tv):
-                raise ValueError(f"{path}:{line_no}: Time {t!r} is not finite")
-            times.append(tv)
+    for line_no, row in tsv_records(path, REQUIRED_COLUMNS):
+        where = f"{path}:{line_no}"
+        sessions.append(to_int(row["SessionId"], where, "SessionId"))
+        items.append(to_int(row["ItemId"], where, "ItemId"))
+        times.append(to_finite_float(row["Time"], where, "Time"))
     return Events(
         np.asarray(sessions, dtype=np.int64), np.asarray(items, dtype=np.int64), np.asarray(times, dtype=np.float64)
     )

@@ -15,3 +15,14 @@ def thread_count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
     return value
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """--threads N: the trainers' intra-op thread count (default: their ThreadTuner's choice)."""
+    parser.add_argument(
+        "--threads",
+        type=thread_count,
+        default=None,
+        help="intra-op threads (default: picked by timing the training steps, as the machine's load "
+        "allows; fix it for runs, and resumed runs, that repeat bit for bit)",
+    )

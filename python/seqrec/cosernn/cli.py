@@ -21,7 +21,7 @@ from dataclasses import fields
 import numpy as np
 import torch
 
-from ..cli_options import thread_count
+from ..cli_options import add_threads_option
 from .datasets import LISTENING_BUILTIN, instacart_sessions, ml100k_listening, movielens_listening
 from .evaluate import baseline_predictions, evaluate, results_table, track_candidates
 from .item_embeddings import word2vec_item_vectors
@@ -307,13 +307,7 @@ def add_parser(models) -> None:
         "recently streamed tracks) to the cosine loss",
     )
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
-    t.add_argument(
-        "--threads",
-        type=thread_count,
-        default=None,
-        help="intra-op threads (default: picked by timing the training steps, as the machine's load "
-        "allows; fix it for runs, and resumed runs, that repeat bit for bit)",
-    )
+    add_threads_option(t)
     t.add_argument(
         "--save",
         help="checkpoint written atomically after every epoch: the best model so far "

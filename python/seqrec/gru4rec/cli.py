@@ -17,7 +17,7 @@ import numpy as np
 
 from seqrec_ext.sampled_loss import LOSSES
 
-from ..cli_options import thread_count
+from ..cli_options import add_threads_option
 from .data import build_sessions, read_events, time_split
 from .datasets import BUILTIN, load_builtin
 from .model import EMBEDDINGS, PRESET_COMMON, PRESETS, GRU4Rec, GRU4RecConfig, load_checkpoint, save_checkpoint
@@ -202,13 +202,7 @@ def add_parser(models) -> argparse.ArgumentParser:
         help="continue from --save up to --epochs (the model options come from the checkpoint)",
     )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.add_argument(
-        "--threads",
-        type=thread_count,
-        default=None,
-        help="intra-op threads (default: picked by timing the training steps, as the machine's load "
-        "allows; fix it for runs, and resumed runs, that repeat bit for bit)",
-    )
+    add_threads_option(t)
     e.add_argument("--load", required=True)
     return t
 

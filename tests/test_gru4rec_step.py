@@ -3,6 +3,7 @@ whole tables: loss, new state, and every gradient (row gradients densified)."""
 
 import pytest
 import torch
+from gru4rec_params import random_params
 
 from seqrec_ext import GRU4RecParams, gru4rec_step, reference
 
@@ -10,26 +11,7 @@ N_ITEMS, H, E = 40, 6, 5
 
 
 def make_params(embedding, seed=0, dtype=torch.float64, b_hh=False):
-    g = torch.Generator().manual_seed(seed)
-
-    def rnd(*s):
-        return (torch.randn(*s, generator=g, dtype=torch.float64) * 0.4).to(dtype)
-
-    kw = dict(
-        w_hh=rnd(3 * H, H),
-        b_h=rnd(3 * H),
-        out_table=rnd(N_ITEMS, H),
-        out_bias=rnd(N_ITEMS),
-        embedding=embedding,
-        b_hh=rnd(3 * H) if b_hh else None,
-    )
-    if embedding == "none":
-        kw["item_in"] = rnd(N_ITEMS, 3 * H)
-    elif embedding == "separate":
-        kw["item_in"], kw["w_in"] = rnd(N_ITEMS, E), rnd(E, 3 * H)
-    else:
-        kw["w_in"] = rnd(H, 3 * H)
-    return GRU4RecParams(**kw)
+    return random_params(embedding, N_ITEMS, H, E, b_hh=b_hh, dtype=dtype, seed=seed)
 
 
 def reference_step(

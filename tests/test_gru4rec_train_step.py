@@ -6,6 +6,7 @@ generator draws, logQ, a normaliser); nothing updated on a non-finite loss; opch
 
 import pytest
 import torch
+from gru4rec_params import random_params
 
 from seqrec_ext import (
     GRU4RecParams,
@@ -24,26 +25,7 @@ def names_of(p):
 
 
 def make_model(device, dtype=torch.float32, seed=0, embedding="none", b_hh=False):
-    g = torch.Generator().manual_seed(seed)
-
-    def rnd(*s):
-        return (torch.randn(*s, generator=g, dtype=torch.float64) * 0.4).to(device, dtype)
-
-    kw = dict(
-        w_hh=rnd(3 * H, H),
-        b_h=rnd(3 * H),
-        out_table=rnd(N_ITEMS, H),
-        out_bias=rnd(N_ITEMS),
-        embedding=embedding,
-        b_hh=rnd(3 * H) if b_hh else None,
-    )
-    if embedding == "none":
-        kw["item_in"] = rnd(N_ITEMS, 3 * H)
-    elif embedding == "separate":
-        kw.update(item_in=rnd(N_ITEMS, E), w_in=rnd(E, 3 * H))
-    else:
-        kw["w_in"] = rnd(H, 3 * H)
-    p = GRU4RecParams(**kw)
+    p = random_params(embedding, N_ITEMS, H, E, b_hh=b_hh, dtype=dtype, device=device, seed=seed)
     accs = [torch.zeros_like(getattr(p, n)) for n in names_of(p)]
     moms = [torch.zeros_like(getattr(p, n)) for n in names_of(p)]
     return p, accs, moms

@@ -1,7 +1,8 @@
 """Print the build facts of the torch installed beside the target Python as CMake `set()` lines.
 
-CMake runs this instead of `find_package(Torch)` (see BUILD_NOTES.md in shared/: the Torch
-config module picks a wrong CUDA root here and defaults to architectures nvcc 13 rejects).
+CMake runs this instead of `find_package(Torch)`: on these machines Torch's CMake config module
+picks a wrong CUDA root (through the nvcc wrapper on the PATH), adds a missing nvrtc library,
+ignores CMAKE_CUDA_ARCHITECTURES and defaults to architectures nvcc 13 rejects.
 """
 import os
 import sys

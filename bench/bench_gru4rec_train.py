@@ -40,23 +40,12 @@ from common import run_facts, time_interleaved  # noqa: E402
 
 import seqrec_ext  # noqa: E402
 
-DEFAULTS = dict(
-    loss="bpr-max",
-    hidden=100,
-    batch_size=32,
-    bpreg=1.0,
-    elu_param=0.5,
-    learning_rate=0.05,
-    momentum=0.0,
-    n_sample=2048,
-    sample_alpha=0.5,
-    embedding="constrained",
-)
 CONFIGS = [
-    ("bpr-max B=32 H=100 shared", DEFAULTS),
-    ("retailrocket (bpr-max B=80 H=224)", {**DEFAULTS, **PRESET_COMMON, **PRESETS["retailrocket"]}),
-    ("rees46 (xe+logQ B=240 H=512)", {**DEFAULTS, **PRESET_COMMON, **PRESETS["rees46"]}),
-    ("bpr-max B=32 H=100 none", {**DEFAULTS, "embedding": "none"}),
+    # GRU4RecConfig's defaults: the published model (shared embedding), bpr-max, B=32, H=100, 2048 negatives
+    ("bpr-max B=32 H=100 shared", {}),
+    ("retailrocket (bpr-max B=80 H=224)", {**PRESET_COMMON, **PRESETS["retailrocket"]}),
+    ("rees46 (xe+logQ B=240 H=512)", {**PRESET_COMMON, **PRESETS["rees46"]}),
+    ("bpr-max B=32 H=100 none", {"embedding": "none"}),
 ]
 
 

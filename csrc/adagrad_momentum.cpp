@@ -16,6 +16,7 @@
 #include "adagrad_momentum_math.h"
 #include "common/aten_helpers.h"
 #include "common/device_dispatch.h"
+#include "common/register_kernels.h"
 #include "cpu/adagrad_momentum_cpu.h"
 #ifdef SEQREC_WITH_CUDA
 #include "cuda/adagrad_momentum_cuda.h"
@@ -131,16 +132,11 @@ void adagrad_momentum_(Tensor& param, Tensor& acc, Tensor& mom, const Tensor& gr
   run(param, acc, mom, grad.contiguous(), Tensor(), 1, param.numel(), lr, momentum, eps);
 }
 
-TORCH_LIBRARY_IMPL(seqrec, CPU, m) {
+void add_kernels(torch::Library& m) {
   m.impl("sparse_adagrad_momentum_", &sparse_adagrad_momentum_);
   m.impl("adagrad_momentum_", &adagrad_momentum_);
 }
 
-#ifdef SEQREC_WITH_CUDA
-TORCH_LIBRARY_IMPL(seqrec, CUDA, m) {
-  m.impl("sparse_adagrad_momentum_", &sparse_adagrad_momentum_);
-  m.impl("adagrad_momentum_", &adagrad_momentum_);
-}
-#endif
+SEQREC_REGISTER_KERNELS(add_kernels)
 
 }  // namespace seqrec

@@ -18,6 +18,7 @@
 #include <mutex>
 
 #include "common/device_dispatch.h"
+#include "common/register_kernels.h"
 #include "cpu/alias_sampler_cpu.h"
 #ifdef SEQREC_WITH_CUDA
 #include <ATen/cuda/CUDAGeneratorImpl.h>
@@ -123,18 +124,12 @@ Tensor alias_draw_philox(const Tensor& prob_in, const Tensor& alias_in, int64_t 
   return out;
 }
 
-TORCH_LIBRARY_IMPL(seqrec, CPU, m) {
+void add_kernels(torch::Library& m) {
   m.impl("alias_build", &alias_build);
   m.impl("alias_draw", &alias_draw);
   m.impl("alias_draw_philox", &alias_draw_philox);
 }
 
-#ifdef SEQREC_WITH_CUDA
-TORCH_LIBRARY_IMPL(seqrec, CUDA, m) {
-  m.impl("alias_build", &alias_build);
-  m.impl("alias_draw", &alias_draw);
-  m.impl("alias_draw_philox", &alias_draw_philox);
-}
-#endif
+SEQREC_REGISTER_KERNELS(add_kernels)
 
 }  // namespace seqrec

@@ -18,6 +18,7 @@
 
 #include "common/aten_helpers.h"
 #include "common/device_dispatch.h"
+#include "common/register_kernels.h"
 #include "cpu/gru_cpu.h"
 #include "gru.h"
 #include "gru_pass.h"
@@ -450,20 +451,13 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_step_backward_truncated(const Ten
   return {d_gi.squeeze(0), d_w, d_b_ih, d_b_hh};
 }
 
-TORCH_LIBRARY_IMPL(seqrec, CPU, m) {
+void add_kernels(torch::Library& m) {
   m.impl("gru_step", &gru_step);
   m.impl("gru_step_backward", &gru_step_backward);
   m.impl("gru_sequence", &gru_sequence);
   m.impl("gru_sequence_backward", &gru_sequence_backward);
 }
 
-#ifdef SEQREC_WITH_CUDA
-TORCH_LIBRARY_IMPL(seqrec, CUDA, m) {
-  m.impl("gru_step", &gru_step);
-  m.impl("gru_step_backward", &gru_step_backward);
-  m.impl("gru_sequence", &gru_sequence);
-  m.impl("gru_sequence_backward", &gru_sequence_backward);
-}
-#endif
+SEQREC_REGISTER_KERNELS(add_kernels)
 
 }  // namespace seqrec

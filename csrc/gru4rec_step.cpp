@@ -20,6 +20,7 @@
 #include <optional>
 #include <tuple>
 
+#include "common/register_kernels.h"
 #include "gru.h"
 #include "gru4rec_step.h"
 #include "sampled_loss.h"
@@ -55,10 +56,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> gru4r
   return {value, h_out, d_gi, d_w_hh, d_b_h, d_b_hh, d_out_rows, d_out_bias};
 }
 
-TORCH_LIBRARY_IMPL(seqrec, CPU, m) { m.impl("gru4rec_step", &gru4rec_step); }
+void add_kernels(torch::Library& m) { m.impl("gru4rec_step", &gru4rec_step); }
 
-#ifdef SEQREC_WITH_CUDA
-TORCH_LIBRARY_IMPL(seqrec, CUDA, m) { m.impl("gru4rec_step", &gru4rec_step); }
-#endif
+SEQREC_REGISTER_KERNELS(add_kernels)
 
 }  // namespace seqrec

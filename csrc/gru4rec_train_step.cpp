@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "adagrad_momentum.h"
+#include "common/register_kernels.h"
 #include "gru4rec_step.h"
 #include "gru4rec_train_step.h"
 
@@ -188,10 +189,8 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
   return {value, h_new};
 }
 
-TORCH_LIBRARY_IMPL(seqrec, CPU, m) { m.impl("gru4rec_train_step_", &gru4rec_train_step_); }
+void add_kernels(torch::Library& m) { m.impl("gru4rec_train_step_", &gru4rec_train_step_); }
 
-#ifdef SEQREC_WITH_CUDA
-TORCH_LIBRARY_IMPL(seqrec, CUDA, m) { m.impl("gru4rec_train_step_", &gru4rec_train_step_); }
-#endif
+SEQREC_REGISTER_KERNELS(add_kernels)
 
 }  // namespace seqrec

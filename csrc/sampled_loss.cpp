@@ -21,6 +21,7 @@
 
 #include "common/aten_helpers.h"
 #include "common/device_dispatch.h"
+#include "common/register_kernels.h"
 #include "cpu/sampled_loss_cpu.h"
 #include "sampled_loss.h"
 #include "sampled_loss_pass.h"
@@ -345,16 +346,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
   return {value, d_h, d_rows, d_bias};
 }
 
-TORCH_LIBRARY_IMPL(seqrec, CPU, m) {
+void add_kernels(torch::Library& m) {
   m.impl("sampled_ranking_loss", &sampled_ranking_loss);
   m.impl("sampled_ranking_loss_backward", &sampled_ranking_loss_backward);
 }
 
-#ifdef SEQREC_WITH_CUDA
-TORCH_LIBRARY_IMPL(seqrec, CUDA, m) {
-  m.impl("sampled_ranking_loss", &sampled_ranking_loss);
-  m.impl("sampled_ranking_loss_backward", &sampled_ranking_loss_backward);
-}
-#endif
+SEQREC_REGISTER_KERNELS(add_kernels)
 
 }  // namespace seqrec

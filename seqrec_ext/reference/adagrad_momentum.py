@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
 
 @torch.no_grad()
-def sparse_adagrad_momentum_(
-    param: Tensor,
-    accumulator: Tensor,
-    momentum_buffer: Tensor,
-    indices: Tensor,
-    grad_rows: Tensor,
-    *,
-    lr: float,
-    momentum: float = 0.0,
-    eps: float = 1e-6,
-) -> None:
+def sparse_adagrad_momentum_(param, accumulator, momentum_buffer, indices, grad_rows, *, lr, momentum=0.0, eps=1e-6):
     rows, inverse = torch.unique(indices, sorted=True, return_inverse=True)
     g = torch.zeros(rows.numel(), param.shape[1], dtype=param.dtype, device=param.device)
     g.index_add_(0, inverse, grad_rows)
@@ -29,16 +18,7 @@ def sparse_adagrad_momentum_(
 
 
 @torch.no_grad()
-def adagrad_momentum_(
-    param: Tensor,
-    accumulator: Tensor,
-    momentum_buffer: Tensor,
-    grad: Tensor,
-    *,
-    lr: float,
-    momentum: float = 0.0,
-    eps: float = 1e-6,
-) -> None:
+def adagrad_momentum_(param, accumulator, momentum_buffer, grad, *, lr, momentum=0.0, eps=1e-6):
     accumulator += grad * grad
     momentum_buffer.mul_(momentum).sub_(lr * grad / torch.sqrt(accumulator + eps))
     param += momentum_buffer

@@ -3,21 +3,10 @@ signatures (gates ordered (r, z, n); w_hh (3H, H))."""
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
-from torch import Tensor
 
 
-def gru_step(
-    gi: Tensor,
-    h: Tensor,
-    w_hh: Tensor,
-    b_ih: Optional[Tensor] = None,
-    b_hh: Optional[Tensor] = None,
-    *,
-    reset_after: bool = False,
-) -> Tensor:
+def gru_step(gi, h, w_hh, b_ih=None, b_hh=None, *, reset_after=False):
     H = h.shape[1]
     if b_ih is not None:
         gi = gi + b_ih
@@ -44,17 +33,7 @@ def gru_step(
     return (1 - z) * h + z * n
 
 
-def gru_sequence(
-    gi: Tensor,
-    h0: Tensor,
-    w_hh: Tensor,
-    b_ih: Optional[Tensor] = None,
-    b_hh: Optional[Tensor] = None,
-    *,
-    reset: Optional[Tensor] = None,
-    lengths: Optional[Tensor] = None,
-    reset_after: bool = False,
-) -> tuple[Tensor, Tensor]:
+def gru_sequence(gi, h0, w_hh, b_ih=None, b_hh=None, *, reset=None, lengths=None, reset_after=False):
     T, B = gi.shape[:2]
     h = h0
     outs = []

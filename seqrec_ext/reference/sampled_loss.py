@@ -32,18 +32,18 @@ def negative_mask(B: int, M: int, col_items: Optional[Tensor], device) -> Tensor
 
 
 def sampled_ranking_loss(
-    h: Tensor,
-    out_rows: Tensor,
-    out_bias: Optional[Tensor] = None,
+    h,
+    out_rows,
+    out_bias=None,
     *,
-    loss: str = "bpr-max",
-    bpreg: float = 0.0,
-    elu_param: float = 0.0,
-    logq_correction: Optional[Tensor] = None,
-    col_items: Optional[Tensor] = None,
-    reduction: str = "mean",
-    normalizer: Optional[float] = None,
-) -> Tensor:
+    loss="bpr-max",
+    bpreg=0.0,
+    elu_param=0.0,
+    logq_correction=None,
+    col_items=None,
+    reduction="mean",
+    normalizer=None,
+):
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
     B, M = h.shape[0], out_rows.shape[0]

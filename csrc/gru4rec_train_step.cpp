@@ -189,7 +189,9 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
   return {value, h_new};
 }
 
+namespace {
 void add_kernels(torch::Library& m) { m.impl("gru4rec_train_step_", &gru4rec_train_step_); }
+}  // namespace
 
 SEQREC_REGISTER_KERNELS(add_kernels)
 

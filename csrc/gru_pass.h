@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "common/acc_type.h"
 #include "common/host_device.h"
@@ -23,6 +24,28 @@ enum class Pass : int {
   kBackwardResetBeforeZN,  // z, n gradients
   kBackwardResetBeforeR,   // r gradient from d(r h_prev) = da_n W_n
 };
+
+// Calls f(std::integral_constant<Pass, pass>{}), the run-time pass as a compile-time one, on the
+// host (the CPU loops and the CUDA launchers pick their pass this way). False for a value
+// outside the enum, which the caller reports.
+template <typename F>
+bool dispatch_pass(Pass pass, F&& f) {
+  switch (pass) {
+    case Pass::kForwardResetAfter:
+      return f(std::integral_constant<Pass, Pass::kForwardResetAfter>{}), true;
+    case Pass::kForwardResetBeforeRZ:
+      return f(std::integral_constant<Pass, Pass::kForwardResetBeforeRZ>{}), true;
+    case Pass::kForwardResetBeforeN:
+      return f(std::integral_constant<Pass, Pass::kForwardResetBeforeN>{}), true;
+    case Pass::kBackwardResetAfter:
+      return f(std::integral_constant<Pass, Pass::kBackwardResetAfter>{}), true;
+    case Pass::kBackwardResetBeforeZN:
+      return f(std::integral_constant<Pass, Pass::kBackwardResetBeforeZN>{}), true;
+    case Pass::kBackwardResetBeforeR:
+      return f(std::integral_constant<Pass, Pass::kBackwardResetBeforeR>{}), true;
+  }
+  return false;
+}
 
 // Raw pointers of one pass. Row b of a matrix X is at X + b * X_stride; its columns are
 // contiguous. Pointers a pass does not use may be null; every pointer a pass uses is valid

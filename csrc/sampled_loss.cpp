@@ -346,10 +346,12 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
   return {value, d_h, d_rows, d_bias};
 }
 
+namespace {
 void add_kernels(torch::Library& m) {
   m.impl("sampled_ranking_loss", &sampled_ranking_loss);
   m.impl("sampled_ranking_loss_backward", &sampled_ranking_loss_backward);
 }
+}  // namespace
 
 SEQREC_REGISTER_KERNELS(add_kernels)
 

@@ -416,7 +416,8 @@ def test_cli_prepare_then_train_and_evaluate_from_the_file(tmp_path, capsys):
     payload = torch.load(prepared, weights_only=True)
     assert payload["n_devices"] == 3 and payload["item_vectors"].shape == (len(payload["item_ids"]), 40)
     small = ["--hidden", "8", "--fc", "8", "--max-epochs", "2", "--batch-size", "8", "--quiet", "--results", ""]
-    assert main(["cosernn", "train", "--prepared", str(prepared), *small, "--save", str(ckpt)]) == 0
+    train = ["cosernn", "train", "--prepared", str(prepared), *small]
+    assert main([*train, "--save", str(ckpt)]) == 0
     from_file = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
     # the same data built from the log gives the same table
     assert main(["cosernn", "train", "--dataset", str(data), *days, *small]) == 0
@@ -442,32 +443,17 @@ def test_cli_prepare_then_train_and_evaluate_from_the_file(tmp_path, capsys):
     one = [a if a != "2" else "1" for a in small]
     assert main(["cosernn", "train", "--prepared", str(prepared), *one, "--save", str(resumed)]) == 0
     capsys.readouterr()
-    assert main(["cosernn", "train", "--prepared", str(prepared), *small, "--save", str(resumed), "--resume"]) == 0
+    assert main([*train, "--save", str(resumed), "--resume"]) == 0
     assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")] == from_file
     with pytest.raises(SystemExit, match="--resume needs --save"):
-        main(["cosernn", "train", "--prepared", str(prepared), *small, "--save", str(tmp_path / "none.pt"), "--resume"])
+        main([*train, "--save", str(tmp_path / "none.pt"), "--resume"])
     with pytest.raises(SystemExit, match="cannot resume: .*other data .item_vectors"):
         main(["cosernn", "train", "--prepared", str(other), *small, "--save", str(resumed), "--resume"])
     with pytest.raises(SystemExit, match="cannot resume: .*learning_rate"):
-        main(
-            [
-                "cosernn",
-                "train",
-                "--prepared",
-                str(prepared),
-                *small,
-                "--learning-rate",
-                "0.01",
-                "--save",
-                str(resumed),
-                "--resume",
-            ]
-        )
+        main([*train, "--learning-rate", "0.01", "--save", str(resumed), "--resume"])
     # the same-context memory (beyond the paper): its own row; the checkpoint remembers it
     memory = tmp_path / "memory.pt"
-    assert (
-        main(["cosernn", "train", "--prepared", str(prepared), *small, "--context-memory", "--save", str(memory)]) == 0
-    )
+    assert main([*train, "--context-memory", "--save", str(memory)]) == 0
     rows = [
         line for line in capsys.readouterr().out.splitlines() if line.startswith("| CoSeRNN (gru, context memory) |")
     ]
@@ -478,23 +464,7 @@ def test_cli_prepare_then_train_and_evaluate_from_the_file(tmp_path, capsys):
     # the track-ranking loss (beyond the paper): its own row, remembered by the checkpoint, and
     # a run with another weight is not a continuation
     ranked = tmp_path / "ranked.pt"
-    assert (
-        main(
-            [
-                "cosernn",
-                "train",
-                "--prepared",
-                str(prepared),
-                *small,
-                "--context-memory",
-                "--track-loss",
-                "0.5",
-                "--save",
-                str(ranked),
-            ]
-        )
-        == 0
-    )
+    assert main([*train, "--context-memory", "--track-loss", "0.5", "--save", str(ranked)]) == 0
     rows = [
         line
         for line in capsys.readouterr().out.splitlines()
@@ -504,21 +474,7 @@ def test_cli_prepare_then_train_and_evaluate_from_the_file(tmp_path, capsys):
     assert main(["cosernn", "evaluate", "--load", str(ranked), "--prepared", str(prepared), "--results", ""]) == 0
     assert rows[0] in capsys.readouterr().out.splitlines()
     with pytest.raises(SystemExit, match="cannot resume: .*track_loss 0.5 .now 0.1"):
-        main(
-            [
-                "cosernn",
-                "train",
-                "--prepared",
-                str(prepared),
-                *small,
-                "--context-memory",
-                "--track-loss",
-                "0.1",
-                "--save",
-                str(ranked),
-                "--resume",
-            ]
-        )
+        main([*train, "--context-memory", "--track-loss", "0.1", "--save", str(ranked), "--resume"])
 
 
 def test_cli_planted_vectors_only_for_synthetic(tmp_path):

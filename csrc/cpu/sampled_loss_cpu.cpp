@@ -269,17 +269,26 @@ void step_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1,
   }
 }
 
+// Runs rows(loss, b0, b1) over the tile's rows in parallel ranges, with the loss as a
+// compile-time constant (std::integral_constant) and denormals flushed.
+template <typename scalar_t, typename RowsFn>
+void for_row_ranges(const TileArgs<scalar_t>& a, RowsFn&& rows) {
+  sampled_loss::dispatch_loss(a.loss, [&](auto loss) {
+    at::parallel_for(0, a.B, row_grain(a.tc), [&](int64_t b0, int64_t b1) {
+      const FlushDenormals flush;
+      rows(loss, b0, b1);
+    });
+  });
+}
+
 template <typename scalar_t>
 typename TileArgs<scalar_t>::acc_t step_loss_and_grads_impl(const TileArgs<scalar_t>& a) {
   using acc_t = typename TileArgs<scalar_t>::acc_t;
   TORCH_CHECK(a.c0 == 0 && a.col_items == nullptr && a.scores == a.d_scores,
               "step_loss_and_grads: one tile of all columns, no mask, gradients in place");
   std::vector<acc_t> losses(a.B);
-  sampled_loss::dispatch_loss(a.loss, [&](auto loss) {
-    at::parallel_for(0, a.B, row_grain(a.tc), [&](int64_t b0, int64_t b1) {
-      const FlushDenormals flush;
-      step_rows<decltype(loss)::value>(a, b0, b1, losses.data());
-    });
+  for_row_ranges(a, [&](auto loss, int64_t b0, int64_t b1) {
+    step_rows<decltype(loss)::value>(a, b0, b1, losses.data());
   });
   acc_t total = 0;
   for (const acc_t l : losses) total += l;  // in row order: deterministic
@@ -288,22 +297,14 @@ typename TileArgs<scalar_t>::acc_t step_loss_and_grads_impl(const TileArgs<scala
 
 template <typename scalar_t>
 void update_stats_impl(const TileArgs<scalar_t>& a) {
-  sampled_loss::dispatch_loss(a.loss, [&](auto loss) {
-    at::parallel_for(0, a.B, row_grain(a.tc), [&](int64_t b0, int64_t b1) {
-      const FlushDenormals flush;
-      update_stats_rows<decltype(loss)::value>(a, b0, b1);
-    });
-  });
+  for_row_ranges(
+      a, [&](auto loss, int64_t b0, int64_t b1) { update_stats_rows<decltype(loss)::value>(a, b0, b1); });
 }
 
 template <typename scalar_t>
 void column_grads_impl(const TileArgs<scalar_t>& a) {
-  sampled_loss::dispatch_loss(a.loss, [&](auto loss) {
-    at::parallel_for(0, a.B, row_grain(a.tc), [&](int64_t b0, int64_t b1) {
-      const FlushDenormals flush;
-      column_grads_rows<decltype(loss)::value>(a, b0, b1);
-    });
-  });
+  for_row_ranges(
+      a, [&](auto loss, int64_t b0, int64_t b1) { column_grads_rows<decltype(loss)::value>(a, b0, b1); });
 }
 
 template <typename acc_t>

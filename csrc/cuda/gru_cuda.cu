@@ -26,21 +26,8 @@ void launch(const gru::PassArgs<scalar_t>& a, cudaStream_t stream) {
 
 template <typename scalar_t>
 void dispatch(gru::Pass pass, const gru::PassArgs<scalar_t>& a, cudaStream_t stream) {
-  using gru::Pass;
-  switch (pass) {
-    case Pass::kForwardResetAfter:
-      return launch<Pass::kForwardResetAfter>(a, stream);
-    case Pass::kForwardResetBeforeRZ:
-      return launch<Pass::kForwardResetBeforeRZ>(a, stream);
-    case Pass::kForwardResetBeforeN:
-      return launch<Pass::kForwardResetBeforeN>(a, stream);
-    case Pass::kBackwardResetAfter:
-      return launch<Pass::kBackwardResetAfter>(a, stream);
-    case Pass::kBackwardResetBeforeZN:
-      return launch<Pass::kBackwardResetBeforeZN>(a, stream);
-    case Pass::kBackwardResetBeforeR:
-      return launch<Pass::kBackwardResetBeforeR>(a, stream);
-  }
+  // an unknown pass launches nothing; the CPU side of the op (csrc/gru.cpp) only makes known ones
+  gru::dispatch_pass(pass, [&](auto p) { launch<decltype(p)::value>(a, stream); });
 }
 
 }  // namespace

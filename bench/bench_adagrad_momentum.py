@@ -7,7 +7,6 @@ measured in one run. The cost must not depend on the catalogue size.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -17,15 +16,13 @@ import seqrec_ext
 from seqrec_ext import reference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import run_facts, time_interleaved  # noqa: E402
+from common import op_bench_parser, run_facts, time_interleaved  # noqa: E402
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=30)
+    parser = op_bench_parser(__doc__, repeats=30)
     args = parser.parse_args()
-    device = torch.device(args.device)
+    device = args.device
     print(run_facts(device, args.repeats))
     print()
     print("| items N | D | touched rows K | fused µs | reference µs | speed-up |")

@@ -8,13 +8,17 @@ Prints a Markdown table; ratios are (baseline time) / (alias time), > 1 is faste
 
 from __future__ import annotations
 
-import argparse
+import os
 import statistics
+import sys
 import time
 
 import torch
 
 import seqrec_ext
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import op_bench_parser  # noqa: E402
 
 
 def timeit(fn, device, repeats):
@@ -41,14 +45,12 @@ def zipf_counts(n_items, generator):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = op_bench_parser(__doc__, repeats=5)
     parser.add_argument("--items", type=int, nargs="+", default=[10**3, 10**5, 10**6])
     parser.add_argument("--draws", type=int, nargs="+", default=[2048, 10**6])
     parser.add_argument("--alpha", type=float, default=0.75)
     args = parser.parse_args()
-    device = torch.device(args.device)
+    device = args.device
     g = torch.Generator().manual_seed(0)
 
     print(

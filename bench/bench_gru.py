@@ -9,7 +9,6 @@ FLOPs counted: the matrix products only (forward 6BH^2 per step, forward+backwar
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -19,7 +18,7 @@ import seqrec_ext
 from seqrec_ext import reference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import gemm_gflops, run_facts, time_interleaved  # noqa: E402
+from common import gemm_gflops, op_bench_parser, run_facts, time_interleaved  # noqa: E402
 
 
 def step_inputs(B, H, device, grad):
@@ -82,22 +81,18 @@ def bench_sequence(T, B, H, reset_after, device, repeats):
         out, _ = seqrec_ext.gru_sequence(gi, h0, w, b_ih, b_hh, reset_after=reset_after)
         torch.autograd.backward(out, cot)
 
-    def loop_of_reference_steps():
-        h, outs = h0, []
-        for t in range(T):
-            h = reference.gru_step(gi[t], h, w, b_ih, b_hh, reset_after=reset_after)
-            outs.append(h)
-        torch.autograd.backward(torch.stack(outs), cot)
+    def loop_of(gru_step):
+        def run():
+            h, outs = h0, []
+            for t in range(T):
+                h = gru_step(gi[t], h, w, b_ih, b_hh, reset_after=reset_after)
+                outs.append(h)
+            torch.autograd.backward(torch.stack(outs), cot)
 
-    def loop_of_fused_steps():
-        h, outs = h0, []
-        for t in range(T):
-            h = seqrec_ext.gru_step(gi[t], h, w, b_ih, b_hh, reset_after=reset_after)
-            outs.append(h)
-        torch.autograd.backward(torch.stack(outs), cot)
+        return run
 
     return time_interleaved(
-        {"sequence": fused, "ref loop": loop_of_reference_steps, "step loop": loop_of_fused_steps},
+        {"sequence": fused, "ref loop": loop_of(reference.gru_step), "step loop": loop_of(seqrec_ext.gru_step)},
         device,
         repeats=repeats,
     )
@@ -124,17 +119,15 @@ def profile_step(B, H, reset_after, device):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
+    parser = op_bench_parser(__doc__, repeats=30)
     parser.add_argument("--variant", default="both", choices=["reset_before", "reset_after", "both"])
-    parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--T", type=int, default=50)
     parser.add_argument("--profile", action="store_true", help="only profile the fused step at B=32, H=100")
     args = parser.parse_args()
     if args.profile:
-        profile_step(32, 100, False, torch.device(args.device))
+        profile_step(32, 100, False, args.device)
         return
-    device = torch.device(args.device)
+    device = args.device
     variants = {"reset_before": [False], "reset_after": [True], "both": [False, True]}[args.variant]
     peak = gemm_gflops(device)
     print(run_facts(device, args.repeats, peak))

@@ -11,7 +11,6 @@ M = B + S), 18BH^2 (the constrained embedding's input projection, H x 3H).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -21,7 +20,7 @@ import seqrec_ext
 from seqrec_ext import GRU4RecParams, gru4rec_step, reference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import gemm_gflops, run_facts, time_interleaved  # noqa: E402
+from common import gemm_gflops, op_bench_parser, run_facts, time_interleaved  # noqa: E402
 
 # name, B, H, S, loss, embedding, bpreg, elu, logq (GRU4Rec's published settings)
 CONFIGS = [
@@ -69,11 +68,9 @@ def reference_step(p, ids, targets, negs, h, loss, bpreg, elu, logq_corr):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=20)
+    parser = op_bench_parser(__doc__, repeats=20)
     args = parser.parse_args()
-    device = torch.device(args.device)
+    device = args.device
     peak = gemm_gflops(device)
     print(run_facts(device, args.repeats, peak))
     print()

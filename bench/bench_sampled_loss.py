@@ -10,7 +10,6 @@ backward recomputes the scores, another 2BMH, which is not counted).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -21,7 +20,7 @@ from seqrec_ext import reference
 from seqrec_ext.sampled_loss import LOSSES
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import gemm_gflops, peak_extra_bytes, run_facts, time_interleaved  # noqa: E402
+from common import gemm_gflops, op_bench_parser, peak_extra_bytes, run_facts, time_interleaved  # noqa: E402
 
 SHAPES = [(32, 2048, 100), (80, 2048, 224), (240, 2048, 512), (512, 8192, 128), (128, 65536, 100)]
 COMPILED = ("bpr-max", "cross-entropy")  # GRU4Rec's two default losses; compiling all takes long
@@ -64,12 +63,10 @@ def profile(B, S, H, loss, device):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=10)
+    parser = op_bench_parser(__doc__, repeats=10)
     parser.add_argument("--profile", action="store_true", help="only profile bpr-max at B=32, S=2048, H=100")
     args = parser.parse_args()
-    device = torch.device(args.device)
+    device = args.device
     if args.profile:
         profile(32, 2048, 100, "bpr-max", device)
         return

@@ -3,6 +3,7 @@ slows every contender alike), medians, and this machine's large-GEMM rate."""
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from typing import Callable, Dict
@@ -75,3 +76,12 @@ def run_facts(device: torch.device, repeats: int, gemm_rate: float = None) -> st
         f"seqrec_ext {seqrec_ext.__version__}, torch {torch.__version__}, device {device}, "
         f"threads {torch.get_num_threads()}{gemm}; median of {repeats}, interleaved"
     )
+
+
+def op_bench_parser(doc: str, repeats: int) -> argparse.ArgumentParser:
+    """The command line every op benchmark starts from: ``--device`` (a torch.device) and
+    ``--repeats``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", type=torch.device, default="cpu")
+    parser.add_argument("--repeats", type=int, default=repeats)
+    return parser

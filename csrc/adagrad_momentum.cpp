@@ -132,13 +132,9 @@ void adagrad_momentum_(Tensor& param, Tensor& acc, Tensor& mom, const Tensor& gr
   run(param, acc, mom, grad.contiguous(), Tensor(), 1, param.numel(), lr, momentum, eps);
 }
 
-namespace {
-void add_kernels(torch::Library& m) {
+SEQREC_REGISTER_KERNELS(m) {
   m.impl("sparse_adagrad_momentum_", &sparse_adagrad_momentum_);
   m.impl("adagrad_momentum_", &adagrad_momentum_);
 }
-}  // namespace
-
-SEQREC_REGISTER_KERNELS(add_kernels)
 
 }  // namespace seqrec

@@ -124,14 +124,10 @@ Tensor alias_draw_philox(const Tensor& prob_in, const Tensor& alias_in, int64_t 
   return out;
 }
 
-namespace {
-void add_kernels(torch::Library& m) {
+SEQREC_REGISTER_KERNELS(m) {
   m.impl("alias_build", &alias_build);
   m.impl("alias_draw", &alias_draw);
   m.impl("alias_draw_philox", &alias_draw_philox);
 }
-}  // namespace
-
-SEQREC_REGISTER_KERNELS(add_kernels)
 
 }  // namespace seqrec

@@ -451,15 +451,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_step_backward_truncated(const Ten
   return {d_gi.squeeze(0), d_w, d_b_ih, d_b_hh};
 }
 
-namespace {
-void add_kernels(torch::Library& m) {
+SEQREC_REGISTER_KERNELS(m) {
   m.impl("gru_step", &gru_step);
   m.impl("gru_step_backward", &gru_step_backward);
   m.impl("gru_sequence", &gru_sequence);
   m.impl("gru_sequence_backward", &gru_sequence_backward);
 }
-}  // namespace
-
-SEQREC_REGISTER_KERNELS(add_kernels)
 
 }  // namespace seqrec

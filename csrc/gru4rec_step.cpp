@@ -56,10 +56,6 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> gru4r
   return {value, h_out, d_gi, d_w_hh, d_b_h, d_b_hh, d_out_rows, d_out_bias};
 }
 
-namespace {
-void add_kernels(torch::Library& m) { m.impl("gru4rec_step", &gru4rec_step); }
-}  // namespace
-
-SEQREC_REGISTER_KERNELS(add_kernels)
+SEQREC_REGISTER_KERNELS(m) { m.impl("gru4rec_step", &gru4rec_step); }
 
 }  // namespace seqrec

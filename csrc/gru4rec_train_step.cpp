@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "adagrad_momentum.h"
+#include "common/aten_helpers.h"
 #include "common/register_kernels.h"
 #include "gru4rec_step.h"
 #include "gru4rec_train_step.h"
@@ -46,11 +47,10 @@ using OptTensor = std::optional<Tensor>;
 enum class Embedding { kNone, kSeparate, kConstrained };
 
 Embedding parse_embedding(c10::string_view name) {
-  if (name == "none") return Embedding::kNone;
-  if (name == "separate") return Embedding::kSeparate;
-  if (name == "constrained") return Embedding::kConstrained;
-  TORCH_CHECK_VALUE(false, "gru4rec_train_step_: unknown embedding '", std::string(name),
-                    "'; expected none, separate or constrained");
+  return parse_choice<Embedding>("gru4rec_train_step_", "embedding", name,
+                                 {{"none", Embedding::kNone},
+                                  {"separate", Embedding::kSeparate},
+                                  {"constrained", Embedding::kConstrained}});
 }
 
 // The parameters of a mode, in the order of the op's lists (b_hh last, when given).
@@ -189,10 +189,6 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
   return {value, h_new};
 }
 
-namespace {
-void add_kernels(torch::Library& m) { m.impl("gru4rec_train_step_", &gru4rec_train_step_); }
-}  // namespace
-
-SEQREC_REGISTER_KERNELS(add_kernels)
+SEQREC_REGISTER_KERNELS(m) { m.impl("gru4rec_train_step_", &gru4rec_train_step_); }
 
 }  // namespace seqrec

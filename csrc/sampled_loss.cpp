@@ -37,22 +37,19 @@ using OptTensor = std::optional<Tensor>;
 using sampled_loss::Loss;
 
 Loss parse_loss(c10::string_view name) {
-  if (name == "bpr-max") return Loss::kBprMax;
-  if (name == "top1-max") return Loss::kTop1Max;
-  if (name == "cross-entropy") return Loss::kCrossEntropy;
-  if (name == "bpr") return Loss::kBpr;
-  if (name == "top1") return Loss::kTop1;
-  TORCH_CHECK_VALUE(false, "sampled_ranking_loss: unknown loss '", std::string(name),
-                    "'; expected bpr-max, top1-max, cross-entropy, bpr or top1");
+  return parse_choice<Loss>("sampled_ranking_loss", "loss", name,
+                            {{"bpr-max", Loss::kBprMax},
+                             {"top1-max", Loss::kTop1Max},
+                             {"cross-entropy", Loss::kCrossEntropy},
+                             {"bpr", Loss::kBpr},
+                             {"top1", Loss::kTop1}});
 }
 
 enum class Reduction { kMean, kSum, kNone };
 Reduction parse_reduction(c10::string_view name) {
-  if (name == "mean") return Reduction::kMean;
-  if (name == "sum") return Reduction::kSum;
-  if (name == "none") return Reduction::kNone;
-  TORCH_CHECK_VALUE(false, "sampled_ranking_loss: unknown reduction '", std::string(name),
-                    "'; expected mean, sum or none");
+  return parse_choice<Reduction>(
+      "sampled_ranking_loss", "reduction", name,
+      {{"mean", Reduction::kMean}, {"sum", Reduction::kSum}, {"none", Reduction::kNone}});
 }
 
 void check_inputs(const char* op, const Tensor& h, const Tensor& rows, const OptTensor& bias,
@@ -346,13 +343,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
   return {value, d_h, d_rows, d_bias};
 }
 
-namespace {
-void add_kernels(torch::Library& m) {
+SEQREC_REGISTER_KERNELS(m) {
   m.impl("sampled_ranking_loss", &sampled_ranking_loss);
   m.impl("sampled_ranking_loss_backward", &sampled_ranking_loss_backward);
 }
-}  // namespace
-
-SEQREC_REGISTER_KERNELS(add_kernels)
 
 }  // namespace seqrec

@@ -33,28 +33,8 @@ def train_step_param_names(embedding: str, b_hh: bool) -> Tuple[str, ...]:
 
 
 @torch.library.register_fake("seqrec::gru4rec_train_step_")
-def _gru4rec_train_step_fake(
-    params,
-    accumulators,
-    momentum_buffers,
-    item_ids,
-    target_ids,
-    negative_ids,
-    h,
-    reset,
-    logq_correction,
-    embed_mask,
-    hidden_mask,
-    embedding,
-    loss,
-    bpreg,
-    elu_param,
-    reset_after,
-    normalizer,
-    lr,
-    momentum,
-    eps,
-):
+def _gru4rec_train_step_fake(params, accumulators, momentum_buffers, item_ids, target_ids, negative_ids, h, *options):
+    # (options: reset, logq_correction, the dropout masks, the loss and optimizer settings)
     torch._check(len(params) >= 5, lambda: "gru4rec_train_step_: params must hold at least 5 tensors")
     return params[0].new_empty(()), h.new_empty(h.shape)
 

@@ -2,6 +2,12 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
+#include <c10/util/string_view.h>
+
+#include <cstddef>
+#include <string>
+#include <utility>
 
 namespace seqrec {
 
@@ -20,6 +26,20 @@ inline at::Tensor block(const at::Tensor& m, int64_t r0, int64_t nr, int64_t c0,
 template <typename scalar_t>
 scalar_t* ptr(const at::Tensor& t) {
   return t.defined() ? static_cast<scalar_t*>(t.data_ptr()) : nullptr;
+}
+
+// The value that `name` names among `choices`, else a ValueError naming the op, what was
+// parsed and the names expected ("gru4rec_train_step_: unknown embedding 'x'; expected none,
+// separate or constrained").
+template <typename Enum, std::size_t N>
+Enum parse_choice(const char* op, const char* what, c10::string_view name,
+                  const std::pair<const char*, Enum> (&choices)[N]) {
+  std::string expected;
+  for (std::size_t i = 0; i < N; ++i) {
+    if (name == choices[i].first) return choices[i].second;
+    expected += (i == 0 ? "" : i + 1 == N ? " or " : ", ") + std::string(choices[i].first);
+  }
+  TORCH_CHECK_VALUE(false, op, ": unknown ", what, " '", std::string(name), "'; expected ", expected);
 }
 
 }  // namespace seqrec

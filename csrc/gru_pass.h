@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "common/acc_type.h"
 #include "common/host_device.h"
@@ -25,26 +26,19 @@ enum class Pass : int {
   kBackwardResetBeforeR,   // r gradient from d(r h_prev) = da_n W_n
 };
 
+inline constexpr int kPasses = static_cast<int>(Pass::kBackwardResetBeforeR) + 1;
+
 // Calls f(std::integral_constant<Pass, pass>{}), the run-time pass as a compile-time one, on the
 // host (the CPU loops and the CUDA launchers pick their pass this way). False for a value
 // outside the enum, which the caller reports.
+template <typename F, int... kIndex>
+bool dispatch_pass(Pass pass, F&& f, std::integer_sequence<int, kIndex...>) {
+  const auto call_if = [&](auto p) { return pass == p.value && (f(p), true); };
+  return (call_if(std::integral_constant<Pass, static_cast<Pass>(kIndex)>{}) || ...);
+}
 template <typename F>
 bool dispatch_pass(Pass pass, F&& f) {
-  switch (pass) {
-    case Pass::kForwardResetAfter:
-      return f(std::integral_constant<Pass, Pass::kForwardResetAfter>{}), true;
-    case Pass::kForwardResetBeforeRZ:
-      return f(std::integral_constant<Pass, Pass::kForwardResetBeforeRZ>{}), true;
-    case Pass::kForwardResetBeforeN:
-      return f(std::integral_constant<Pass, Pass::kForwardResetBeforeN>{}), true;
-    case Pass::kBackwardResetAfter:
-      return f(std::integral_constant<Pass, Pass::kBackwardResetAfter>{}), true;
-    case Pass::kBackwardResetBeforeZN:
-      return f(std::integral_constant<Pass, Pass::kBackwardResetBeforeZN>{}), true;
-    case Pass::kBackwardResetBeforeR:
-      return f(std::integral_constant<Pass, Pass::kBackwardResetBeforeR>{}), true;
-  }
-  return false;
+  return dispatch_pass(pass, f, std::make_integer_sequence<int, kPasses>{});
 }
 
 // Raw pointers of one pass. Row b of a matrix X is at X + b * X_stride; its columns are

@@ -309,30 +309,19 @@ def test_resume_refuses_other_settings_or_data_and_respects_early_stopping(tmp_p
     with pytest.raises(ValueError, match="needs save"):
         train(seqs, _small_config(max_epochs=2), resume=True)
     lines = []
-    train(seqs, _small_config(max_epochs=1), save=str(ckpt), checkpoint_extra=extra, resume=True, log=lines.append)
+
+    def resume(config, log=lines.append):
+        return train(seqs, config, save=str(ckpt), checkpoint_extra=extra, resume=True, log=log)
+
+    resume(_small_config(max_epochs=1))
     assert "already trained 1 epochs" in lines[-1]
     # a run that stopped early stays stopped unless its patience is raised
     payload = torch.load(ckpt, weights_only=True)
     payload["training"]["stale"] = 5
     torch.save(payload, ckpt)
-    lines = []
-    _, history = train(
-        seqs,
-        _small_config(max_epochs=4, patience=5),
-        save=str(ckpt),
-        checkpoint_extra=extra,
-        resume=True,
-        log=lines.append,
-    )
+    _, history = resume(_small_config(max_epochs=4, patience=5))
     assert "already stopped early" in lines[-1] and len(history) == 1
-    _, history = train(
-        seqs,
-        _small_config(max_epochs=2, patience=6),
-        save=str(ckpt),
-        checkpoint_extra=extra,
-        resume=True,
-        log=lambda line: None,
-    )
+    _, history = resume(_small_config(max_epochs=2, patience=6), log=lambda line: None)
     assert [h["epoch"] for h in history] == [1, 2]
     model_only = tmp_path / "model.pt"
     torch.save({k: v for k, v in payload.items() if k != "training"}, model_only)

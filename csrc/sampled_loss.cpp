@@ -148,6 +148,19 @@ sampled_loss::TileArgs<scalar_t> base_args(const Prepared& p, const Tensor& stat
   return a;
 }
 
+// The scores of columns [c0, c0 + tc) into the first tc columns of `scores` (B, tile width), and
+// the pass arguments that read them.
+template <typename scalar_t>
+void score_tile(sampled_loss::TileArgs<scalar_t>& a, const Prepared& p, Tensor& scores, int64_t c0,
+                int64_t tc) {
+  Tensor s = block(scores, 0, a.B, 0, tc);
+  at::mm_out(s, p.h, block(p.rows, c0, tc, 0, p.h.size(1), true));
+  a.c0 = c0;
+  a.tc = tc;
+  a.scores = ptr<scalar_t>(scores);
+  a.scores_stride = scores.size(1);
+}
+
 // per-row losses from the statistics
 Tensor row_losses(const Tensor& stats, Loss loss, double bpreg) {
   Tensor out = at::empty({stats.size(0)}, stats.options());
@@ -179,6 +192,30 @@ void init_stats(Tensor& stats, const Tensor& r_i, const Tensor& logq, Loss loss)
   }
 }
 
+// The loss of the one tile of all M columns (a.scores, a.d_scores = a.scores), its score
+// gradients written over the scores. On the CPU every pass of a row runs in one go
+// (cpu/sampled_loss_cpu.cpp); elsewhere the loss op's statistics and gradient kernels run on
+// the tile, the statistics starting from the targets' scores as in the loss op.
+template <typename scalar_t>
+Tensor one_tile_loss_and_grads(sampled_loss::TileArgs<scalar_t>& a, const Prepared& p, Tensor& stats,
+                               const Tensor& scores, double divisor) {
+  using acc_t = typename AccType<scalar_t>::type;
+  if (p.h.is_cpu()) {
+    std::vector<acc_t> scale(a.B, acc_t(1) / static_cast<acc_t>(divisor));
+    a.row_scale = scale.data();
+    const acc_t total = cpu::step_loss_and_grads(a);
+    return at::scalar_tensor(total / static_cast<acc_t>(divisor), p.h.options());
+  }
+  Tensor r_i = scores.diagonal() + p.bias.narrow(0, 0, a.B);
+  if (a.elu_alpha > 0) r_i = at::elu(r_i, static_cast<double>(a.elu_alpha));
+  init_stats(stats, r_i, p.logq, a.loss);
+  const Tensor row_scale = at::full({a.B}, 1.0 / divisor, stats.options());
+  a.row_scale = ptr<acc_t>(row_scale);
+  run_update(a, p.h);
+  run_grads(a, p.h);
+  return (row_losses(stats, a.loss, static_cast<double>(a.bpreg)).sum() / divisor).to(p.h.scalar_type());
+}
+
 std::tuple<Tensor, Tensor> sampled_ranking_loss(const Tensor& h_in, const Tensor& rows_in,
                                                 const OptTensor& bias_in, const OptTensor& logq_in,
                                                 const OptTensor& col_items_in, c10::string_view loss_name,
@@ -204,13 +241,7 @@ std::tuple<Tensor, Tensor> sampled_ranking_loss(const Tensor& h_in, const Tensor
   AT_DISPATCH_FLOATING_TYPES(p.h.scalar_type(), "sampled_ranking_loss", [&] {
     auto a = base_args<scalar_t>(p, stats, loss, bpreg, elu_param);
     for (int64_t c0 = 0; c0 < M; c0 += tc_max) {
-      const int64_t tc = std::min(tc_max, M - c0);
-      Tensor s = block(scores, 0, B, 0, tc);
-      at::mm_out(s, p.h, block(p.rows, c0, tc, 0, p.h.size(1), true));
-      a.c0 = c0;
-      a.tc = tc;
-      a.scores = ptr<scalar_t>(scores);
-      a.scores_stride = tc_max;
+      score_tile(a, p, scores, c0, std::min(tc_max, M - c0));
       run_update(a, p.h);
     }
   });
@@ -269,12 +300,7 @@ std::tuple<Tensor, Tensor, Tensor> sampled_ranking_loss_backward(
     for (int64_t c0 = 0; c0 < M; c0 += tc_max) {
       const int64_t tc = std::min(tc_max, M - c0);
       const Tensor rows_tile = block(p.rows, c0, tc, 0, H);
-      Tensor s = block(scores, 0, B, 0, tc);
-      at::mm_out(s, p.h, block(p.rows, c0, tc, 0, H, true));
-      a.c0 = c0;
-      a.tc = tc;
-      a.scores = ptr<scalar_t>(scores);
-      a.scores_stride = tc_max;
+      score_tile(a, p, scores, c0, tc);
       a.d_scores = ptr<scalar_t>(d_scores);
       a.d_scores_stride = tc_max;
       run_grads(a, p.h);
@@ -303,40 +329,17 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
   const Prepared p = prepare(h_in, rows_in, bias_in, logq_in, std::nullopt);
   const int64_t B = p.h.size(0), M = p.rows.size(0);
   const auto acc_dtype = p.h.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  // all B x M scores at once: one product, kept for the gradient pass (which overwrites them)
-  Tensor scores = at::mm(p.h, block(p.rows, 0, M, 0, p.h.size(1), true));
+  // all B x M scores at once, one tile, overwritten by their gradients
+  Tensor scores = at::empty({B, M}, p.h.options());
   Tensor stats = at::empty({B, sampled_loss::kStats}, p.h.options().dtype(acc_dtype));
   Tensor value;
-  const bool on_cpu = p.h.is_cpu();
-  Tensor row_scale = on_cpu ? Tensor() : at::full({B}, 1.0 / divisor, stats.options());
-  if (!on_cpu) {  // the statistics start from the targets' scores, as in the loss op
-    Tensor r_i = scores.diagonal() + p.bias.narrow(0, 0, B);
-    if (elu_param > 0) r_i = at::elu(r_i, elu_param);
-    init_stats(stats, r_i, p.logq, loss);
-  }
   AT_DISPATCH_FLOATING_TYPES(p.h.scalar_type(), "gru4rec_step_loss", [&] {
-    using acc_t = typename AccType<scalar_t>::type;
     auto a = base_args<scalar_t>(p, stats, loss, bpreg, elu_param);
-    a.c0 = 0;
-    a.tc = M;
-    a.scores = ptr<scalar_t>(scores);
-    a.scores_stride = M;
+    score_tile(a, p, scores, 0, M);
     a.d_scores = ptr<scalar_t>(scores);  // in place: each element is read before it is written
     a.d_scores_stride = M;
-    if (on_cpu) {  // every pass of a row in one go (cpu/sampled_loss_cpu.cpp)
-      std::vector<acc_t> scale(B, acc_t(1) / static_cast<acc_t>(divisor));
-      a.row_scale = scale.data();
-      const acc_t total = cpu::step_loss_and_grads(a);
-      value = at::scalar_tensor(total / static_cast<acc_t>(divisor), p.h.options());
-    } else {  // the loss op's statistics and gradient kernels on the one tile of all columns
-      a.row_scale = ptr<acc_t>(row_scale);
-      run_update(a, p.h);
-      run_grads(a, p.h);
-    }
+    value = one_tile_loss_and_grads(a, p, stats, scores, divisor);
   });
-  if (!on_cpu) {
-    value = (row_losses(stats, loss, bpreg).sum() / divisor).to(p.h.scalar_type());
-  }
   Tensor d_h = at::mm(scores, p.rows);
   Tensor d_rows = at::mm(block(scores, 0, B, 0, M, true), p.h);
   Tensor d_bias = scores.sum(0);

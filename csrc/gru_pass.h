@@ -141,99 +141,143 @@ SEQREC_HOST_DEVICE acc_t ld(const scalar_t* p, int64_t k) {
   return static_cast<acc_t>(p[k]);
 }
 
-// Element j of row R. kActive: whether step t of this row is real (a padded step carries the
-// state and the gradient through); kResetNext: the state after the step is zeroed. (Template
-// flags rather than arguments: a select on them inside the loop stops GCC's vectoriser.)
+// The pieces of a pass's element j of row R (below). kActive: whether step t of this row is real
+// (a padded step carries the state and the gradient through); kResetNext: the state after the
+// step is zeroed. (Template flags rather than arguments: a select on them inside the loop stops
+// GCC's vectoriser.) h_prev is the state before the step, as the workspace holds it.
+
+// A gate's pre-activation from both projections and both biases: gi[k] + b_ih[k] + gh[k_gh] +
+// b_hh[k] (k_gh differs from k for n before the reset, whose gh holds only the n block).
+template <typename acc_t, typename scalar_t>
+SEQREC_ELEMENT acc_t preactivation(const Row<scalar_t>& R, int64_t k, int64_t k_gh) {
+  return ld<acc_t>(R.gi, k) + ld<acc_t>(R.b_ih, k) + ld<acc_t>(R.gh, k_gh) + ld<acc_t>(R.b_hh, k);
+}
+
+template <bool kActive, bool kResetNext, typename scalar_t, typename acc_t>
+SEQREC_ELEMENT void store_state(const Row<scalar_t>& R, int64_t j, acc_t h_new) {
+  R.out[j] = static_cast<scalar_t>(kActive ? h_new : acc_t(0));
+  R.h_next[j] = static_cast<scalar_t>(kResetNext ? acc_t(0) : h_new);
+}
+
+template <bool kActive, bool kResetNext, typename scalar_t, typename acc_t>
+SEQREC_ELEMENT void forward_reset_after(const Row<scalar_t>& R, int64_t H, int64_t j, acc_t h_prev) {
+  acc_t h_new = h_prev;
+  if constexpr (kActive) {
+    const acc_t gi_n = ld<acc_t>(R.gi, 2 * H + j) + ld<acc_t>(R.b_ih, 2 * H + j);
+    const acc_t gh_n = ld<acc_t>(R.gh, 2 * H + j) + ld<acc_t>(R.b_hh, 2 * H + j);
+    const Gates<acc_t> g = reset_after_forward(preactivation<acc_t>(R, j, j),
+                                               preactivation<acc_t>(R, H + j, H + j), gi_n, gh_n, h_prev);
+    R.ws[j] = static_cast<scalar_t>(g.r);
+    R.ws[H + j] = static_cast<scalar_t>(g.z);
+    R.ws[2 * H + j] = static_cast<scalar_t>(g.n);
+    R.ws[3 * H + j] = static_cast<scalar_t>(gh_n);
+    h_new = g.h_new;
+  } else {
+    R.ws[j] = R.ws[H + j] = R.ws[2 * H + j] = R.ws[3 * H + j] = static_cast<scalar_t>(acc_t(0));
+  }
+  store_state<kActive, kResetNext>(R, j, h_new);
+}
+
+template <bool kActive, typename scalar_t, typename acc_t>
+SEQREC_ELEMENT void forward_reset_before_rz(const Row<scalar_t>& R, int64_t H, int64_t j, acc_t h_prev) {
+  acc_t r(0), z(0);
+  if constexpr (kActive) {
+    reset_before_forward_rz(preactivation<acc_t>(R, j, j), preactivation<acc_t>(R, H + j, H + j), r, z);
+  }
+  R.ws[j] = static_cast<scalar_t>(r);
+  R.ws[H + j] = static_cast<scalar_t>(z);
+  R.rh[j] = static_cast<scalar_t>(r * h_prev);
+}
+
+template <bool kActive, bool kResetNext, typename scalar_t, typename acc_t>
+SEQREC_ELEMENT void forward_reset_before_n(const Row<scalar_t>& R, int64_t H, int64_t j, acc_t h_prev) {
+  acc_t n(0), h_new = h_prev;
+  if constexpr (kActive) {
+    reset_before_forward_n(preactivation<acc_t>(R, 2 * H + j, j), ld<acc_t>(R.ws, H + j), h_prev, n, h_new);
+  }
+  R.ws[2 * H + j] = static_cast<scalar_t>(n);
+  store_state<kActive, kResetNext>(R, j, h_new);
+}
+
+// The gradient arriving at h' of step t: from the next state (unless it was reset) and out[t].
+template <bool kActive, bool kResetNext, typename acc_t, typename scalar_t>
+SEQREC_ELEMENT acc_t incoming_grad(const Row<scalar_t>& R, int64_t j) {
+  acc_t dh = kResetNext ? acc_t(0) : ld<acc_t>(R.dh_next, j);
+  if constexpr (kActive) dh += ld<acc_t>(R.grad_out, j);
+  return dh;
+}
+
+// The backward passes that start a step's gradient return the part of d h_prev they give (a
+// padded step passes dh through).
+template <bool kActive, typename scalar_t, typename acc_t>
+SEQREC_ELEMENT acc_t backward_reset_after(const Row<scalar_t>& R, int64_t H, int64_t j, acc_t h_prev,
+                                          acc_t dh) {
+  acc_t da_r(0), da_z(0), da_n(0), dgh_n(0), dh_prev = dh;
+  if constexpr (kActive) {
+    const acc_t r = ld<acc_t>(R.ws, j);
+    const ResetAfterGrads<acc_t> g = reset_after_backward(
+        dh, r, ld<acc_t>(R.ws, H + j), ld<acc_t>(R.ws, 2 * H + j), ld<acc_t>(R.ws, 3 * H + j), h_prev);
+    da_r = g.da_r;
+    da_z = g.da_z;
+    da_n = g.da_n;
+    dgh_n = g.da_n * r;
+    dh_prev = g.dh_direct;
+  }
+  R.d_gi[j] = R.d_gh[j] = static_cast<scalar_t>(da_r);
+  R.d_gi[H + j] = R.d_gh[H + j] = static_cast<scalar_t>(da_z);
+  R.d_gi[2 * H + j] = static_cast<scalar_t>(da_n);
+  R.d_gh[2 * H + j] = static_cast<scalar_t>(dgh_n);
+  return dh_prev;
+}
+
+template <bool kActive, typename scalar_t, typename acc_t>
+SEQREC_ELEMENT acc_t backward_reset_before_zn(const Row<scalar_t>& R, int64_t H, int64_t j, acc_t h_prev,
+                                              acc_t dh) {
+  acc_t da_z(0), da_n(0), dh_prev = dh;
+  if constexpr (kActive) {
+    const ResetBeforeGradsZN<acc_t> g =
+        reset_before_backward_zn(dh, ld<acc_t>(R.ws, H + j), ld<acc_t>(R.ws, 2 * H + j), h_prev);
+    da_z = g.da_z;
+    da_n = g.da_n;
+    dh_prev = g.dh_direct;
+  }
+  R.d_gi[H + j] = static_cast<scalar_t>(da_z);
+  R.d_gi[2 * H + j] = static_cast<scalar_t>(da_n);
+  return dh_prev;
+}
+
+template <bool kActive, typename scalar_t, typename acc_t>
+SEQREC_ELEMENT void backward_reset_before_r(const Row<scalar_t>& R, int64_t j, acc_t h_prev) {
+  acc_t da_r(0);
+  if constexpr (kActive) {
+    acc_t dh_via_rh;
+    reset_before_backward_r(ld<acc_t>(R.d_rh, j), ld<acc_t>(R.ws, j), h_prev, da_r, dh_via_rh);
+    R.dh[j] = static_cast<scalar_t>(ld<acc_t>(R.dh, j) + dh_via_rh);
+  }
+  R.d_gi[j] = static_cast<scalar_t>(da_r);
+}
+
+// Element j of row R in pass kPass.
 template <Pass kPass, bool kActive, bool kResetNext, typename scalar_t>
-SEQREC_HOST_DEVICE void gate_pass_element(const Row<scalar_t>& R, int64_t H, int64_t j) {
+SEQREC_ELEMENT void gate_pass_element(const Row<scalar_t>& R, int64_t H, int64_t j) {
   using acc_t = typename AccType<scalar_t>::type;
   constexpr bool kResetAfter = kPass == Pass::kForwardResetAfter || kPass == Pass::kBackwardResetAfter;
   constexpr int kBlocks = kResetAfter ? kBlocksResetAfter : kBlocksResetBefore;
-  const acc_t zero(0);
   const acc_t h_prev = ld<acc_t>(R.ws, (kBlocks - 1) * H + j);
-
   if constexpr (kPass == Pass::kForwardResetAfter) {
-    acc_t h_new = h_prev;
-    if constexpr (kActive) {
-      const acc_t a_r = ld<acc_t>(R.gi, j) + ld<acc_t>(R.b_ih, j) + ld<acc_t>(R.gh, j) + ld<acc_t>(R.b_hh, j);
-      const acc_t a_z = ld<acc_t>(R.gi, H + j) + ld<acc_t>(R.b_ih, H + j) + ld<acc_t>(R.gh, H + j) +
-                        ld<acc_t>(R.b_hh, H + j);
-      const acc_t gi_n = ld<acc_t>(R.gi, 2 * H + j) + ld<acc_t>(R.b_ih, 2 * H + j);
-      const acc_t gh_n = ld<acc_t>(R.gh, 2 * H + j) + ld<acc_t>(R.b_hh, 2 * H + j);
-      const Gates<acc_t> g = reset_after_forward(a_r, a_z, gi_n, gh_n, h_prev);
-      R.ws[j] = static_cast<scalar_t>(g.r);
-      R.ws[H + j] = static_cast<scalar_t>(g.z);
-      R.ws[2 * H + j] = static_cast<scalar_t>(g.n);
-      R.ws[3 * H + j] = static_cast<scalar_t>(gh_n);
-      h_new = g.h_new;
-    } else {
-      R.ws[j] = R.ws[H + j] = R.ws[2 * H + j] = R.ws[3 * H + j] = static_cast<scalar_t>(zero);
-    }
-    R.out[j] = static_cast<scalar_t>(kActive ? h_new : zero);
-    R.h_next[j] = static_cast<scalar_t>(kResetNext ? zero : h_new);
+    forward_reset_after<kActive, kResetNext>(R, H, j, h_prev);
   } else if constexpr (kPass == Pass::kForwardResetBeforeRZ) {
-    acc_t r = zero, z = zero;
-    if constexpr (kActive) {
-      const acc_t a_r = ld<acc_t>(R.gi, j) + ld<acc_t>(R.b_ih, j) + ld<acc_t>(R.gh, j) + ld<acc_t>(R.b_hh, j);
-      const acc_t a_z = ld<acc_t>(R.gi, H + j) + ld<acc_t>(R.b_ih, H + j) + ld<acc_t>(R.gh, H + j) +
-                        ld<acc_t>(R.b_hh, H + j);
-      reset_before_forward_rz(a_r, a_z, r, z);
-    }
-    R.ws[j] = static_cast<scalar_t>(r);
-    R.ws[H + j] = static_cast<scalar_t>(z);
-    R.rh[j] = static_cast<scalar_t>(r * h_prev);
+    forward_reset_before_rz<kActive>(R, H, j, h_prev);
   } else if constexpr (kPass == Pass::kForwardResetBeforeN) {
-    acc_t n = zero, h_new = h_prev;
-    if constexpr (kActive) {
-      const acc_t a_n = ld<acc_t>(R.gi, 2 * H + j) + ld<acc_t>(R.b_ih, 2 * H + j) + ld<acc_t>(R.gh, j) +
-                        ld<acc_t>(R.b_hh, 2 * H + j);
-      reset_before_forward_n(a_n, ld<acc_t>(R.ws, H + j), h_prev, n, h_new);
-    }
-    R.ws[2 * H + j] = static_cast<scalar_t>(n);
-    R.out[j] = static_cast<scalar_t>(kActive ? h_new : zero);
-    R.h_next[j] = static_cast<scalar_t>(kResetNext ? zero : h_new);
-  } else if constexpr (kPass == Pass::kBackwardResetAfter || kPass == Pass::kBackwardResetBeforeZN) {
-    // gradient arriving at h' of step t: from the next state (unless it was reset) and out[t]
-    acc_t dh = kResetNext ? zero : ld<acc_t>(R.dh_next, j);
-    if constexpr (kActive) dh += ld<acc_t>(R.grad_out, j);
-    acc_t dh_prev = dh;  // a padded step passes the gradient through
-    if constexpr (kPass == Pass::kBackwardResetAfter) {
-      acc_t da_r = zero, da_z = zero, da_n = zero, dgh_n = zero;
-      if constexpr (kActive) {
-        const acc_t r = ld<acc_t>(R.ws, j);
-        const ResetAfterGrads<acc_t> g = reset_after_backward(
-            dh, r, ld<acc_t>(R.ws, H + j), ld<acc_t>(R.ws, 2 * H + j), ld<acc_t>(R.ws, 3 * H + j), h_prev);
-        da_r = g.da_r;
-        da_z = g.da_z;
-        da_n = g.da_n;
-        dgh_n = g.da_n * r;
-        dh_prev = g.dh_direct;
-      }
-      R.d_gi[j] = R.d_gh[j] = static_cast<scalar_t>(da_r);
-      R.d_gi[H + j] = R.d_gh[H + j] = static_cast<scalar_t>(da_z);
-      R.d_gi[2 * H + j] = static_cast<scalar_t>(da_n);
-      R.d_gh[2 * H + j] = static_cast<scalar_t>(dgh_n);
-    } else {
-      acc_t da_z = zero, da_n = zero;
-      if constexpr (kActive) {
-        const ResetBeforeGradsZN<acc_t> g =
-            reset_before_backward_zn(dh, ld<acc_t>(R.ws, H + j), ld<acc_t>(R.ws, 2 * H + j), h_prev);
-        da_z = g.da_z;
-        da_n = g.da_n;
-        dh_prev = g.dh_direct;
-      }
-      R.d_gi[H + j] = static_cast<scalar_t>(da_z);
-      R.d_gi[2 * H + j] = static_cast<scalar_t>(da_n);
-    }
-    R.dh[j] = static_cast<scalar_t>(dh_prev);
-  } else if constexpr (kPass == Pass::kBackwardResetBeforeR) {
-    acc_t da_r = zero;
-    if constexpr (kActive) {
-      acc_t dh_via_rh;
-      reset_before_backward_r(ld<acc_t>(R.d_rh, j), ld<acc_t>(R.ws, j), h_prev, da_r, dh_via_rh);
-      R.dh[j] = static_cast<scalar_t>(ld<acc_t>(R.dh, j) + dh_via_rh);
-    }
-    R.d_gi[j] = static_cast<scalar_t>(da_r);
+    forward_reset_before_n<kActive, kResetNext>(R, H, j, h_prev);
+  } else if constexpr (kPass == Pass::kBackwardResetAfter) {
+    const acc_t dh = incoming_grad<kActive, kResetNext, acc_t>(R, j);
+    R.dh[j] = static_cast<scalar_t>(backward_reset_after<kActive>(R, H, j, h_prev, dh));
+  } else if constexpr (kPass == Pass::kBackwardResetBeforeZN) {
+    const acc_t dh = incoming_grad<kActive, kResetNext, acc_t>(R, j);
+    R.dh[j] = static_cast<scalar_t>(backward_reset_before_zn<kActive>(R, H, j, h_prev, dh));
+  } else {
+    backward_reset_before_r<kActive>(R, j, h_prev);
   }
 }
 

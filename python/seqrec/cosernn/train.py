@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Optional
 
 import torch
@@ -93,6 +93,60 @@ def _train_epoch(
     return total, count
 
 
+@dataclass
+class _RunState:
+    """Where a training run stands: the best validation cosine so far, its epoch and weights, the
+    epochs since it last improved (``stale``), the per-epoch history, the epochs done."""
+
+    best_state: dict
+    best: float = -math.inf
+    best_epoch: int = 0
+    stale: int = 0
+    history: list = field(default_factory=list)
+    done: int = 0
+
+    @classmethod
+    def resume(cls, save, config, checkpoint_extra, model, optimizer, generator, log) -> "_RunState":
+        """The state saved in ``save``; the model, optimizer and generator are set from it."""
+        payload = load_training_state(save, config, checkpoint_extra)
+        training = payload["training"]
+        model.load_state_dict(training["model"])
+        optimizer.load_state_dict(training["optimizer"])
+        generator.set_state(training["generator"])
+        run = cls(payload["state"], payload["valid_cosine"], payload["epoch"], training["stale"])
+        run.history, run.done = list(training["history"]), training["epoch"]
+        log(f"resumed after epoch {run.done} (best validation cosine {run.best:.4f} at epoch {run.best_epoch})")
+        return run
+
+    def record(self, epoch, train_cos, valid_cos, seconds, model, patience, log) -> None:
+        """An epoch's result: the history, the log line, the best model, early stopping."""
+        self.done = epoch
+        self.history.append({"epoch": epoch, "train_cosine": train_cos, "valid_cosine": valid_cos, "seconds": seconds})
+        log(f"epoch {epoch}: train cosine {train_cos:.4f}, validation cosine {valid_cos:.4f} ({seconds:.1f} s)")
+        if valid_cos > self.best:
+            self.best, self.best_epoch, self.best_state, self.stale = (
+                valid_cos,
+                epoch,
+                copy.deepcopy(model.state_dict()),
+                0,
+            )
+        else:
+            self.stale += 1
+            if self.stale >= patience:
+                log(f"early stop: no validation gain for {self.stale} epochs; best {self.best:.4f}")
+
+    def training_state(self, model, optimizer, generator) -> dict:
+        """What a checkpoint holds to continue the run exactly (the last epoch's weights, not the best)."""
+        return {
+            "epoch": self.done,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "stale": self.stale,
+            "history": self.history,
+        }
+
+
 def train(
     seqs: UserSequences,
     config: CoSeRNNConfig,
@@ -132,25 +186,18 @@ def train(
     model = CoSeRNN(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     generator = torch.Generator().manual_seed(config.seed)
-    best, best_epoch, best_state, stale, history, done = -math.inf, 0, copy.deepcopy(model.state_dict()), 0, [], 0
+    run = _RunState(best_state=copy.deepcopy(model.state_dict()))
     if resume:
-        payload = load_training_state(save, config, checkpoint_extra)
-        training = payload["training"]
-        model.load_state_dict(training["model"])
-        optimizer.load_state_dict(training["optimizer"])
-        generator.set_state(training["generator"])
-        best, best_epoch, best_state = payload["valid_cosine"], payload["epoch"], payload["state"]
-        stale, history, done = training["stale"], list(training["history"]), training["epoch"]
-        log(f"resumed after epoch {done} (best validation cosine {best:.4f} at epoch {best_epoch})")
+        run = _RunState.resume(save, config, checkpoint_extra, model, optimizer, generator, log)
     if compile:
         model.compile(dynamic=True)
     has_valid = bool(((seqs.split == VALID) & seqs.has_pos).any())
-    if stale >= config.patience:
-        log(f"already stopped early: no validation gain for {stale} epochs; best {best:.4f}")
-    elif done >= config.max_epochs:
-        log(f"already trained {done} epochs (--max-epochs {config.max_epochs}); raise it to train on")
-    for epoch in range(done + 1, config.max_epochs + 1):
-        if stale >= config.patience:
+    if run.stale >= config.patience:
+        log(f"already stopped early: no validation gain for {run.stale} epochs; best {run.best:.4f}")
+    elif run.done >= config.max_epochs:
+        log(f"already trained {run.done} epochs (--max-epochs {config.max_epochs}); raise it to train on")
+    for epoch in range(run.done + 1, config.max_epochs + 1):
+        if run.stale >= config.patience:
             break
         model.train()
         start = time.perf_counter()
@@ -160,32 +207,16 @@ def train(
             )
         train_cos = 1.0 - total / max(count, 1)
         valid_cos = mean_cosine(model, seqs, VALID) if has_valid else train_cos
-        seconds = time.perf_counter() - start
-        history.append({"epoch": epoch, "train_cosine": train_cos, "valid_cosine": valid_cos, "seconds": seconds})
-        log(f"epoch {epoch}: train cosine {train_cos:.4f}, validation cosine {valid_cos:.4f} ({seconds:.1f} s)")
-        if valid_cos > best:
-            best, best_epoch, best_state, stale = valid_cos, epoch, copy.deepcopy(model.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= config.patience:
-                log(f"early stop: no validation gain for {stale} epochs; best {best:.4f}")
+        run.record(epoch, train_cos, valid_cos, time.perf_counter() - start, model, config.patience, log)
         if save:
-            training = {
-                "epoch": epoch,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(),
-                "stale": stale,
-                "history": history,
-            }
             save_checkpoint(
                 save,
                 config,
-                best_state,
-                epoch=best_epoch,
-                valid_cosine=best,
-                training=training,
+                run.best_state,
+                epoch=run.best_epoch,
+                valid_cosine=run.best,
+                training=run.training_state(model, optimizer, generator),
                 **(checkpoint_extra or {}),
             )
-    model.load_state_dict(best_state)
-    return model, history
+    model.load_state_dict(run.best_state)
+    return model, run.history

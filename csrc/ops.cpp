@@ -82,4 +82,12 @@ TORCH_LIBRARY(seqrec, m) {
   m.def(
       "adagrad_momentum_(Tensor(a!) param, Tensor(b!) accumulator, Tensor(c!) momentum_buffer, "
       "Tensor grad, float lr, float momentum, float eps) -> ()");
+
+  // ---- full-catalogue ranking, no (B, N) matrix held; csrc/rank_items.cpp ----
+  // h (B, H), table (N, H), bias (N,), targets (B,) int64, exclude (B, E) int64 (-1 pads)
+  //   -> greater, equal (B,) int64 (empty without targets): other items scoring above / equal
+  //      to the target; top_ids (B, k) int64, top_scores (B, k): best first, ties by lower id
+  m.def(
+      "rank_items(Tensor h, Tensor table, Tensor? bias, Tensor? targets, Tensor? exclude, int k, "
+      "float elu_param) -> (Tensor greater, Tensor equal, Tensor top_ids, Tensor top_scores)");
 }

@@ -1,0 +1,48 @@
+// Per-element rules of the full-catalogue ranking op (csrc/rank_items.cpp), shared by its CPU
+// loops and its other paths:
+//   * the rank counts of a row's target t against every other item's score s:
+//     greater += (s > t), equal += (s == t); the target's own column is skipped (the standard
+//     rank is 1 + greater, the conservative one 1 + greater + equal);
+//   * the order of the top-k: a higher score first, and among equal scores the lower item id.
+//     A NaN or -inf score never enters the top-k.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#include "common/host_device.h"
+
+namespace seqrec::rank {
+
+// Whether (s, id) goes before (s_other, id_other) in the top-k.
+template <typename acc_t>
+SEQREC_HOST_DEVICE bool ranks_before(acc_t s, int64_t id, acc_t s_other, int64_t id_other) {
+  return s > s_other || (s == s_other && id < id_other);
+}
+
+// Whether a score may enter the top-k at all (not NaN, not -inf).
+template <typename acc_t>
+SEQREC_HOST_DEVICE bool rankable(acc_t s) {
+  return s > -std::numeric_limits<acc_t>::infinity() && s == s;
+}
+
+// Row b's counts for the scores s[0, tc) of items c0 .. c0 + tc - 1.
+template <typename scalar_t>
+SEQREC_HOST_DEVICE void count_row(const scalar_t* s, int64_t tc, int64_t c0, scalar_t t, int64_t target,
+                                  int64_t& greater, int64_t& equal) {
+  int64_t g = 0, e = 0;
+  for (int64_t j = 0; j < tc; ++j) {
+    g += s[j] > t;
+    e += s[j] == t;
+  }
+  // the target's own column, when in this tile, is not another item
+  if (target >= c0 && target < c0 + tc) {
+    const scalar_t own = s[target - c0];
+    g -= own > t;
+    e -= own == t;
+  }
+  greater += g;
+  equal += e;
+}
+
+}  // namespace seqrec::rank

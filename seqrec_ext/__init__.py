@@ -11,7 +11,7 @@ import torch  # noqa: F401  (torch's libraries must be loaded before the compile
 from ._loader import _C, build_config  # registers the ops: before any module that refers to them
 
 # isort: on
-from . import reference
+from . import optim, reference
 from .adagrad_momentum import adagrad_momentum_, sparse_adagrad_momentum_
 from .alias_sampler import PopularitySampler, alias_build, alias_draw
 from .gru import gru_sequence, gru_step, gru_step_ids
@@ -43,6 +43,7 @@ __all__ = [
     "RankResult",
     "rank_items",
     "sampled_ranking_loss",
+    "optim",
     "reference",
 ]
 

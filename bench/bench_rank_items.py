@@ -1,0 +1,110 @@
+"""Full-catalogue ranking: the fused rank_items op against the dense path (the whole (B, N)
+score matrix, then comparisons per tie mode, or torch.topk), for evaluation (the targets' ranks
+in GRU4Rec's three tie modes) and recommendation (top-20), as the catalogue grows; time and the
+peak memory each path adds, measured in one run.
+
+    python bench/bench_rank_items.py [--device cpu|cuda] [--repeats 5] [--items 21700 100000 1000000]
+
+B = 512 rows (GRU4Rec's evaluation batch), H = 100. Ratios are dense time / fused time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+
+import seqrec_ext
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import op_bench_parser, peak_extra_bytes, run_facts, time_interleaved  # noqa: E402
+
+B, H, K = 512, 100, 20
+MODES = ("standard", "conservative", "median")
+
+
+def dense_ranks(h, table, bias, targets):
+    """Today's evaluation: the score matrix, then one comparison pass per tie mode (as
+    seqrec.metrics.target_ranks does)."""
+    scores = h @ table.t() + bias
+    t = scores.gather(1, targets.unsqueeze(1))
+    out = []
+    for mode in MODES:
+        above = (scores > t).sum(1).double()
+        at_least = (scores >= t).sum(1).double()
+        out.append({"standard": 1 + above, "conservative": at_least, "median": (1 + above + at_least) / 2}[mode])
+    return out
+
+
+def fused_ranks(h, table, bias, targets):
+    r = seqrec_ext.rank_items(h, table, bias, targets=targets)
+    return [r.ranks(mode) for mode in MODES]
+
+
+def dense_top(h, table, bias):
+    return torch.topk(h @ table.t() + bias, K, dim=1)
+
+
+def fused_top(h, table, bias):
+    return seqrec_ext.rank_items(h, table, bias, k=K)
+
+
+def inputs(N, device):
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(B, H, generator=g).to(device)
+    table = (torch.randn(N, H, generator=g) * 0.1).to(device)
+    bias = torch.randn(N, generator=g).to(device)
+    targets = torch.randint(0, N, (B,), generator=g).to(device)
+    return h, table, bias, targets
+
+
+def peak_mib(N, call):
+    setup = f"""
+sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+from bench_rank_items import *
+h, table, bias, targets = inputs({N}, torch.device("cpu"))
+"""
+    return peak_extra_bytes(setup, call) / 2**20
+
+
+def main():
+    parser = op_bench_parser(__doc__, repeats=5)
+    parser.add_argument("--items", type=int, nargs="+", default=[21_700, 100_000, 1_000_000])
+    args = parser.parse_args()
+    print(run_facts(args.device, args.repeats))
+    print()
+    print(
+        "| items N | dense ranks ms | fused ranks ms | speed-up | dense top-20 ms | fused top-20 ms | speed-up "
+        "| dense peak MiB | fused peak MiB |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for N in args.items:
+        h, table, bias, targets = inputs(N, args.device)
+        for a, b in zip(dense_ranks(h, table, bias, targets), fused_ranks(h, table, bias, targets)):
+            assert torch.equal(a, b) or (a - b).abs().max() <= 1, "the two paths disagree beyond rounding ties"
+        t = time_interleaved(
+            {
+                "dense ranks": lambda: dense_ranks(h, table, bias, targets),
+                "fused ranks": lambda: fused_ranks(h, table, bias, targets),
+                "dense top": lambda: dense_top(h, table, bias),
+                "fused top": lambda: fused_top(h, table, bias),
+            },
+            args.device,
+            repeats=args.repeats,
+            warmup=1,
+        )
+        peaks = ""
+        if args.device.type == "cpu":
+            dense = peak_mib(N, "dense_ranks(h, table, bias, targets)")
+            fused = peak_mib(N, "fused_ranks(h, table, bias, targets)")
+            peaks = f"{dense:.0f} | {fused:.0f}"
+        print(
+            f"| {N:,} | {t['dense ranks'] * 1e3:.1f} | {t['fused ranks'] * 1e3:.1f} "
+            f"| {t['dense ranks'] / t['fused ranks']:.2f}x | {t['dense top'] * 1e3:.1f} | {t['fused top'] * 1e3:.1f} "
+            f"| {t['dense top'] / t['fused top']:.2f}x | {peaks} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

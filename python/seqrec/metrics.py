@@ -5,55 +5,69 @@ For a target with score s among all items' scores:
 * ``standard``: rank = 1 + #(items scoring strictly more than s);
 * ``conservative``: rank = 1 + #(other items scoring at least s);
 * ``median``: the mean of the two.
-Recall@k = mean(rank <= k); MRR@k = mean(1 / rank if rank <= k else 0).
+Recall@k = mean(rank <= k); MRR@k = mean(1 / rank if rank <= k else 0). The cut-offs k and the
+tie modes are chosen per evaluation (default: 1, 5, 10, 20 in all three modes).
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Dict, Iterable, Sequence
 
 import torch
 from torch import Tensor
 
 TIE_MODES = ("standard", "conservative", "median")
+DEFAULT_CUTOFFS = (1, 5, 10, 20)
 
 
 def target_ranks(scores: Tensor, targets: Tensor, mode: str = "standard") -> Tensor:
     """Ranks (float, 1 = best) of ``targets (b,)`` in ``scores (b, n_items)``."""
     if mode not in TIE_MODES:
         raise ValueError(f"unknown tie mode {mode!r}; expected one of {TIE_MODES}")
+    return _ranks_by_mode(scores, targets, (mode,))[mode]
+
+
+def _ranks_by_mode(scores: Tensor, targets: Tensor, modes: Sequence[str]) -> Dict[str, Tensor]:
+    """The targets' ranks in each of ``modes``, from one pass over the scores per count needed."""
     if scores.dim() != 2 or targets.shape != (scores.shape[0],):
         raise ValueError(
             f"expected scores (b, n_items) and targets (b,), got {tuple(scores.shape)} and {tuple(targets.shape)}"
         )
     target_scores = scores.gather(1, targets.unsqueeze(1))
-    above = (scores > target_scores).sum(1).to(torch.float64)
-    at_least = (scores >= target_scores).sum(1).to(torch.float64)  # includes the target itself
-    standard = 1 + above
-    conservative = at_least
-    if mode == "standard":
-        return standard
-    if mode == "conservative":
-        return conservative
-    return (standard + conservative) / 2
+    standard = conservative = None
+    if "standard" in modes or "median" in modes:
+        standard = 1 + (scores > target_scores).sum(1).to(torch.float64)
+    if "conservative" in modes or "median" in modes:
+        conservative = (scores >= target_scores).sum(1).to(torch.float64)  # includes the target itself
+    ranks = {"standard": standard, "conservative": conservative}
+    if "median" in modes:
+        ranks["median"] = (standard + conservative) / 2
+    return {mode: ranks[mode] for mode in modes}
 
 
 class RankingMetrics:
     """Accumulates Recall@k and MRR@k over batches, for several k and tie modes at once."""
 
-    def __init__(self, ks: Sequence[int] = (1, 5, 10, 20), modes: Iterable[str] = TIE_MODES):
+    def __init__(self, ks: Sequence[int] = DEFAULT_CUTOFFS, modes: Iterable[str] = TIE_MODES):
         self.ks = tuple(ks)
         self.modes = tuple(modes)
         for mode in self.modes:
             if mode not in TIE_MODES:
                 raise ValueError(f"unknown tie mode {mode!r}; expected one of {TIE_MODES}")
+        if not self.ks or not self.modes:
+            raise ValueError(f"expected at least one cut-off and one tie mode, got {self.ks} and {self.modes}")
+        for k in self.ks:
+            if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+                raise ValueError(f"cut-offs must be whole numbers >= 1, got {k!r}")
+        if len(set(self.ks)) < len(self.ks) or len(set(self.modes)) < len(self.modes):
+            raise ValueError(f"repeated cut-off or tie mode in {self.ks} and {self.modes}")
         self.n = 0
         self._recall = {(m, k): 0.0 for m in self.modes for k in self.ks}
         self._mrr = {(m, k): 0.0 for m in self.modes for k in self.ks}
 
     def update(self, scores: Tensor, targets: Tensor) -> None:
-        for mode in self.modes:
-            ranks = target_ranks(scores, targets, mode)
+        for mode, ranks in _ranks_by_mode(scores, targets, self.modes).items():
             for k in self.ks:
                 hit = ranks <= k
                 self._recall[mode, k] += hit.sum().item()
@@ -70,6 +84,15 @@ class RankingMetrics:
             }
             for mode in self.modes
         }
+
+    def value(self, measure: str, k: int, mode: str) -> float:
+        """One result: ``measure`` ``recall`` or ``mrr`` at cut-off ``k`` in tie mode ``mode``."""
+        names = {"recall": "Recall", "mrr": "MRR"}
+        if measure not in names:
+            raise ValueError(f"unknown measure {measure!r}; expected recall or mrr")
+        if k not in self.ks or mode not in self.modes:
+            raise ValueError(f"not measured: cut-off {k} in tie mode {mode!r} (measured {self.ks} in {self.modes})")
+        return self.result()[mode][f"{names[measure]}@{k}"]
 
     def table(self) -> str:
         """The results as a Markdown table, one row per tie mode."""

@@ -1,9 +1,14 @@
-"""GRU4Rec's command line: ``seqrec gru4rec train|evaluate``.
+"""GRU4Rec's command line: ``seqrec gru4rec train|evaluate|tune``.
 
 seqrec gru4rec train --dataset ml-100k --epochs 3 --save model.pt
 seqrec gru4rec train --dataset events.tsv --loss cross-entropy --logq 1 --layers 512 ...
 seqrec gru4rec train --dataset events.parquet --epochs 5
+seqrec gru4rec train --dataset train.tsv --test test1.tsv test2.tsv --cutoffs 1 5 10 20 --ties conservative
+seqrec gru4rec train --dataset train.tsv --item-key item_id --session-key session_id --time-key ts ...
+seqrec gru4rec train --params best.toml --dataset train.tsv --test test.tsv --epochs 10
 seqrec gru4rec evaluate --load model.pt --dataset ml-100k
+seqrec gru4rec evaluate --load model.pt --test test1.tsv test2.tsv
+seqrec gru4rec tune --dataset ml-100k --space bpr-max --trials 30 --epochs 2 --storage study.db
 """
 
 from __future__ import annotations
@@ -18,26 +23,65 @@ import numpy as np
 from seqrec_ext.sampled_loss import LOSSES
 
 from ..cli_options import add_threads_option
-from .data import build_sessions, read_events, time_split
+from ..metrics import DEFAULT_CUTOFFS, TIE_MODES
+from .data import ColumnKeys, build_sessions, read_events, split_events_by_time, time_split
 from .datasets import BUILTIN, load_builtin
 from .model import EMBEDDINGS, PRESET_COMMON, PRESETS, GRU4Rec, GRU4RecConfig, load_checkpoint, save_checkpoint
+from .params import ParamsParser, option_index, write_params
 
 # instacart: every user's last order falls on day 0 (datasets.load_instacart), so one day tests those
 DEFAULT_TEST_DAYS = {"ml-100k": 14.0, "movielens": 90.0, "instacart": 1.0}
 
 
-def _events(dataset: str):
-    if dataset in BUILTIN:
-        return load_builtin(dataset)
-    if not os.path.exists(dataset):
-        raise SystemExit(f"--dataset {dataset!r}: neither a file nor a built-in data set ({', '.join(BUILTIN)})")
-    return read_events(dataset)
+def _events(source: str, option: str, keys: ColumnKeys = ColumnKeys()):
+    if source in BUILTIN:
+        return load_builtin(source)
+    if not os.path.exists(source):
+        raise SystemExit(f"{option} {source!r}: neither a file nor a built-in data set ({', '.join(BUILTIN)})")
+    return read_events(source, keys)
 
 
-def _split(args):
-    events = _events(args.dataset)
-    test_days = args.test_days if args.test_days is not None else DEFAULT_TEST_DAYS.get(args.dataset, 1.0)
-    return time_split(events, test_days=test_days, source=args.dataset)
+def _keys(args) -> ColumnKeys:
+    return ColumnKeys(args.session_key, args.item_key, args.time_key)
+
+
+def _test_days(args, days) -> float:
+    return days if days is not None else DEFAULT_TEST_DAYS.get(args.dataset, 1.0)
+
+
+def _data(args):
+    """(training events, training sessions, [(test file or None, test sessions)]): --dataset
+    and its time split, or all of --dataset and each --test file, its items mapped as in the
+    training data (events of other items dropped, then sessions shorter than 2)."""
+    keys = _keys(args)
+    events = _events(args.dataset, "--dataset", keys)
+    if args.test:
+        if args.test_days is not None:
+            raise SystemExit("--test-days splits --dataset into training and test data; with --test all of it trains")
+        train_set = build_sessions(events, source=args.dataset)
+        tests = [
+            (p, build_sessions(_events(p, "--test", keys), item_ids=train_set.item_ids, source=p)) for p in args.test
+        ]
+        return events, train_set, tests
+    train_events, test_events = split_events_by_time(events, _test_days(args, args.test_days), source=args.dataset)
+    train_set = build_sessions(train_events, source=f"{args.dataset} (train split)")
+    test_set = build_sessions(test_events, item_ids=train_set.item_ids, source=f"{args.dataset} (test split)")
+    return train_events, train_set, [(None, test_set)]
+
+
+def _describe(train_set, tests) -> None:
+    line = f"train: {train_set.n_sessions} sessions, {train_set.n_events} events, {train_set.n_items} items"
+    if tests[0][0] is None:
+        test = tests[0][1]
+        print(f"{line}; test: {test.n_sessions} sessions, {test.n_events} events")
+        return
+    print(line)
+    _describe_tests(tests)
+
+
+def _describe_tests(tests) -> None:
+    for name, test in tests:
+        print(f"test {name}: {test.n_sessions} sessions, {test.n_events} events (of items seen in training)")
 
 
 def layer_sizes(text: str) -> tuple:
@@ -51,7 +95,20 @@ def layer_sizes(text: str) -> tuple:
     return sizes
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
+def whole_number(text: str) -> int:
+    """--cutoffs, --cutoff, --trials: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> set:
+    """The model's options; returns their dests."""
+    before = {a.dest for a in p._actions}
     d = GRU4RecConfig()
     p.add_argument(
         "--layers",
@@ -98,32 +155,77 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         "(options given on the command line override them)",
     )
     p.add_argument("--seed", type=int, default=d.seed)
+    return {a.dest for a in p._actions} - before
 
 
-def _print_metrics(model, test, batch_size) -> None:
-    metrics = model.evaluate(test, batch_size=batch_size)
-    print(metrics.table())
-
-
-def train(args) -> int:
-    train_set, test_set = _split(args)
-    if args.layer_sizes is not None:
-        *args.layers, args.hidden = args.layer_sizes
-    config = GRU4RecConfig(**{f.name: getattr(args, f.name) for f in fields(GRU4RecConfig)})
-    first_epoch = 0
-    if args.resume:
-        if not args.save or not os.path.exists(args.save):
-            raise SystemExit("--resume needs --save pointing at an existing checkpoint")
-        model, first_epoch, item_ids = load_checkpoint(args.save, device=args.device)
-        if not np.array_equal(item_ids, train_set.item_ids):
-            raise SystemExit(f"{args.save}: the checkpoint's items do not match the training data")
-        print(f"resuming from {args.save} after epoch {first_epoch}")
-    else:
-        model = GRU4Rec(train_set.n_items, config, device=args.device)
-    print(
-        f"train: {train_set.n_sessions} sessions, {train_set.n_events} events, {train_set.n_items} items; "
-        f"test: {test_set.n_sessions} sessions, {test_set.n_events} events"
+def _add_data_options(p: ParamsParser, *, dataset_required: bool) -> None:
+    p.add_argument(
+        "--dataset",
+        required=dataset_required,
+        help="a GRU4Rec TSV file, a .parquet file (SessionId, ItemId, Time columns, or those --session-key, "
+        f"--item-key and --time-key name; parquet needs pandas and pyarrow) or one of: {', '.join(BUILTIN)}",
     )
+    p.add_argument(
+        "--test",
+        nargs="+",
+        metavar="FILE",
+        help="test files (TSV or parquet), each evaluated on its own, items mapped as in the training data "
+        "(events of other items dropped); instead of the time split of --dataset",
+    )
+    p.add_argument(
+        "--test-days",
+        type=float,
+        default=None,
+        help="sessions ending in the last N days are the test set (default 1; ml-100k 14, movielens 90, instacart 1)",
+    )
+    p.add_argument("--session-key", default="SessionId", help="the session column of the files (default SessionId)")
+    p.add_argument("--item-key", default="ItemId", help="the item column of the files (default ItemId)")
+    p.add_argument("--time-key", default="Time", help="the time column of the files (default Time)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--eval-batch-size", type=int, default=512)
+    p.add_argument(
+        "--cutoffs",
+        nargs="+",
+        type=whole_number,
+        metavar="K",
+        default=None,
+        help=f"Recall@K and MRR@K at these cut-offs (default {' '.join(map(str, DEFAULT_CUTOFFS))})",
+    )
+    p.add_argument(
+        "--ties",
+        nargs="+",
+        choices=TIE_MODES,
+        default=None,
+        help="how ties with the target's score rank: the tie modes to report (default: all three)",
+    )
+    p.add_params_option()
+
+
+def _config(args) -> GRU4RecConfig:
+    values = {f.name: getattr(args, f.name) for f in fields(GRU4RecConfig)}
+    if args.layer_sizes is not None:
+        *layers, values["hidden"] = args.layer_sizes
+        values["layers"] = tuple(layers)
+    return GRU4RecConfig(**values)
+
+
+def _report(model, tests, args) -> None:
+    """One table per test set: the --cutoffs in the --ties modes (at --threads where given)."""
+    from .tune import evaluation_threads
+
+    ks = tuple(dict.fromkeys(args.cutoffs)) if args.cutoffs else DEFAULT_CUTOFFS
+    modes = tuple(dict.fromkeys(args.ties)) if args.ties else None
+    for name, test in tests:
+        with evaluation_threads(getattr(args, "threads", None)):  # train's --threads; evaluate has none
+            metrics = model.evaluate(test, batch_size=args.eval_batch_size, ks=ks, modes=modes)
+        if name is not None:
+            print(f"\n{name}:")
+        print(metrics.table())
+
+
+def _fit(model, train_set, args, first_epoch: int = 0) -> int:
+    """Epochs first_epoch..args.epochs with a progress bar, a checkpoint after each with --save;
+    returns 2 when a loss turns non-finite, else 0."""
     from tqdm import tqdm
 
     for epoch in range(first_epoch, args.epochs):
@@ -153,57 +255,197 @@ def train(args) -> int:
         )
         if args.save:
             save_checkpoint(model, args.save, epoch=epoch + 1, item_ids=train_set.item_ids)
-    _print_metrics(model, test_set, args.eval_batch_size)
+    return 0
+
+
+def train(args) -> int:
+    _, train_set, tests = _data(args)
+    config = _config(args)
+    first_epoch = 0
+    if args.resume:
+        if not args.save or not os.path.exists(args.save):
+            raise SystemExit("--resume needs --save pointing at an existing checkpoint")
+        model, first_epoch, item_ids = load_checkpoint(args.save, device=args.device)
+        if not np.array_equal(item_ids, train_set.item_ids):
+            raise SystemExit(f"{args.save}: the checkpoint's items do not match the training data")
+        print(f"resuming from {args.save} after epoch {first_epoch}")
+    else:
+        model = GRU4Rec(train_set.n_items, config, device=args.device)
+    _describe(train_set, tests)
+    code = _fit(model, train_set, args, first_epoch)
+    if code:
+        return code
+    _report(model, tests, args)
     return 0
 
 
 def evaluate(args) -> int:
     model, epoch, item_ids = load_checkpoint(args.load, device=args.device)
-    events = _events(args.dataset)
+    keys = _keys(args)
+    if args.test:
+        tests = [(p, build_sessions(_events(p, "--test", keys), item_ids=item_ids, source=p)) for p in args.test]
+        unused = " and ".join(
+            o for o, v in (("--dataset", args.dataset), ("--test-days", args.test_days)) if v is not None
+        )
+        print(f"{args.load} (epoch {epoch})" + (f"; {unused} not used: --test names the data" if unused else ""))
+        _describe_tests(tests)
+        _report(model, tests, args)
+        return 0
+    if args.dataset is None:
+        raise SystemExit("evaluate: give --dataset (its test split; all of it with --test-days 0) or --test FILE ...")
+    events = _events(args.dataset, "--dataset", keys)
     if args.test_days == 0:
         test_set = build_sessions(events, item_ids=item_ids, source=args.dataset)
     else:
-        _, test_set = _split(args)
-        if not np.array_equal(test_set.item_ids, item_ids):
-            test_set = build_sessions(events, item_ids=item_ids, source=args.dataset)
+        _, test_events = split_events_by_time(events, _test_days(args, args.test_days), source=args.dataset)
+        test_set = build_sessions(test_events, item_ids=item_ids, source=f"{args.dataset} (test split)")
     print(f"{args.load} (epoch {epoch}); test: {test_set.n_sessions} sessions, {test_set.n_events} events")
-    _print_metrics(model, test_set, args.eval_batch_size)
+    _report(model, [(None, test_set)], args)
+    return 0
+
+
+def tune(args) -> int:
+    from . import tune as tuning
+
+    parser = args.tune_parser
+    _, space = tuning.read_space(args.space, parser, args.tunable)  # a bad space fails before any work
+    optuna = tuning.import_optuna()
+    train_events, train_set, tests = _data(args)
+    valid_days = _test_days(args, args.valid_days)
+    fit_set, valid_set = time_split(train_events, test_days=valid_days, source=f"{args.dataset} (training data)")
+    # conservative unless --ties says otherwise: standard ties score a saturated model (every item
+    # at the same score) as perfect, and a search finds such models (docs/gru4rec-workflow.md)
+    ties = args.ties[0] if args.ties else "conservative"
+    print(
+        f"search on {fit_set.n_sessions} sessions, {fit_set.n_events} events, {fit_set.n_items} items; validation "
+        f"(sessions ending in the last {valid_days:g} days of the training data): {valid_set.n_sessions} sessions, "
+        f"{valid_set.n_events} events; {args.metric}@{args.cutoff} ({ties} ties); space {args.space}"
+    )
+    given = [p.name for p in space if getattr(args, p.dest) != parser.get_default(p.dest)]
+    if given:
+        print(
+            f"note: the space sets {', '.join(given)}: the value given for {'it' if len(given) == 1 else 'them'} is not used"
+        )
+    searched = {p.dest for p in space}
+    setup = {
+        "space": [p.describe() for p in space],
+        "metric": args.metric,
+        "cutoff": args.cutoff,
+        "ties": ties,
+        "dataset": args.dataset,
+        "test": args.test,
+        "test_days": args.test_days,
+        "valid_days": valid_days,
+        "keys": list(_keys(args)),
+        "fixed": {d: getattr(args, d) for d in sorted(args.tunable - searched)} | {"hidden": args.hidden},
+    }
+    study = tuning.open_study(optuna, args.storage, args.study_name, setup, args.seed, print)
+    tuning.search(
+        study,
+        space,
+        args,
+        parser,
+        _config,
+        fit_set,
+        valid_set,
+        trials=args.trials,
+        metric=args.metric,
+        cutoff=args.cutoff,
+        ties=ties,
+        threads=args.threads,
+        eval_batch_size=args.eval_batch_size,
+        device=args.device,
+        log=lambda line: print(line, flush=True),
+    )
+    print()
+    print(tuning.trials_table(study, space, args.metric, args.cutoff))
+    best = tuning.best_trial(study)
+    if best is None:
+        raise SystemExit("no trial of the search completed")
+    best_args = tuning.with_params(args, space, best.params, parser)
+    config = _config(best_args)
+    write_params(
+        args.best_params,
+        tuning.config_params(config, best_args.epochs, parser),
+        comment=f"seqrec gru4rec tune: trial {best.number} of study {args.study_name!r}, "
+        f"{args.metric}@{args.cutoff} {best.value:.4f} ({ties} ties) on the validation split of {args.dataset}",
+    )
+    print(
+        f"\nbest: trial {best.number}, {args.metric}@{args.cutoff} {best.value:.4f} on the validation split; "
+        f"its parameters are in {args.best_params} (seqrec gru4rec train --params {args.best_params} ...)"
+    )
+    print("the best, trained on all the training data:")
+    _describe(train_set, tests)
+    model = GRU4Rec(train_set.n_items, config, device=args.device)
+    code = _fit(model, train_set, best_args)
+    if code:
+        return code
+    _report(model, tests, best_args)
     return 0
 
 
 def add_parser(models) -> argparse.ArgumentParser:
-    """``seqrec gru4rec train|evaluate`` under ``models``; returns the train parser (see
+    """``seqrec gru4rec train|evaluate|tune`` under ``models``; returns the train parser (see
     use_preset)."""
-    g = models.add_parser("gru4rec", help="GRU4Rec").add_subparsers(dest="command", required=True)
-    t = g.add_parser("train", help="train, then evaluate on the test split")
+    g = models.add_parser("gru4rec", help="GRU4Rec").add_subparsers(
+        dest="command", required=True, parser_class=ParamsParser
+    )
+    t = g.add_parser("train", help="train, then evaluate on the test split or the --test files")
     e = g.add_parser("evaluate", help="evaluate a saved model")
-    for p in (t, e):
-        p.add_argument(
-            "--dataset",
-            required=True,
-            help="a GRU4Rec TSV file, a .parquet file (SessionId, ItemId, Time columns; needs pandas and "
-            f"pyarrow) or one of: {', '.join(BUILTIN)}",
-        )
-        p.add_argument(
-            "--test-days",
-            type=float,
-            default=None,
-            help="sessions ending in the last N days are the test set "
-            "(default 1; ml-100k 14, movielens 90, instacart 1)",
-        )
-        p.add_argument("--device", default="cpu")
-        p.add_argument("--eval-batch-size", type=int, default=512)
-    _add_model_options(t)
-    t.add_argument("--epochs", type=int, default=10)
+    u = g.add_parser(
+        "tune", help="hyper-parameter search with Optuna on a validation split, then train the best and evaluate it"
+    )
+    _add_data_options(t, dataset_required=True)
+    _add_data_options(e, dataset_required=False)
+    _add_data_options(u, dataset_required=True)
+    for p in (t, u):
+        model_dests = _add_model_options(p)
+        p.add_argument("--epochs", type=int, default=10)
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        add_threads_option(p)
+        p.presets = lambda name: {**PRESET_COMMON, **PRESETS[name]}
     t.add_argument("--save", help="checkpoint written (atomically) after every epoch")
     t.add_argument(
         "--resume",
         action="store_true",
         help="continue from --save up to --epochs (the model options come from the checkpoint)",
     )
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_threads_option(t)
     e.add_argument("--load", required=True)
+    u.add_argument(
+        "--space",
+        required=True,
+        help="the parameter space: a JSON file in the published GRU4Rec format, or a ready-made one: "
+        "bpr-max, cross-entropy",
+    )
+    u.add_argument("--trials", type=whole_number, default=30, help="trials of the study in all (default 30)")
+    u.add_argument(
+        "--metric",
+        choices=("recall", "mrr"),
+        default="recall",
+        help="what the search maximises on the validation split, ties ranked the first --ties way (default conservative)",
+    )
+    u.add_argument("--cutoff", type=whole_number, default=20, help="the metric's cut-off (default 20)")
+    u.add_argument(
+        "--valid-days",
+        type=float,
+        default=None,
+        help="the validation split: training sessions ending in the last N days (default: as --test-days)",
+    )
+    u.add_argument("--storage", help="an SQLite file (or database URL) keeping the study: a search resumes from it")
+    u.add_argument("--study-name", default="gru4rec", help="the study in --storage (default gru4rec)")
+    u.add_argument(
+        "--best-params",
+        default="gru4rec-best.toml",
+        metavar="FILE",
+        help="where the best parameters go, as a --params file (.toml or .json; default gru4rec-best.toml)",
+    )
+    u.add_argument("--save", help="checkpoint of the best, trained on all the training data")
+    u.set_defaults(tune_parser=u, tunable=frozenset((model_dests - {"preset", "seed"}) | {"epochs"}))
+    # a params file may hold the options of any of the three commands: each skips the others'
+    names = {cmd: set(option_index(p)) for cmd, p in (("train", t), ("evaluate", e), ("tune", u))}
+    for cmd, p in (("train", t), ("evaluate", e), ("tune", u)):
+        others = set().union(*(n for c, n in names.items() if c != cmd))
+        p.params_ignore = lambda others=others: others
     return t
 
 
@@ -214,4 +456,4 @@ def use_preset(train_parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args) -> int:
-    return train(args) if args.command == "train" else evaluate(args)
+    return {"train": train, "evaluate": evaluate, "tune": tune}[args.command](args)

@@ -1,6 +1,7 @@
 """Session data in GRU4Rec's format: tab-separated ``SessionId ItemId Time`` with a
 header line, or the same columns in a pandas data frame or a parquet file (pandas and pyarrow
-are optional: imported only when such input is read). Events are sorted by (session, time),
+are optional: imported only when such input is read); the three columns may have other names
+(``ColumnKeys``, the published command line's item, session and time keys). Events are sorted by (session, time),
 sessions ordered by their first event, items mapped to dense ids, sessions of length 1
 dropped; a time-based split puts the sessions that end in the last days into the test set,
 drops test events whose item was not seen in training, then test sessions shorter than 2
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -20,6 +21,21 @@ from torch import Tensor
 from ..tsv import to_finite_float, to_int, tsv_records
 
 REQUIRED_COLUMNS = ("SessionId", "ItemId", "Time")
+
+
+class ColumnKeys(NamedTuple):
+    """The names of the session, item and time columns."""
+
+    session: str = "SessionId"
+    item: str = "ItemId"
+    time: str = "Time"
+
+    def checked(self) -> "ColumnKeys":
+        if len(set(self)) < 3 or not all(self):
+            raise ValueError(
+                f"the session, item and time keys must be three different column names, got {', '.join(map(repr, self))}"
+            )
+        return self
 
 
 @dataclass
@@ -65,15 +81,17 @@ class Sessions:
         return torch.bincount(self.items, minlength=self.n_items).double()
 
 
-def read_tsv(path: Union[str, Path]) -> Events:
-    """Read a GRU4Rec TSV file. Errors name the file and the line."""
+def read_tsv(path: Union[str, Path], keys: ColumnKeys = ColumnKeys()) -> Events:
+    """Read a GRU4Rec TSV file (its session, item and time columns named by ``keys``). Errors
+    name the file and the line."""
     path = Path(path)
+    s_key, i_key, t_key = ColumnKeys(*keys).checked()
     sessions, items, times = [], [], []
-    for line_no, row in tsv_records(path, REQUIRED_COLUMNS):
+    for line_no, row in tsv_records(path, (s_key, i_key, t_key)):
         where = f"{path}:{line_no}"
-        sessions.append(to_int(row["SessionId"], where, "SessionId"))
-        items.append(to_int(row["ItemId"], where, "ItemId"))
-        times.append(to_finite_float(row["Time"], where, "Time"))
+        sessions.append(to_int(row[s_key], where, s_key))
+        items.append(to_int(row[i_key], where, i_key))
+        times.append(to_finite_float(row[t_key], where, t_key))
     return Events(
         np.asarray(sessions, dtype=np.int64), np.asarray(items, dtype=np.int64), np.asarray(times, dtype=np.float64)
     )
@@ -116,29 +134,30 @@ def _frame_column(frame, name: str, source: str, *, integer: bool) -> np.ndarray
     raise ValueError(f"{source}: row {frame.index[row]!r}: {name} {value!r} is not {problem}")
 
 
-def events_from_frame(frame, *, source: str = "data frame") -> Events:
+def events_from_frame(frame, *, source: str = "data frame", keys: ColumnKeys = ColumnKeys()) -> Events:
     """Events from a pandas DataFrame with columns ``SessionId``, ``ItemId`` (integer-valued) and
-    ``Time`` (finite numbers); other columns are ignored. Errors name ``source`` and the first
-    offending row."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    ``Time`` (finite numbers), or the columns ``keys`` names; other columns are ignored. Errors
+    name ``source`` and the first offending row."""
+    keys = ColumnKeys(*keys).checked()
+    missing = [c for c in keys if c not in frame.columns]
     if missing:
         raise ValueError(
-            f"{source}: missing column(s) {', '.join(missing)} in {list(frame.columns)!r}; "
-            f"expected {', '.join(REQUIRED_COLUMNS)}"
+            f"{source}: missing column(s) {', '.join(missing)} in {list(frame.columns)!r}; expected {', '.join(keys)}"
         )
     return Events(
-        _frame_column(frame, "SessionId", source, integer=True),
-        _frame_column(frame, "ItemId", source, integer=True),
-        _frame_column(frame, "Time", source, integer=False),
+        _frame_column(frame, keys.session, source, integer=True),
+        _frame_column(frame, keys.item, source, integer=True),
+        _frame_column(frame, keys.time, source, integer=False),
     )
 
 
-def read_events(path: Union[str, Path]) -> Events:
+def read_events(path: Union[str, Path], keys: ColumnKeys = ColumnKeys()) -> Events:
     """Events from a ``.parquet`` file (through pandas and pyarrow, see ``events_from_frame``) or,
-    for any other suffix, a GRU4Rec TSV file (``read_tsv``)."""
+    for any other suffix, a GRU4Rec TSV file (``read_tsv``); ``keys`` names the columns."""
     path = Path(path)
+    keys = ColumnKeys(*keys).checked()
     if path.suffix.lower() != ".parquet":
-        return read_tsv(path)
+        return read_tsv(path, keys)
     try:
         import pandas as pd
         import pyarrow.parquet as pq
@@ -147,8 +166,8 @@ def read_events(path: Union[str, Path]) -> Events:
             f"{path}: reading parquet needs pandas and pyarrow ({err.name} is missing): pip install pandas pyarrow"
         ) from err
     present = set(pq.read_schema(path).names)  # read only the needed columns; a missing one is reported below
-    frame = pd.read_parquet(path, engine="pyarrow", columns=[c for c in REQUIRED_COLUMNS if c in present])
-    return events_from_frame(frame, source=str(path))
+    frame = pd.read_parquet(path, engine="pyarrow", columns=[c for c in keys if c in present])
+    return events_from_frame(frame, source=str(path), keys=keys)
 
 
 def build_sessions(events: Events, item_ids: Optional[np.ndarray] = None, *, source: str = "data") -> Sessions:
@@ -183,12 +202,11 @@ def build_sessions(events: Events, item_ids: Optional[np.ndarray] = None, *, sou
     )
 
 
-def time_split(
+def split_events_by_time(
     events: Events, test_days: float = 1.0, *, day_seconds: float = 86400.0, source: str = "data"
-) -> Tuple[Sessions, Sessions]:
-    """Train / test sessions: a session is in the test set when its last event lies within
-    ``test_days`` of the last event of the data. Test events of items unseen in training are
-    dropped, then test sessions shorter than 2 events."""
+) -> Tuple[Events, Events]:
+    """The events of the sessions that end before the last ``test_days`` of the data, and those
+    of the sessions whose last event lies within them."""
     if len(events) == 0:
         raise ValueError(f"{source}: no events")
     order = np.argsort(events.session_ids, kind="stable")
@@ -198,6 +216,16 @@ def time_split(
     last_time = dict(zip(sid[starts].tolist(), session_end.tolist()))
     cutoff = events.times.max() - test_days * day_seconds
     is_test = np.fromiter((last_time[s] > cutoff for s in events.session_ids.tolist()), dtype=bool, count=len(events))
-    train = build_sessions(events.subset(~is_test), source=f"{source} (train split)")
-    test = build_sessions(events.subset(is_test), item_ids=train.item_ids, source=f"{source} (test split)")
+    return events.subset(~is_test), events.subset(is_test)
+
+
+def time_split(
+    events: Events, test_days: float = 1.0, *, day_seconds: float = 86400.0, source: str = "data"
+) -> Tuple[Sessions, Sessions]:
+    """Train / test sessions: a session is in the test set when its last event lies within
+    ``test_days`` of the last event of the data. Test events of items unseen in training are
+    dropped, then test sessions shorter than 2 events."""
+    train_events, test_events = split_events_by_time(events, test_days, day_seconds=day_seconds, source=source)
+    train = build_sessions(train_events, source=f"{source} (train split)")
+    test = build_sessions(test_events, item_ids=train.item_ids, source=f"{source} (test split)")
     return train, test

@@ -382,11 +382,12 @@ class GRU4Rec:
     # ---- evaluation ----
 
     @torch.no_grad()
-    def evaluate(self, sessions: Sessions, batch_size: int = 512, ks=(1, 5, 10, 20)) -> RankingMetrics:
+    def evaluate(self, sessions: Sessions, batch_size: int = 512, ks=(1, 5, 10, 20), modes=None) -> RankingMetrics:
         """Next-item prediction on every event of ``sessions`` against the whole catalogue; the
-        hidden state starts at zero for every session."""
+        hidden state starts at zero for every session. Recall and MRR at the cut-offs ``ks``, in
+        the tie modes ``modes`` (default: all three, see seqrec.metrics)."""
         p, c = self.params, self.config
-        metrics = RankingMetrics(ks=ks)
+        metrics = RankingMetrics(ks=ks) if modes is None else RankingMetrics(ks=ks, modes=modes)
         states = [torch.zeros(batch_size, size, device=self.device, dtype=p.out_table.dtype) for size in c.sizes]
         for batch in session_parallel_batches(sessions.items, sessions.offsets, batch_size, device=self.device):
             states = [batch.carry(h) for h in states]

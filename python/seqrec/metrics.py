@@ -67,12 +67,23 @@ class RankingMetrics:
         self._mrr = {(m, k): 0.0 for m in self.modes for k in self.ks}
 
     def update(self, scores: Tensor, targets: Tensor) -> None:
-        for mode, ranks in _ranks_by_mode(scores, targets, self.modes).items():
+        self._add(_ranks_by_mode(scores, targets, self.modes), targets.numel())
+
+    def update_counts(self, greater: Tensor, equal: Tensor) -> None:
+        """A batch given by its rank counts instead of its scores: per target, the other items
+        scoring above it and exactly as much (what ``seqrec_ext.rank_items`` returns)."""
+        standard = 1 + greater.to(torch.float64)
+        conservative = standard + equal.to(torch.float64)
+        ranks = {"standard": standard, "conservative": conservative, "median": (standard + conservative) / 2}
+        self._add({mode: ranks[mode] for mode in self.modes}, greater.numel())
+
+    def _add(self, ranks_by_mode: Dict[str, Tensor], n: int) -> None:
+        for mode, ranks in ranks_by_mode.items():
             for k in self.ks:
                 hit = ranks <= k
                 self._recall[mode, k] += hit.sum().item()
                 self._mrr[mode, k] += torch.where(hit, 1.0 / ranks, torch.zeros_like(ranks)).sum().item()
-        self.n += targets.numel()
+        self.n += n
 
     def result(self) -> Dict[str, Dict[str, float]]:
         """``{mode: {"Recall@k": ..., "MRR@k": ...}}`` (zeros before any update)."""

@@ -17,11 +17,20 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
 import seqrec_ext
-from seqrec_ext import GRU4RecParams, PopularitySampler, StepResult, gru4rec_step, gru_step, train_step_param_names
+from seqrec_ext import (
+    GRU4RecParams,
+    PopularitySampler,
+    StepResult,
+    gru4rec_step,
+    gru_step,
+    rank_items,
+    train_step_param_names,
+)
 from seqrec_ext.gru4rec_step import EMBEDDING_MODES, dropout_mask, table_row_grads
 from seqrec_ext.threads import ThreadTuner
 
@@ -29,6 +38,7 @@ from ..checkpoints import save_atomically
 from ..metrics import RankingMetrics
 from .batching import session_parallel_batches
 from .data import Sessions
+from .recommend import Recommendations, recommend
 
 ADAGRAD_EPS = 1e-6  # inside the square root of GRU4Rec's Adagrad
 # Negatives are drawn for this many steps in one sampler call, as GRU4Rec keeps a cache of
@@ -193,6 +203,8 @@ class GRU4Rec:
         # Adagrad state: accumulator and momentum buffer per parameter
         self.state = {name: (torch.zeros_like(t), torch.zeros_like(t)) for name, t in self._tensors().items()}
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        # the original id of each dense item id (set from the training data / a checkpoint)
+        self.item_ids: Optional[np.ndarray] = None
 
     def _tensors(self):
         """Every parameter by name: the first layer's and the output table's, then
@@ -382,25 +394,80 @@ class GRU4Rec:
     # ---- evaluation ----
 
     @torch.no_grad()
-    def evaluate(self, sessions: Sessions, batch_size: int = 512, ks=(1, 5, 10, 20), modes=None) -> RankingMetrics:
+    def evaluate(
+        self, sessions: Sessions, batch_size: int = 512, ks=(1, 5, 10, 20), modes=None, dense: bool = False
+    ) -> RankingMetrics:
         """Next-item prediction on every event of ``sessions`` against the whole catalogue; the
         hidden state starts at zero for every session. Recall and MRR at the cut-offs ``ks``, in
-        the tie modes ``modes`` (default: all three, see seqrec.metrics)."""
+        the tie modes ``modes`` (default: all three, see seqrec.metrics). The targets' ranks come
+        from the fused ranking op (no (batch, items) score matrix); ``dense``: from the whole
+        score matrix instead (the slow path, kept as the reference)."""
         p, c = self.params, self.config
         metrics = RankingMetrics(ks=ks) if modes is None else RankingMetrics(ks=ks, modes=modes)
         states = [torch.zeros(batch_size, size, device=self.device, dtype=p.out_table.dtype) for size in c.sizes]
         for batch in session_parallel_batches(sessions.items, sessions.offsets, batch_size, device=self.device):
-            states = [batch.carry(h) for h in states]
-            x = p.input_table[batch.inputs]
-            for l, (w_in, w_hh, b_h, b_hh, reset_after) in enumerate(self._layers()):
-                x = states[l] = gru_step(
-                    x if w_in is None else x @ w_in, states[l], w_hh, b_h, b_hh, reset_after=reset_after
-                )
-            scores = x @ p.out_table.t() + p.out_bias
-            if c.elu_param > 0 and c.loss in ("bpr-max", "top1-max"):
-                scores = torch.nn.functional.elu(scores, c.elu_param)  # monotone: ranks unchanged
-            metrics.update(scores, batch.targets)
+            x, states = self.step(batch.inputs, [batch.carry(h) for h in states])
+            if dense:
+                scores = x @ p.out_table.t() + p.out_bias
+                if self.score_elu > 0:
+                    scores = torch.nn.functional.elu(scores, self.score_elu)  # monotone, but it makes ties
+                metrics.update(scores, batch.targets)
+            else:
+                r = rank_items(x, p.out_table, p.out_bias, targets=batch.targets, elu_param=self.score_elu)
+                metrics.update_counts(r.greater, r.equal)
         return metrics
+
+    # ---- inference ----
+
+    @property
+    def score_elu(self) -> float:
+        """The ELU GRU4Rec puts on the scores (bpr-max and top1-max with elu_param), else 0."""
+        c = self.config
+        return float(c.elu_param) if c.elu_param > 0 and c.loss in ("bpr-max", "top1-max") else 0.0
+
+    @torch.no_grad()
+    def step(self, items: Tensor, states: Optional[list] = None) -> Tuple[Tensor, list]:
+        """One inference step (no dropout): ``items (B,)`` dense ids and the states (one
+        ``(B, size)`` tensor per layer; zeros when None) -> (the top layer's output ``(B,
+        hidden)``, which scores the next item against the output table, and the new states)."""
+        if states is None:
+            dtype = self.params.out_table.dtype
+            states = [torch.zeros(items.shape[0], size, device=self.device, dtype=dtype) for size in self.config.sizes]
+        x, new = self.params.input_table[items], []
+        for h, (w_in, w_hh, b_h, b_hh, reset_after) in zip(states, self._layers()):
+            x = gru_step(x if w_in is None else x @ w_in, h, w_hh, b_h, b_hh, reset_after=reset_after)
+            new.append(x)
+        return x, new
+
+    @torch.no_grad()
+    def session_outputs(self, sessions) -> Tensor:
+        """The top layer's output after the last item of each session (a sequence of dense ids,
+        the state starting at zero), ``(S, hidden)``; a session without items gives zeros."""
+        lengths = torch.tensor([len(s) for s in sessions], dtype=torch.long)
+        S, T = len(sessions), int(lengths.max()) if len(sessions) else 0
+        items = torch.zeros(T, S, dtype=torch.long)
+        for i, s in enumerate(sessions):
+            items[: len(s), i] = torch.as_tensor(s, dtype=torch.long)
+        items, lengths = items.to(self.device), lengths.to(self.device)
+        zeros = dict(device=self.device, dtype=self.params.out_table.dtype)
+        out = torch.zeros(S, self.config.hidden, **zeros)
+        states = [torch.zeros(S, size, **zeros) for size in self.config.sizes]
+        for t in range(T):
+            x, new = self.step(items[t], states)
+            active = (t < lengths).unsqueeze(1)  # a finished session keeps its state and output
+            states = [torch.where(active, n, h) for n, h in zip(new, states)]
+            out = torch.where(active, x, out)
+        return out
+
+    def recommend(
+        self, sessions, k: int = 20, *, exclude_seen: bool = True, skip_unknown: bool = False, batch_size: int = 512
+    ) -> Recommendations:
+        """The top-``k`` next items of each session, in the data's own item ids (``item_ids``;
+        dense ids when it is not set): see :func:`seqrec.gru4rec.recommend.recommend`."""
+        item_ids = self.item_ids if self.item_ids is not None else np.arange(self.n_items)
+        return recommend(
+            self, item_ids, sessions, k, exclude_seen=exclude_seen, skip_unknown=skip_unknown, batch_size=batch_size
+        )
 
     def config_dict(self) -> dict:
         return asdict(self.config)
@@ -539,4 +606,5 @@ def load_checkpoint(path, device="cpu"):
             acc.copy_(payload["state"][name][0])
             mom.copy_(payload["state"][name][1])
     model.generator.set_state(payload["generator"])
-    return model, payload["epoch"], payload["item_ids"].numpy()
+    model.item_ids = payload["item_ids"].numpy()
+    return model, payload["epoch"], model.item_ids

@@ -92,3 +92,51 @@ def test_unknown_items_and_short_catalogues():
     assert set(rec.items[0, :2]) == {100 + N_ITEMS - 2, 100 + N_ITEMS - 1} and np.isinf(rec.scores[0, 2:]).all()
     with pytest.raises(ValueError, match="k must lie in"):
         m.recommend([[100]], k=0)
+
+
+def write_log(path, sessions, item_base=500):
+    with open(path, "w") as f:
+        f.write("SessionId\tItemId\tTime\n")
+        t = 0
+        for sid, items in sessions.items():
+            for item in items:
+                t += 1
+                f.write(f"{sid}\t{item_base + item}\t{t}\n")
+
+
+def test_cli_recommend_for_items_and_a_file(tmp_path, capsys):
+    from seqrec.cli import main
+    from seqrec.gru4rec.model import load_checkpoint
+
+    g = np.random.default_rng(0)
+    log = {s: list(g.integers(0, 30, size=int(g.integers(2, 6)))) for s in range(300)}
+    write_log(tmp_path / "train.tsv", log)
+    ckpt = tmp_path / "m.pt"
+    args = ["gru4rec", "train", "--dataset", str(tmp_path / "train.tsv"), "--test-days", "0.0001", "--epochs", "1"]
+    assert main([*args, "--layers", "8", "--n-sample", "10", "--batch-size", "8", "--quiet", "--save", str(ckpt)]) == 0
+    model, _, item_ids = load_checkpoint(ckpt)
+    capsys.readouterr()
+    assert main(["gru4rec", "recommend", "--load", str(ckpt), "--items", "501,502", "-k", "5"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    expected = model.recommend([[501, 502]], k=5)
+    assert [int(r.split("|")[2]) for r in rows] == expected.items[0].tolist()
+    # a file of sessions, one of them with an unknown item
+    write_log(tmp_path / "sessions.tsv", {7: [1, 2], 9: [3, 999], 4: [5]})
+    out = tmp_path / "recs.tsv"
+    run = ["gru4rec", "recommend", "--load", str(ckpt), "--input", str(tmp_path / "sessions.tsv"), "-k", "3"]
+    with pytest.raises(SystemExit, match="session 9: item.s. 1499 not in the model's catalogue"):
+        main([*run, "--output", str(out), "--quiet"])
+    assert not out.exists() and not (tmp_path / "recs.tsv.part").exists()
+    assert main([*run, "--output", str(out), "--quiet", "--skip-unknown", "--batch-size", "2"]) == 0
+    assert "skipped 1 unknown item id(s)" in capsys.readouterr().err
+    lines = out.read_text().splitlines()
+    assert lines[0] == "SessionId\tRank\tItemId\tScore" and len(lines) == 1 + 3 * 3
+    by_session = {}
+    for line in lines[1:]:
+        sid, rank, item, _ = line.split("\t")
+        by_session.setdefault(int(sid), []).append(int(item))
+    assert by_session[7] == model.recommend([[501, 502]], k=3).items[0].tolist()
+    assert by_session[9] == model.recommend([[503]], k=3).items[0].tolist()
+    assert sorted(by_session) == [4, 7, 9]
+    with pytest.raises(SystemExit, match="needs --output"):
+        main(run)

@@ -1,4 +1,4 @@
-"""GRU4Rec's command line: ``seqrec gru4rec train|evaluate|tune``.
+"""GRU4Rec's command line: ``seqrec gru4rec train|evaluate|tune|recommend``.
 
 seqrec gru4rec train --dataset ml-100k --epochs 3 --save model.pt
 seqrec gru4rec train --dataset events.tsv --loss cross-entropy --logq 1 --layers 512 ...
@@ -9,6 +9,8 @@ seqrec gru4rec train --params best.toml --dataset train.tsv --test test.tsv --ep
 seqrec gru4rec evaluate --load model.pt --dataset ml-100k
 seqrec gru4rec evaluate --load model.pt --test test1.tsv test2.tsv
 seqrec gru4rec tune --dataset ml-100k --space bpr-max --trials 30 --epochs 2 --storage study.db
+seqrec gru4rec recommend --load model.pt --items 12,55,7 -k 20
+seqrec gru4rec recommend --load model.pt --input sessions.tsv --output recs.tsv --skip-unknown
 """
 
 from __future__ import annotations
@@ -271,6 +273,7 @@ def train(args) -> int:
         print(f"resuming from {args.save} after epoch {first_epoch}")
     else:
         model = GRU4Rec(train_set.n_items, config, device=args.device)
+        model.item_ids = train_set.item_ids
     _describe(train_set, tests)
     code = _fit(model, train_set, args, first_epoch)
     if code:
@@ -384,8 +387,74 @@ def tune(args) -> int:
     return 0
 
 
+def _item_list(text: str) -> list:
+    """--items: item ids, comma-separated, oldest first."""
+    try:
+        items = [int(part) for part in text.split(",")]
+    except ValueError:
+        items = []
+    if not items:
+        raise argparse.ArgumentTypeError(f"expected item ids such as 12,55,7, got {text!r}")
+    return items
+
+
+def _sessions_of(path: str, keys: ColumnKeys):
+    """(session ids, each session's items in time order) of a file in GRU4Rec's format."""
+    events = _events(path, "--input", keys)
+    order = np.lexsort((events.times, events.session_ids))
+    sids, items = events.session_ids[order], events.item_ids[order]
+    starts = np.flatnonzero(np.r_[True, sids[1:] != sids[:-1]])
+    return sids[starts], np.split(items, starts[1:])
+
+
+def recommend_command(args) -> int:
+    model, epoch, _ = load_checkpoint(args.load, device=args.device)
+    options = dict(k=args.k, exclude_seen=not args.include_seen, skip_unknown=args.skip_unknown)
+    try:
+        if args.items is not None:
+            rec = model.recommend([args.items], **options)
+            print(f"{args.load} (epoch {epoch}): the next items after {', '.join(map(str, args.items))}")
+            print("\n| rank | item | score |\n|---:|---:|---:|")
+            for rank, (item, score) in enumerate(zip(rec.items[0][rec.valid[0]], rec.scores[0][rec.valid[0]]), 1):
+                print(f"| {rank} | {item} | {score:.4f} |")
+            unknown = rec.unknown
+        else:
+            session_ids, sessions = _sessions_of(args.input, _keys(args))
+            unknown = _recommend_file(model, session_ids, sessions, args, options)
+    except ValueError as err:
+        raise SystemExit(f"recommend: {err}") from err
+    if unknown:
+        print(f"skipped {unknown} unknown item id(s)", file=sys.stderr)
+    return 0
+
+
+def _recommend_file(model, session_ids, sessions, args, options) -> int:
+    """Every session of --input in batches, written to --output as SessionId, Rank, ItemId,
+    Score rows (atomically: a temporary file renamed at the end)."""
+    from tqdm import tqdm
+
+    unknown, tmp = 0, f"{args.output}.part"
+    try:
+        with open(tmp, "w") as out, tqdm(total=len(sessions), unit="session", disable=args.quiet) as bar:
+            out.write("SessionId\tRank\tItemId\tScore\n")
+            for start in range(0, len(sessions), args.batch_size):
+                chunk, ids = sessions[start : start + args.batch_size], session_ids[start : start + args.batch_size]
+                rec = model.recommend(chunk, labels=ids, batch_size=args.batch_size, **options)
+                for sid, items, scores, valid in zip(ids, rec.items, rec.scores, rec.valid):
+                    for rank, (item, score) in enumerate(zip(items[valid], scores[valid]), 1):
+                        out.write(f"{sid}\t{rank}\t{item}\t{score:.6g}\n")
+                unknown += rec.unknown
+                bar.update(len(chunk))
+        os.replace(tmp, args.output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    print(f"{len(sessions)} sessions, {args.k} items each: {args.output}")
+    return unknown
+
+
 def add_parser(models) -> argparse.ArgumentParser:
-    """``seqrec gru4rec train|evaluate|tune`` under ``models``; returns the train parser (see
+    """``seqrec gru4rec train|evaluate|tune|recommend`` under ``models``; returns the train parser (see
     use_preset)."""
     g = models.add_parser("gru4rec", help="GRU4Rec").add_subparsers(
         dest="command", required=True, parser_class=ParamsParser
@@ -395,6 +464,8 @@ def add_parser(models) -> argparse.ArgumentParser:
     u = g.add_parser(
         "tune", help="hyper-parameter search with Optuna on a validation split, then train the best and evaluate it"
     )
+    r = g.add_parser("recommend", help="the next items for sessions, from a saved model")
+    _add_recommend_options(r)
     _add_data_options(t, dataset_required=True)
     _add_data_options(e, dataset_required=False)
     _add_data_options(u, dataset_required=True)
@@ -449,6 +520,25 @@ def add_parser(models) -> argparse.ArgumentParser:
     return t
 
 
+def _add_recommend_options(r) -> None:
+    r.add_argument("--load", required=True, help="a checkpoint written by train --save")
+    source = r.add_mutually_exclusive_group(required=True)
+    source.add_argument("--items", type=_item_list, help="one session's item ids, oldest first: 12,55,7")
+    source.add_argument(
+        "--input", help="sessions to recommend for: a TSV or parquet file in GRU4Rec's format (needs --output)"
+    )
+    r.add_argument("--output", help="with --input: a TSV of SessionId, Rank, ItemId, Score rows")
+    r.add_argument("-k", "--k", type=whole_number, default=20, help="items per session (default 20)")
+    r.add_argument("--include-seen", action="store_true", help="also recommend the session's own items")
+    r.add_argument("--skip-unknown", action="store_true", help="skip item ids the model does not know (counted)")
+    r.add_argument("--session-key", default="SessionId")
+    r.add_argument("--item-key", default="ItemId")
+    r.add_argument("--time-key", default="Time")
+    r.add_argument("--batch-size", type=whole_number, default=512)
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def use_preset(train_parser: argparse.ArgumentParser, name: str) -> None:
     """Make a preset's values the train parser's defaults (the command line's options, parsed
     again, go on top)."""
@@ -456,4 +546,7 @@ def use_preset(train_parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args) -> int:
-    return {"train": train, "evaluate": evaluate, "tune": tune}[args.command](args)
+    if args.command == "recommend" and args.input is not None and not args.output:
+        raise SystemExit("recommend --input needs --output (the TSV to write)")
+    commands = {"train": train, "evaluate": evaluate, "tune": tune, "recommend": recommend_command}
+    return commands[args.command](args)

@@ -460,14 +460,20 @@ class GRU4Rec:
         return out
 
     def recommend(
-        self, sessions, k: int = 20, *, exclude_seen: bool = True, skip_unknown: bool = False, batch_size: int = 512
+        self,
+        sessions,
+        k: int = 20,
+        *,
+        exclude_seen: bool = True,
+        skip_unknown: bool = False,
+        batch_size: int = 512,
+        labels=None,
     ) -> Recommendations:
         """The top-``k`` next items of each session, in the data's own item ids (``item_ids``;
         dense ids when it is not set): see :func:`seqrec.gru4rec.recommend.recommend`."""
         item_ids = self.item_ids if self.item_ids is not None else np.arange(self.n_items)
-        return recommend(
-            self, item_ids, sessions, k, exclude_seen=exclude_seen, skip_unknown=skip_unknown, batch_size=batch_size
-        )
+        options = dict(exclude_seen=exclude_seen, skip_unknown=skip_unknown, batch_size=batch_size, labels=labels)
+        return recommend(self, item_ids, sessions, k, **options)
 
     def config_dict(self) -> dict:
         return asdict(self.config)

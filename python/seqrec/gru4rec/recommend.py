@@ -6,7 +6,7 @@ left out if asked, and the top-k mapped back to the original ids."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -54,11 +54,13 @@ def recommend(
     exclude_seen: bool = True,
     skip_unknown: bool = False,
     batch_size: int = 512,
+    labels: Optional[Sequence] = None,
 ) -> Recommendations:
     """Top-``k`` next items for each session (a sequence of original item ids, oldest first).
     ``exclude_seen``: a session's own items are never recommended to it. An item id not in the
     catalogue is a ValueError naming it, or skipped (and counted) with ``skip_unknown``; a
-    session left without items is scored from the zero state (the output bias alone)."""
+    session left without items is scored from the zero state (the output bias alone).
+    ``labels``: what error messages call the sessions (default: their positions)."""
     index = ItemIndex(item_ids)
     if not 1 <= k <= len(index.item_ids):
         raise ValueError(f"k must lie in [1, {len(index.item_ids)}] (the catalogue), got {k}")
@@ -69,7 +71,7 @@ def recommend(
             if not skip_unknown:
                 missing = np.asarray(session)[~known]
                 raise ValueError(
-                    f"session {n}: item(s) {', '.join(map(str, missing[:5]))} not in the model's catalogue "
+                    f"session {labels[n] if labels is not None else n}: item(s) {', '.join(map(str, missing[:5]))} not in the model's catalogue "
                     "(skip them with skip_unknown=True / --skip-unknown)"
                 )
             unknown += int((~known).sum())

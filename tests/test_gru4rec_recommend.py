@@ -2,6 +2,8 @@
 recommend() against the dense reference (the whole score matrix, the session's items masked, a
 stable sort), with original item ids, unknown ids and bad arguments."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -140,3 +142,67 @@ def test_cli_recommend_for_items_and_a_file(tmp_path, capsys):
     assert sorted(by_session) == [4, 7, 9]
     with pytest.raises(SystemExit, match="needs --output"):
         main(run)
+
+
+def test_is_a_module_with_state_dict_and_conversions():
+    m = model(layers=(6,))
+    names = {n for n, _ in m.named_parameters()}
+    assert {"out_table", "out_bias", "w_in", "w_hh", "b_h", "layer1_w_in", "layer1_w_hh"} <= names
+    assert not any(p.requires_grad for p in m.parameters())
+    assert m.params.out_table is m.out_table and m.upper[0]["w_hh"] is m.layer1_w_hh
+    twin = model(layers=(6,), seed=1)
+    assert not torch.equal(twin.out_table, m.out_table)
+    twin.load_state_dict(m.state_dict())
+    for (name, a), b in zip(m.state_dict().items(), twin.state_dict().values()):
+        assert torch.equal(a, b), name
+    sessions = [[1, 2], [3]]
+    np.testing.assert_array_equal(twin.recommend(sessions, k=4).items, m.recommend(sessions, k=4).items)
+    single = copy.deepcopy(m).float()  # a conversion reaches the fused ops' view and the optimizer state
+    assert single.params.out_table.dtype == torch.float32 and single.state["out_table"][0].dtype == torch.float32
+    assert single.params.out_table is single.out_table and single.upper[0]["w_in"] is single.layer1_w_in
+    x, states = m(torch.tensor([3, 4]))
+    y, _ = m.step(torch.tensor([3, 4]))
+    assert torch.equal(x, y) and len(states) == 2
+
+
+def test_training_after_a_conversion_updates_the_module():
+    from seqrec.gru4rec.data import Sessions
+
+    m = GRU4Rec(N_ITEMS, GRU4RecConfig(hidden=8, n_sample=5, batch_size=4, seed=0))
+    m = m.double()
+    items = torch.randint(0, N_ITEMS, (60,), generator=torch.Generator().manual_seed(0))
+    sessions = Sessions(
+        items=items,
+        offsets=torch.arange(0, 61, 4),
+        times=torch.arange(60, dtype=torch.float64),
+        session_ids=np.arange(15),
+        item_ids=np.arange(N_ITEMS),
+    )
+    before = m.state_dict()["out_table"].clone()
+    m.train_epoch(sessions)
+    assert not torch.equal(m.out_table, before) and m.out_table.dtype == torch.float64
+    assert m.state["out_table"][0].abs().sum() > 0
+
+
+def test_export_the_serving_step():
+    from seqrec.gru4rec.recommend import NextItems
+
+    m = model(layers=(6,))
+    serve = NextItems(m, k=7)
+    items = torch.tensor([1, 5, 9])
+    states = [torch.zeros(3, size, dtype=torch.float64) for size in m.config.sizes]
+    batch = torch.export.Dim("batch", min=1)
+    # (dynamic shapes follow forward's signature: items, then the tuple of *states)
+    dims = ({0: batch}, tuple({0: batch} for _ in states))
+    program = torch.export.export(serve, (items, *states), dynamic_shapes=dims)
+    exported = program.module()
+    out = exported(items, *states)
+    for a, b in zip(out, serve(items, *states)):
+        assert torch.equal(a, b)
+    # the next step from the returned states, and another batch size
+    nxt = exported(torch.tensor([2, 2, 30]), *out[2:])
+    for a, b in zip(nxt, serve(torch.tensor([2, 2, 30]), *out[2:])):
+        assert torch.equal(a, b)
+    five = [torch.zeros(5, size, dtype=torch.float64) for size in m.config.sizes]
+    assert exported(torch.arange(5), *five)[0].shape == (5, 7)
+    np.testing.assert_array_equal(out[0][1:2].numpy(), m.recommend([[5]], k=7, exclude_seen=False).items)

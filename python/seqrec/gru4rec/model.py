@@ -146,8 +146,16 @@ def _init_block(rows: int, cols: int, fan: int, generator, dtype, device) -> Ten
     return ((torch.rand((rows, cols), generator=generator, dtype=torch.float64) * 2 - 1) * scale).to(dtype).to(device)
 
 
-class GRU4Rec:
+class GRU4Rec(torch.nn.Module):
+    """GRU4Rec as a ``torch.nn.Module``: its item tables and GRU weights are its parameters
+    (``requires_grad`` False: it trains them itself, GRU4Rec's Adagrad with momentum on the rows
+    a step touched, the optimizer state kept in buffers), so ``state_dict()`` /
+    ``load_state_dict()``, ``.to(device)`` / ``.double()`` and ``forward`` (one inference step,
+    see ``step``) work as for any module. ``params`` (the fused ops' view of the first layer and
+    the output table) and ``upper`` (the layers above) hold the same tensors."""
+
     def __init__(self, n_items: int, config: GRU4RecConfig, device="cpu", dtype: torch.dtype = torch.float32):
+        super().__init__()
         self.config, self.n_items, self.device = config, n_items, torch.device(device)
         if config.embedding not in EMBEDDINGS:
             raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {config.embedding!r}")
@@ -200,11 +208,49 @@ class GRU4Rec:
                 }
                 | ({"b_hh": torch.zeros(3 * size, **zeros)} if config.upper_reset_after else {})
             )
-        # Adagrad state: accumulator and momentum buffer per parameter
-        self.state = {name: (torch.zeros_like(t), torch.zeros_like(t)) for name, t in self._tensors().items()}
+        for name, tensor in self._tensors().items():
+            key = self._key(name)
+            self.register_parameter(key, torch.nn.Parameter(tensor, requires_grad=False))
+            # Adagrad state: accumulator and momentum buffer
+            self.register_buffer(f"{key}_sum", torch.zeros_like(tensor))
+            self.register_buffer(f"{key}_momentum", torch.zeros_like(tensor))
+        self._share_parameters()
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         # the original id of each dense item id (set from the training data / a checkpoint)
         self.item_ids: Optional[np.ndarray] = None
+
+    @staticmethod
+    def _key(name: str) -> str:
+        """A tensor's name as a module attribute: ``layer1.w_in`` -> ``layer1_w_in``."""
+        return name.replace(".", "_")
+
+    def _share_parameters(self) -> None:
+        """Make ``params`` and ``upper`` refer to the module's parameters (after construction, and
+        after a conversion that made new ones)."""
+        for name in self._tensors():
+            param = self._parameters[self._key(name)]
+            if "." in name:
+                layer, field = name.split(".")
+                self.upper[int(layer.removeprefix("layer")) - 1][field] = param
+            else:
+                setattr(self.params, name, param)
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        self._share_parameters()
+        device = self.params.out_table.device
+        if device != self.device:  # the dropout and sampling generator lives on the model's device
+            self.device = device
+            self.generator = torch.Generator(device=device).manual_seed(self.config.seed)
+        return self
+
+    @property
+    def state(self) -> dict:
+        """name -> (Adagrad accumulator, momentum buffer) of every parameter (``_tensors``' names)."""
+        return {
+            name: (getattr(self, f"{self._key(name)}_sum"), getattr(self, f"{self._key(name)}_momentum"))
+            for name in self._tensors()
+        }
 
     def _tensors(self):
         """Every parameter by name: the first layer's and the output table's, then
@@ -217,7 +263,7 @@ class GRU4Rec:
 
     # ---- training ----
 
-    def _apply(self, result, tables=None) -> None:
+    def _apply_update(self, result, tables=None) -> None:
         """GRU4Rec's Adagrad with momentum: the touched rows of the item tables, then the dense
         parameters. ``tables``: ``_update_tables()`` made once for many steps."""
         c = self.config
@@ -439,6 +485,10 @@ class GRU4Rec:
             new.append(x)
         return x, new
 
+    def forward(self, items: Tensor, states: Optional[list] = None) -> Tuple[Tensor, list]:
+        """One inference step: see ``step``."""
+        return self.step(items, states)
+
     @torch.no_grad()
     def session_outputs(self, sessions) -> Tensor:
         """The top layer's output after the last item of each session (a sequence of dense ids,
@@ -568,7 +618,7 @@ class OpByOpStep:
             value, new_states = result.loss, [result.h_new]
         loss = value.item()
         if math.isfinite(loss):
-            m._apply(result, self.tables)
+            m._apply_update(result, self.tables)
         return loss, new_states
 
 

@@ -96,3 +96,20 @@ def recommend(
     valid = ids >= 0
     items = index.item_ids[np.where(valid, ids, 0)]
     return Recommendations(items, scores, valid, unknown)
+
+
+class NextItems(torch.nn.Module):
+    """One serving step of a trained GRU4Rec as a module: each session's current item ``items
+    (B,)`` and its state (one ``(B, size)`` tensor per layer, zeros for a new session) ->
+    ``(top_ids (B, k), top_scores (B, k), *new states)``, dense ids, best first. Exportable with
+    ``torch.export`` (every op on the way has a fake kernel), with a dynamic batch size."""
+
+    def __init__(self, model, k: int = 20):
+        super().__init__()
+        self.model, self.k = model, int(k)
+
+    def forward(self, items: torch.Tensor, *states: torch.Tensor):
+        x, new = self.model.step(items, list(states))
+        p = self.model.params
+        r = rank_items(x, p.out_table, p.out_bias, k=self.k, elu_param=self.model.score_elu)
+        return (r.top_ids, r.top_scores, *new)

@@ -1,7 +1,7 @@
 // The full-catalogue ranking op for every device: argument checks, the tile loop (a GEMM per
 // tile of items: BLAS or cuBLAS), and the per-tile rank counts and top-k (csrc/rank_items_math.h,
-// run by cpu/rank_items_cpu.cpp; on a GPU by ATen ops on the tile: comparisons and a stable
-// sort, which keeps the order of equal scores, i.e. ids ascending).
+// run by cpu/rank_items_cpu.cpp; on a GPU the counts by cuda/rank_items_cuda.cu and the top-k
+// by ATen's stable sort, which keeps the order of equal scores, i.e. ids ascending).
 //
 // Memory: O(B * (k + tile width)); the tile is about 4 MB of scores.
 #include <ATen/ATen.h>
@@ -12,9 +12,13 @@
 #include <limits>
 
 #include "common/aten_helpers.h"
+#include "common/device_dispatch.h"
 #include "common/register_kernels.h"
 #include "cpu/rank_items_cpu.h"
 #include "rank_items.h"
+#ifdef SEQREC_WITH_CUDA
+#include "cuda/rank_items_cuda.h"
+#endif
 
 namespace seqrec {
 namespace {
@@ -85,7 +89,8 @@ int64_t tile_width(int64_t B, int64_t N) {
   return std::max<int64_t>(1, std::min(width, N));
 }
 
-// A GPU's tile pass: counts by comparison, the running top-k merged with the tile's by a stable
+// A GPU's tile pass: the counts by the CUDA kernel (cuda/rank_items_cuda.cu; ATen comparisons on
+// another device), the running top-k merged with the tile's by a stable
 // sort of (running, tile) scores; the running entries come from earlier tiles (lower ids), so
 // equal scores stay in id order.
 void rank_tile_aten(const Tensor& s, int64_t c0, const OptTensor& t, const OptTensor& targets,
@@ -94,9 +99,19 @@ void rank_tile_aten(const Tensor& s, int64_t c0, const OptTensor& t, const OptTe
   const int64_t B = s.size(0), tc = s.size(1), k = top_ids.size(1);
   const Tensor ids = at::arange(c0, c0 + tc, top_ids.options()).expand({B, tc});
   if (targets.has_value()) {
-    const Tensor other = ids != targets->unsqueeze(1);
-    greater.add_(((s > t->unsqueeze(1)) & other).sum(1));
-    equal.add_(((s == t->unsqueeze(1)) & other).sum(1));
+    AT_DISPATCH_FLOATING_TYPES(s.scalar_type(), kOp, [&] {
+      run_on_device(
+          s,
+          [&] {
+            const Tensor other = ids != targets->unsqueeze(1);
+            greater.add_(((s > t->unsqueeze(1)) & other).sum(1));
+            equal.add_(((s == t->unsqueeze(1)) & other).sum(1));
+          },
+          SEQREC_CUDA_LAUNCH(stream, cuda::launch_rank_counts(
+                                         s.const_data_ptr<scalar_t>(), s.stride(0), B, c0, tc,
+                                         t->const_data_ptr<scalar_t>(), targets->const_data_ptr<int64_t>(),
+                                         greater.data_ptr<int64_t>(), equal.data_ptr<int64_t>(), stream)));
+    });
   }
   if (k == 0) return;
   Tensor blocked = at::isnan(s);
@@ -136,15 +151,15 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> rank_items(const Tensor& h_in, const 
   if (B == 0 || N == 0) return {greater, equal, top_ids, top_scores};
   const int64_t width = tile_width(B, N);
   Tensor scores = at::empty({B, width}, h.options());
+  const OptTensor targets_c = targets.has_value() ? OptTensor(targets->contiguous()) : std::nullopt;
   if (!h.is_cpu()) {
     for (int64_t c0 = 0; c0 < N; c0 += width) {
       const Tensor s = score_tile(scores, h, table, bias, c0, std::min(width, N - c0), elu_param);
-      rank_tile_aten(s, c0, t, targets, exclude, greater, equal, top_scores, top_ids);
+      rank_tile_aten(s, c0, t, targets_c, exclude, greater, equal, top_scores, top_ids);
     }
     top_ids.masked_fill_(top_scores == -std::numeric_limits<double>::infinity(), -1);
     return {greater, equal, top_ids, top_scores};
   }
-  const Tensor targets_c = targets.has_value() ? targets->contiguous() : Tensor();
   Tensor heap_size = at::zeros({B}, ids_opts);
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), kOp, [&] {
     cpu::RankTileArgs<scalar_t> a;
@@ -153,7 +168,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> rank_items(const Tensor& h_in, const 
     a.scores = ptr<scalar_t>(scores);
     a.scores_stride = width;
     a.target_scores = t.has_value() ? ptr<scalar_t>(*t) : nullptr;
-    a.targets = ptr<int64_t>(targets_c);
+    a.targets = targets_c.has_value() ? ptr<int64_t>(*targets_c) : nullptr;
     a.exclude = exclude.has_value() ? ptr<int64_t>(*exclude) : nullptr;
     a.E = exclude.has_value() ? exclude->size(1) : 0;
     a.greater = ptr<int64_t>(greater);

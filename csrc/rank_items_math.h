@@ -26,15 +26,20 @@ SEQREC_HOST_DEVICE bool rankable(acc_t s) {
   return s > -std::numeric_limits<acc_t>::infinity() && s == s;
 }
 
-// Row b's counts for the scores s[0, tc) of items c0 .. c0 + tc - 1.
+// One score's share of the counts against the target's score t.
+template <typename scalar_t>
+SEQREC_HOST_DEVICE void count_score(scalar_t s, scalar_t t, int64_t& greater, int64_t& equal) {
+  greater += s > t;
+  equal += s == t;
+}
+
+// Row b's counts for the scores s[0, tc) of items c0 .. c0 + tc - 1 (one CPU thread; a CUDA
+// block shares a row's columns out among its threads instead).
 template <typename scalar_t>
 SEQREC_HOST_DEVICE void count_row(const scalar_t* s, int64_t tc, int64_t c0, scalar_t t, int64_t target,
                                   int64_t& greater, int64_t& equal) {
   int64_t g = 0, e = 0;
-  for (int64_t j = 0; j < tc; ++j) {
-    g += s[j] > t;
-    e += s[j] == t;
-  }
+  for (int64_t j = 0; j < tc; ++j) count_score(s[j], t, g, e);
   // the target's own column, when in this tile, is not another item
   if (target >= c0 && target < c0 + tc) {
     const scalar_t own = s[target - c0];

@@ -26,6 +26,14 @@ def main() -> None:
             kind, _, num = arch.partition("_")
             if kind == "sm" and num.isdigit():
                 arches.append(num)
+    # the GPUs this machine has (torch's own extension builder builds for them alone when no
+    # architecture is asked for): their compute capabilities, e.g. "90"
+    visible = []
+    if torch.version.cuda and torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            major, minor = torch.cuda.get_device_capability(i)
+            if f"{major}{minor}" not in visible:
+                visible.append(f"{major}{minor}")
     facts = {
         "SEQREC_TORCH_VERSION": torch.__version__,
         "SEQREC_TORCH_CUDA_VERSION": torch.version.cuda or "",
@@ -34,6 +42,7 @@ def main() -> None:
         "SEQREC_TORCH_LIB_DIR": os.path.join(torch_dir, "lib").replace("\\", "/"),
         "SEQREC_TORCH_NVIDIA_INCLUDE_DIR": nvidia_include if os.path.isdir(nvidia_include) else "",
         "SEQREC_TORCH_CUDA_ARCHES": cmake_list(arches),
+        "SEQREC_VISIBLE_CUDA_ARCHES": cmake_list(visible),
         # at::parallel_for is an inline OpenMP loop when torch uses OpenMP: compile with it.
         "SEQREC_TORCH_OPENMP": int("parallel backend: OpenMP" in torch.__config__.parallel_info()),
     }

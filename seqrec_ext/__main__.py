@@ -9,6 +9,8 @@ from seqrec_ext.threads import thread_facts
 def main() -> int:
     info = seqrec_ext.build_info()
     archs = ", ".join(info["cuda_archs"]) if info["cuda_archs"] else "-"
+    if info["cuda_archs"]:
+        archs += f" (from {seqrec_ext.build_config.CUDA_ARCH_SOURCE})"
     rows = [
         ("seqrec_ext", info["version"]),
         ("torch (built with)", info["torch_version"]),

@@ -22,6 +22,13 @@ def test_build_info_matches_this_process():
     if info["with_cuda"]:
         assert torch.version.cuda, "CUDA kernels cannot be built against a CPU-only torch"
         assert info["cuda_archs"], "a CUDA build must name its architectures"
+        # where the architectures came from: asked for, or the build machine's GPUs, or torch's
+        assert seqrec_ext.build_config.CUDA_ARCH_SOURCE in (
+            "CUDAARCHS / CMAKE_CUDA_ARCHITECTURES",
+            "TORCH_CUDA_ARCH_LIST",
+            "the GPUs visible at build time",
+            "the architectures torch was built for",
+        )
     assert info["cuda_available"] == torch.cuda.is_available()
 
 
@@ -57,7 +64,9 @@ def test_main_prints_the_facts(tmp_path):
     assert facts["torch (built with)"] == info["torch_version"]
     assert facts["torch (running)"] == torch.__version__
     assert facts["CUDA kernels compiled"] == ("yes" if info["with_cuda"] else "no")
-    assert facts["CUDA architectures"] == (", ".join(info["cuda_archs"]) or "-")
+    archs = ", ".join(info["cuda_archs"])
+    source = seqrec_ext.build_config.CUDA_ARCH_SOURCE
+    assert facts["CUDA architectures"] == (f"{archs} (from {source})" if archs else "-")
     assert facts["GPU visible"] == ("yes" if torch.cuda.is_available() else "no")
     assert int(facts["cores in affinity mask"]) == len(os.sched_getaffinity(0))
 

@@ -20,6 +20,7 @@
 #include <optional>
 #include <tuple>
 
+#include "common/precision.h"
 #include "common/register_kernels.h"
 #include "gru.h"
 #include "gru4rec_step.h"
@@ -35,9 +36,24 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> gru4r
     const Tensor& out_rows, const Tensor& out_bias, const OptTensor& logq_correction,
     const OptTensor& hidden_mask, c10::string_view loss, double bpreg, double elu_param, bool reset_after,
     std::optional<double> normalizer) {
+  if (any_low_precision({&gi, &h, &w_hh, &b_h, &out_rows, &out_bias},
+                        {&b_hh, &logq_correction, &hidden_mask})) {
+    auto [value, h_out, d_gi, d_w_hh, d_b_h, d_b_hh, d_out_rows, d_out_bias] =
+        gru4rec_step(widened(gi), widened(h), widened(w_hh), widened(b_h), widened(b_hh), widened(out_rows),
+                     widened(out_bias), widened(logq_correction), widened(hidden_mask), loss, bpreg,
+                     elu_param, reset_after, normalizer);
+    return {narrowed(value, gi),
+            narrowed(h_out, h),
+            narrowed(d_gi, gi),
+            narrowed(d_w_hh, w_hh),
+            narrowed(d_b_h, b_h),
+            narrowed(d_b_hh, b_hh.value_or(b_h)),
+            narrowed(d_out_rows, out_rows),
+            narrowed(d_out_bias, out_bias)};
+  }
   TORCH_CHECK(gi.dim() == 2, "gru4rec_step: gi must be (B, 3H), got shape ", gi.sizes());
   TORCH_CHECK(gi.scalar_type() == at::kFloat || gi.scalar_type() == at::kDouble,
-              "gru4rec_step: expected float32 or float64 tensors, got ", gi.scalar_type());
+              "gru4rec_step: expected float16, bfloat16, float32 or float64 tensors, got ", gi.scalar_type());
   const c10::DeviceGuard guard(gi.device());  // the op runs on its inputs' device
   auto [h_new, ws] = gru_step(gi, h, w_hh, b_h, b_hh, reset_after);
   Tensor h_out = h_new;

@@ -21,6 +21,7 @@
 
 #include "common/aten_helpers.h"
 #include "common/device_dispatch.h"
+#include "common/precision.h"
 #include "common/register_kernels.h"
 #include "cpu/sampled_loss_cpu.h"
 #include "sampled_loss.h"
@@ -59,7 +60,7 @@ void check_inputs(const char* op, const Tensor& h, const Tensor& rows, const Opt
   TORCH_CHECK(rows.dim() == 2 && rows.size(1) == h.size(1), op,
               ": out_rows must be (M, H) with H = ", h.size(1), ", got shape ", rows.sizes());
   TORCH_CHECK(h.scalar_type() == at::kFloat || h.scalar_type() == at::kDouble, op,
-              ": expected float32 or float64 tensors, got ", h.scalar_type());
+              ": expected float16, bfloat16, float32 or float64 tensors, got ", h.scalar_type());
   TORCH_CHECK(rows.scalar_type() == h.scalar_type(), op, ": out_rows has dtype ", rows.scalar_type(),
               " but h has ", h.scalar_type());
   TORCH_CHECK(rows.device() == h.device(), op, ": out_rows is on ", rows.device(), " but h is on ",
@@ -222,6 +223,12 @@ std::tuple<Tensor, Tensor> sampled_ranking_loss(const Tensor& h_in, const Tensor
                                                 double bpreg, double elu_param,
                                                 c10::string_view reduction_name,
                                                 std::optional<double> normalizer) {
+  if (any_low_precision({&h_in, &rows_in}, {&bias_in, &logq_in})) {
+    auto [value, stats] =
+        sampled_ranking_loss(widened(h_in), widened(rows_in), widened(bias_in), widened(logq_in),
+                             col_items_in, loss_name, bpreg, elu_param, reduction_name, normalizer);
+    return {narrowed(value, h_in), stats};
+  }
   const Loss loss = parse_loss(loss_name);
   const Reduction reduction = parse_reduction(reduction_name);
   check_inputs("sampled_ranking_loss", h_in, rows_in, bias_in, logq_in, col_items_in, loss, bpreg, elu_param);
@@ -266,6 +273,12 @@ std::tuple<Tensor, Tensor, Tensor> sampled_ranking_loss_backward(
     const OptTensor& logq_in, const OptTensor& col_items_in, const Tensor& stats_in,
     c10::string_view loss_name, double bpreg, double elu_param, c10::string_view reduction_name,
     std::optional<double> normalizer) {
+  if (any_low_precision({&grad, &h_in, &rows_in}, {&bias_in, &logq_in})) {
+    auto [d_h, d_rows, d_bias] = sampled_ranking_loss_backward(
+        widened(grad), widened(h_in), widened(rows_in), widened(bias_in), widened(logq_in), col_items_in,
+        stats_in, loss_name, bpreg, elu_param, reduction_name, normalizer);
+    return {narrowed(d_h, h_in), narrowed(d_rows, rows_in), narrowed(d_bias, bias_in.value_or(rows_in))};
+  }
   const Loss loss = parse_loss(loss_name);
   const Reduction reduction = parse_reduction(reduction_name);
   check_inputs("sampled_ranking_loss_backward", h_in, rows_in, bias_in, logq_in, col_items_in, loss, bpreg,

@@ -130,9 +130,9 @@ def _gru4rec_step_fake(
         gi.new_empty(gi.shape),
         w_hh.new_empty(w_hh.shape),
         b_h.new_empty(b_h.shape),
-        b_h.new_empty(b_h.shape),
+        (b_hh if b_hh is not None else b_h).new_empty(b_h.shape),
         out_rows.new_empty(out_rows.shape),
-        out_rows.new_empty(out_rows.shape[0]),
+        out_bias.new_empty(out_rows.shape[0]),
     )
 
 

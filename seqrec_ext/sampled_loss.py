@@ -58,7 +58,8 @@ def _sampled_ranking_loss_backward_fake(
     reduction,
     normalizer=None,
 ):
-    return torch.empty_like(h), torch.empty_like(out_rows), out_rows.new_empty(out_rows.shape[0])
+    bias_like = out_bias if out_bias is not None else out_rows
+    return torch.empty_like(h), torch.empty_like(out_rows), bias_like.new_empty(out_rows.shape[0])
 
 
 def sampled_ranking_loss(

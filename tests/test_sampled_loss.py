@@ -353,7 +353,11 @@ def test_bad_inputs():
         ),
         (lambda: sampled_ranking_loss(h, W, col_items=items.int()), RuntimeError, "col_items must be int64"),
         (lambda: sampled_ranking_loss(h, W, col_items=items[:3]), RuntimeError, r"col_items must be \(M,\)"),
-        (lambda: sampled_ranking_loss(h.int(), W.int()), RuntimeError, "expected float32 or float64"),
+        (
+            lambda: sampled_ranking_loss(h.int(), W.int()),
+            RuntimeError,
+            "expected float16, bfloat16, float32 or float64",
+        ),
     ]
     for fn, error, message in cases:
         with pytest.raises(error, match=message):

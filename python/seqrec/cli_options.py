@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 
 
-def thread_count(text: str) -> int:
-    """--threads: a count >= 1 (checked before any data is read)."""
+def whole_number(text: str) -> int:
+    """A count >= 1 (--threads, -k, --cutoffs, --trials ...), checked before any data is read."""
     try:
         value = int(text)
     except ValueError:
@@ -21,7 +21,7 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
     """--threads N: the trainers' intra-op thread count (default: their ThreadTuner's choice)."""
     parser.add_argument(
         "--threads",
-        type=thread_count,
+        type=whole_number,
         default=None,
         help="intra-op threads (default: picked by timing the training steps, as the machine's load "
         "allows; fix it for runs, and resumed runs, that repeat bit for bit)",

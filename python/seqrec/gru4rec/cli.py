@@ -24,7 +24,7 @@ import numpy as np
 
 from seqrec_ext.sampled_loss import LOSSES
 
-from ..cli_options import add_threads_option
+from ..cli_options import add_threads_option, whole_number
 from ..metrics import DEFAULT_CUTOFFS, TIE_MODES
 from .data import ColumnKeys, build_sessions, read_events, split_events_by_time, time_split
 from .datasets import BUILTIN, load_builtin
@@ -95,17 +95,6 @@ def layer_sizes(text: str) -> tuple:
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"expected sizes >= 1 such as 100 or 100,100, got {text!r}")
     return sizes
-
-
-def whole_number(text: str) -> int:
-    """--cutoffs, --cutoff, --trials: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return value
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> set:

@@ -1,8 +1,12 @@
-// Autocast kernels: under torch.autocast (CPU or CUDA), the sampled ranking loss and the fused
-// GRU4Rec step run in float32, as torch's own losses do (its "fp32" autocast policy): their
-// half / bfloat16 floating inputs are cast to float32 by autograd-visible casts, so the loss is
-// a float32 tensor and the gradients flow back through the casts to the low-precision tensors.
-// (Outside autocast the ops take low-precision inputs themselves: common/precision.h.)
+// Autocast kernels. Under torch.autocast (CPU or CUDA):
+//   * the sampled ranking loss and the fused GRU4Rec step run in float32, as torch's own losses
+//     do (its "fp32" policy): their half / bfloat16 floating inputs are cast to float32 by
+//     autograd-visible casts, so the loss is a float32 tensor and the gradients flow back through
+//     the casts (outside autocast the ops take low-precision inputs themselves:
+//     common/precision.h);
+//   * the GRU ops run in autocast's dtype, as torch's GRU does (its "lower precision" policy):
+//     their float32 inputs are cast down (the matrix products in half / bfloat16, the gate
+//     arithmetic in float32 inside the kernels).
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <torch/library.h>
@@ -65,16 +69,60 @@ StepOut gru4rec_step_fp32(const Tensor& gi, const Tensor& h, const Tensor& w_hh,
                  fp32<kDevice>(hidden_mask), loss, bpreg, elu_param, reset_after, normalizer);
 }
 
+template <c10::DeviceType kDevice>
+Tensor low(const Tensor& t) {
+  return at::autocast::cached_cast(at::autocast::get_lower_precision_fp_from_device_type(kDevice), t,
+                                   kDevice);
+}
+
+template <c10::DeviceType kDevice>
+OptTensor low(const OptTensor& t) {
+  return t.has_value() ? OptTensor(low<kDevice>(*t)) : std::nullopt;
+}
+
+template <c10::DeviceType kDevice>
+std::tuple<Tensor, Tensor> gru_step_low(const Tensor& gi, const Tensor& h, const Tensor& w_hh,
+                                        const OptTensor& b_ih, const OptTensor& b_hh, bool reset_after) {
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(
+      at::autocast::get_autocast_dispatch_key_from_device_type(kDevice));
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("seqrec::gru_step", "")
+                             .typed<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
+                                                               const OptTensor&, const OptTensor&, bool)>();
+  return op.call(low<kDevice>(gi), low<kDevice>(h), low<kDevice>(w_hh), low<kDevice>(b_ih),
+                 low<kDevice>(b_hh), reset_after);
+}
+
+template <c10::DeviceType kDevice>
+std::tuple<Tensor, Tensor, Tensor> gru_sequence_low(const Tensor& gi, const Tensor& h0, const Tensor& w_hh,
+                                                    const OptTensor& b_ih, const OptTensor& b_hh,
+                                                    const OptTensor& reset, const OptTensor& lengths,
+                                                    bool reset_after) {
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(
+      at::autocast::get_autocast_dispatch_key_from_device_type(kDevice));
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("seqrec::gru_sequence", "")
+                             .typed<std::tuple<Tensor, Tensor, Tensor>(
+                                 const Tensor&, const Tensor&, const Tensor&, const OptTensor&,
+                                 const OptTensor&, const OptTensor&, const OptTensor&, bool)>();
+  return op.call(low<kDevice>(gi), low<kDevice>(h0), low<kDevice>(w_hh), low<kDevice>(b_ih),
+                 low<kDevice>(b_hh), reset, lengths, reset_after);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(seqrec, AutocastCPU, m) {
   m.impl("sampled_ranking_loss", &sampled_ranking_loss_fp32<c10::DeviceType::CPU>);
   m.impl("gru4rec_step", &gru4rec_step_fp32<c10::DeviceType::CPU>);
+  m.impl("gru_step", &gru_step_low<c10::DeviceType::CPU>);
+  m.impl("gru_sequence", &gru_sequence_low<c10::DeviceType::CPU>);
 }
 
 TORCH_LIBRARY_IMPL(seqrec, AutocastCUDA, m) {
   m.impl("sampled_ranking_loss", &sampled_ranking_loss_fp32<c10::DeviceType::CUDA>);
   m.impl("gru4rec_step", &gru4rec_step_fp32<c10::DeviceType::CUDA>);
+  m.impl("gru_step", &gru_step_low<c10::DeviceType::CUDA>);
+  m.impl("gru_sequence", &gru_sequence_low<c10::DeviceType::CUDA>);
 }
 
 }  // namespace seqrec

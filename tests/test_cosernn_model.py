@@ -526,3 +526,19 @@ def test_synthetic_log_shape_and_seed():
     counts = np.sort(np.bincount(log.items, minlength=3000))[::-1]
     assert counts[:30].sum() > 5 * counts[1485:1515].sum() > 0
     assert 0.1 < sessions.skipped[real].mean() < 0.6
+
+
+def test_bf16_training_follows_fp32():
+    """--precision bf16: the step under torch.autocast (products in bfloat16, the fused GRU's gates
+    and the losses in float32) trains float32 parameters to about the fp32 run's cosine."""
+    seqs, _ = _synthetic_sequences(n_users=40)
+    histories = {}
+    for precision in ("fp32", "bf16"):
+        model, history = train(seqs, _small_config(max_epochs=3, precision=precision), log=lambda line: None)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        histories[precision] = [h["valid_cosine"] for h in history]
+    assert histories["bf16"] != histories["fp32"]  # it did run in another precision
+    for a, b in zip(histories["bf16"], histories["fp32"]):
+        assert abs(a - b) < 0.02, histories
+    with pytest.raises(ValueError, match="precision must be fp32 or bf16"):
+        train(seqs, _small_config(precision="fp16"), log=lambda line: None)

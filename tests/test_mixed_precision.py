@@ -122,3 +122,16 @@ def test_opcheck_in_bfloat16():
     gi, hh = p.item_in[:6], torch.zeros(6, 8, dtype=torch.bfloat16)
     args = (gi, hh, p.w_hh, p.b_h, None, p.out_table[:20], p.out_bias[:20], None, None, "bpr-max", 0.0, 0.0, False)
     torch.library.opcheck(torch.ops.seqrec.gru4rec_step.default, args)
+
+
+def test_autocast_runs_the_gru_in_bfloat16_with_float32_gates():
+    g = torch.Generator().manual_seed(3)
+    gi, h0 = torch.randn(5, 4, 24, generator=g), torch.zeros(4, 8)
+    w, b = (torch.randn(24, 8, generator=g) * 0.3).requires_grad_(), torch.zeros(24, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, h_last = seqrec_ext.gru_sequence(gi, h0, w, b, b)
+    assert out.dtype == torch.bfloat16
+    out.float().sum().backward()
+    assert w.grad.dtype == torch.float32
+    ref, _ = seqrec_ext.gru_sequence(*(t.bfloat16().float() for t in (gi, h0, w, b, b)))
+    torch.testing.assert_close(out.float(), ref, **budget(torch.bfloat16))

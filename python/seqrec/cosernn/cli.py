@@ -306,6 +306,13 @@ def add_parser(models) -> None:
         help="beyond the paper: add W times a track-ranking loss (softmax over the session's 25 most "
         "recently streamed tracks) to the cosine loss",
     )
+    t.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default=d.precision,
+        help="the training step's arithmetic: bf16 runs it under torch.autocast (products in bfloat16, "
+        "float32 parameters, gate arithmetic and losses)",
+    )
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     add_threads_option(t)
     t.add_argument(

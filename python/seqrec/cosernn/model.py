@@ -64,6 +64,9 @@ class CoSeRNNConfig:
     # beyond the paper: weight of the track-ranking loss (``track_ranking_loss``) added to the
     # cosine loss; 0 trains the paper's objective alone
     track_loss: float = 0.0
+    # the training step's arithmetic: fp32, or bf16 (torch.autocast: the products in bfloat16,
+    # the fused GRU's gate arithmetic and the losses in float32; the parameters stay float32)
+    precision: str = "fp32"
 
 
 class FusedGRU(nn.Module):

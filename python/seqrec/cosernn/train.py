@@ -73,11 +73,13 @@ def _train_epoch(
 ) -> tuple[float, int]:
     """One epoch of Adam steps over the training users: (the summed cosine loss, sessions)."""
     total, count = 0.0, 0
+    device_type = next(model.parameters()).device.type
     for index in seqs.batch_indices(config.batch_size, generator):
         batch = seqs.select(index)
-        u = model.embed(batch)
-        rows = None if candidates is None else candidates[index, : u.shape[1]]
-        objective, loss, n = training_objective(u, batch, config.track_loss, rows, item_vectors)
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            u = model.embed(batch)
+            rows = None if candidates is None else candidates[index, : u.shape[1]]
+            objective, loss, n = training_objective(u, batch, config.track_loss, rows, item_vectors)
         if n == 0:
             continue
         value = float(loss.detach())
@@ -175,6 +177,8 @@ def train(
     timing the steps."""
     if resume and not save:
         raise ValueError("resume needs save: the checkpoint of the run to continue")
+    if config.precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, got {config.precision!r}")
     if not (math.isfinite(config.track_loss) and config.track_loss >= 0):
         raise ValueError(f"track_loss must be a finite weight >= 0, got {config.track_loss}")
     candidates = None

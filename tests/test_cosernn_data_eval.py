@@ -4,6 +4,7 @@ errors naming file and line), session embeddings, per-user sequences (features, 
 split, padding, dropped items, select / batches), the metrics (cosine, session ranking, track
 ranking), the baselines and oracles, and the results table."""
 
+import importlib.util
 import math
 
 import numpy as np
@@ -140,6 +141,28 @@ def test_tsv_column_order_free_and_extra_columns(tmp_path):
 def test_tsv_errors_name_file_and_line(tmp_path, text, message):
     with pytest.raises(ValueError, match=message):
         read_listening_tsv(write(tmp_path, text))
+
+
+def test_the_pyarrow_reader_and_the_line_reader_agree(tmp_path, monkeypatch):
+    """A synthetic log read by pyarrow's CSV reader (when installed) equals the line-by-line
+    reading; and with pyarrow refusing, every file still reads (the error tests above run
+    through the fallback)."""
+    import seqrec.cosernn.listening as listening
+    from seqrec.cosernn.synthetic import synthetic_listening
+
+    log, _ = synthetic_listening(n_users=20, sessions_per_user=8, days=5, seed=3)
+    p = tmp_path / "log.tsv"
+    write_listening_tsv(log, p)
+    slow = listening._read_line_by_line(p)
+    fast = listening._read_with_pyarrow(p)
+    if importlib.util.find_spec("pyarrow") is None:
+        assert fast is None
+        return
+    for name in ("users", "items", "times", "skipped", "devices", "sources"):
+        a, b = getattr(fast, name), getattr(slow, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    monkeypatch.setattr(listening, "_read_line_by_line", lambda path: pytest.fail("the fast path fell back"))
+    assert len(read_listening_tsv(p)) == len(log)
 
 
 # ---- session_embeddings ----

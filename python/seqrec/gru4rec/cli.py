@@ -10,6 +10,7 @@ seqrec gru4rec evaluate --load model.pt --dataset ml-100k
 seqrec gru4rec evaluate --load model.pt --test test1.tsv test2.tsv
 seqrec gru4rec tune --dataset ml-100k --space bpr-max --trials 30 --epochs 2 --storage study.db
 seqrec gru4rec recommend --load model.pt --items 12,55,7 -k 20
+torchrun --nproc-per-node 2 -m seqrec gru4rec train --dataset events.tsv --save model.pt  (data-parallel)
 seqrec gru4rec recommend --load model.pt --input sessions.tsv --output recs.tsv --skip-unknown
 """
 
@@ -214,17 +215,29 @@ def _report(model, tests, args) -> None:
         print(metrics.table())
 
 
-def _fit(model, train_set, args, first_epoch: int = 0) -> int:
+def _fit(model, train_set, args, first_epoch: int = 0, world=(0, 1)) -> int:
     """Epochs first_epoch..args.epochs with a progress bar, a checkpoint after each with --save;
-    returns 2 when a loss turns non-finite, else 0."""
+    returns 2 when a loss turns non-finite, else 0. ``world``: (rank, processes) under torchrun:
+    this process trains on its shard, data-parallel (seqrec.gru4rec.distributed); rank 0 alone
+    prints and writes the checkpoints."""
     from tqdm import tqdm
 
+    rank, n_processes = world
+    steps_options, data = {}, train_set
+    if n_processes > 1:
+        data = train_set.shard(rank, n_processes)
     for epoch in range(first_epoch, args.epochs):
+        if n_processes > 1:
+            from .distributed import DataParallelStep
+
+            # each process's negatives and dropout from its own stream, the same for a resumed epoch
+            model.generator.manual_seed(model.config.seed + 1_000_003 * epoch + rank)
+            steps_options = dict(counts=train_set.item_counts(), step=DataParallelStep(model))
         bar = tqdm(
             total=train_set.n_events - train_set.n_sessions,
             desc=f"epoch {epoch + 1}",
             unit="ev",
-            disable=args.quiet,
+            disable=args.quiet or rank > 0,
             mininterval=0.5,
         )
 
@@ -233,23 +246,31 @@ def _fit(model, train_set, args, first_epoch: int = 0) -> int:
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
         try:
-            stats = model.train_epoch(train_set, progress=progress, threads=args.threads)
+            stats = model.train_epoch(data, progress=progress, threads=args.threads, **steps_options)
         except FloatingPointError as err:
             bar.close()
             kept = f"; the last good checkpoint is {args.save}" if args.save and os.path.exists(args.save) else ""
             print(f"stopped: {err}{kept}", file=sys.stderr)
             return 2
         bar.close()
+        if rank > 0:
+            continue
+        processes = f" x {n_processes} processes" if n_processes > 1 else ""
         print(
             f"epoch {epoch + 1}: loss {stats['loss']:.4f}, {stats['events_per_s']:.0f} events/s, "
-            f"{stats['threads']} thread{'s' if stats['threads'] > 1 else ''}"
+            f"{stats['threads']} thread{'s' if stats['threads'] > 1 else ''}{processes}"
         )
         if args.save:
-            save_checkpoint(model, args.save, epoch=epoch + 1, item_ids=train_set.item_ids)
+            save_checkpoint(model, args.save, epoch=epoch + 1, item_ids=train_set.item_ids, world_size=n_processes)
     return 0
 
 
 def train(args) -> int:
+    from .distributed import init, world_from_env
+
+    rank, n_processes = world_from_env()
+    if n_processes > 1:  # launched by torchrun: data-parallel
+        rank, n_processes = init(args.device, args.dist_timeout)
     _, train_set, tests = _data(args)
     config = _config(args)
     first_epoch = 0
@@ -259,13 +280,24 @@ def train(args) -> int:
         model, first_epoch, item_ids = load_checkpoint(args.save, device=args.device)
         if not np.array_equal(item_ids, train_set.item_ids):
             raise SystemExit(f"{args.save}: the checkpoint's items do not match the training data")
-        print(f"resuming from {args.save} after epoch {first_epoch}")
+        if model.world_size != n_processes:
+            raise SystemExit(
+                f"{args.save} was trained by {model.world_size} process(es), this run has {n_processes}: "
+                "resume with the same number (torchrun --nproc-per-node), or start a new run"
+            )
+        if rank == 0:
+            print(f"resuming from {args.save} after epoch {first_epoch}")
     else:
-        model = GRU4Rec(train_set.n_items, config, device=args.device)
+        model = GRU4Rec(train_set.n_items, config, device=args.device)  # the same seed: the same replica everywhere
         model.item_ids = train_set.item_ids
-    _describe(train_set, tests)
-    code = _fit(model, train_set, args, first_epoch)
-    if code:
+    if rank == 0:
+        _describe(train_set, tests)
+    code = _fit(model, train_set, args, first_epoch, (rank, n_processes))
+    if n_processes > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()  # (rank 0's evaluation below is its own)
+    if code or rank > 0:
         return code
     _report(model, tests, args)
     return 0
@@ -465,6 +497,13 @@ def add_parser(models) -> argparse.ArgumentParser:
         add_threads_option(p)
         p.presets = lambda name: {**PRESET_COMMON, **PRESETS[name]}
     t.add_argument("--save", help="checkpoint written (atomically) after every epoch")
+    t.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="under torchrun: how long a process waits for the others before it fails (default 300)",
+    )
     t.add_argument(
         "--resume",
         action="store_true",

@@ -80,6 +80,20 @@ class Sessions:
         """Support of each item (its number of events), float64."""
         return torch.bincount(self.items, minlength=self.n_items).double()
 
+    def shard(self, rank: int, world: int) -> "Sessions":
+        """Every ``world``-th session from the ``rank``-th on (the same catalogue): one process's
+        part of the data in data-parallel training."""
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} outside a world of {world}")
+        keep = torch.arange(rank, self.n_sessions, world)
+        lengths = (self.offsets[1:] - self.offsets[:-1])[keep]
+        starts = self.offsets[:-1][keep]
+        index = torch.repeat_interleave(starts - torch.cumsum(lengths, 0) + lengths, lengths) + torch.arange(
+            int(lengths.sum())
+        )
+        offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)])
+        return Sessions(self.items[index], offsets, self.times[index], self.session_ids[keep.numpy()], self.item_ids)
+
 
 def read_tsv(path: Union[str, Path], keys: ColumnKeys = ColumnKeys()) -> Events:
     """Read a GRU4Rec TSV file (its session, item and time columns named by ``keys``). Errors

@@ -218,6 +218,7 @@ class GRU4Rec(torch.nn.Module):
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         # the original id of each dense item id (set from the training data / a checkpoint)
         self.item_ids: Optional[np.ndarray] = None
+        self.world_size = 1  # the processes that trained it (a checkpoint's)
 
     @staticmethod
     def _key(name: str) -> str:
@@ -294,7 +295,7 @@ class GRU4Rec(torch.nn.Module):
         return (0.0, c.dropout_embed) if c.embedding == "none" else (c.dropout_embed, c.dropout_hidden)
 
     def train_steps(
-        self, sessions: Sessions, sampler=None, fused: Optional[bool] = None
+        self, sessions: Sessions, sampler=None, fused: Optional[bool] = None, *, counts=None, step=None
     ) -> Iterator[Tuple[int, float]]:
         """One epoch of session-parallel training, one step at a time: yields each step's
         (events, loss) after its update. Each step's summed loss is divided by the configured
@@ -304,14 +305,18 @@ class GRU4Rec(torch.nn.Module):
         PopularitySampler of the training counts to the power sample_alpha), drawn with the
         model's generator. ``fused``: each step and its update as one op call
         (``gru4rec_train_step_``, the default) or as the step op and one update op per parameter
-        (``False``; the same result, bitwise on the CPU)."""
+        (``False``; the same result, bitwise on the CPU). ``counts``: the items' support that
+        the sampler and logQ use (default: ``sessions``'; a shard of the data passes the whole
+        data's). ``step``: another way to run a step (seqrec.gru4rec.distributed's), whose
+        ``drain()`` runs after this process's last batch."""
         c = self.config
         if fused and c.layers:
             raise ValueError(
                 "the fused training step is for one GRU layer; stacked layers train op by op (fused=False)"
             )
-        step = (FusedStep if (not c.layers if fused is None else fused) else OpByOpStep)(self)
-        counts = sessions.item_counts()
+        if step is None:
+            step = (FusedStep if (not c.layers if fused is None else fused) else OpByOpStep)(self)
+        counts = sessions.item_counts() if counts is None else counts
         if sampler is None:
             sampler = PopularitySampler(counts, alpha=c.sample_alpha, device=self.device)
         dtype = self.params.out_table.dtype
@@ -338,7 +343,9 @@ class GRU4Rec(torch.nn.Module):
             if not math.isfinite(loss):  # (neither strategy has updated anything)
                 raise FloatingPointError(f"non-finite loss {loss} at step {n_steps}")
             states = new_states
-            yield len(batch.inputs), loss
+            yield getattr(step, "events", len(batch.inputs)), loss
+        if hasattr(step, "drain"):
+            yield from step.drain()
 
     def _layers(self):
         """(w_in or None, w_hh, b_h, b_hh or None, reset_after) of every GRU layer, bottom first."""
@@ -411,17 +418,21 @@ class GRU4Rec(torch.nn.Module):
         return value, new_states, result
 
     def train_epoch(
-        self, sessions: Sessions, progress: Optional[Callable[[int, float], None]] = None, threads: Optional[int] = None
+        self,
+        sessions: Sessions,
+        progress: Optional[Callable[[int, float], None]] = None,
+        threads: Optional[int] = None,
+        **steps_options,
     ) -> dict:
         """One epoch of session-parallel training; returns the mean loss, events/s and the
         thread count used last. ``threads``: the intra-op thread count, or None to let a
         :class:`seqrec_ext.threads.ThreadTuner` pick it by timing the steps (the machine may be
         busy). Raises FloatingPointError (parameters untouched by the failing step) on a
-        non-finite loss."""
+        non-finite loss. ``steps_options``: train_steps' (``counts``, ``step``)."""
         total, n_steps, n_events = 0.0, 0, 0
         start = time.perf_counter()
         with ThreadTuner(threads) as tuner:
-            for events, loss in self.train_steps(sessions):
+            for events, loss in self.train_steps(sessions, **steps_options):
                 tuner.step(events)
                 total += loss
                 n_steps += 1
@@ -592,7 +603,8 @@ class OpByOpStep:
         self.model, self.tables = model, model._update_tables()
         self.p_embed, self.p_hidden = model._dropouts()
 
-    def __call__(self, batch, negatives, states, logq) -> Tuple[float, list]:
+    def compute(self, batch, negatives, states, logq) -> Tuple[Tensor, list, StepResult]:
+        """The step without its update: (loss, the new states, every parameter's gradient)."""
         m, c = self.model, self.model.config
         if c.layers:
             value, new_states, result = m._stacked_step(
@@ -616,9 +628,13 @@ class OpByOpStep:
                 generator=m.generator,
             )
             value, new_states = result.loss, [result.h_new]
+        return value, new_states, result
+
+    def __call__(self, batch, negatives, states, logq) -> Tuple[float, list]:
+        value, new_states, result = self.compute(batch, negatives, states, logq)
         loss = value.item()
         if math.isfinite(loss):
-            m._apply_update(result, self.tables)
+            self.model._apply_update(result, self.tables)
         return loss, new_states
 
 
@@ -627,8 +643,9 @@ class OpByOpStep:
 CHECKPOINT_FORMAT = "seqrec.gru4rec/2"  # /2: GRU4Rec's initialisation, cell and loss normalisation
 
 
-def save_checkpoint(model: GRU4Rec, path, *, epoch: int, item_ids) -> None:
-    """Write atomically and durably (seqrec.checkpoints)."""
+def save_checkpoint(model: GRU4Rec, path, *, epoch: int, item_ids, world_size: int = 1) -> None:
+    """Write atomically and durably (seqrec.checkpoints). ``world_size``: how many processes
+    trained it (data-parallel; a resumed run must have as many)."""
     save_atomically(
         {
             "format": CHECKPOINT_FORMAT,
@@ -639,6 +656,7 @@ def save_checkpoint(model: GRU4Rec, path, *, epoch: int, item_ids) -> None:
             "state": {k: (a.cpu(), m.cpu()) for k, (a, m) in model.state.items()},
             "generator": model.generator.get_state(),
             "item_ids": torch.as_tensor(item_ids, dtype=torch.long),
+            "world_size": int(world_size),
         },
         path,
     )
@@ -663,4 +681,5 @@ def load_checkpoint(path, device="cpu"):
             mom.copy_(payload["state"][name][1])
     model.generator.set_state(payload["generator"])
     model.item_ids = payload["item_ids"].numpy()
+    model.world_size = int(payload.get("world_size", 1))
     return model, payload["epoch"], model.item_ids

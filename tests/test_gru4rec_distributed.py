@@ -2,6 +2,7 @@
 identical, the loss follows a 1-process run at the same global batch, and a killed process ends
 the job instead of hanging it."""
 
+import dataclasses
 import datetime
 import os
 import time
@@ -105,3 +106,40 @@ def test_torchrun_trains_the_cli_and_resume_needs_the_same_world(tmp_path):
     assert epoch == 1 and model.world_size == 2
     with pytest.raises(SystemExit, match="trained by 2 process.es., this run has 1"):
         main([*args, "--epochs", "2", "--save", str(ckpt), "--resume"])
+
+
+def _cosernn_worker(rank, world, store, out_dir):
+    from test_cosernn_model import _small_config, _synthetic_sequences
+
+    from seqrec.cosernn.train import train
+
+    torch.set_num_threads(1)
+    timeout = datetime.timedelta(seconds=30)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world, timeout=timeout)
+    seqs, _ = _synthetic_sequences(n_users=40)
+    save = os.path.join(out_dir, "cosernn.pt")
+    model, history = train(seqs, _small_config(max_epochs=3, patience=2), save=save, log=lambda line: None, threads=1)
+    torch.save({"state": model.state_dict(), "history": history}, os.path.join(out_dir, f"cosernn{rank}.pt"))
+    dist.destroy_process_group()
+
+
+def test_cosernn_data_parallel_replicas_and_early_stopping_agree(tmp_path):
+    """DistributedDataParallel over users: equal replicas, the same validation history (so the
+    same early-stopping decisions) in every process, near a 1-process run at the same global
+    batch; rank 0 alone writes the checkpoint."""
+    from test_cosernn_model import _small_config, _synthetic_sequences
+
+    from seqrec.cosernn.train import train
+
+    mp.spawn(_cosernn_worker, args=(2, str(tmp_path / "store"), str(tmp_path)), nprocs=2)
+    a, b = (torch.load(tmp_path / f"cosernn{r}.pt") for r in range(2))
+    for name in a["state"]:
+        assert torch.equal(a["state"][name], b["state"][name]), name
+    valid = [[h["valid_cosine"] for h in run["history"]] for run in (a, b)]
+    assert valid[0] == valid[1] and (tmp_path / "cosernn.pt").exists()
+    seqs, _ = _synthetic_sequences(n_users=40)
+    torch.set_num_threads(1)
+    single_config = dataclasses.replace(_small_config(max_epochs=3, patience=2), batch_size=16)
+    _, single = train(seqs, single_config, log=lambda line: None)
+    for ours, theirs in zip(valid[0], [h["valid_cosine"] for h in single]):
+        assert abs(ours - theirs) < 0.03, (valid[0], single)

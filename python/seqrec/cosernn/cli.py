@@ -178,11 +178,17 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from ..distributed import init, world_from_env
+
     if args.resume and not (args.save and os.path.exists(args.save)):
         raise SystemExit("--resume needs --save pointing at the checkpoint of the run to continue")
+    rank, n_processes = world_from_env()
+    if n_processes > 1:  # launched by torchrun: data-parallel over users (DistributedDataParallel)
+        rank, n_processes = init(args.device, args.dist_timeout)
     seqs, item_ids, item_vectors, n_devices, n_sources = load_data(args)
     split_sizes = _split_sizes(seqs)
-    print(
+    say = print if rank == 0 else (lambda *a, **k: None)  # rank 0 alone speaks
+    say(
         f"{seqs.n_users} users; sessions with a played track: train {split_sizes[0]}, "
         f"validation {split_sizes[1]}, test {split_sizes[2]}; {len(item_ids)} items"
     )
@@ -197,14 +203,15 @@ def cmd_train(args) -> int:
     )
     from tqdm import tqdm
 
-    bar = tqdm(total=seqs.n_users, unit="user", disable=args.quiet, mininterval=0.5)
+    bar = tqdm(total=seqs.n_users, unit="user", disable=args.quiet or rank > 0, mininterval=0.5)
 
     def progress(n, cosine):
         bar.update(n)
         bar.set_postfix(cos=f"{cosine:.4f}", refresh=False)
 
     def log(line):
-        bar.write(line)
+        if rank == 0:
+            bar.write(line)
         bar.reset()
 
     # the data a resumed run must find again: the item space, the users and the split sizes
@@ -232,7 +239,12 @@ def cmd_train(args) -> int:
         threads=args.threads,
     )
     bar.close()
-    report(model, seqs, item_vectors, args.results, args.seed)
+    if n_processes > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    if rank == 0:
+        report(model, seqs, item_vectors, args.results, args.seed)
     return 0
 
 
@@ -314,6 +326,13 @@ def add_parser(models) -> None:
         "float32 parameters, gate arithmetic and losses)",
     )
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="under torchrun: how long a process waits for the others before it fails (default 300)",
+    )
     add_threads_option(t)
     t.add_argument(
         "--save",

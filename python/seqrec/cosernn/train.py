@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Optional
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from seqrec_ext.threads import ThreadTuner
@@ -59,6 +60,29 @@ def load_training_state(path: str, config: CoSeRNNConfig, checkpoint_extra: Opti
     return payload
 
 
+class _Embed(torch.nn.Module):
+    """``model.embed`` as a forward, for DistributedDataParallel (which synchronises the
+    gradients of what its forward computed)."""
+
+    def __init__(self, model: CoSeRNN):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        return self.model.embed(batch)
+
+
+def _my_batches(seqs: UserSequences, batch_size: int, generator) -> list:
+    """This process's batches of the epoch: every world-th of the shared random order (the same
+    generator everywhere), as many in every process (DistributedDataParallel's collectives pair
+    one backward with one backward), so at most world - 1 batches of an epoch are left out."""
+    batches = list(seqs.batch_indices(batch_size, generator))
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return batches
+    world, rank = dist.get_world_size(), dist.get_rank()
+    return batches[rank : len(batches) // world * world : world]
+
+
 def _train_epoch(
     model,
     optimizer,
@@ -70,14 +94,17 @@ def _train_epoch(
     epoch: int,
     tuner: ThreadTuner,
     progress,
+    embed=None,
 ) -> tuple[float, int]:
-    """One epoch of Adam steps over the training users: (the summed cosine loss, sessions)."""
+    """One epoch of Adam steps over the training users: (the summed cosine loss, sessions).
+    ``embed``: the model's embedding as a module (DistributedDataParallel's wrapper)."""
     total, count = 0.0, 0
     device_type = next(model.parameters()).device.type
-    for index in seqs.batch_indices(config.batch_size, generator):
+    embed = embed or model.embed
+    for index in _my_batches(seqs, config.batch_size, generator):
         batch = seqs.select(index)
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-            u = model.embed(batch)
+            u = embed(batch)
             rows = None if candidates is None else candidates[index, : u.shape[1]]
             objective, loss, n = training_objective(u, batch, config.track_loss, rows, item_vectors)
         if n == 0:
@@ -195,6 +222,11 @@ def train(
         run = _RunState.resume(save, config, checkpoint_extra, model, optimizer, generator, log)
     if compile:
         model.compile(dynamic=True)
+    embed = None
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        # data-parallel over users: every process's gradients averaged before each Adam step, so
+        # the replicas stay equal, and every process validates on all the validation users
+        embed = torch.nn.parallel.DistributedDataParallel(_Embed(model))
     has_valid = bool(((seqs.split == VALID) & seqs.has_pos).any())
     if run.stale >= config.patience:
         log(f"already stopped early: no validation gain for {run.stale} epochs; best {run.best:.4f}")
@@ -207,12 +239,16 @@ def train(
         start = time.perf_counter()
         with ThreadTuner(threads) as tuner:
             total, count = _train_epoch(
-                model, optimizer, seqs, config, generator, candidates, item_vectors, epoch, tuner, progress
+                model, optimizer, seqs, config, generator, candidates, item_vectors, epoch, tuner, progress, embed
             )
+        if embed is not None:  # the training cosine over every process's sessions
+            sums = torch.tensor([total, float(count)], dtype=torch.float64)
+            dist.all_reduce(sums)
+            total, count = sums[0].item(), int(sums[1])
         train_cos = 1.0 - total / max(count, 1)
         valid_cos = mean_cosine(model, seqs, VALID) if has_valid else train_cos
         run.record(epoch, train_cos, valid_cos, time.perf_counter() - start, model, config.patience, log)
-        if save:
+        if save and (embed is None or dist.get_rank() == 0):  # rank 0 alone writes
             save_checkpoint(
                 save,
                 config,

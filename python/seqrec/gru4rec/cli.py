@@ -266,7 +266,7 @@ def _fit(model, train_set, args, first_epoch: int = 0, world=(0, 1)) -> int:
 
 
 def train(args) -> int:
-    from .distributed import init, world_from_env
+    from ..distributed import init, world_from_env
 
     rank, n_processes = world_from_env()
     if n_processes > 1:  # launched by torchrun: data-parallel

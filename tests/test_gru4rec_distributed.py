@@ -106,6 +106,15 @@ def test_torchrun_trains_the_cli_and_resume_needs_the_same_world(tmp_path):
     assert epoch == 1 and model.world_size == 2
     with pytest.raises(SystemExit, match="trained by 2 process.es., this run has 1"):
         main([*args, "--epochs", "2", "--save", str(ckpt), "--resume"])
+    # resumed for a second epoch with the same world: the run of two epochs at once, exactly
+    for extra in (["--save", str(ckpt), "--resume"], ["--save", str(tmp_path / "straight.pt")]):
+        done = subprocess.run(
+            [*run, "--epochs", "2", *extra], capture_output=True, text=True, cwd=tmp_path, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    resumed, straight = load_checkpoint(ckpt)[0], load_checkpoint(tmp_path / "straight.pt")[0]
+    for name, tensor in resumed.state_dict().items():
+        assert torch.equal(tensor, straight.state_dict()[name]), name
 
 
 def _cosernn_worker(rank, world, store, out_dir):

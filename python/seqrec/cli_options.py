@@ -26,3 +26,15 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
         help="intra-op threads (default: picked by timing the training steps, as the machine's load "
         "allows; fix it for runs, and resumed runs, that repeat bit for bit)",
     )
+
+
+def add_dist_timeout_option(parser: argparse.ArgumentParser) -> None:
+    """--dist-timeout SECONDS: under torchrun, how long a process waits in a collective for the
+    others before it fails (a dead peer ends the job instead of hanging it)."""
+    parser.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="under torchrun: how long a process waits for the others before it fails (default 300)",
+    )

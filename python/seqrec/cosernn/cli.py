@@ -21,7 +21,7 @@ from dataclasses import fields
 import numpy as np
 import torch
 
-from ..cli_options import add_threads_option
+from ..cli_options import add_dist_timeout_option, add_threads_option
 from .datasets import LISTENING_BUILTIN, instacart_sessions, ml100k_listening, movielens_listening
 from .evaluate import baseline_predictions, evaluate, results_table, track_candidates
 from .item_embeddings import word2vec_item_vectors
@@ -326,13 +326,7 @@ def add_parser(models) -> None:
         "float32 parameters, gate arithmetic and losses)",
     )
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
-    t.add_argument(
-        "--dist-timeout",
-        type=float,
-        default=300.0,
-        metavar="SECONDS",
-        help="under torchrun: how long a process waits for the others before it fails (default 300)",
-    )
+    add_dist_timeout_option(t)
     add_threads_option(t)
     t.add_argument(
         "--save",

@@ -25,7 +25,7 @@ import numpy as np
 
 from seqrec_ext.sampled_loss import LOSSES
 
-from ..cli_options import add_threads_option, whole_number
+from ..cli_options import add_dist_timeout_option, add_threads_option, whole_number
 from ..metrics import DEFAULT_CUTOFFS, TIE_MODES
 from .data import ColumnKeys, build_sessions, read_events, split_events_by_time, time_split
 from .datasets import BUILTIN, load_builtin
@@ -497,13 +497,7 @@ def add_parser(models) -> argparse.ArgumentParser:
         add_threads_option(p)
         p.presets = lambda name: {**PRESET_COMMON, **PRESETS[name]}
     t.add_argument("--save", help="checkpoint written (atomically) after every epoch")
-    t.add_argument(
-        "--dist-timeout",
-        type=float,
-        default=300.0,
-        metavar="SECONDS",
-        help="under torchrun: how long a process waits for the others before it fails (default 300)",
-    )
+    add_dist_timeout_option(t)
     t.add_argument(
         "--resume",
         action="store_true",

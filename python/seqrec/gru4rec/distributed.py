@@ -9,8 +9,9 @@ exchanges what it computed and applies the same update:
   epoch is when no process has a batch left (a process whose shard is done keeps taking part
   with empty gradients, so every shard is used whole), and a non-finite loss anywhere stops
   every process before any update;
-* the item tables' row gradients (ids and rows; repeats are summed by the update op) gathered
-  from every process in rank order, the dense gradients all-reduced; both divided by the
+* the item tables' row gradients (ids and rows, the rows of a repeated id summed first)
+  gathered from every process in rank order (the update op sums the ids that repeat across
+  processes), the dense gradients all-reduced; both divided by the
   world size, so the step is that of a global batch of world x batch_size sessions (each
   process's loss is divided by its batch size, as GRU4Rec's);
 * the same fused update op on the same inputs in every process: the replicas stay bitwise
@@ -39,6 +40,16 @@ def row_table_names(model: GRU4Rec) -> Tuple[str, ...]:
     return (
         ("out_table", "out_bias") if model.config.embedding == "constrained" else ("item_in", "out_table", "out_bias")
     )
+
+
+def _summed(grad):
+    """The row gradient with the rows of a repeated id summed (negatives are drawn with
+    replacement by popularity: fewer rows to send), ids ascending."""
+    if grad is None:
+        return None
+    ids, inverse = torch.unique(grad.indices, sorted=True, return_inverse=True)
+    values = grad.values.new_zeros((len(ids), *grad.values.shape[1:])).index_add_(0, inverse, grad.values)
+    return RowGrad(ids, values)
 
 
 class DataParallelStep(OpByOpStep):
@@ -73,7 +84,7 @@ class DataParallelStep(OpByOpStep):
         the dense gradients (flat)."""
         m, scale = self.model, 1.0 / self.world
         params = m._tensors()
-        grads = [result.row_grads.get(name) if result is not None else None for name in self.rows]
+        grads = [_summed(result.row_grads.get(name)) if result is not None else None for name in self.rows]
         ids = [g.indices if g is not None else torch.zeros(0, dtype=torch.long) for g in grads]
         values = [
             g.values.reshape(-1) if g is not None else params[name].new_zeros(0) for g, name in zip(grads, self.rows)

@@ -700,3 +700,40 @@ def test_instacart_sessions_when_installed():
     # timelines end at day 0
     lasts = np.r_[s.users[1:] != s.users[:-1], True]
     assert (s.starts[lasts] // 86400 == 0).all()
+
+
+def test_paired_test_against_scipy_and_its_interval():
+    from seqrec.cosernn.evaluate import paired_test
+
+    g = torch.Generator().manual_seed(0)
+    theirs = torch.rand(400, generator=g)
+    mine = theirs + 0.02 + 0.1 * torch.randn(400, generator=g)
+    mean, low, high, p = paired_test(mine, theirs)
+    assert low < 0.02 < high and low < mean < high
+    scipy_stats = pytest.importorskip("scipy.stats")
+    expected = scipy_stats.ttest_rel(mine.double().numpy(), theirs.double().numpy()).pvalue
+    assert p == pytest.approx(expected, rel=1e-9)
+    assert paired_test(theirs, theirs)[3] == 1.0 and paired_test(theirs, theirs)[0] == 0.0
+    assert math.isnan(paired_test(theirs[:1], theirs[:1])[3])
+
+
+def test_results_table_reports_the_paired_comparison():
+    from seqrec.cosernn.evaluate import COLUMNS, results_table
+
+    g = torch.Generator().manual_seed(1)
+    base = {c: torch.rand(300, generator=g) + (5 if c.startswith("Rank") else 0) for c in COLUMNS}
+    better = {c: v - 1 if c.startswith("Rank") else v + 0.1 for c, v in base.items()}
+
+    def result(values):
+        extra = {"sessions": 300, "skipped first": 0, "skipped@20": 0, "skipped@50": 0}
+        extra.update({"skipped tracks@25": 0, "skipped tracks@100": 0})
+        return {**{c: float(v.mean()) for c, v in values.items()}, **extra, "per_session": values}
+
+    table = results_table({"Popularity": result(base), "CoSeRNN (gru)": result(better)})
+    diff = next(line for line in table.splitlines() if line.startswith("| CoSeRNN (gru): difference, 95% CI |"))
+    p_row = next(line for line in table.splitlines() if line.startswith("| CoSeRNN (gru): p (paired t-test) |"))
+    assert diff.count("[") == len(COLUMNS) and "+0.1000 [+0.1000, +0.1000]" in diff and "-1.0000" in diff
+    assert p_row.count("< 0.001") == len(COLUMNS)
+    # without per-session values (an older caller) the table is as before
+    plain = {k: {c: v for c, v in r.items() if c != "per_session"} for k, r in (("a", result(base)),)}
+    assert "paired" not in results_table(plain)

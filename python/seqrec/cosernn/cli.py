@@ -143,7 +143,7 @@ def report(model, seqs, item_vectors: np.ndarray, results_path: str | None, seed
     mask = seqs.split == TEST
     candidates = track_candidates(seqs, mask)
     order = [k for k in preds if not k.startswith("Oracle")] + ["Oracle half", "Oracle full"]
-    results = {name: evaluate(preds[name], seqs, mask, vectors, candidates) for name in order}
+    results = {name: evaluate(preds[name], seqs, mask, vectors, candidates, per_session=True) for name in order}
     table = results_table(results)
     print(table)
     if results_path:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -145,12 +145,17 @@ def evaluate(
     eval_mask: Tensor,
     item_vectors: Tensor,
     candidates: Optional[TrackCandidates] = None,
+    per_session: bool = False,
 ) -> Dict[str, float]:
-    """All metrics of one approach's predictions ``pred (U, T, d)`` on the sessions of ``eval_mask``."""
+    """All metrics of one approach's predictions ``pred (U, T, d)`` on the sessions of ``eval_mask``.
+    ``per_session``: also ``out["per_session"]``, each column's values per evaluated session
+    (the same sessions, in the same order, for every approach: what the paired test compares)."""
     mask = _evaluated(seqs, eval_mask)
     pred = pred.float()
     s_pos = seqs.s_pos
-    out: Dict[str, float] = {"Cosine": float((pred * s_pos).sum(-1)[mask].mean()) if mask.any() else float("nan")}
+    cosines = (pred * s_pos).sum(-1)[mask]
+    out: Dict[str, float] = {"Cosine": float(cosines.mean()) if mask.any() else float("nan")}
+    values = {"Cosine": cosines}
     out["sessions"] = int(mask.sum())
     out["skipped first"] = int((eval_mask & seqs.has_pos & ~mask).sum())
     T = pred.shape[1]
@@ -171,6 +176,7 @@ def evaluate(
         rank = 1.0 + higher[K][m]
         out[f"MRR@{K}"] = float((1.0 / rank).mean()) if m.any() else float("nan")
         out[f"Rank@{K}"] = float(rank.mean()) if m.any() else float("nan")
+        values[f"MRR@{K}"], values[f"Rank@{K}"] = 1.0 / rank, rank
         out[f"skipped@{K}"] = int((mask & ~enough).sum())
     cand = candidates if candidates is not None else track_candidates(seqs, eval_mask)
     u_at = pred[cand.user, cand.t] if len(cand.user) else pred.new_zeros(0, pred.shape[-1])
@@ -188,8 +194,44 @@ def evaluate(
         recall10 = rel_sorted[:, :10].sum(1) / n_rel
         out[f"mAP@{K}"] = float(ap.mean()) if len(ap) else float("nan")
         out[f"Rec@10 ({K})"] = float(recall10.mean()) if len(ap) else float("nan")
+        values[f"mAP@{K}"], values[f"Rec@10 ({K})"] = ap, recall10
         out[f"skipped tracks@{K}"] = int((~usable).sum())
+    if per_session:
+        out["per_session"] = values
     return out
+
+
+def _best_baseline(results: Dict[str, Dict[str, float]], column: str) -> Optional[str]:
+    """The non-oracle baseline best in ``column`` (lowest for the mean ranks), or None."""
+    baselines = [k for k in results if not k.startswith(("CoSeRNN", "Oracle")) and not math.isnan(results[k][column])]
+    if not baselines:
+        return None
+    pick = min if column.startswith("Rank") else max
+    return pick(baselines, key=lambda k: results[k][column])
+
+
+def paired_test(mine: Tensor, theirs: Tensor, n_boot: int = 1000, seed: int = 0) -> Tuple[float, float, float, float]:
+    """(mean difference, 95% bootstrap interval of it, two-sided p-value of a paired t-test) of
+    per-session values ``mine - theirs`` (the same sessions). The p-value is the t distribution's
+    (scipy) or, without scipy, its normal limit (the sessions number in the hundreds or more)."""
+    d = (mine.double() - theirs.double()).flatten()
+    n = d.numel()
+    if n < 2:
+        return float("nan"), float("nan"), float("nan"), float("nan")
+    mean, sd = float(d.mean()), float(d.std())
+    g = torch.Generator().manual_seed(seed)
+    boot = d[torch.randint(0, n, (n_boot, n), generator=g)].mean(1)
+    low, high = (float(q) for q in torch.quantile(boot, torch.tensor([0.025, 0.975], dtype=torch.float64)))
+    if sd == 0:
+        return mean, low, high, 0.0 if mean != 0 else 1.0
+    t = mean / (sd / math.sqrt(n))
+    try:
+        from scipy.stats import t as student_t
+
+        p = float(2 * student_t.sf(abs(t), n - 1))
+    except ImportError:
+        p = math.erfc(abs(t) / math.sqrt(2))
+    return mean, low, high, p
 
 
 def versus_best_baseline(results: Dict[str, Dict[str, float]], name: str) -> Dict[str, float]:
@@ -210,9 +252,22 @@ def versus_best_baseline(results: Dict[str, Dict[str, float]], name: str) -> Dic
     return out
 
 
+def _column_test(results, name: str, column: str) -> Tuple[str, str]:
+    """The table cells of the paired comparison of ``name`` with the column's best baseline."""
+    best = _best_baseline(results, column)
+    if best is None or math.isnan(results[name][column]):
+        return "–", "–"
+    mean, low, high, p = paired_test(results[name]["per_session"][column], results[best]["per_session"][column])
+    if math.isnan(mean):
+        return "–", "–"
+    return f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]", ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
 def results_table(results: Dict[str, Dict[str, float]]) -> str:
     """A markdown table in the shape of the paper's Table 2, with a row per CoSeRNN model giving
-    its relative gain over the best baseline of each column (positive = better)."""
+    its relative gain over the best baseline of each column (positive = better) and, where the
+    per-session values are there, the mean per-session difference from that baseline with its
+    95% bootstrap interval (for the mean ranks negative = better) and a paired t-test's p-value."""
     lines = ["| Model | " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
     for name, r in results.items():
         cells = [f"{r[c]:.4f}" if not c.startswith("Rank") else f"{r[c]:.3f}" for c in COLUMNS]
@@ -221,6 +276,10 @@ def results_table(results: Dict[str, Dict[str, float]]) -> str:
         gain = versus_best_baseline(results, name)
         cells = ["–" if math.isnan(gain[c]) else f"{100 * gain[c]:+.1f}%" for c in COLUMNS]
         lines.append(f"| {name} vs best baseline | " + " | ".join(cells) + " |")
+        if all("per_session" in r for r in results.values()):
+            tests = [_column_test(results, name, c) for c in COLUMNS]
+            lines.append(f"| {name}: difference, 95% CI | " + " | ".join(t[0] for t in tests) + " |")
+            lines.append(f"| {name}: p (paired t-test) | " + " | ".join(t[1] for t in tests) + " |")
     first = next(iter(results.values()))
     lines.append(
         f"\n{first['sessions']} sessions evaluated ({first['skipped first']} first sessions of their user "

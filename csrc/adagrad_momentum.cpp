@@ -1,7 +1,7 @@
 // The Adagrad-with-momentum update ops (dense and sparse-row) for every device: argument
-// checks, summing the gradients of duplicate rows, and the update (csrc/adagrad_momentum_math.h,
-// run by cpu/adagrad_momentum_cpu.cpp or cuda/adagrad_momentum_cuda.cu); the CPU and CUDA
-// registrations.
+// checks, the duplicate rows (summed by the CPU kernel, sorted for the CUDA kernel), and the update
+// (csrc/adagrad_momentum_math.h, run by cpu/adagrad_momentum_cpu.cpp or cuda/adagrad_momentum_cuda.cu); the
+// CPU and CUDA registrations.
 //
 //   sparse_adagrad_momentum_(param (N, D), acc (N, D), mom (N, D), indices (K,), grad_rows (K, D))
 //   adagrad_momentum_(param, acc, mom, grad): the same rule for a dense parameter of any shape
@@ -45,25 +45,34 @@ void check_state(const char* op, const Tensor& param, const Tensor& acc, const T
   TORCH_CHECK_VALUE(std::isfinite(eps) && eps > 0, op, ": eps must be finite and > 0, got ", eps);
 }
 
-// raw_rows (CPU only): `rows` are the K unsorted indices with duplicates and `grad` their K rows
-void run(const Tensor& param, const Tensor& acc, const Tensor& mom, const Tensor& grad, const Tensor& rows,
-         int64_t U, int64_t D, double lr, double momentum, double eps, bool raw_rows = false) {
+// What `run` passes to the kernels besides the parameter and its state.
+struct Rows {
+  Tensor grad, rows, order;  // order: the sorted form (CUDA), see adagrad::RowsArgs
+  int64_t U = 0, D = 0, N = 0;
+  bool raw_rows = false;  // CPU only: `rows` are the K unsorted indices, `grad` their K rows
+};
+
+void run(const Tensor& param, const Tensor& acc, const Tensor& mom, const Rows& r, double lr, double momentum,
+         double eps, const Tensor& skip) {
   AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "adagrad_momentum", [&] {
     adagrad::RowsArgs<scalar_t> a;
     a.param = ptr<scalar_t>(param);
     a.acc = ptr<scalar_t>(acc);
     a.mom = ptr<scalar_t>(mom);
-    a.grad = ptr<scalar_t>(grad);
-    a.rows = rows.defined() ? ptr<int64_t>(rows) : nullptr;
-    a.U = U;
-    a.D = D;
+    a.grad = ptr<scalar_t>(r.grad);
+    a.rows = r.rows.defined() ? ptr<int64_t>(r.rows) : nullptr;
+    a.order = r.order.defined() ? ptr<int64_t>(r.order) : nullptr;
+    a.skip = skip.defined() ? skip.data_ptr<bool>() : nullptr;
+    a.U = r.U;
+    a.D = r.D;
+    a.N = r.N;
     a.lr = lr;
     a.mu = momentum;
     a.eps = eps;
     run_on_device(
         param,
         [&] {
-          if (raw_rows) {
+          if (r.raw_rows) {
             cpu::sparse_adagrad_momentum_rows(a);
           } else {
             cpu::adagrad_momentum_rows(a);
@@ -73,10 +82,20 @@ void run(const Tensor& param, const Tensor& acc, const Tensor& mom, const Tensor
   });
 }
 
+// A skip flag: a bool tensor of one element on the parameter's device; on the CPU it is read here.
+bool skipped_on_cpu(const Tensor& skip, const Tensor& param) {
+  if (!skip.defined()) return false;
+  TORCH_CHECK(skip.scalar_type() == at::kBool && skip.numel() == 1 && skip.device() == param.device() &&
+                  skip.is_contiguous(),
+              "adagrad_momentum: the skip flag must be one bool on the parameter's device");
+  return skip.is_cpu() && skip.item<bool>();
+}
+
 }  // namespace
 
 void sparse_adagrad_momentum_(Tensor& param, Tensor& acc, Tensor& mom, const Tensor& indices,
-                              const Tensor& grad_rows, double lr, double momentum, double eps) {
+                              const Tensor& grad_rows, double lr, double momentum, double eps,
+                              const Tensor& skip) {
   const char* op = "sparse_adagrad_momentum_";
   check_state(op, param, acc, mom, lr, momentum, eps);
   TORCH_CHECK(param.dim() == 2, op, ": the parameter must be a (N, D) table, got shape ", param.sizes());
@@ -90,51 +109,65 @@ void sparse_adagrad_momentum_(Tensor& param, Tensor& acc, Tensor& mom, const Ten
               grad_rows.scalar_type(), " but the parameter has ", param.scalar_type());
   TORCH_CHECK(indices.device() == param.device() && grad_rows.device() == param.device(), op,
               ": indices and grad_rows must be on the parameter's device ", param.device());
-  const int64_t N = param.size(0), D = param.size(1);
-  if (indices.numel() == 0) return;
-  int64_t lo_v = 0, hi_v = 0;
-  if (indices.is_cpu()) {  // a loop: aminmax and two item() calls cost more than the K reads
-    const Tensor index = indices.contiguous();
-    const int64_t* idx = index.data_ptr<int64_t>();
-    lo_v = hi_v = idx[0];
-    for (int64_t k = 1; k < index.numel(); ++k) {
-      lo_v = std::min(lo_v, idx[k]);
-      hi_v = std::max(hi_v, idx[k]);
-    }
-  } else {
-    const auto [lo, hi] = at::aminmax(indices);
-    lo_v = lo.item<int64_t>();
-    hi_v = hi.item<int64_t>();
-  }
-  TORCH_CHECK_INDEX(lo_v >= 0 && hi_v < N, op, ": indices must lie in [0, ", N, "), got values in [", lo_v,
-                    ", ", hi_v, "]");
+  const int64_t N = param.size(0), D = param.size(1), K = indices.numel();
+  if (K == 0 || skipped_on_cpu(skip, param)) return;
+  auto check_bounds = [&](int64_t lo, int64_t hi) {
+    TORCH_CHECK_INDEX(lo >= 0 && hi < N, op, ": indices must lie in [0, ", N, "), got values in [", lo, ", ",
+                      hi, "]");
+  };
   if (param.is_cpu()) {  // duplicates found by sorting the K indices in the kernel: no temporaries
     const Tensor index = indices.contiguous();
-    run(param, acc, mom, grad_rows.contiguous(), index, index.numel(), D, lr, momentum, eps,
-        /*raw_rows=*/true);
+    const int64_t* idx = index.data_ptr<int64_t>();
+    int64_t lo = idx[0], hi = idx[0];  // a loop: aminmax and two item() calls cost more than the K reads
+    for (int64_t k = 1; k < K; ++k) {
+      lo = std::min(lo, idx[k]);
+      hi = std::max(hi, idx[k]);
+    }
+    check_bounds(lo, hi);
+    run(param, acc, mom, Rows{grad_rows.contiguous(), index, Tensor(), K, D, N, /*raw_rows=*/true}, lr,
+        momentum, eps, skip);
     return;
   }
   const c10::DeviceGuard guard(param.device());  // the op runs on its inputs' device
-  // duplicates first: each distinct row gets the sum of its gradients, then one update
-  const auto [rows, inverse, counts] = at::_unique2(indices, /*sorted=*/true, /*return_inverse=*/true);
-  const Tensor summed = at::zeros({rows.size(0), D}, grad_rows.options()).index_add_(0, inverse, grad_rows);
-  run(param, acc, mom, summed, rows.contiguous(), rows.size(0), D, lr, momentum, eps);
+  // the indices sorted stably; the kernel sums each run of one row in the rows' original order
+  const auto [sorted, order] = at::sort(indices, /*stable=*/true, /*dim=*/0, /*descending=*/false);
+  if (!capturing_cuda_graph(param)) {  // one copy of the extremes; under capture the kernel asserts
+    const Tensor ends = at::stack({sorted[0], sorted[K - 1]}).cpu();
+    check_bounds(ends[0].item<int64_t>(), ends[1].item<int64_t>());
+  }
+  run(param, acc, mom, Rows{grad_rows.contiguous(), sorted, order, K, D, N}, lr, momentum, eps, skip);
 }
 
 void adagrad_momentum_(Tensor& param, Tensor& acc, Tensor& mom, const Tensor& grad, double lr,
-                       double momentum, double eps) {
+                       double momentum, double eps, const Tensor& skip) {
   const char* op = "adagrad_momentum_";
   check_state(op, param, acc, mom, lr, momentum, eps);
   TORCH_CHECK(grad.sizes() == param.sizes() && grad.scalar_type() == param.scalar_type() &&
                   grad.device() == param.device(),
               op, ": grad must have the parameter's shape, dtype and device");
+  if (skipped_on_cpu(skip, param)) return;
   const c10::DeviceGuard guard(param.device());  // the op runs on its inputs' device
-  run(param, acc, mom, grad.contiguous(), Tensor(), 1, param.numel(), lr, momentum, eps);
+  run(param, acc, mom, Rows{grad.contiguous(), Tensor(), Tensor(), 1, param.numel(), 1}, lr, momentum, eps,
+      skip);
 }
 
+namespace {
+
+void sparse_adagrad_momentum_op(Tensor& param, Tensor& acc, Tensor& mom, const Tensor& indices,
+                                const Tensor& grad_rows, double lr, double momentum, double eps) {
+  sparse_adagrad_momentum_(param, acc, mom, indices, grad_rows, lr, momentum, eps, Tensor());
+}
+
+void adagrad_momentum_op(Tensor& param, Tensor& acc, Tensor& mom, const Tensor& grad, double lr,
+                         double momentum, double eps) {
+  adagrad_momentum_(param, acc, mom, grad, lr, momentum, eps, Tensor());
+}
+
+}  // namespace
+
 SEQREC_REGISTER_KERNELS(m) {
-  m.impl("sparse_adagrad_momentum_", &sparse_adagrad_momentum_);
-  m.impl("adagrad_momentum_", &adagrad_momentum_);
+  m.impl("sparse_adagrad_momentum_", &sparse_adagrad_momentum_op);
+  m.impl("adagrad_momentum_", &adagrad_momentum_op);
 }
 
 }  // namespace seqrec

@@ -3,8 +3,10 @@
 // (csrc/gru4rec_step.cpp), then Adagrad with momentum on the touched rows of the item tables
 // and on the dense parameters (csrc/adagrad_momentum.cpp), in place. The same functions in the
 // same order as the op-by-op path (seqrec_ext.gru4rec_step, then one update op per parameter),
-// so the results are bitwise the same on the CPU (on CUDA the duplicate-row sums use atomics);
-// what the fusion removes is the Python between them.
+// so the results are bitwise the same on the CPU; what the fusion removes is the Python between
+// them. On CUDA nothing in the step waits for the device (the non-finite check is a flag the
+// update kernels read, the duplicate rows are sorted on the device, index checks are device-side
+// assertions while a graph is captured), so a CUDA graph can capture it.
 //
 // params, in this order, those the mode has (seqrec_ext.train_step_param_names):
 //   item_in   (N, 3H) input projections ("none") or (N, E) embeddings ("separate")
@@ -34,6 +36,7 @@
 
 #include "adagrad_momentum.h"
 #include "common/aten_helpers.h"
+#include "common/precision.h"
 #include "common/register_kernels.h"
 #include "gru4rec_step.h"
 #include "gru4rec_train_step.h"
@@ -195,23 +198,32 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
                 embed_mask->sizes());
   }
   const Tensor x = embed_mask.has_value() ? in_rows * *embed_mask : in_rows;
-  const Tensor gi = ix.w_in >= 0 ? at::mm(x, params[ix.w_in]) : x;
+  // the input projection's products in the step's product dtype (bfloat16 for a bfloat16 state)
+  const at::ScalarType product_dtype = is_low_precision(h_in) ? h_in.scalar_type() : x.scalar_type();
+  const Tensor gi = ix.w_in >= 0 ? mm_in(product_dtype, x, params[ix.w_in]) : x;
   const Tensor out_rows = out_table.index_select(0, out_ids);
   const Tensor bias_rows = out_bias.index_select(0, out_ids);
   const OptTensor b_hh = ix.b_hh >= 0 ? OptTensor(params[ix.b_hh]) : std::nullopt;
   auto [value, h_new, d_gi, d_w_hh, d_b_h, d_b_hh, d_out_rows, d_out_bias] =
       gru4rec_step(gi, h, w_hh, b_h, b_hh, out_rows, bias_rows, logq_correction, hidden_mask, loss, bpreg,
                    elu_param, reset_after, normalizer);
-  if (!std::isfinite(value.item<double>())) return {value, h_new};
+  // a loss that is not finite updates nothing: on the CPU decided here, on CUDA by the update
+  // kernels reading the flag (no copy to the host: the step can be captured in a CUDA graph)
+  Tensor skip;
+  if (value.is_cpu()) {
+    if (!std::isfinite(value.item<double>())) return {value, h_new};
+  } else {
+    skip = value.isfinite().logical_not();
+  }
   Updatable u = updatable(params, accumulators, momentum_buffers, ix);
   // the gradients of the input rows and of w_in (x: the masked rows the projection read)
-  const Tensor d_x = ix.w_in >= 0 ? at::mm(d_gi, params[ix.w_in].t()) : d_gi;
+  const Tensor d_x = ix.w_in >= 0 ? mm_in(product_dtype, d_gi, params[ix.w_in].t()) : d_gi;
   const Tensor d_in = embed_mask.has_value() ? d_x * *embed_mask : d_x;
   auto sparse = [&](int i, const Tensor& rows, const Tensor& grads) {
-    sparse_adagrad_momentum_(u.param[i], u.acc[i], u.mom[i], rows, grads, lr, momentum, eps);
+    sparse_adagrad_momentum_(u.param[i], u.acc[i], u.mom[i], rows, grads, lr, momentum, eps, skip);
   };
   auto dense = [&](int i, const Tensor& grad) {
-    adagrad_momentum_(u.param[i], u.acc[i], u.mom[i], grad, lr, momentum, eps);
+    adagrad_momentum_(u.param[i], u.acc[i], u.mom[i], grad, lr, momentum, eps, skip);
   };
   if (ix.mode == Embedding::kConstrained) {
     sparse(ix.out_table, at::cat({item_ids, out_ids}), at::cat({d_in, d_out_rows}));
@@ -222,7 +234,7 @@ std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::Tensor
   sparse(ix.out_bias, out_ids, d_out_bias.view({-1, 1}));
   dense(ix.w_hh, d_w_hh);
   dense(ix.b_h, d_b_h);
-  if (ix.w_in >= 0) dense(ix.w_in, at::mm(x.t(), d_gi));
+  if (ix.w_in >= 0) dense(ix.w_in, mm_in(product_dtype, x.t(), d_gi));
   if (ix.b_hh >= 0) dense(ix.b_hh, d_b_hh);
   return {value, h_new};
 }

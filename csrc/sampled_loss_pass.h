@@ -73,40 +73,74 @@ SEQREC_HOST_DEVICE void column_scores(const TileArgs<scalar_t>& a, int64_t b, in
   x = a.logq ? r - static_cast<acc_t>(a.logq[c]) : r;
 }
 
-// Folds the tile's columns into row b's statistics: the tile's maximum first (rescaling the
-// running sums once), then the sums. (The CUDA kernels run this with one thread per row; the
-// CPU has its own vectorised version of the same steps in cpu/sampled_loss_cpu.cpp.)
-template <Loss kLoss, typename scalar_t>
-SEQREC_HOST_DEVICE void update_row_stats(const TileArgs<scalar_t>& a, int64_t b) {
-  using acc_t = typename AccType<scalar_t>::type;
-  acc_t* st = a.stats + b * kStats;
-  const acc_t r_i = st[kRi];
-  acc_t m = st[kM];
-  if constexpr (uses_softmax(kLoss)) {
-    acc_t tile_max = m;
-    for (int64_t k = 0; k < a.tc; ++k) {
-      if (column_kind(a, b, a.c0 + k) != kNegative) continue;
-      acc_t raw, r, x;
-      column_scores(a, b, k, raw, r, x);
-      tile_max = x > tile_max ? x : tile_max;
-    }
-    if (tile_max > m) {
-      rescale_stats<kLoss>(st, exp_approx(m - tile_max));
-      m = tile_max;
-      st[kM] = m;
-    }
+// What the negatives of one row in a set of tile columns add to its statistics (trivial, so
+// that CUDA shared memory can hold it: zero it with `TileSums<acc_t> s{}`).
+template <typename acc_t>
+struct TileSums {
+  acc_t z, a, q, t, n;
+  SEQREC_HOST_DEVICE TileSums& operator+=(const TileSums& o) {
+    z += o.z;
+    a += o.a;
+    q += o.q;
+    t += o.t;
+    n += o.n;
+    return *this;
   }
-  acc_t z = 0, sa = 0, sq = 0, stt = 0, n = 0;
-  for (int64_t k = 0; k < a.tc; ++k) {
+};
+
+// Row b's tile columns k = lane, lane + lanes, ...: one CPU thread takes them all (lane 0 of 1),
+// a CUDA block shares them out among its threads and combines the parts in a fixed order.
+
+// The largest softmax input among the row's negatives in those columns, at least `m`.
+template <Loss kLoss, typename scalar_t, typename acc_t = typename AccType<scalar_t>::type>
+SEQREC_HOST_DEVICE acc_t tile_max_part(const TileArgs<scalar_t>& a, int64_t b, int64_t lane, int64_t lanes,
+                                       acc_t m) {
+  for (int64_t k = lane; k < a.tc; k += lanes) {
+    if (column_kind(a, b, a.c0 + k) != kNegative) continue;
+    acc_t raw, r, x;
+    column_scores(a, b, k, raw, r, x);
+    m = x > m ? x : m;
+  }
+  return m;
+}
+
+// The sums of the row's negatives in those columns, their weights taken against the running
+// maximum m; r_i is the target's score.
+template <Loss kLoss, typename scalar_t, typename acc_t = typename AccType<scalar_t>::type>
+SEQREC_HOST_DEVICE TileSums<acc_t> tile_sums_part(const TileArgs<scalar_t>& a, int64_t b, int64_t lane,
+                                                  int64_t lanes, acc_t m, acc_t r_i) {
+  TileSums<acc_t> s{};
+  for (int64_t k = lane; k < a.tc; k += lanes) {
     if (column_kind(a, b, a.c0 + k) != kNegative) continue;
     acc_t raw, r, x;
     column_scores(a, b, k, raw, r, x);
     const acc_t e = uses_softmax(kLoss) ? exp_approx(x - m) : acc_t(1);
-    z += e;
-    n += acc_t(1);
-    negative_terms<kLoss>(r_i, r, e, sa, sq, stt);
+    s.z += e;
+    s.n += acc_t(1);
+    negative_terms<kLoss>(r_i, r, e, s.a, s.q, s.t);
   }
-  add_stats<kLoss>(st, z, sa, sq, stt, n);
+  return s;
+}
+
+// Raises the row's running maximum to `tile_max` when it is larger, rescaling the running sums.
+template <Loss kLoss, typename acc_t>
+SEQREC_HOST_DEVICE void raise_max(acc_t* st, acc_t tile_max) {
+  if (uses_softmax(kLoss) && tile_max > st[kM]) {
+    rescale_stats<kLoss>(st, exp_approx(st[kM] - tile_max));
+    st[kM] = tile_max;
+  }
+}
+
+// Folds the tile's columns into row b's statistics: the tile's maximum first (rescaling the
+// running sums once), then the sums. (The CUDA kernel runs these steps with one block per row;
+// the CPU has its own vectorised version of them in cpu/sampled_loss_cpu.cpp.)
+template <Loss kLoss, typename scalar_t>
+SEQREC_HOST_DEVICE void update_row_stats(const TileArgs<scalar_t>& a, int64_t b) {
+  using acc_t = typename AccType<scalar_t>::type;
+  acc_t* st = a.stats + b * kStats;
+  if constexpr (uses_softmax(kLoss)) raise_max<kLoss>(st, tile_max_part<kLoss>(a, b, 0, 1, st[kM]));
+  const TileSums<acc_t> s = tile_sums_part<kLoss>(a, b, 0, 1, st[kM], st[kRi]);
+  add_stats<kLoss>(st, s.z, s.a, s.q, s.t, s.n);
 }
 
 // dL/d(h W^T + b) of row b, tile column k, times the row's upstream gradient.

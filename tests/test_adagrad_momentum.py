@@ -1,8 +1,10 @@
 """The Adagrad-with-momentum ops against the reference: values after several steps, duplicate
-rows, momentum, untouched rows, the dense variant, opcheck and bad input."""
+rows, momentum, untouched rows, the dense variant, determinism (and CUDA against the CPU, the
+same order of summation), opcheck and bad input."""
 
 import pytest
 import torch
+from conftest import requires_cuda
 
 from seqrec_ext import adagrad_momentum_, reference, sparse_adagrad_momentum_
 
@@ -62,6 +64,47 @@ def test_sparse_large_table_and_many_rows():
         reference.sparse_adagrad_momentum_(*ref, indices, grad_rows, lr=0.05, momentum=0.4)
         for a, b in zip(ours, ref):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def popular_rows(K, N, D, seed):
+    """K gradient rows into an N-row table, a few rows repeated hundreds of times (popular items)."""
+    g = torch.Generator().manual_seed(seed)
+    weights = torch.arange(1, N + 1, dtype=torch.float64).pow(-1.2)
+    return torch.multinomial(weights, K, replacement=True, generator=g), torch.randn(K, D, generator=g)
+
+
+def test_sparse_update_is_deterministic(device):
+    """The same call twice gives the same bits (duplicate sums in a fixed order: no atomics)."""
+    indices, grad_rows = popular_rows(4000, 300, 64, seed=4)
+    runs = []
+    for _ in range(2):
+        param, acc, mom = state(300, 64, device, torch.float32)
+        for _ in range(3):
+            sparse_adagrad_momentum_(param, acc, mom, indices.to(device), grad_rows.to(device), lr=0.05, momentum=0.4)
+        runs.append((param, acc, mom))
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
+
+
+@requires_cuda
+def test_sparse_update_on_cuda_sums_like_the_cpu():
+    """CUDA sums each repeated row's gradients in the rows' original order, as the CPU does: in
+    float64 the two agree to rounding of the update itself, whatever the duplicates."""
+    indices, grad_rows = popular_rows(4000, 300, 33, seed=5)
+    cpu, cuda = state(300, 33, "cpu"), state(300, 33, "cuda")
+    for _ in range(3):
+        sparse_adagrad_momentum_(*cpu, indices, grad_rows.double(), lr=0.05, momentum=0.4)
+        sparse_adagrad_momentum_(*cuda, indices.cuda(), grad_rows.double().cuda(), lr=0.05, momentum=0.4)
+    for a, b in zip(cpu, cuda):
+        torch.testing.assert_close(a, b.cpu(), rtol=1e-13, atol=1e-13)
+
+
+@requires_cuda
+def test_sparse_update_on_cuda_rejects_bad_indices():
+    param, acc, mom = state(5, 2, "cuda")
+    with pytest.raises(IndexError, match=r"indices must lie in \[0, 5\)"):
+        g = torch.zeros(2, 2, dtype=torch.float64, device="cuda")
+        sparse_adagrad_momentum_(param, acc, mom, torch.tensor([0, 5], device="cuda"), g, lr=0.1)
 
 
 def test_duplicates_are_summed_before_the_update():

@@ -425,3 +425,27 @@ def test_cuda_generator_is_the_philox_key():
     a = alias_draw(prob.cuda(), alias.cuda(), 1000)
     torch.cuda.manual_seed(9)
     assert torch.equal(a, alias_draw(prob.cuda(), alias.cuda(), 1000))
+
+
+@requires_cuda
+def test_draws_replay_from_a_cuda_graph():
+    """alias_draw reads the CUDA generator's Philox state on the device, so a CUDA graph can
+    capture it: every replay draws anew (the graph advances the generator's offset), from the
+    target distribution."""
+    weights = zipf_weights(1000, seed=7)
+    prob, alias = alias_build(weights.cuda())
+    torch.cuda.manual_seed(0)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        alias_draw(prob, alias, 10)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static = alias_draw(prob, alias, 100_000)
+    replays = []
+    for _ in range(5):
+        graph.replay()
+        replays.append(static.clone())
+    assert not torch.equal(replays[0], replays[1])
+    assert chi_square_p(torch.cat(replays), weights / weights.sum()) > P_MIN

@@ -16,6 +16,7 @@
 #ifdef SEQREC_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 #include <cuda_bf16.h>
@@ -44,6 +45,19 @@ void run_on_device(const at::Tensor& like, CpuFn&& cpu_fn, CudaFn&& cuda_launch)
   }
 #endif
   cpu_fn();
+}
+
+// Whether `like` is a CUDA tensor and the current stream is being captured into a CUDA graph:
+// then nothing may wait for the device, so a check that would copy a value to the host is left
+// to the kernels (a device-side assertion).
+inline bool capturing_cuda_graph(const at::Tensor& like) {
+#ifdef SEQREC_WITH_CUDA
+  return like.is_cuda() &&
+         c10::cuda::currentStreamCaptureStatusMayInitCtx() != c10::cuda::CaptureStatus::None;
+#else
+  (void)like;
+  return false;
+#endif
 }
 
 // The element type the CUDA kernels take for an ATen element type: CUDA's own half and

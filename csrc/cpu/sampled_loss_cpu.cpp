@@ -102,17 +102,11 @@ void update_stats_rows(const TileArgs<scalar_t>& a, int64_t b0, int64_t b1) {
   for (int64_t b = b0; b < b1; ++b) {
     acc_t* st = a.stats + b * sampled_loss::kStats;
     row_scores<kLoss>(a, b, r, x, w);
-    acc_t m = st[sampled_loss::kM];
     if constexpr (sampled_loss::uses_softmax(kLoss)) {
-      const acc_t tile_max = masked_max(x, w, a.tc, m);
-      if (tile_max > m) {
-        sampled_loss::rescale_stats<kLoss>(st, exp_approx(m - tile_max));
-        m = tile_max;
-        st[sampled_loss::kM] = m;
-      }
+      sampled_loss::raise_max<kLoss>(st, masked_max(x, w, a.tc, st[sampled_loss::kM]));
     }
     acc_t sums[5];
-    row_sums<kLoss>(r, x, w, a.tc, st[sampled_loss::kRi], m, sums);
+    row_sums<kLoss>(r, x, w, a.tc, st[sampled_loss::kRi], st[sampled_loss::kM], sums);
     sampled_loss::add_stats<kLoss>(st, sums[0], sums[1], sums[2], sums[3], sums[4]);
   }
 }

@@ -1,5 +1,5 @@
-// CUDA kernel of the Adagrad-with-momentum update (csrc/adagrad_momentum_math.h): one thread per
-// (touched row, value).
+// CUDA kernels of the Adagrad-with-momentum update (csrc/adagrad_momentum_math.h): one thread per
+// (touched row, value); with `order` set, the sorted form (duplicate rows summed in the kernel).
 #pragma once
 
 #include <cuda_runtime_api.h>

@@ -1,5 +1,6 @@
 // CUDA tile passes of the fused sampled ranking loss (csrc/sampled_loss_pass.h): statistics
-// with one thread per row; gradients with one thread per (row, column).
+// with one block per row (a fixed-order reduction: deterministic); gradients with one thread per
+// (row, column).
 #pragma once
 
 #include <cuda_runtime_api.h>

@@ -160,21 +160,33 @@ def spread(values) -> str:
     return f"{statistics.mean(values):.4f} ({min(values):.3f}..{max(values):.3f})"
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def epochs_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of the GRU4Rec epoch benchmarks: seeds, the synthetic log's size, threads."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", default="", help="run only the configurations whose name contains this")
+    return parser
+
+
+def synthetic_split(args):
+    """(train, test) of the synthetic log the options ask for, the thread count set and the
+    machine's facts printed."""
+    torch.set_num_threads(args.threads)
+    events = synthetic_events(args.events, args.items, seed=123)
+    print(run_facts(torch.device("cpu"), 1))
+    return time_split(events, test_days=0.5, source="synthetic")
+
+
+def main():
+    parser = epochs_parser(__doc__)
     parser.add_argument(
         "--floors", action="store_true", help="also measure the step's unavoidable matrix products and optimizer update"
     )
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    events = synthetic_events(args.events, args.items, seed=123)
-    train, test = time_split(events, test_days=0.5, source="synthetic")
-    print(run_facts(torch.device("cpu"), 1))
+    train, test = synthetic_split(args)
     print(
         f"synthetic: train {train.n_events} events / {train.n_items} items / {train.n_sessions} sessions; "
         f"test {test.n_events} events; one epoch; seeds {args.seeds}; Recall@20 / MRR@20 conservative, "

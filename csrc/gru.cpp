@@ -158,12 +158,24 @@ struct ForwardScratch {
   Tensor w_t, w_rz_t, w_n_t;  // W^T; W_rz^T, W_n^T (reset_before)
   Tensor gh;                  // (B, 3H) h_prev W^T; reset_before: (B, 2H) h_prev W_rz^T
   Tensor gh_n, rh;            // reset_before: (B, H) (r h_prev) W_n^T and r h_prev
+  ProductDtype product_dtype;
 };
 
+// out = a b; with a product dtype (the fused GRU4Rec step in low precision) the operands are
+// rounded to it and the product (float32 accumulation) is widened into out.
+void product_into(Tensor& out, const Tensor& a, const Tensor& b, ProductDtype dtype) {
+  if (!dtype.has_value() || *dtype == out.scalar_type()) {
+    at::mm_out(out, a, b);
+  } else {
+    out.copy_(at::mm(a.to(*dtype), b.to(*dtype)));
+  }
+}
+
 ForwardScratch forward_scratch(const Tensor& w_hh, const Dims& d, bool reset_after,
-                               const at::TensorOptions& opts) {
+                               const at::TensorOptions& opts, ProductDtype product_dtype) {
   const int64_t B = d.B, H = d.H;
   ForwardScratch s;
+  s.product_dtype = product_dtype;
   s.w_t = block(w_hh, 0, 3 * H, 0, H, true);
   s.w_rz_t = block(w_hh, 0, 2 * H, 0, H, true);
   s.w_n_t = block(w_hh, 2 * H, H, 0, H, true);
@@ -206,18 +218,18 @@ void forward_steps(const Passes& run_pass, const Tensor& gi, const Tensor& b_ih,
     }
     const Tensor h_prev = workspace_h_prev(ws, t, B, H, K);
     if (reset_after) {
-      at::mm_out(gh, h_prev, s.w_t);
+      product_into(gh, h_prev, s.w_t, s.product_dtype);
       a.gh = ptr<scalar_t>(gh);
       a.gh_stride = 3 * H;
       run_pass(Pass::kForwardResetAfter, a);
     } else {
-      at::mm_out(gh, h_prev, s.w_rz_t);
+      product_into(gh, h_prev, s.w_rz_t, s.product_dtype);
       a.gh = ptr<scalar_t>(gh);
       a.gh_stride = 2 * H;
       a.rh = ptr<scalar_t>(s.rh);
       a.rh_stride = H;
       run_pass(Pass::kForwardResetBeforeRZ, a);
-      at::mm_out(gh_n, s.rh, s.w_n_t);
+      product_into(gh_n, s.rh, s.w_n_t, s.product_dtype);
       a.gh = ptr<scalar_t>(gh_n);
       a.gh_stride = H;
       run_pass(Pass::kForwardResetBeforeN, a);
@@ -229,14 +241,14 @@ void forward_steps(const Passes& run_pass, const Tensor& gi, const Tensor& b_ih,
 void sequence_forward_impl(const Tensor& gi, const Tensor& h0, const Tensor& w_hh, const Tensor& b_ih,
                            const Tensor& b_hh, const OptTensor& reset, const OptTensor& lengths,
                            bool reset_after, const Dims& d, const Tensor& out, const Tensor& h_last,
-                           const Tensor& ws) {
+                           const Tensor& ws, ProductDtype product_dtype = std::nullopt) {
   if (d.T == 0) {
     h_last.copy_(h0);
     return;
   }
   const int K = gru::workspace_blocks(reset_after);
   workspace_h_prev(ws, 0, d.B, d.H, K).copy_(zero_rows_restarting_at_step0(h0, reset, lengths));
-  const ForwardScratch s = forward_scratch(w_hh, d, reset_after, gi.options());
+  const ForwardScratch s = forward_scratch(w_hh, d, reset_after, gi.options(), product_dtype);
   const Tensor reset_c = reset.has_value() ? reset->contiguous() : Tensor();
   const Tensor lengths_c = lengths.has_value() ? lengths->contiguous() : Tensor();
   with_gate_passes(gi, [&](const auto& passes) {
@@ -306,7 +318,8 @@ void backward_steps(const Passes& run_pass, const Tensor& grad_out_c, const Tens
 
 // The gradients of w_hh, b_ih and b_hh: one matrix product over all T steps.
 std::tuple<Tensor, Tensor, Tensor> weight_and_bias_grads(const Tensor& w_hh, const Tensor& ws,
-                                                         const BackwardBuffers& g, bool reset_after) {
+                                                         const BackwardBuffers& g, bool reset_after,
+                                                         ProductDtype product_dtype) {
   const int K = gru::workspace_blocks(reset_after);
   const int64_t T = ws.size(0), B = ws.size(1), H = ws.size(2) / K;
   const Tensor h_prev = block(ws, 0, T * B, (K - 1) * H, H);
@@ -315,13 +328,13 @@ std::tuple<Tensor, Tensor, Tensor> weight_and_bias_grads(const Tensor& w_hh, con
   Tensor d_b_ih = d_gi2.sum(0);
   Tensor d_b_hh;
   if (reset_after) {
-    at::mm_out(d_w, block(g.d_gh, 0, T * B, 0, 3 * H, true), h_prev);
+    product_into(d_w, block(g.d_gh, 0, T * B, 0, 3 * H, true), h_prev, product_dtype);
     d_b_hh = g.d_gh.view({T * B, 3 * H}).sum(0);
   } else {
     Tensor d_w_rz = block(d_w, 0, 2 * H, 0, H), d_w_n = block(d_w, 2 * H, H, 0, H);
-    at::mm_out(d_w_rz, block(g.d_gi, 0, T * B, 0, 2 * H, true), h_prev);
+    product_into(d_w_rz, block(g.d_gi, 0, T * B, 0, 2 * H, true), h_prev, product_dtype);
     const Tensor r = block(ws, 0, T * B, 0, H);
-    at::mm_out(d_w_n, block(g.d_gi, 0, T * B, 2 * H, H, true), r * h_prev);
+    product_into(d_w_n, block(g.d_gi, 0, T * B, 2 * H, H, true), r * h_prev, product_dtype);
     d_b_hh = d_b_ih.clone();  // the same gradient (outputs must not alias)
   }
   return {d_w, d_b_ih, d_b_hh};
@@ -331,7 +344,8 @@ std::tuple<Tensor, Tensor, Tensor> weight_and_bias_grads(const Tensor& w_hh, con
 // product that would carry step 0's gradient into h0 is skipped.
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
     const OptTensor& grad_out, const OptTensor& grad_h_last, const Tensor& w_hh, const Tensor& ws,
-    const OptTensor& reset, const OptTensor& lengths, bool reset_after, bool need_d_h0 = true) {
+    const OptTensor& reset, const OptTensor& lengths, bool reset_after, bool need_d_h0 = true,
+    ProductDtype product_dtype = std::nullopt) {
   const int K = gru::workspace_blocks(reset_after);
   const int64_t T = ws.size(0), B = ws.size(1), H = ws.size(2) / K;
   const auto opts = ws.options();
@@ -358,7 +372,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
   });
   // the state before step 0 was h0 with restarting rows zeroed
   Tensor d_h0 = need_d_h0 ? zero_rows_restarting_at_step0(g.dh_bufs[0], reset, lengths) : Tensor();
-  auto [d_w, d_b_ih, d_b_hh] = weight_and_bias_grads(w_hh, ws, g, reset_after);
+  auto [d_w, d_b_ih, d_b_hh] = weight_and_bias_grads(w_hh, ws, g, reset_after, product_dtype);
   return {g.d_gi, d_h0, d_w, d_b_ih, d_b_hh};
 }
 
@@ -420,7 +434,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_step_backward(const Tenso
 }  // namespace
 
 std::tuple<Tensor, Tensor> gru_step(const Tensor& gi_in, const Tensor& h_in, const Tensor& w_in,
-                                    const OptTensor& b_ih_in, const OptTensor& b_hh_in, bool reset_after) {
+                                    const OptTensor& b_ih_in, const OptTensor& b_hh_in, bool reset_after,
+                                    ProductDtype product_dtype) {
   TORCH_CHECK(gi_in.dim() == 2, "gru_step: gi must be (B, 3H), got shape ", gi_in.sizes());
   const Tensor gi = gi_in.contiguous().unsqueeze(0);
   const Dims d = check_gru_inputs("gru_step", gi, h_in, w_in, b_ih_in, b_hh_in, std::nullopt, std::nullopt);
@@ -431,13 +446,14 @@ std::tuple<Tensor, Tensor> gru_step(const Tensor& gi_in, const Tensor& h_in, con
   Tensor ws = at::empty({1, d.B, K * d.H}, gi.options());
   sequence_forward_impl(gi, h_in.contiguous(), w_in.contiguous(), bias_or_zeros(b_ih_in, gi, d.H),
                         bias_or_zeros(b_hh_in, gi, d.H), std::nullopt, std::nullopt, reset_after, d, out,
-                        h_next, ws);
+                        h_next, ws, product_dtype);
   return {out.squeeze(0), ws.squeeze(0)};
 }
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> gru_step_backward_truncated(const Tensor& grad_h_new,
                                                                        const Tensor& w_hh, const Tensor& ws,
-                                                                       bool reset_after) {
+                                                                       bool reset_after,
+                                                                       ProductDtype product_dtype) {
   TORCH_CHECK(ws.dim() == 2 && grad_h_new.dim() == 2,
               "gru4rec_step: expected grad_h_new (B, H) and workspace (B, K*H)");
   const int K = gru::workspace_blocks(reset_after);
@@ -447,12 +463,21 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_step_backward_truncated(const Ten
               "gru4rec_step: inconsistent GRU backward shapes");
   auto [d_gi, d_h, d_w, d_b_ih, d_b_hh] = sequence_backward_impl(
       grad_h_new.contiguous().unsqueeze(0), std::nullopt, w_hh.contiguous(), ws.contiguous().unsqueeze(0),
-      std::nullopt, std::nullopt, reset_after, /*need_d_h0=*/false);
+      std::nullopt, std::nullopt, reset_after, /*need_d_h0=*/false, product_dtype);
   return {d_gi.squeeze(0), d_w, d_b_ih, d_b_hh};
 }
 
+namespace {
+
+std::tuple<Tensor, Tensor> gru_step_op(const Tensor& gi, const Tensor& h, const Tensor& w_hh,
+                                       const OptTensor& b_ih, const OptTensor& b_hh, bool reset_after) {
+  return gru_step(gi, h, w_hh, b_ih, b_hh, reset_after, std::nullopt);
+}
+
+}  // namespace
+
 SEQREC_REGISTER_KERNELS(m) {
-  m.impl("gru_step", &gru_step);
+  m.impl("gru_step", &gru_step_op);
   m.impl("gru_step_backward", &gru_step_backward);
   m.impl("gru_sequence", &gru_sequence);
   m.impl("gru_sequence_backward", &gru_sequence_backward);

@@ -333,7 +333,8 @@ std::tuple<Tensor, Tensor, Tensor> sampled_ranking_loss_backward(
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
     const Tensor& h_in, const Tensor& rows_in, const Tensor& bias_in, const OptTensor& logq_in,
-    c10::string_view loss_name, double bpreg, double elu_param, std::optional<double> normalizer) {
+    c10::string_view loss_name, double bpreg, double elu_param, std::optional<double> normalizer,
+    at::ScalarType product_dtype) {
   const Loss loss = parse_loss(loss_name);
   const char* op = "gru4rec_step";
   check_inputs(op, h_in, rows_in, bias_in, logq_in, std::nullopt, loss, bpreg, elu_param);
@@ -343,19 +344,35 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
   const int64_t B = p.h.size(0), M = p.rows.size(0);
   const auto acc_dtype = p.h.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   // all B x M scores at once, one tile, overwritten by their gradients
-  Tensor scores = at::empty({B, M}, p.h.options());
+  const bool own_dtype = product_dtype == p.h.scalar_type();
+  const Tensor h_p = own_dtype ? p.h : p.h.to(product_dtype);
+  const Tensor rows_p = own_dtype ? p.rows : p.rows.to(product_dtype);
+  Tensor scores =
+      own_dtype ? at::empty({B, M}, p.h.options()) : at::mm(h_p, rows_p.t()).to(p.h.scalar_type());
   Tensor stats = at::empty({B, sampled_loss::kStats}, p.h.options().dtype(acc_dtype));
   Tensor value;
   AT_DISPATCH_FLOATING_TYPES(p.h.scalar_type(), "gru4rec_step_loss", [&] {
     auto a = base_args<scalar_t>(p, stats, loss, bpreg, elu_param);
-    score_tile(a, p, scores, 0, M);
+    if (own_dtype) {
+      score_tile(a, p, scores, 0, M);
+    } else {  // the scores of the low-precision product, widened
+      a.c0 = 0;
+      a.tc = M;
+      a.scores = ptr<scalar_t>(scores);
+      a.scores_stride = M;
+    }
     a.d_scores = ptr<scalar_t>(scores);  // in place: each element is read before it is written
     a.d_scores_stride = M;
     value = one_tile_loss_and_grads(a, p, stats, scores, divisor);
   });
+  Tensor d_bias = scores.sum(0);
+  if (!own_dtype) {
+    const Tensor d_scores = scores.to(product_dtype);
+    return {value, at::mm(d_scores, rows_p).to(p.h.scalar_type()),
+            at::mm(d_scores.t(), h_p).to(p.h.scalar_type()), d_bias};
+  }
   Tensor d_h = at::mm(scores, p.rows);
   Tensor d_rows = at::mm(block(scores, 0, B, 0, M, true), p.h);
-  Tensor d_bias = scores.sum(0);
   return {value, d_h, d_rows, d_bias};
 }
 

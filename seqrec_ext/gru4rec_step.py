@@ -152,6 +152,17 @@ def table_row_grads(
     return grads
 
 
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def _mm_in(state_dtype: torch.dtype, a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` as the step ops compute their products: with a half / bfloat16 state, operands
+    in its dtype (the hardware's low-precision product), the result in ``a``'s dtype."""
+    if state_dtype in LOW_PRECISION and a.dtype not in LOW_PRECISION:
+        return (a.to(state_dtype) @ b.to(state_dtype)).to(a.dtype)
+    return a @ b
+
+
 def dropout_mask(shape, like: Tensor, p: float, generator: Optional[torch.Generator]) -> Optional[Tensor]:
     """Inverted dropout's mask of ``shape`` with the dtype and device of ``like`` (kept entries
     scaled by 1 / (1 - p)); None when p = 0. The steps draw theirs with it: the embedding's
@@ -186,7 +197,10 @@ def gru4rec_step(
     (default ``B``). Dropout masks come from ``generator`` (or the default generator of the
     tensors' device): ``dropout_embed`` on the input rows, ``dropout_hidden`` on the new
     state, whose masked value is scored and returned as ``h_new`` (the state the next step
-    starts from, as GRU4Rec carries it)."""
+    starts from, as GRU4Rec carries it). A bfloat16 (or half) ``h`` with float32 parameters
+    is mixed precision: the step's large matrix products (the input projection, the B x M
+    scores and their gradients) take bfloat16 operands with float32 accumulation, all other
+    arithmetic is float32, the gradients come out float32 and ``h_new`` bfloat16."""
     if not (0 <= dropout_embed < 1 and 0 <= dropout_hidden < 1):
         raise ValueError("dropout probabilities must lie in [0, 1)")
     B = item_ids.shape[0]
@@ -205,8 +219,9 @@ def gru4rec_step(
         w_in = params.w_in
         embed_mask = dropout_mask(in_rows.shape, in_rows, dropout_embed, generator)
         x = in_rows if embed_mask is None else in_rows * embed_mask
-        gi = x if w_in is None else x @ w_in
-        hidden_mask = dropout_mask(h.shape, h, dropout_hidden, generator)  # (B, H), as h_new
+        gi = x if w_in is None else _mm_in(h.dtype, x, w_in)
+        # (B, H), as h_new, in the parameters' dtype (a bfloat16 state has float32 masks)
+        hidden_mask = dropout_mask(h.shape, in_rows, dropout_hidden, generator)
         value, h_new, d_gi, d_w_hh, d_b_h, d_b_hh, d_out, d_bias = ops.gru4rec_step(
             gi,
             h,
@@ -223,9 +238,9 @@ def gru4rec_step(
             reset_after,
             None if normalizer is None else float(normalizer),
         )
-        d_x = d_gi if w_in is None else d_gi @ w_in.t()
+        d_x = d_gi if w_in is None else _mm_in(h.dtype, d_gi, w_in.t())
         d_in = d_x if embed_mask is None else d_x * embed_mask
-        d_w_in = None if w_in is None else x.t() @ d_gi
+        d_w_in = None if w_in is None else _mm_in(h.dtype, x.t(), d_gi)
     result = StepResult(
         loss=value, h_new=h_new, row_grads=table_row_grads(params.embedding, item_ids, out_ids, d_in, d_out, d_bias)
     )

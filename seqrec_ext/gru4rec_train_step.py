@@ -2,8 +2,9 @@
 input projection, :func:`seqrec_ext.gru4rec_step`'s op, and Adagrad with momentum on the touched
 rows of the item tables and on the dense parameters, in place. Kernel:
 csrc/gru4rec_train_step.cpp. The same functions in the same order as the op-by-op path, so the
-parameters come out bitwise the same (on the CPU; on CUDA the duplicate-row sums use atomics);
-the fusion removes the Python between the ops.
+parameters come out bitwise the same on the CPU (on CUDA within rounding); the fusion removes the
+Python between the ops. On CUDA the step never waits for the device, so a CUDA graph can
+capture it.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def gru4rec_train_step_(
     tensors = [getattr(params, name) for name in names]
     with torch.no_grad():
         embed_mask = dropout_mask((h.shape[0], params.input_table.shape[1]), params.out_table, dropout_embed, generator)
-        hidden_mask = dropout_mask(h.shape, h, dropout_hidden, generator)
+        hidden_mask = dropout_mask(h.shape, params.out_table, dropout_hidden, generator)
         return torch.ops.seqrec.gru4rec_train_step_(
             tensors,
             list(accumulators),

@@ -29,7 +29,16 @@ from ..cli_options import add_dist_timeout_option, add_threads_option, whole_num
 from ..metrics import DEFAULT_CUTOFFS, TIE_MODES
 from .data import ColumnKeys, build_sessions, read_events, split_events_by_time, time_split
 from .datasets import BUILTIN, load_builtin
-from .model import EMBEDDINGS, PRESET_COMMON, PRESETS, GRU4Rec, GRU4RecConfig, load_checkpoint, save_checkpoint
+from .model import (
+    EMBEDDINGS,
+    PRECISIONS,
+    PRESET_COMMON,
+    PRESETS,
+    GRU4Rec,
+    GRU4RecConfig,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .params import ParamsParser, option_index, write_params
 
 # instacart: every user's last order falls on day 0 (datasets.load_instacart), so one day tests those
@@ -147,6 +156,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> set:
         "(options given on the command line override them)",
     )
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument(
+        "--precision",
+        choices=list(PRECISIONS),
+        default=d.precision,
+        help="bf16: the training step's large matrix products in bfloat16 (float32 accumulation, "
+        "parameters and all other arithmetic float32; one GRU layer)",
+    )
     return {a.dest for a in p._actions} - before
 
 

@@ -76,6 +76,10 @@ PRESETS = {
 PRESET_COMMON = dict(embedding="constrained", n_sample=2048)
 
 
+# the training step's precisions: the dtype of the hidden state (None: the parameters')
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
 @dataclass
 class GRU4RecConfig:
     """GRU4Rec's hyper-parameters (names as in its reference implementation where they exist).
@@ -112,11 +116,19 @@ class GRU4RecConfig:
     reset_after: Optional[bool] = None
     seed: int = 0
     layers: Tuple[int, ...] = ()
+    # the training step's arithmetic: fp32, or bf16 (a bfloat16 hidden state: the step's large
+    # matrix products in bfloat16 with float32 accumulation, everything else and the parameters
+    # float32; one GRU layer). Evaluation and inference stay float32.
+    precision: str = "fp32"
 
     def __post_init__(self):
         self.layers = tuple(int(n) for n in self.layers)
         if self.hidden < 1 or any(n < 1 for n in self.layers):
             raise ValueError(f"layer sizes must be >= 1, got {(*self.layers, self.hidden)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.precision != "fp32" and self.layers:
+            raise ValueError("--precision bf16 trains one GRU layer (stacked layers train in fp32)")
 
     @property
     def sizes(self) -> Tuple[int, ...]:
@@ -321,7 +333,8 @@ class GRU4Rec(torch.nn.Module):
             sampler = PopularitySampler(counts, alpha=c.sample_alpha, device=self.device)
         dtype = self.params.out_table.dtype
         log_counts = counts.clamp(min=1).log().to(dtype).to(self.device)
-        states = [torch.zeros(c.batch_size, size, device=self.device, dtype=dtype) for size in c.sizes]
+        state_dtype = PRECISIONS[c.precision] or dtype  # bf16: the step's products in bfloat16
+        states = [torch.zeros(c.batch_size, size, device=self.device, dtype=state_dtype) for size in c.sizes]
         negatives = torch.zeros(0, dtype=torch.long, device=self.device)
         cache, cached = None, 0  # negatives drawn for NEGATIVE_CACHE_STEPS steps at a time
         batches = session_parallel_batches(sessions.items, sessions.offsets, c.batch_size, device=self.device)
@@ -573,8 +586,9 @@ class FusedStep:
 
     def __call__(self, batch, negatives, states, logq) -> Tuple[float, list]:
         h, g = states[0], self.model.generator
-        embed_mask = dropout_mask((len(batch.inputs), self.in_width), h, self.p_embed, g)
-        hidden_mask = dropout_mask(h.shape, h, self.p_hidden, g)
+        like = self.tensors[0]  # the masks in the parameters' dtype, also for a bfloat16 state
+        embed_mask = dropout_mask((len(batch.inputs), self.in_width), like, self.p_embed, g)
+        hidden_mask = dropout_mask(h.shape, like, self.p_hidden, g)
         value, h_new = self.op(
             self.tensors,
             self.accs,

@@ -4,7 +4,7 @@ epochs interleaved in slices (both see the machine in the same state), the same 
 initial parameters; then Recall@20 / MRR@20 of each model on the test split (ties counted
 conservatively), mean over the seeds with the spread (min..max).
 
-    python bench/bench_gru4rec_precision.py [--seeds 0 1 2] [--threads 1] [--only rees46]
+    python bench/bench_gru4rec_precision.py [--seeds 0 1 2] [--threads 1] [--only rees46] [--device cuda]
 
 --precision bf16 rounds the operands of the step's large matrix products (the input
 projection, the B x M scores and their two gradient products) to bfloat16 and accumulates in
@@ -26,10 +26,12 @@ from bench_gru4rec_train import CONFIGS, epochs_parser, interleaved_epochs, spre
 
 
 def main():
-    args = epochs_parser(__doc__).parse_args()
+    parser = epochs_parser(__doc__)
+    parser.add_argument("--device", default="cpu", help="where the models train (cuda: the tensor cores' bfloat16)")
+    args = parser.parse_args()
     train, test = synthetic_split(args)
     print(
-        f"synthetic: train {train.n_events} events / {train.n_items} items; test {test.n_events} events; one "
+        f"device {args.device}; synthetic: train {train.n_events} events / {train.n_items} items; test {test.n_events} events; one "
         f"epoch per precision, interleaved; seeds {args.seeds}; Recall@20 / MRR@20 conservative, mean (min..max)"
     )
     print()
@@ -41,8 +43,8 @@ def main():
             continue
         rows = []
         for seed in args.seeds:
-            fp32 = GRU4Rec(train.n_items, GRU4RecConfig(**kw, seed=seed))
-            bf16 = GRU4Rec(train.n_items, GRU4RecConfig(**kw, seed=seed, precision="bf16"))
+            fp32 = GRU4Rec(train.n_items, GRU4RecConfig(**kw, seed=seed), device=args.device)
+            bf16 = GRU4Rec(train.n_items, GRU4RecConfig(**kw, seed=seed, precision="bf16"), device=args.device)
             eps = interleaved_epochs(
                 (n for n, _ in fp32.train_steps(train)), (n for n, _ in bf16.train_steps(train)), n_pairs
             )

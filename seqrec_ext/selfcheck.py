@@ -40,6 +40,8 @@ BENCHES = [  # (script, arguments): a few minutes in all on one GPU
     ("bench_adagrad_momentum.py", ["--repeats", "10"]),
     ("bench_alias_sampler.py", ["--repeats", "3"]),
     ("bench_rank_items.py", ["--repeats", "3"]),
+    # GRU4Rec's training epoch in float32 and in bfloat16 (tensor cores), with their accuracy
+    ("bench_gru4rec_precision.py", ["--seeds", "0", "--events", "50000", "--only", "rees46"]),
 ]
 
 

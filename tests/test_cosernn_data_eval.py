@@ -1,8 +1,11 @@
 """CoSeRNN data and evaluation on hand-worked examples: sessionizing listening logs (20-minute gap,
-per user, first 10 streams, first stream's device / source), the listening TSV (round trip,
-errors naming file and line), session embeddings, per-user sequences (features, context, time
-split, padding, dropped items, select / batches), the metrics (cosine, session ranking, track
-ranking), the baselines and oracles, and the results table."""
+per user, first 10 streams, first stream's device / source, the true stream count and the last
+stream's time), the listening TSV (round trip, errors naming file and line), session embeddings,
+per-user sequences (features: N_{t-1} before the cap, Delta_t from the previous session's end;
+the six times of day of the context, time split, padding, dropped items, select / batches), the
+metrics (cosine, session ranking, track ranking under both relevance definitions), the
+baselines and oracles, the per-context breakdown, the prepared-file format, and the results
+table."""
 
 import importlib.util
 import math
@@ -11,17 +14,33 @@ import numpy as np
 import pytest
 import torch
 
-from seqrec.cosernn.evaluate import baseline_predictions, evaluate, recent_tracks, results_table, track_candidates
+from seqrec.cosernn.evaluate import (
+    COLUMNS,
+    baseline_predictions,
+    evaluate,
+    per_context_results,
+    per_context_table,
+    recent_tracks,
+    results_table,
+    track_candidates,
+)
 from seqrec.cosernn.listening import ListeningLog, read_listening_tsv, sessionize_listening, write_listening_tsv
 from seqrec.cosernn.sequences import (
     PAD,
     TEST,
     TRAIN,
     VALID,
+    SessionSequences,
     UserSequences,
+    build_session_sequences,
     build_user_sequences,
+    context_ids,
+    feature_groups,
     feature_size,
+    load_prepared,
+    save_prepared,
     session_embeddings,
+    time_of_day,
 )
 
 
@@ -65,6 +84,8 @@ def test_sessionize_gap_and_users():
     assert s.sources.tolist() == [2, 1, 3]
     assert s.lengths.tolist() == [2, 2, 1]
     assert s.user_offsets().tolist() == [0, 1, 3]
+    assert s.n_streams.tolist() == [2, 2, 1] and s.stream_counts().tolist() == [2, 2, 1]
+    assert s.ends.tolist() == [1000.0, 1199.0, 2399.0]  # each session's last stream
 
 
 def test_sessionize_keeps_first_ten_in_time_order():
@@ -76,6 +97,8 @@ def test_sessionize_keeps_first_ten_in_time_order():
     assert s.skipped.tolist() == [[True, False, False, True, False, False, True, False, False, True]]
     assert s.devices.tolist() == [0] and s.sources.tolist() == [20]  # from the stream at t = 0
     assert s.starts.tolist() == [0.0]
+    assert s.lengths.tolist() == [10] and s.n_streams.tolist() == [12]  # counted before the cap
+    assert s.ends.tolist() == [110.0]  # the last of all 12, not of the 10 kept
 
 
 def test_sessionize_custom_gap_and_cap():
@@ -83,6 +106,13 @@ def test_sessionize_custom_gap_and_cap():
     s = sessionize_listening(log, session_gap=5.0, max_items=1)
     assert s.items.tolist() == [[1], [2], [4]]  # 0 | 5, 9 (gap 4) | 14
     assert s.starts.tolist() == [0.0, 5.0, 14.0]
+    assert s.n_streams.tolist() == [1, 2, 1] and s.ends.tolist() == [0.0, 9.0, 14.0]
+
+
+def test_sessions_without_counts_or_ends_fall_back():
+    s = sessionize_listening(make_log([(1, 1, 0.0, 0, 0, 0), (1, 2, 50.0, 0, 0, 0)]))
+    s.n_streams, s.ends = None, None
+    assert s.stream_counts().tolist() == [2] and s.end_times().tolist() == [0.0]
 
 
 def test_sessionize_empty_log():
@@ -228,12 +258,12 @@ def build(**kw):
     return build_user_sequences(sessionize_listening(hand_log()), VECTORS, ITEM_IDS, **args)
 
 
-def expected_features(dow, hour, device, n_prev=0.0, prev_source=None, gap_hours=None):
+def expected_features(dow, hour, device, n_prev=0, prev_source=None, gap_hours=None):
     f = np.zeros(7 + 24 + 3 + 1 + 2 + 1 + 1, dtype=np.float32)
     f[dow] = 1
     f[7 + hour] = 1
     f[31 + device] = 1
-    f[34] = n_prev
+    f[34] = math.log1p(n_prev)
     if prev_source is not None:
         f[35 + prev_source] = 1
         f[37] = math.log1p(gap_hours)
@@ -275,15 +305,56 @@ def test_user_sequences_features_and_context():
     seqs = build()
     expected = {
         (1, 0): expected_features(0, 9, 2),  # A: Mon 09, first of user 5
-        (1, 1): expected_features(1, 13, 0, 0.2, 1, 28.5),  # B: Tue 13:30, after A (2 tracks, src 1)
-        (1, 2): expected_features(6, 23, 1, 0.1, 0, 5 * 24 + 9.5),  # D: after B (C dropped)
+        # B: Tue 13:30, after A: 3 streams (the unknown item 99 counts), src 1, A ended at 09:02
+        (1, 1): expected_features(1, 13, 0, 3, 1, 28.5 - 2 / 60),
+        (1, 2): expected_features(6, 23, 1, 1, 0, 5 * 24 + 9.5),  # D: after B (C dropped), 1 stream
         (0, 0): expected_features(5, 5, 1),  # E: Sat 05, first of user 2
-        (0, 1): expected_features(6, 1, 0, 0.1, 0, 20.0),  # F: Sun 01, after E
+        (0, 1): expected_features(6, 1, 0, 1, 0, 20.0),  # F: Sun 01, after E
     }
     for (u, t), f in expected.items():
         np.testing.assert_allclose(seqs.features[u, t].numpy(), f, atol=1e-6, err_msg=f"user row {u}, session {t}")
-    # context = (hour // 6) * n_devices + device
-    assert seqs.context.tolist() == [[0 * 3 + 1, 0 * 3 + 0, -1], [1 * 3 + 2, 2 * 3 + 0, 3 * 3 + 1]]
+    # context = time of day (six parts) * n_devices + device: F Sun 01:00 and E Sat 05:00 are
+    # night (5), A 09:00 morning (1), B 13:30 afternoon (2), D 23:00 late evening (4)
+    assert seqs.context.tolist() == [[5 * 3 + 1, 5 * 3 + 0, -1], [1 * 3 + 2, 2 * 3 + 0, 4 * 3 + 1]]
+
+
+def test_time_of_day_is_the_papers_six_parts():
+    # early morning 6-9, morning 9-12, afternoon 12-17, evening 17-21 (through the 8pm hour),
+    # late evening 21-1, night 1-6
+    expected = [4, 5, 5, 5, 5, 5, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4]
+    assert time_of_day(np.arange(24)).tolist() == expected
+    assert context_ids(np.array([0, 8, 20]), np.array([1, 0, 2]), 3).tolist() == [4 * 3 + 1, 0, 3 * 3 + 2]
+
+
+def test_previous_session_count_before_the_cap_and_gap_from_its_end():
+    """N_{t-1} counts all of the previous session's streams (12, of which 10 are kept) and Delta_t
+    runs from its last stream (11 minutes after its start) to this session's start."""
+    rows = [(1, 10 + k % 4, MON + 60.0 * k, 0, 0, 0) for k in range(12)]  # 00:00 .. 00:11
+    rows += [(1, 20, MON + 2 * H, 0, 1, 1), (1, 30, MON + 2 * H + 30, 1, 1, 1)]  # 02:00, 2 streams
+    rows += [(1, 40, MON + 5 * H, 0, 0, 0)]  # 05:00
+    sessions = sessionize_listening(make_log(rows))
+    assert sessions.lengths.tolist() == [10, 2, 1] and sessions.n_streams.tolist() == [12, 2, 1]
+    seqs = build_user_sequences(sessions, VECTORS, ITEM_IDS, n_devices=2, n_sources=2, test_days=0.1, valid_days=0)
+    cols = feature_groups(2, 2)
+    f = seqs.features[0]
+    np.testing.assert_allclose(f[1, cols["last-count"]], [math.log1p(12)], atol=1e-6)  # not 10
+    np.testing.assert_allclose(f[1, cols["last-gap"]], [math.log1p(2 - 11 / 60)], atol=1e-6)  # from 00:11
+    np.testing.assert_allclose(f[2, cols["last-count"]], [math.log1p(2)], atol=1e-6)
+    np.testing.assert_allclose(f[2, cols["last-gap"]], [math.log1p(3 - 0.5 / 60)], atol=1e-6)  # from 02:00:30
+    assert f[0, cols["last-count"]].item() == 0 and f[0, cols["last-gap"]].item() == 0
+    assert f[1, cols["last-source"]].tolist() == [1, 0] and f[2, cols["last-source"]].tolist() == [0, 1]
+    assert f[:, cols["has-last"]].flatten().tolist() == [0, 1, 1]
+    # the groups tile the feature vector in order
+    assert [(c.start, c.stop) for c in cols.values()] == [
+        (0, 7),
+        (7, 31),
+        (31, 33),
+        (33, 34),
+        (34, 36),
+        (36, 37),
+        (37, 38),
+    ]
+    assert feature_size(2, 2) == 38
 
 
 def test_user_sequences_errors():
@@ -435,6 +506,8 @@ def test_track_candidates():
     assert c.items[0, 30:].tolist() == [-1] * 70  # only 30 distinct items so far
     assert sorted(c.items[0, :25][c.relevant[0, :25]].tolist()) == [7, 20]  # the skipped 20 counts as occurring
     assert sorted(c.items[0][c.relevant[0]].tolist()) == [2, 7, 20]  # item 2 is the 28th most recent
+    assert sorted(c.items[0][c.relevant_played[0]].tolist()) == [2, 7]  # played only: not the skipped 20
+    assert torch.equal(c.relevant_played[1:], c.relevant[1:])  # sessions 2 and 3 skip nothing
     assert c.items[1, :25].tolist() == [40, 2, 20, 7, 29, 28, 27, 26, 25, 24, 23, 22, 21] + list(range(19, 7, -1))
     assert sorted(c.items[1, :25][c.relevant[1, :25]].tolist()) == [8, 40]
     assert not c.relevant[2, :25].any()  # item 0 is older than the 25 most recent
@@ -456,6 +529,10 @@ def test_track_ranking_ap_and_recall():
     assert r["skipped tracks@25"] == 1  # t = 3: no relevant candidate
     assert r["skipped tracks@100"] == 3  # fewer than 100 candidates everywhere
     assert math.isnan(r["mAP@100"]) and math.isnan(r["Rec@10 (100)"])
+    # played relevance: at t = 1 the skipped 20 is not relevant, 7 (rank 2) alone is -> AP 1/2
+    assert r["mAP@25 (played)"] == pytest.approx((1 / 2 + (1 + 2 / 13) / 2) / 2, abs=1e-6)
+    assert r["Rec@10 (25, played)"] == pytest.approx((1 + 1 / 2) / 2, abs=1e-6)
+    assert r["skipped played tracks@25"] == 1 and math.isnan(r["mAP@100 (played)"])
     # passing the candidates gives the same
     assert evaluate(pred, seqs, seqs.mask, vectors, track_candidates(seqs, seqs.mask)) == pytest.approx(r, nan_ok=True)
 
@@ -546,30 +623,52 @@ def test_baseline_last_same_context_fallback_after_session_without_played_track(
 
 
 def test_oracle_half():
+    """Half (rounded up) of all the session's tracks, played and skipped (section 6.1)."""
     d = 5
     vectors = torch.eye(d)
-    # sessions: 3 played + 1 skipped; 4 played; 1 played; nothing played
-    items = [[[0, 1, 2, 3], [0, 1, 2, 3], [4], [1]]]
-    skipped = [[[False, False, True, False], [False] * 4, [False], [True]]]
-    s_pos = [[unit(d, (0, 1), (1, 1), (3, 1)), unit(d, (0, 1), (1, 1), (2, 1), (3, 1)), unit(d, (4, 1)), [0.0] * d]]
+    # sessions: 3 played + 1 skipped; 4 played; 1 played; 1 skipped, nothing played; 2 played + 3 skipped
+    items = [[[0, 1, 2, 3], [0, 1, 2, 3], [4], [1], [0, 1, 2, 3, 4]]]
+    skipped = [[[False, False, True, False], [False] * 4, [False], [True], [False, False, True, True, True]]]
+    s_pos = [
+        [
+            unit(d, (0, 1), (1, 1), (3, 1)),
+            unit(d, (0, 1), (1, 1), (2, 1), (3, 1)),
+            unit(d, (4, 1)),
+            [0.0] * d,
+            unit(d, (0, 1), (1, 1)),
+        ]
+    ]
     seqs = make_seqs(s_pos, items, skipped)
     counts = torch.ones(d)
 
     def pairs(played):
         return {tuple(round(x, 5) for x in unit(d, (i, 1), (j, 1))) for i in played for j in played if i < j}
 
-    chosen0, chosen1 = set(), set()
-    for seed in range(20):
+    def triples(streamed):
+        return {
+            tuple(round(x, 5) for x in unit(d, (i, 1), (j, 1), (k, 1)))
+            for i in streamed
+            for j in streamed
+            for k in streamed
+            if i < j < k
+        }
+
+    chosen0, chosen1, chosen4 = set(), set(), set()
+    for seed in range(30):
         half = baseline_predictions(seqs, vectors, counts, seed=seed)["Oracle half"][0]
         again = baseline_predictions(seqs, vectors, counts, seed=seed)["Oracle half"][0]
         assert torch.equal(half, again)  # deterministic for a seed
-        h0, h1 = tuple(round(x, 5) for x in half[0].tolist()), tuple(round(x, 5) for x in half[1].tolist())
-        assert h0 in pairs([0, 1, 3])  # ceil(3 / 2) = 2 of the played, never the skipped 2
-        assert h1 in pairs([0, 1, 2, 3])  # 4 / 2 = 2
-        chosen0.add(h0), chosen1.add(h1)
+        h0, h1, h4 = (tuple(round(x, 5) for x in half[t].tolist()) for t in (0, 1, 4))
+        assert h0 in pairs([0, 1, 2, 3])  # 4 / 2 = 2 of all four, the skipped 2 included
+        assert h1 in pairs([0, 1, 2, 3])
+        assert h4 in triples([0, 1, 2, 3, 4])  # ceil(5 / 2) = 3 of all five
+        chosen0.add(h0), chosen1.add(h1), chosen4.add(h4)
         np.testing.assert_allclose(half[2].numpy(), [0, 0, 0, 0, 1], atol=1e-6)  # ceil(1 / 2) = 1
-        assert not half[3].any()
-    assert len(chosen0) > 1 and len(chosen1) > 1  # the subset depends on the seed
+        np.testing.assert_allclose(half[3].numpy(), [0, 1, 0, 0, 0], atol=1e-6)  # the skipped track
+    assert len(chosen1) > 1 and len(chosen4) > 1  # the subset depends on the seed
+    # the skipped tracks are drawn as often as the played ones
+    skipped_drawn = [h for h in chosen0 if h[2] > 0]
+    assert skipped_drawn and len(skipped_drawn) < len(chosen0)
 
 
 # ---- results table ----
@@ -649,8 +748,8 @@ def test_stated_day_of_week_and_hour_replace_the_timestamps():
     }.items():
         f = seqs.features[u, t].numpy()
         assert f[:7].argmax() == dow and f[7:31].argmax() == hour and f[:31].sum() == 2
-    assert seqs.context[1, 2] == (12 // 6) * 3 + 1
-    np.testing.assert_allclose(seqs.features[1, 1, 37], math.log1p(28.5), atol=1e-6)
+    assert seqs.context[1, 2] == 2 * 3 + 1  # 12:00 is afternoon
+    np.testing.assert_allclose(seqs.features[1, 1, 37], math.log1p(28.5 - 2 / 60), atol=1e-6)
     sessions.hours = np.array([7, 8, 9, 10, 11, 24])
     with pytest.raises(ValueError, match="hours must lie in"):
         build_user_sequences(sessions, VECTORS, ITEM_IDS, n_devices=3, n_sources=2, test_days=1, valid_days=1)
@@ -737,3 +836,78 @@ def test_results_table_reports_the_paired_comparison():
     # without per-session values (an older caller) the table is as before
     plain = {k: {c: v for c, v in r.items() if c != "per_session"} for k, r in (("a", result(base)),)}
     assert "paired" not in results_table(plain)
+
+
+# ---- per-context breakdown ----
+
+
+def _synthetic_seqs(n_users=30):
+    from seqrec.cosernn.synthetic import synthetic_listening
+
+    log, vectors = synthetic_listening(n_users=n_users, sessions_per_user=30, days=20, seed=2)
+    ids = np.unique(log.items)
+    seqs = build_user_sequences(
+        sessionize_listening(log), vectors[ids], ids, n_devices=3, n_sources=3, test_days=8, valid_days=3
+    )
+    return seqs, torch.from_numpy(vectors[ids])
+
+
+def test_per_context_results_equal_evaluating_each_context_alone():
+    seqs, vectors = _synthetic_seqs()
+    counts = torch.bincount(seqs.items[seqs.items >= 0], minlength=len(vectors))
+    preds = baseline_predictions(seqs, vectors, counts)
+    g = torch.Generator().manual_seed(0)
+    preds["CoSeRNN (lstm)"] = torch.nn.functional.normalize(torch.randn(seqs.s_pos.shape, generator=g), dim=-1)
+    mask = seqs.split == TEST
+    results = {k: evaluate(p, seqs, mask, vectors, per_session=True) for k, p in preds.items()}
+    breakdown = per_context_results(results, seqs, n_devices=3)
+    names = ["early morning", "morning", "afternoon", "evening", "late evening", "night"]
+    assert list(breakdown) == names + ["device 0", "device 1", "device 2"]
+    tod, device = seqs.context // 3, seqs.context % 3
+    total = 0
+    for label, member in [(n, tod == k) for k, n in enumerate(names)] + [
+        (f"device {d}", device == d) for d in range(3)
+    ]:
+        for name in ("CoSeRNN (lstm)", "Avg, same cxt", "Oracle half"):
+            alone = evaluate(preds[name], seqs, mask & member, vectors)
+            got = breakdown[label][name]
+            assert got["sessions"] == alone["sessions"], (label, name)
+            for c in COLUMNS:
+                assert got[c] == pytest.approx(alone[c], abs=1e-5, nan_ok=True), (label, name, c)
+        total += breakdown[label]["CoSeRNN (lstm)"]["sessions"]
+    assert total == 2 * results["CoSeRNN (lstm)"]["sessions"]  # every session in one time and one device
+    assert sum(breakdown[n]["Popularity"]["sessions"] > 0 for n in names) >= 4
+    table = per_context_table(breakdown, "CoSeRNN (lstm)")
+    lines = table.splitlines()
+    assert lines[0].startswith("| Context | Sessions | Cosine | vs best baseline | MRR@50 |")
+    assert len(lines) == 2 + 9 and any(line.startswith("| late evening | ") for line in lines)
+    evening = next(line for line in lines if line.startswith("| evening | "))
+    value = breakdown["evening"]["CoSeRNN (lstm)"]["Cosine"]
+    best = max(breakdown["evening"][k]["Cosine"] for k in preds if not k.startswith(("CoSeRNN", "Oracle")))
+    assert f"{value:.4f} | {100 * (value - best) / abs(best):+.1f}% (" in evening
+    with pytest.raises(ValueError, match="per_session=True"):
+        per_context_results({"a": evaluate(preds["Popularity"], seqs, mask, vectors)}, seqs, 3)
+
+
+# ---- prepared files ----
+
+
+def test_prepared_files_round_trip_and_older_formats_are_refused(tmp_path):
+    seqs = build_session_sequences(
+        sessionize_listening(hand_log()), VECTORS, ITEM_IDS, n_devices=3, n_sources=2, test_days=1.0, valid_days=2.0
+    )
+    path = str(tmp_path / "p.pt")
+    save_prepared(path, seqs, n_devices=3)
+    back, meta = load_prepared(path)
+    assert meta["n_devices"] == 3 and isinstance(back, SessionSequences)
+    for name in ("offsets", "s_all", "s_pos", "s_neg", "items", "skipped", "starts", "split", "context", "features"):
+        assert torch.equal(getattr(back, name), getattr(seqs, name)), name
+    assert np.array_equal(back.users, seqs.users) and back.s_pos.dtype == torch.float16
+    with pytest.raises(TypeError, match="SessionSequences"):
+        save_prepared(path, build(), n_devices=3)  # the padded form is not what files hold
+    payload = torch.load(path, weights_only=True)
+    for older in ("seqrec-cosernn-prepared/1", "seqrec-cosernn-prepared/2"):
+        payload["format"] = older
+        torch.save(payload, path)
+        with pytest.raises(ValueError, match="older version .*run 'seqrec cosernn prepare' again"):
+            load_prepared(path)

@@ -2,19 +2,23 @@
 
     seqrec cosernn train --dataset synthetic --save cosernn.pt --results results.md
     seqrec cosernn prepare --dataset instacart --out instacart.pt
-    seqrec cosernn train --prepared instacart.pt --cell lstm --hidden 400
-    seqrec cosernn evaluate --load cosernn.pt --dataset synthetic
+    seqrec cosernn train --prepared instacart.pt --cell gru --hidden 400
+    seqrec cosernn train --prepared instacart.pt --ablate context --eval-split valid
+    seqrec cosernn evaluate --load cosernn.pt --dataset synthetic --per-context
 
 Pipeline: listening log -> sessions (20-minute gap, first 10 tracks) -> item vectors (word2vec
 over the sessions before the test period, or the synthetic generator's planted vectors) ->
 per-user sequences -> training with early stopping on the validation period -> the test
-period's Table 2 (CoSeRNN, the baselines and the oracles), printed and saved. ``prepare`` stops
+period's Table 2 (CoSeRNN, the baselines and the oracles; ``--eval-split valid``: the
+validation period's), printed and saved, and with ``--per-context`` its breakdown by context
+(the paper's Fig. 5). ``prepare`` stops
 after the sequences and saves them with their item space, so that several models train on the
 same data without redoing the word2vec step.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import fields
 
@@ -23,11 +27,19 @@ import torch
 
 from ..cli_options import add_dist_timeout_option, add_threads_option
 from .datasets import LISTENING_BUILTIN, instacart_sessions, ml100k_listening, movielens_listening
-from .evaluate import baseline_predictions, evaluate, results_table, track_candidates
-from .item_embeddings import word2vec_item_vectors
+from .evaluate import (
+    baseline_predictor,
+    evaluate_all,
+    item_counts,
+    per_context_results,
+    per_context_table,
+    results_table,
+)
+from .item_embeddings import WORD2VEC_METHODS, word2vec_item_vectors
 from .listening import ListeningSessions, read_listening_tsv, sessionize_listening
-from .model import CoSeRNNConfig, predict
-from .sequences import TEST, TRAIN, build_user_sequences, load_prepared, save_prepared
+from .log_stats import add_stats_parser, cmd_stats
+from .model import ABLATION_ALIASES, ABLATIONS, CoSeRNNConfig, model_predictor, normalise_ablations
+from .sequences import TEST, TRAIN, VALID, build_session_sequences, load_prepared, save_prepared
 from .synthetic import synthetic_listening
 from .train import load_checkpoint, load_training_state, train
 
@@ -82,8 +94,8 @@ def build(args, item_ids=None, item_vectors=None, n_devices=None, n_sources=None
             cutoff = sessions.starts.max() - test_days * 86400.0
             before = sessions.items[sessions.starts <= cutoff]
             dense = [np.searchsorted(item_ids, row[row >= 0]) for row in before]
-            item_vectors = word2vec_item_vectors(dense, len(item_ids), seed=args.seed)
-    seqs = build_user_sequences(
+            item_vectors = word2vec_item_vectors(dense, len(item_ids), seed=args.seed, method=args.word2vec)
+    seqs = build_session_sequences(
         sessions,
         item_vectors,
         item_ids,
@@ -92,6 +104,7 @@ def build(args, item_ids=None, item_vectors=None, n_devices=None, n_sources=None
         test_days=test_days,
         valid_days=valid_days,
         source=args.dataset,
+        vector_dtype=args.session_vectors,
     )
     return seqs, item_ids, np.asarray(item_vectors, dtype=np.float32), n_devices, n_sources
 
@@ -106,6 +119,8 @@ def load_data(args, item_ids=None, item_vectors=None, n_devices=None, n_sources=
         "synthetic_users": None,
         "data_seed": 0,
         "item_vectors": "word2vec",
+        "word2vec": "cbow",
+        "session_vectors": "float16",
     }
     given = [
         "--" + name.replace("_", "-")
@@ -129,22 +144,40 @@ def load_data(args, item_ids=None, item_vectors=None, n_devices=None, n_sources=
     return seqs, ids, vectors, meta["n_devices"], meta["n_sources"]
 
 
-def report(model, seqs, item_vectors: np.ndarray, results_path: str | None, seed: int = 0) -> dict:
+EVAL_SPLITS = {"test": TEST, "valid": VALID}
+
+
+def report(
+    model,
+    seqs,
+    item_vectors: np.ndarray,
+    results_path: str | None,
+    seed: int = 0,
+    eval_split: str = "test",
+    per_context: bool = False,
+    learned: dict | None = None,
+) -> dict:
+    """The results table of ``model``, the baselines and the oracles on the sessions of
+    ``eval_split`` (test or valid), printed and saved to ``results_path``; with ``per_context``
+    also the breakdown by context (printed and saved after it). ``learned``: trained learned
+    baselines by name (rows of their own). Each user's last ``model.config.max_sessions``
+    sessions, evaluated in chunks of users (``evaluate_all``)."""
+    seqs = seqs.most_recent(model.config.max_sessions)
     vectors = torch.from_numpy(item_vectors)
-    train_items = seqs.items[(seqs.split == TRAIN)[..., None] & (seqs.items >= 0)]
-    counts = torch.bincount(train_items, minlength=len(vectors))
-    preds = baseline_predictions(seqs, vectors, counts, seed=seed)
-    variant = (
-        model.config.cell
-        + (", context memory" if model.config.context_memory else "")
-        + (f", track loss {model.config.track_loss:g}" if model.config.track_loss else "")
-    )
-    preds[f"CoSeRNN ({variant})"] = predict(model, seqs)
-    mask = seqs.split == TEST
-    candidates = track_candidates(seqs, mask)
-    order = [k for k in preds if not k.startswith("Oracle")] + ["Oracle half", "Oracle full"]
-    results = {name: evaluate(preds[name], seqs, mask, vectors, candidates, per_session=True) for name in order}
-    table = results_table(results)
+    counts = item_counts(seqs, len(vectors), TRAIN)
+    name = f"CoSeRNN ({model.describe()})"
+    approaches = {"baselines": baseline_predictor(vectors, counts, seed=seed)}
+    approaches.update({k: model_predictor(m) for k, m in (learned or {}).items()})
+    approaches[name] = model_predictor(model)
+    mask = seqs.split == EVAL_SPLITS[eval_split]
+    scored = evaluate_all(approaches, seqs, mask, vectors, per_session=True)
+    order = [k for k in scored if not k.startswith("Oracle")] + ["Oracle half", "Oracle full"]
+    results = {k: scored[k] for k in order}
+    period = "validation" if eval_split == "valid" else "test"
+    table = f"Evaluated on the {period} period.\n\n" + results_table(results)
+    if per_context:
+        breakdown = per_context_results(results, seqs, model.config.n_devices)
+        table += f"\n\nPer context ({period} period; the paper's Fig. 5):\n\n" + per_context_table(breakdown, name)
     print(table)
     if results_path:
         with open(results_path, "w", encoding="utf-8") as f:
@@ -192,15 +225,11 @@ def cmd_train(args) -> int:
         f"{seqs.n_users} users; sessions with a played track: train {split_sizes[0]}, "
         f"validation {split_sizes[1]}, test {split_sizes[2]}; {len(item_ids)} items"
     )
-    config = CoSeRNNConfig(
-        n_devices=n_devices,
-        n_sources=n_sources,
-        **{
-            f.name: getattr(args, f.name)
-            for f in fields(CoSeRNNConfig)
-            if f.name not in ("n_devices", "n_sources", "dim")
-        },
-    )
+    settings = {
+        f.name: getattr(args, f.name) for f in fields(CoSeRNNConfig) if f.name not in ("n_devices", "n_sources", "dim")
+    }
+    settings["ablate"] = ",".join(args.ablate or [])
+    config = CoSeRNNConfig(n_devices=n_devices, n_sources=n_sources, **settings)
     from tqdm import tqdm
 
     bar = tqdm(total=seqs.n_users, unit="user", disable=args.quiet or rank > 0, mininterval=0.5)
@@ -244,8 +273,35 @@ def cmd_train(args) -> int:
 
         dist.destroy_process_group()
     if rank == 0:
-        report(model, seqs, item_vectors, args.results, args.seed)
+        learned = _train_learned_baselines(args, seqs.most_recent(config.max_sessions), log)
+        report(model, seqs, item_vectors, args.results, args.seed, args.eval_split, args.per_context, learned)
     return 0
+
+
+# the learned baselines on the command line: their names in LEARNED_BASELINES and the tables
+LEARNED_OPTIONS = {"jodie": "JODIE", "rrn": "RRN", "latent-cross": "Latent Cross"}
+
+
+def _train_learned_baselines(args, seqs, log) -> dict:
+    """The learned baselines --learned-baselines asks for, each trained as CoSeRNN was (the same
+    epochs, patience, batch size, learning rate, seed and device), by their table names."""
+    from .learned_baselines import train_learned_baseline
+
+    learned = {}
+    for option in dict.fromkeys(args.learned_baselines or []):
+        name = LEARNED_OPTIONS[option]
+        learned[name] = train_learned_baseline(
+            name,
+            seqs,
+            epochs=args.max_epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            patience=args.patience,
+            seed=args.seed,
+            device=args.device,
+            log=log,
+        )
+    return learned
 
 
 def cmd_evaluate(args) -> int:
@@ -257,8 +313,16 @@ def cmd_evaluate(args) -> int:
         model.config.n_devices,
         model.config.n_sources,
     )
-    report(model, seqs, item_vectors, args.results, model.config.seed)
+    report(model, seqs, item_vectors, args.results, model.config.seed, args.eval_split, args.per_context)
     return 0
+
+
+def _ablation(text: str) -> str:
+    """An ``--ablate`` value, checked (argparse reports a bad name as a usage error)."""
+    try:
+        return normalise_ablations(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_parser(models) -> None:
@@ -287,17 +351,59 @@ def add_parser(models) -> None:
             help="users of the synthetic log (default 10000, about 100 sessions each)",
         )
         sub.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic log")
+        sub.add_argument(
+            "--session-vectors",
+            default="float16",
+            choices=("float16", "bfloat16", "float32"),
+            help="the stored precision of the session vectors s, s+, s- (batches compute in float32)",
+        )
         if sub is not e:
             sub.add_argument("--item-vectors", default="word2vec", choices=["word2vec", "planted"])
+            sub.add_argument(
+                "--word2vec",
+                default="cbow",
+                choices=WORD2VEC_METHODS,
+                help="the word2vec model of the item space: cbow (the paper's) or skipgram",
+            )
         if sub is not p:
             sub.add_argument("--device", default="cpu")
             sub.add_argument(
                 "--results", default="cosernn-results.md", help="where the results table is saved ('' = not saved)"
             )
+            sub.add_argument(
+                "--eval-split",
+                choices=tuple(EVAL_SPLITS),
+                default="test",
+                help="the period the results table is computed on (valid: the validation period, "
+                "where settings are chosen)",
+            )
+            sub.add_argument(
+                "--per-context",
+                action="store_true",
+                help="also the metrics per context (time of day, device), as the paper's Fig. 5",
+            )
     p.add_argument("--seed", type=int, default=0, help="seed of word2vec")
     p.add_argument("--out", required=True, help="the prepared data file to write")
     d = CoSeRNNConfig(n_devices=1, n_sources=1)
-    t.add_argument("--cell", default=d.cell, choices=["gru", "lstm"], help="gru: the fused gru_sequence op")
+    t.add_argument(
+        "--cell", default=d.cell, choices=["lstm", "gru"], help="lstm: the paper's; gru: the fused gru_sequence op"
+    )
+    t.add_argument(
+        "--separate-input-mlps",
+        dest="shared_input",
+        action="store_false",
+        help="one input transformation per pathway (the paper applies the same one to both)",
+    )
+    t.add_argument(
+        "--ablate",
+        action="append",
+        type=_ablation,
+        metavar="NAME[,NAME...]",
+        help="remove inputs or parts of the model, as the paper's ablations (section 6.4): "
+        + "; ".join(f"{k}: {v}" for k, v in ABLATIONS.items())
+        + "; "
+        + "; ".join(f"{k}: {', '.join(v)}" for k, v in ABLATION_ALIASES.items()),
+    )
     t.add_argument("--hidden", type=int, default=d.hidden, help="recurrent layer size (paper: 100-400)")
     t.add_argument("--fc", type=int, default=d.fc, help="fully connected layer size (paper: 200)")
     t.add_argument("--learning-rate", type=float, default=d.learning_rate)
@@ -305,6 +411,19 @@ def add_parser(models) -> None:
     t.add_argument("--max-epochs", type=int, default=d.max_epochs)
     t.add_argument("--patience", type=int, default=d.patience, help="early stopping: epochs without validation gain")
     t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument(
+        "--max-sessions",
+        type=int,
+        default=d.max_sessions,
+        help="sessions per user the model sees, the most recent (training, validation, evaluation; "
+        "0 = all; the paper's reference implementation keeps 400)",
+    )
+    t.add_argument(
+        "--no-length-buckets",
+        dest="length_buckets",
+        action="store_false",
+        help="batches of users in a plain random order instead of users of similar history length together",
+    )
     t.add_argument(
         "--context-memory",
         action="store_true",
@@ -325,6 +444,14 @@ def add_parser(models) -> None:
         help="the training step's arithmetic: bf16 runs it under torch.autocast (products in bfloat16, "
         "float32 parameters, gate arithmetic and losses)",
     )
+    t.add_argument(
+        "--learned-baselines",
+        nargs="+",
+        choices=list(LEARNED_OPTIONS),
+        metavar="NAME",
+        help=f"also train the paper's learned baselines ({', '.join(LEARNED_OPTIONS)}) with the same "
+        "epochs, patience, batch size, learning rate and seed, and add their rows to the table",
+    )
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     add_dist_timeout_option(t)
     add_threads_option(t)
@@ -341,7 +468,9 @@ def add_parser(models) -> None:
     )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--load", required=True)
+    add_stats_parser(c)
 
 
 def run(args) -> int:
-    return {"prepare": cmd_prepare, "train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+    commands = {"prepare": cmd_prepare, "train": cmd_train, "evaluate": cmd_evaluate, "stats": cmd_stats}
+    return commands[args.command](args)

@@ -13,7 +13,8 @@ generator. No public music-streaming log installs offline, so two kinds of stand
   `offline.read_instacart`; sessions in ``order_number`` order, and a later order on the same
   day that states an earlier hour starts with the previous one); the two pathways are reordered products (played: ``s+``, the
   target) and first-time products (in the "skipped" pathway: ``s-``). There are no skips, no
-  devices and no stream sources in it: one device, one source.
+  devices and no stream sources in it: one device, one source. ``N_t`` is the order's product
+  count (before the cap of 10); an order is an instant, so it ends where it starts.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def instacart_sessions(max_items: int = MAX_ITEMS) -> ListeningSessions:
     items[row_session[keep], position[keep]] = cols["product_id"][rows][keep].astype(np.int64)
     skipped[row_session[keep], position[keep]] = reordered[rows][keep] == 0  # first-time product
     firsts = first_row[session_order]
+    n_products = np.bincount(row_session, minlength=S).astype(np.int64)
     return ListeningSessions(
         users=user[session_order],
         starts=start[session_order],
@@ -92,4 +94,6 @@ def instacart_sessions(max_items: int = MAX_ITEMS) -> ListeningSessions:
         sources=np.zeros(S, dtype=np.int64),
         days_of_week=dow[firsts].astype(np.int64),
         hours=cols["order_hour_of_day"][firsts].astype(np.int64),
+        n_streams=n_products,
+        ends=start[session_order].copy(),
     )

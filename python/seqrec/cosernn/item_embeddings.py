@@ -1,7 +1,10 @@
 """The fixed item space of CoSeRNN: 40-d unit-norm word2vec vectors learned over
-sessions (each session a sentence, each track a word), with gensim's skip-gram with negative
-sampling (an optional dependency: ``pip install gensim``). Single-threaded and seeded, so the
-vectors are reproducible.
+sessions (each session a sentence, each track a word) with gensim (an optional dependency:
+``pip install gensim``), negative sampling. The paper trains word2vec's continuous bag-of-words
+model on user playlists (Hansen et al., RecSys 2020, section 3.2); there are no playlists here,
+so the sessions before the test period stand in for them, and CBOW is the default
+(``method="cbow"``; ``"skipgram"`` was this package's earlier choice). Single-threaded and
+seeded, so the vectors are reproducible.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+
+WORD2VEC_METHODS = ("cbow", "skipgram")
 
 
 def word2vec_item_vectors(
@@ -21,9 +26,13 @@ def word2vec_item_vectors(
     epochs: int = 10,
     min_count: int = 1,
     seed: int = 0,
+    method: str = "cbow",
 ) -> np.ndarray:
     """Item vectors ``(n_items, dim)`` float32, unit norm; items absent from ``sessions`` (or
-    under ``min_count``) get zero rows. ``sessions``: arrays of dense item ids in [0, n_items)."""
+    under ``min_count``) get zero rows. ``sessions``: arrays of dense item ids in [0, n_items).
+    ``method``: ``cbow`` (continuous bag of words, the paper's) or ``skipgram``."""
+    if method not in WORD2VEC_METHODS:
+        raise ValueError(f"word2vec method must be one of {', '.join(WORD2VEC_METHODS)}, got {method!r}")
     try:
         from gensim.models import Word2Vec
     except ImportError:
@@ -38,7 +47,7 @@ def word2vec_item_vectors(
         vector_size=dim,
         window=window,
         min_count=min_count,
-        sg=1,
+        sg=1 if method == "skipgram" else 0,
         negative=negative,
         epochs=epochs,
         seed=seed,

@@ -1,7 +1,9 @@
 """Listening logs for CoSeRNN: one row per streamed track with user, item, timestamp
 (seconds), skipped flag, device and stream source. Sessions are a user's runs of streams with
 gaps shorter than ``session_gap`` (20 minutes); only the first ``max_items`` (10) streams of a
-session are kept, as in the paper (Hansen et al., RecSys 2020, section 3).
+session are kept, as in the paper (Hansen et al., RecSys 2020, section 3). Each session also keeps
+its true stream count (``n_streams``, before that cap: the paper's ``N_t``) and the time of its last
+stream (``ends``, from which the next session's gap ``Delta_t`` is measured).
 
 TSV format (header, tab-separated, extra columns ignored): ``user item timestamp skipped
 device source``; ids, device and source are non-negative integers, ``skipped`` is 0 or 1.
@@ -46,7 +48,10 @@ class ListeningLog:
 
 @dataclass
 class ListeningSessions:
-    """Sessions ordered by (user, start time). Items are padded with -1 to ``max_items``."""
+    """Sessions ordered by (user, start time). Items are padded with -1 to ``max_items``.
+
+    ``n_streams`` and ``ends`` may be None (sessions built elsewhere without them): then
+    ``stream_counts`` falls back to the kept tracks and ``end_times`` to the start times."""
 
     users: np.ndarray  # (S,) int64
     starts: np.ndarray  # (S,) float64, time of the first stream
@@ -57,10 +62,22 @@ class ListeningSessions:
     # context where the data states it apart from the timestamps (Instacart); None: from ``starts`` (UTC)
     days_of_week: Optional[np.ndarray] = None  # (S,) int64 in [0, 7)
     hours: Optional[np.ndarray] = None  # (S,) int64 in [0, 24)
+    # streams in the session before the cap of ``max_items`` (the paper's N_t)
+    n_streams: Optional[np.ndarray] = None  # (S,) int64
+    # time of the session's last stream (all of them, not only the kept ones)
+    ends: Optional[np.ndarray] = None  # (S,) float64
 
     @property
     def n_sessions(self) -> int:
         return len(self.users)
+
+    def stream_counts(self) -> np.ndarray:
+        """``(S,)`` int64: ``n_streams``, or the kept tracks where the sessions do not state it."""
+        return np.asarray(self.n_streams if self.n_streams is not None else self.lengths, dtype=np.int64)
+
+    def end_times(self) -> np.ndarray:
+        """``(S,)`` float64: ``ends``, or the start times where the sessions do not state them."""
+        return np.asarray(self.ends if self.ends is not None else self.starts, dtype=np.float64)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -157,7 +174,8 @@ def sessionize_listening(
     log: ListeningLog, session_gap: float = SESSION_GAP, max_items: int = MAX_ITEMS, *, source: str = "listening log"
 ) -> ListeningSessions:
     """Split each user's streams at gaps of at least ``session_gap`` seconds and keep the first
-    ``max_items`` streams of every session."""
+    ``max_items`` streams of every session; ``n_streams`` counts all of them, ``ends`` is the
+    time of the last."""
     if len(log) == 0:
         raise ValueError(f"{source}: no streams")
     order, new = split_at_gaps(log.users, log.times, session_gap)
@@ -172,6 +190,7 @@ def sessionize_listening(
     items[session[keep], position[keep]] = log.items[order][keep]
     skipped[session[keep], position[keep]] = log.skipped[order][keep]
     first = order[starts]
+    bounds = np.r_[starts, len(u)]
     return ListeningSessions(
         users=u[starts].copy(),
         starts=t[starts].copy(),
@@ -179,4 +198,6 @@ def sessionize_listening(
         skipped=skipped,
         devices=log.devices[first].copy(),
         sources=log.sources[first].copy(),
+        n_streams=np.diff(bounds).astype(np.int64),
+        ends=t[bounds[1:] - 1].copy(),
     )

@@ -3,7 +3,8 @@ Recommendation", RecSys 2020, section 5), as written in the paper: the model, it
 its predictions (training: seqrec.cosernn.train):
 
     f+_t = c_t (+) s+_{t-1} (+) [N_{t-1}, z_{t-1}, Delta_t]     (f-_t likewise with s-_{t-1})
-    o+_t = RNN+(FC-ReLU . FC-ReLU (f+_t)),  o-_t = RNN-(FC-ReLU . FC-ReLU (f-_t))
+    g    = FC-ReLU . FC-ReLU                    (one transformation for both, section 5.1.2)
+    o+_t = LSTM+(g(f+_t)),  o-_t = LSTM-(g(f-_t))
     o_t  = FC-ReLU . FC-ReLU (o-_t (+) o+_t),  u^_t = FC-id(o_t)
     u-_t ∝ sum_{t' < t} t' s_{t'}                      (long-term embedding, unit norm)
     [b^, b-] = softmax(FC(o_t)),  u_t = normalise(b^ u^_t + b- u-_t)
@@ -20,16 +21,27 @@ Also beyond the paper, on request (``track_loss``): the track-ranking task as a 
 the same ``u_t`` (``track_ranking_loss``: a softmax over the tracks streamed most recently
 before the session, those that occur in it the positives), weighted and added to the cosine loss.
 
-The recurrent layer is seqrec_ext's fused ``gru_sequence`` (one op call per pathway forward
-and backward) by default, or ``torch.nn.LSTM`` as in the paper (``cell="lstm"``). The user
-embedding at session ``t`` only sees sessions before ``t`` and the context of ``t``.
+The recurrent layer is ``torch.nn.LSTM`` as in the paper (``cell="lstm"``, the default) or
+seqrec_ext's fused ``gru_sequence`` (``cell="gru"``: one op call per pathway forward and
+backward). ``shared_input=False`` gives each pathway its own input transformation (this
+package's earlier default). The user embedding at session ``t`` only sees sessions before ``t``
+and the context of ``t``.
+
+Ablations (``ablate``; the paper's section 6.4, Tables 3 and 4): the input feature groups
+``context`` (c_t), ``last-embeddings`` (s+_{t-1}, s-_{t-1}), ``last-count`` (N_{t-1}),
+``last-gap`` (Delta_t), ``last-source`` (z_{t-1}) (``last-stats``: the last three) are removed
+from the pathways' inputs (the first layer of the input transformation has no weights for
+them); the pathway variants ``skipped-pathway`` (played tracks only), ``played-pathway``
+(skipped tracks only) and ``split`` (one pathway over s_{t-1} of all tracks, no played /
+skipped partition) change the recurrent pathways; ``long-term`` drops the long-term embedding
+and its attention (``u_t = normalise(u^_t)``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Iterable, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -37,12 +49,58 @@ from torch import Tensor, nn
 
 from seqrec_ext import gru_sequence
 
-from .sequences import TRACK_KS, TRAIN, UserSequences, feature_size, recent_tracks
+from .sequences import TRACK_KS, TRAIN, UserSequences, feature_groups, feature_size, recent_tracks
 
 # the track-ranking loss: candidates per session (the smaller K of the paper's track ranking)
 # and the scale of the cosines in its softmax
 TRACK_LOSS_CANDIDATES = min(TRACK_KS)
 TRACK_LOSS_TEMPERATURE = 10.0
+
+# what ``CoSeRNNConfig.ablate`` may remove (section 6.4), in the order the names are written
+ABLATIONS = {
+    "context": "the current context c_t (day of week, hour, device)",
+    "last-embeddings": "the previous session's embeddings s+_{t-1}, s-_{t-1}",
+    "last-count": "the previous session's track count N_{t-1}",
+    "last-gap": "the time since the previous session Delta_t",
+    "last-source": "the previous session's stream source z_{t-1}",
+    "played-pathway": "the played pathway (skipped tracks only)",
+    "skipped-pathway": "the skipped pathway (played tracks only)",
+    "split": "the played / skipped partition (one pathway over all tracks)",
+    "long-term": "the long-term embedding u-_t (u_t = u^_t)",
+}
+ABLATION_ALIASES = {"last-stats": ("last-count", "last-gap", "last-source")}
+# the feature columns (sequences.feature_groups) each input ablation removes
+_ABLATED_FEATURES = {
+    "context": ("day", "hour", "device"),
+    "last-count": ("last-count",),
+    "last-gap": ("last-gap",),
+    "last-source": ("last-source",),
+}
+
+
+def normalise_ablations(ablate: Union[str, Iterable[str], None]) -> str:
+    """``ablate`` (comma-separated names, or an iterable of them; aliases expanded) as the
+    canonical comma-separated string, in ``ABLATIONS`` order; ValueError for unknown names or
+    combinations that leave no pathway."""
+    if ablate is None:
+        return ""
+    names = ablate.split(",") if isinstance(ablate, str) else list(ablate)
+    chosen = set()
+    for name in (n.strip() for n in names):
+        if not name:
+            continue
+        if name in ABLATION_ALIASES:
+            chosen.update(ABLATION_ALIASES[name])
+        elif name in ABLATIONS:
+            chosen.add(name)
+        else:
+            known = ", ".join([*ABLATIONS, *ABLATION_ALIASES])
+            raise ValueError(f"unknown ablation {name!r} (one of: {known})")
+    if {"played-pathway", "skipped-pathway"} <= chosen:
+        raise ValueError("ablating both the played and the skipped pathway leaves no pathway")
+    if "split" in chosen and chosen & {"played-pathway", "skipped-pathway"}:
+        raise ValueError("'split' (one pathway over all tracks) replaces both pathways: ablate it alone")
+    return ",".join(name for name in ABLATIONS if name in chosen)
 
 
 @dataclass
@@ -52,7 +110,11 @@ class CoSeRNNConfig:
     dim: int = 40
     fc: int = 200
     hidden: int = 400
-    cell: str = "gru"  # gru (fused op) | lstm
+    cell: str = "lstm"  # lstm (the paper's) | gru (the fused gru_sequence op)
+    # one input transformation FC-ReLU . FC-ReLU for both pathways (the paper's); False: one each
+    shared_input: bool = True
+    # the paper's ablations (section 6.4), comma-separated names of ``ABLATIONS``; "" = none
+    ablate: str = ""
     learning_rate: float = 5e-4
     batch_size: int = 64  # users per batch (the paper's 256 was for 200k users)
     max_epochs: int = 50
@@ -64,9 +126,44 @@ class CoSeRNNConfig:
     # beyond the paper: weight of the track-ranking loss (``track_ranking_loss``) added to the
     # cosine loss; 0 trains the paper's objective alone
     track_loss: float = 0.0
+    # the sessions per user a model sees (training, validation, evaluation): the most recent
+    # ones; 0 = all (the paper's reference implementation keeps 400)
+    max_sessions: int = 400
+    # batches of users of similar history length (sequences.batch_order), in a seeded order
+    length_buckets: bool = True
     # the training step's arithmetic: fp32, or bf16 (torch.autocast: the products in bfloat16,
     # the fused GRU's gate arithmetic and the losses in float32; the parameters stay float32)
     precision: str = "fp32"
+
+    def __post_init__(self):
+        self.ablate = normalise_ablations(self.ablate)
+        if self.max_sessions < 0:
+            raise ValueError(f"max_sessions must be >= 0 (0: all), got {self.max_sessions}")
+        if self.context_memory and {"long-term", "context"} & set(self.ablations):
+            raise ValueError(
+                "context_memory fuses a same-context long-term embedding: it needs the context and the "
+                "long-term embedding (not ablated)"
+            )
+
+    @property
+    def ablations(self) -> tuple:
+        return tuple(self.ablate.split(",")) if self.ablate else ()
+
+    @property
+    def pathways(self) -> tuple:
+        """The recurrent pathways, by the session embedding they read: ``pos`` (s+), ``neg`` (s-),
+        ``all`` (s)."""
+        if "split" in self.ablations:
+            return ("all",)
+        return tuple(
+            p for p, gone in (("pos", "played-pathway"), ("neg", "skipped-pathway")) if gone not in self.ablations
+        )
+
+    def kept_features(self) -> list:
+        """The indices of the feature columns the pathways read (all but the ablated groups)."""
+        groups = feature_groups(self.n_devices, self.n_sources)
+        gone = {g for a in self.ablations for g in _ABLATED_FEATURES.get(a, ())}
+        return [i for name, cols in groups.items() if name not in gone for i in range(cols.start, cols.stop)]
 
 
 class FusedGRU(nn.Module):
@@ -136,13 +233,25 @@ class CoSeRNN(nn.Module):
         if config.cell not in ("gru", "lstm"):
             raise ValueError(f"cell must be 'gru' or 'lstm', got {config.cell!r}")
         self.config = config
-        n_in = feature_size(config.n_devices, config.n_sources) + config.dim
+        kept = config.kept_features()
+        self.uses_last_embeddings = "last-embeddings" not in config.ablations
+        if len(kept) < feature_size(config.n_devices, config.n_sources):
+            self.register_buffer("feature_index", torch.tensor(kept, dtype=torch.int64), persistent=False)
+        else:
+            self.feature_index = None
+        n_in = len(kept) + (config.dim if self.uses_last_embeddings else 0)
         rnn = FusedGRU if config.cell == "gru" else LSTMLayer
-        self.input_pos, self.input_neg = _mlp(n_in, config.fc), _mlp(n_in, config.fc)
-        self.rnn_pos, self.rnn_neg = rnn(config.fc, config.hidden), rnn(config.fc, config.hidden)
-        self.combine = _mlp(2 * config.hidden, config.fc)
+        if config.shared_input:
+            self.input_mlp = _mlp(n_in, config.fc)
+        for p in config.pathways:
+            if not config.shared_input:
+                setattr(self, f"input_{p}", _mlp(n_in, config.fc))
+            setattr(self, f"rnn_{p}", rnn(config.fc, config.hidden))
+        self.combine = _mlp(len(config.pathways) * config.hidden, config.fc)
         self.to_embedding = nn.Linear(config.fc, config.dim)
-        self.attention = nn.Linear(config.fc, 3 if config.context_memory else 2)
+        self.uses_long_term = "long-term" not in config.ablations
+        if self.uses_long_term:
+            self.attention = nn.Linear(config.fc, 3 if config.context_memory else 2)
 
     def forward(
         self,
@@ -155,12 +264,22 @@ class CoSeRNN(nn.Module):
     ) -> Tensor:
         """User embeddings ``u_t`` ``(B, T, dim)`` for every session of every user in the batch.
         ``context (B, T)``: the sessions' context ids, needed with ``config.context_memory``."""
-        prev_pos = F.pad(s_pos, (0, 0, 1, 0))[:, :-1]  # s+_{t-1}, zero at t = 1
-        prev_neg = F.pad(s_neg, (0, 0, 1, 0))[:, :-1]
-        o_pos = self.rnn_pos(self.input_pos(torch.cat([features, prev_pos], -1)), lengths)
-        o_neg = self.rnn_neg(self.input_neg(torch.cat([features, prev_neg], -1)), lengths)
-        o = self.combine(torch.cat([o_neg, o_pos], -1))
+        if self.feature_index is not None:
+            features = features.index_select(-1, self.feature_index)
+        sessions = {"pos": s_pos, "neg": s_neg, "all": s_all}
+        outputs = {}
+        for p in self.config.pathways:
+            f = features
+            if self.uses_last_embeddings:
+                previous = F.pad(sessions[p], (0, 0, 1, 0))[:, :-1]  # s_{t-1}, zero at t = 1
+                f = torch.cat([features, previous], -1)
+            transform = self.input_mlp if self.config.shared_input else getattr(self, f"input_{p}")
+            outputs[p] = getattr(self, f"rnn_{p}")(transform(f), lengths)
+        # the paper's order o-_t (+) o+_t
+        o = self.combine(torch.cat([outputs[p] for p in ("neg", "pos", "all") if p in outputs], -1))
         u_hat = self.to_embedding(o)
+        if not self.uses_long_term:
+            return F.normalize(u_hat, dim=-1)
         u_bar = long_term_embedding(s_all)
         beta = torch.softmax(self.attention(o), dim=-1)
         u = beta[..., :1] * u_hat + beta[..., 1:2] * u_bar
@@ -181,6 +300,21 @@ class CoSeRNN(nn.Module):
             batch.context.to(device),
         )
 
+    def describe(self) -> str:
+        """The model's variant as the results table names it: the cell, then what differs from the
+        paper's model."""
+        c = self.config
+        parts = [c.cell]
+        if not c.shared_input:
+            parts.append("separate input MLPs")
+        if c.ablate:
+            parts.append("without " + " + ".join(c.ablations))
+        if c.context_memory:
+            parts.append("context memory")
+        if c.track_loss:
+            parts.append(f"track loss {c.track_loss:g}")
+        return ", ".join(parts)
+
 
 def cosine_loss(u: Tensor, batch: UserSequences, split: int) -> tuple[Tensor, int]:
     """``sum (1 - u_t . s+_t)`` over the split's sessions that have a played track, and their count."""
@@ -191,7 +325,8 @@ def cosine_loss(u: Tensor, batch: UserSequences, split: int) -> tuple[Tensor, in
 
 def training_candidates(seqs: UserSequences, k: int = TRACK_LOSS_CANDIDATES) -> Tensor:
     """``(U, T, k)`` int64: the ``k`` tracks each user streamed most recently before each
-    session (``recent_tracks``), -1 padding; the candidates of ``track_ranking_loss``."""
+    session (``recent_tracks``), -1 padding; the candidates of ``track_ranking_loss``. ``seqs``:
+    padded (training computes them batch by batch: a batch holds its users' whole histories)."""
     out = torch.full((*seqs.split.shape, k), -1, dtype=torch.int64)
     out[seqs.mask] = recent_tracks(seqs, seqs.mask, k)
     return out
@@ -243,23 +378,54 @@ def training_objective(
     return objective, loss, n
 
 
-def predict(model: CoSeRNN, seqs: UserSequences, batch_size: int = 512) -> Tensor:
-    """``u_t`` for all users and sessions, ``(U, T, dim)`` on the CPU."""
-    model.eval()
-    out = torch.zeros(seqs.s_pos.shape)
-    with torch.no_grad():
-        for start in range(0, seqs.n_users, batch_size):
-            index = torch.arange(start, min(start + batch_size, seqs.n_users))
-            batch = seqs.select(index)
-            out[index, : batch.s_pos.shape[1]] = model.embed(batch).float().cpu()
+def model_predictor(model: CoSeRNN) -> Callable:
+    """``fn(batch, ids)`` -> ``u_t (B, T_b, dim)`` of a padded batch on the CPU, in eval mode
+    without gradients: the model as an approach of ``evaluate.evaluate_all``."""
+
+    def fn(batch: UserSequences, ids=None) -> Tensor:
+        model.eval()
+        with torch.no_grad():
+            return model.embed(batch).float().cpu()
+
+    return fn
+
+
+def predict(model: CoSeRNN, seqs, batch_size: int = 512, sessions: Optional[Tensor] = None) -> Tensor:
+    """``u_t`` of every session, on the CPU, in ``seqs``' layout: ``(U, T, dim)`` for padded
+    ``UserSequences``, ``(S, dim)`` for flat ``SessionSequences`` (users in chunks of
+    ``batch_size``, of similar history length). ``sessions`` (a bool mask in that layout): only
+    those sessions' ``(N, dim)``, in order, so that memory is O(N + chunk)."""
+    from .evaluate import per_session
+
+    fn = model_predictor(model)
+    if sessions is None:
+        if isinstance(seqs, UserSequences):  # padded: in order, as it always was
+            out = torch.zeros(seqs.s_pos.shape)
+            for start in range(0, seqs.n_users, batch_size):
+                index = torch.arange(start, min(start + batch_size, seqs.n_users))
+                batch = seqs.select(index)
+                out[index, : batch.s_pos.shape[1]] = fn(batch)
+            return out
+        return per_session(seqs, fn, batch_size)
+    sessions = torch.as_tensor(sessions, dtype=torch.bool)
+    position = torch.full(sessions.shape, -1, dtype=torch.int64)
+    position[sessions] = torch.arange(int(sessions.sum()))
+    out = torch.zeros(int(sessions.sum()), model.config.dim)
+    for index in seqs.batch_indices(batch_size, None, buckets=True):
+        where = seqs.gather(position, index, -1)
+        if bool((where >= 0).any()):
+            u = fn(seqs.select(index))
+            out[where[where >= 0]] = u[where >= 0]
     return out
 
 
-def mean_cosine(model: CoSeRNN, seqs: UserSequences, split: int, batch_size: int = 512) -> float:
+def mean_cosine(model: CoSeRNN, seqs, split: int, batch_size: int = 512) -> float:
+    """Mean ``u_t . s+_t`` over the sessions of ``split`` with a played track (users in chunks
+    of similar history length)."""
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
-        for batch in seqs.batches(batch_size):
+        for batch in seqs.batches(batch_size, buckets=True):
             loss, n = cosine_loss(model.embed(batch), batch, split)
             total, count = total + float(loss), count + n
     return 1.0 - total / max(count, 1)

@@ -8,7 +8,7 @@ import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import torch
 import torch.distributed as dist
@@ -18,18 +18,36 @@ from seqrec_ext.threads import ThreadTuner
 
 from ..checkpoints import save_atomically
 from .model import CoSeRNN, CoSeRNNConfig, mean_cosine, training_candidates, training_objective
-from .sequences import VALID, UserSequences
+from .sequences import FEATURE_LAYOUT, VALID, SessionSequences, UserSequences
+
+# settings whose default changed: a checkpoint saved before they existed had these values
+LEGACY_SETTINGS = {"shared_input": False, "max_sessions": 0, "length_buckets": False}
+
+
+def _saved_config(payload: dict) -> dict:
+    """The checkpoint's settings, with the values of the time for those it predates."""
+    return {**LEGACY_SETTINGS, **payload["config"]}
 
 
 def save_checkpoint(path: str, config: CoSeRNNConfig, state: dict, **extra) -> None:
     """Atomically and durably (seqrec.checkpoints). ``state``: the model's weights
-    (``load_checkpoint`` rebuilds the model from them and ``config``)."""
-    save_atomically({"config": asdict(config), "state": state, **extra}, path)
+    (``load_checkpoint`` rebuilds the model from them and ``config``). The checkpoint records
+    the feature layout it was trained on (``features``, the prepared data's format)."""
+    save_atomically({"config": asdict(config), "state": state, "features": FEATURE_LAYOUT, **extra}, path)
+
+
+def _check_features(path: str, payload: dict) -> None:
+    if payload.get("features") != FEATURE_LAYOUT:
+        raise ValueError(
+            f"{path} was trained on the features of an older version (the previous session's track "
+            "count after the 10-track cap, the gap from its start); train it again"
+        )
 
 
 def load_checkpoint(path: str, device="cpu") -> tuple[CoSeRNN, dict]:
     payload = torch.load(path, map_location=device, weights_only=True)
-    model = CoSeRNN(CoSeRNNConfig(**payload["config"])).to(device)
+    _check_features(path, payload)
+    model = CoSeRNN(CoSeRNNConfig(**_saved_config(payload))).to(device)
     model.load_state_dict(payload["state"])
     return model, payload
 
@@ -44,7 +62,8 @@ def load_training_state(path: str, config: CoSeRNNConfig, checkpoint_extra: Opti
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if "training" not in payload:
         raise ValueError(f"{path} holds no training state to resume (only a model)")
-    saved = payload["config"]
+    _check_features(path, payload)
+    saved = _saved_config(payload)
     defaults = {f.name: f.default for f in fields(CoSeRNNConfig)}  # settings added after the run was saved
     changed = [k for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES and saved.get(k, defaults[k]) != v]
     if changed:
@@ -72,11 +91,11 @@ class _Embed(torch.nn.Module):
         return self.model.embed(batch)
 
 
-def _my_batches(seqs: UserSequences, batch_size: int, generator) -> list:
+def _my_batches(seqs, batch_size: int, generator, buckets: bool = False) -> list:
     """This process's batches of the epoch: every world-th of the shared random order (the same
     generator everywhere), as many in every process (DistributedDataParallel's collectives pair
     one backward with one backward), so at most world - 1 batches of an epoch are left out."""
-    batches = list(seqs.batch_indices(batch_size, generator))
+    batches = list(seqs.batch_indices(batch_size, generator, buckets))
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return batches
     world, rank = dist.get_world_size(), dist.get_rank()
@@ -86,10 +105,10 @@ def _my_batches(seqs: UserSequences, batch_size: int, generator) -> list:
 def _train_epoch(
     model,
     optimizer,
-    seqs: UserSequences,
+    seqs,
     config: CoSeRNNConfig,
     generator,
-    candidates,
+    candidates: bool,
     item_vectors,
     epoch: int,
     tuner: ThreadTuner,
@@ -101,11 +120,12 @@ def _train_epoch(
     total, count = 0.0, 0
     device_type = next(model.parameters()).device.type
     embed = embed or model.embed
-    for index in _my_batches(seqs, config.batch_size, generator):
+    for index in _my_batches(seqs, config.batch_size, generator, config.length_buckets):
         batch = seqs.select(index)
+        # the track loss's candidates: a batch holds its users' whole (capped) histories
+        rows = training_candidates(batch) if candidates else None
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
             u = embed(batch)
-            rows = None if candidates is None else candidates[index, : u.shape[1]]
             objective, loss, n = training_objective(u, batch, config.track_loss, rows, item_vectors)
         if n == 0:
             continue
@@ -177,7 +197,7 @@ class _RunState:
 
 
 def train(
-    seqs: UserSequences,
+    seqs: Union[UserSequences, SessionSequences],
     config: CoSeRNNConfig,
     *,
     device="cpu",
@@ -201,18 +221,21 @@ def train(
     ids): needed with ``config.track_loss``, which adds ``track_loss`` times the mean
     ``track_ranking_loss`` of the batch's sessions to its mean cosine loss. ``threads``: the
     intra-op thread count, or None to let a :class:`seqrec_ext.threads.ThreadTuner` pick it by
-    timing the steps."""
+    timing the steps. ``seqs``: flat ``SessionSequences`` or padded ``UserSequences``; each
+    user's last ``config.max_sessions`` sessions are used (training and validation), in batches
+    of users of similar history length with ``config.length_buckets``."""
     if resume and not save:
         raise ValueError("resume needs save: the checkpoint of the run to continue")
     if config.precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16, got {config.precision!r}")
     if not (math.isfinite(config.track_loss) and config.track_loss >= 0):
         raise ValueError(f"track_loss must be a finite weight >= 0, got {config.track_loss}")
-    candidates = None
-    if config.track_loss > 0:
+    candidates = config.track_loss > 0
+    if candidates:
         if item_vectors is None:
             raise ValueError("a track_loss needs the item vectors")
-        candidates, item_vectors = training_candidates(seqs), torch.as_tensor(item_vectors).to(device)
+        item_vectors = torch.as_tensor(item_vectors).to(device)
+    seqs = seqs.most_recent(config.max_sessions)
     torch.manual_seed(config.seed)
     model = CoSeRNN(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)

@@ -9,6 +9,8 @@ column (oracles excluded; for the mean ranks, lower is better).
 
     python bench/bench_cosernn_seeds.py [--data-seeds 0 1 2] [--model-seeds 0 1 2]
         [--synthetic-users 2000] [--max-epochs 10] [--train-args "--cell gru --hidden 200"]
+        [--keep FOLDER]
+    python bench/bench_cosernn_seeds.py --summarize FOLDER
 
 Small default scale (2,000 users, 10 epochs): a run takes minutes on two cores. Options the
 train command does not know are its business: ``--train-args`` is passed through as given.
@@ -123,7 +125,24 @@ def main() -> None:
     parser.add_argument(
         "--keep", default=None, help="folder for the prepared data and the results (default: a temporary one)"
     )
+    parser.add_argument(
+        "--summarize",
+        metavar="FOLDER",
+        help="run nothing: the summary of the results files a --keep folder holds (e.g. of runs split "
+        "over several processes)",
+    )
     args = parser.parse_args()
+    if args.summarize:
+        names = sorted(n for n in os.listdir(args.summarize) if n.startswith("results-data") and n.endswith(".md"))
+        if not names:
+            raise SystemExit(f"{args.summarize}: no results-data*.md files")
+        runs = []
+        for name in names:
+            with open(os.path.join(args.summarize, name), encoding="utf-8") as f:
+                runs.append(parse_table(f.read()))
+        print(f"{len(runs)} runs ({', '.join(names)}): mean ± std (min–max)\n")
+        print(summary(runs))
+        return
     print(run_facts(torch.device("cpu"), len(args.data_seeds) * len(args.model_seeds)))
     extra = shlex.split(args.train_args)
     runs: List[Dict[str, Dict[str, float]]] = []

@@ -284,9 +284,12 @@ LEARNED_OPTIONS = {"jodie": "JODIE", "rrn": "RRN", "latent-cross": "Latent Cross
 
 def _train_learned_baselines(args, seqs, log) -> dict:
     """The learned baselines --learned-baselines asks for, each trained as CoSeRNN was (the same
-    epochs, patience, batch size, learning rate, seed and device), by their table names."""
+    epochs, patience, batch size, learning rate, seed, device and --threads), by their table
+    names."""
     from .learned_baselines import train_learned_baseline
 
+    if args.learned_baselines and args.threads:
+        torch.set_num_threads(args.threads)
     learned = {}
     for option in dict.fromkeys(args.learned_baselines or []):
         name = LEARNED_OPTIONS[option]

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 
@@ -77,10 +77,16 @@ def best_baseline(rows: Dict[str, Dict[str, float]], column: str) -> float:
     return min(baselines) if column.startswith(LOWER_IS_BETTER) else max(baselines)
 
 
-def summary(runs: List[Dict[str, Dict[str, float]]]) -> str:
-    """Markdown: mean ± std (min–max) per approach and column, and the CoSeRNN win counts."""
+def summary(runs: List[Dict[str, Dict[str, float]]], only: Optional[List[str]] = None, brief: bool = False) -> str:
+    """Markdown: mean ± std (min–max; ``brief``: without) per approach and column (``only``: these
+    columns), and the CoSeRNN win counts."""
     names = list(dict.fromkeys(name for r in runs for name in r))
     columns = list(dict.fromkeys(c for r in runs for row in r.values() for c in row))
+    if only:
+        unknown = [c for c in only if c not in columns]
+        if unknown:
+            raise SystemExit(f"no column {', '.join(unknown)}; the columns are: {', '.join(columns)}")
+        columns = list(only)
     lines = ["| Model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for name in names:
         cells = []
@@ -91,9 +97,8 @@ def summary(runs: List[Dict[str, Dict[str, float]]]) -> str:
                 continue
             digits = 3 if c.startswith(LOWER_IS_BETTER) else 4
             std = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(
-                f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
-            )
+            cell = f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+            cells.append(cell if brief else f"{cell} ({min(values):.{digits}f}–{max(values):.{digits}f})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for name in [n for n in names if n.startswith("CoSeRNN")]:
         cells = []
@@ -125,6 +130,8 @@ def main() -> None:
     parser.add_argument(
         "--keep", default=None, help="folder for the prepared data and the results (default: a temporary one)"
     )
+    parser.add_argument("--columns", nargs="+", metavar="COLUMN", help="summarise only these columns")
+    parser.add_argument("--brief", action="store_true", help="mean ± std only, without the min–max")
     parser.add_argument(
         "--summarize",
         metavar="FOLDER",
@@ -141,7 +148,7 @@ def main() -> None:
             with open(os.path.join(args.summarize, name), encoding="utf-8") as f:
                 runs.append(parse_table(f.read()))
         print(f"{len(runs)} runs ({', '.join(names)}): mean ± std (min–max)\n")
-        print(summary(runs))
+        print(summary(runs, args.columns, args.brief))
         return
     print(run_facts(torch.device("cpu"), len(args.data_seeds) * len(args.model_seeds)))
     extra = shlex.split(args.train_args)
@@ -184,7 +191,7 @@ def main() -> None:
         f"\n{len(runs)} runs ({len(args.data_seeds)} logs x {len(args.model_seeds)} model seeds, "
         f"{args.synthetic_users} users, at most {args.max_epochs} epochs): mean ± std (min–max)\n"
     )
-    print(summary(runs))
+    print(summary(runs, args.columns, args.brief))
 
 
 if __name__ == "__main__":

@@ -97,6 +97,21 @@ def _rarity(shares: np.ndarray) -> np.ndarray:
     return np.log(shares.max() / shares)
 
 
+def _log_of(cols: dict) -> ListeningLog:
+    """The log of the generated streams ``cols`` (per field, a list of arrays), ordered by user
+    and time."""
+    c = {k: np.concatenate(v) for k, v in cols.items()}
+    order = np.lexsort((c["times"], c["users"]))
+    return ListeningLog(
+        users=c["users"][order].astype(np.int64),
+        items=c["items"][order].astype(np.int64),
+        times=c["times"][order].astype(np.float64),
+        skipped=c["skipped"][order].astype(bool),
+        devices=c["devices"][order].astype(np.int64),
+        sources=c["sources"][order].astype(np.int64),
+    )
+
+
 def synthetic_listening(
     n_users: int = 10000,
     n_items: int = 3000,
@@ -276,17 +291,7 @@ def synthetic_listening(
             ("sources", np.broadcast_to(src[:, None], picked.shape)),
         ):
             cols[name].append(value[taken])
-    c = {k: np.concatenate(v) for k, v in cols.items()}
-    order = np.lexsort((c["times"], c["users"]))
-    log = ListeningLog(
-        users=c["users"][order].astype(np.int64),
-        items=c["items"][order].astype(np.int64),
-        times=c["times"][order].astype(np.float64),
-        skipped=c["skipped"][order].astype(bool),
-        devices=c["devices"][order].astype(np.int64),
-        sources=c["sources"][order].astype(np.int64),
-    )
-    return log, item_vectors.astype(np.float32)
+    return _log_of(cols), item_vectors.astype(np.float32)
 
 
 def strong_context_listening(
@@ -389,14 +394,4 @@ def strong_context_listening(
             ("sources", np.broadcast_to(sources[a, k][:, None], picked.shape)),
         ):
             cols[name].append(value[taken])
-    c = {k: np.concatenate(v) for k, v in cols.items()}
-    order = np.lexsort((c["times"], c["users"]))
-    log = ListeningLog(
-        users=c["users"][order].astype(np.int64),
-        items=c["items"][order].astype(np.int64),
-        times=c["times"][order].astype(np.float64),
-        skipped=c["skipped"][order].astype(bool),
-        devices=c["devices"][order].astype(np.int64),
-        sources=c["sources"][order].astype(np.int64),
-    )
-    return log, item_vectors.astype(np.float32)
+    return _log_of(cols), item_vectors.astype(np.float32)

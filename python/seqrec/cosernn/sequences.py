@@ -538,30 +538,10 @@ def build_session_sequences(
     )
 
 
-def build_user_sequences(
-    sessions: ListeningSessions,
-    item_vectors: np.ndarray,
-    item_ids: np.ndarray,
-    *,
-    n_devices: int,
-    n_sources: int,
-    test_days: float,
-    valid_days: float,
-    source: str = "listening log",
-) -> UserSequences:
-    """``build_session_sequences`` with float32 vectors, padded to the longest history: the
-    ``UserSequences`` of a small data set (``(U, T, ...)`` tensors)."""
-    return build_session_sequences(
-        sessions,
-        item_vectors,
-        item_ids,
-        n_devices=n_devices,
-        n_sources=n_sources,
-        test_days=test_days,
-        valid_days=valid_days,
-        source=source,
-        vector_dtype="float32",
-    ).padded()
+def build_user_sequences(sessions: ListeningSessions, item_vectors: np.ndarray, item_ids: np.ndarray, **options):
+    """``build_session_sequences`` (the same keyword options) with float32 vectors, padded to the
+    longest history: the ``UserSequences`` of a small data set (``(U, T, ...)`` tensors)."""
+    return build_session_sequences(sessions, item_vectors, item_ids, vector_dtype="float32", **options).padded()
 
 
 def feature_groups(n_devices: int, n_sources: int) -> dict:

@@ -97,6 +97,38 @@ def _rarity(shares: np.ndarray) -> np.ndarray:
     return np.log(shares.max() / shares)
 
 
+def _item_space(rng: np.random.Generator, n_items: int, n_topics: int, dim: int, item_spread: float):
+    """(topic centres, unit item vectors around them, Zipf(1) log-popularity in random order)."""
+    topics = _unit(rng.standard_normal((n_topics, dim)))
+    item_topic = rng.integers(0, n_topics, n_items)
+    item_vectors = _unit(topics[item_topic] + item_spread * rng.standard_normal((n_items, dim)) * (1.0 / np.sqrt(dim)))
+    log_pop = -1.0 * np.log(np.arange(1, n_items + 1))[rng.permutation(n_items)]
+    return topics, item_vectors, log_pop
+
+
+def _draw_tracks(rng: np.random.Generator, cos: np.ndarray, prior: np.ndarray, sharpness: float, n, max_length: int):
+    """Each row's session: Gumbel top-k, ``n`` distinct tracks drawn with probability ∝
+    exp(prior + sharpness * cos) (``cos (A, items)``), in random order, padded to ``max_length``.
+    Returns (picked ``(A, max_length)``, taken: the real slots, the picked tracks' cosines)."""
+    with np.errstate(divide="ignore"):  # a uniform draw of exactly 0 gives a key of -inf
+        gumbel = -np.log(-np.log(rng.random(cos.shape, dtype=np.float32)))
+    keys = prior + sharpness * cos + gumbel
+    top = torch.from_numpy(keys).topk(max_length, dim=1).indices.numpy()  # by decreasing key
+    taken = np.arange(max_length)[None] < n[:, None]
+    shuffle = np.argsort(np.where(taken, rng.random(top.shape), 2.0), axis=1)
+    picked = np.take_along_axis(top, shuffle, 1)
+    return picked, taken, np.take_along_axis(cos, picked, 1)
+
+
+def _add_streams(cols: dict, taken, users, picked, times, skipped, devices, sources) -> None:
+    """Appends one session per row (``users``, ``devices``, ``sources``: one per row; the rest
+    per slot) to the stream columns ``cols``, the slots of ``taken`` only."""
+    per_row = [np.broadcast_to(x[:, None], picked.shape) for x in (users, devices, sources)]
+    fields = ("users", "items", "times", "skipped", "devices", "sources")
+    for name, value in zip(fields, (per_row[0], picked, times, skipped, per_row[1], per_row[2])):
+        cols[name].append(value[taken])
+
+
 def _log_of(cols: dict) -> ListeningLog:
     """The log of the generated streams ``cols`` (per field, a list of arrays), ordered by user
     and time."""
@@ -163,10 +195,7 @@ def synthetic_listening(
     rng = np.random.default_rng(seed)
     U = n_users
     noise_dim = 1.0 / np.sqrt(dim)
-    topics = _unit(rng.standard_normal((n_topics, dim)))
-    item_topic = rng.integers(0, n_topics, n_items)
-    item_vectors = _unit(topics[item_topic] + item_spread * rng.standard_normal((n_items, dim)) * noise_dim)
-    log_pop = -1.0 * np.log(np.arange(1, n_items + 1))[rng.permutation(n_items)]  # Zipf(1) popularity
+    topics, item_vectors, log_pop = _item_space(rng, n_items, n_topics, dim, item_spread)
     log_pop -= log_pop.mean()
 
     time_p = _shares(TIME_SHARES, 6)
@@ -259,17 +288,10 @@ def synthetic_listening(
             + (spread[:, None] * m[:, 3:4]) * rng.standard_normal((n_a, dim)) * noise_dim
         )
         cos = intent[a].astype(np.float32) @ vectors32.T
-        # Gumbel top-k: `lengths` distinct tracks drawn by popularity x exp(sharpness * cos), in random order
-        with np.errstate(divide="ignore"):  # a uniform draw of exactly 0 gives a key of -inf
-            gumbel = -np.log(-np.log(rng.random(cos.shape, dtype=np.float32)))
-        # rarer contexts: more noise and less weight on the charts' favourites (more diverse)
-        keys = (m[:, 4] / rare)[:, None].astype(np.float32) * log_pop32 + sharpness * cos + gumbel
-        top = torch.from_numpy(keys).topk(max_length, dim=1).indices.numpy()  # by decreasing key
         n = lengths[a, k]
-        taken = np.arange(max_length)[None] < n[:, None]
-        shuffle = np.argsort(np.where(taken, rng.random(top.shape), 2.0), axis=1)
-        picked = np.take_along_axis(top, shuffle, 1)
-        c = np.take_along_axis(cos, picked, 1)
+        # rarer contexts: more noise and less weight on the charts' favourites (more diverse)
+        prior = (m[:, 4] / rare)[:, None].astype(np.float32) * log_pop32
+        picked, taken, c = _draw_tracks(rng, cos, prior, sharpness, n, max_length)
         c_taste = vectors32[picked] @ taste[a].astype(np.float32)[:, :, None]
         c_taste = c_taste[..., 0]
         centre = c[taken].mean() if skip_bias is None else skip_bias
@@ -281,16 +303,7 @@ def synthetic_listening(
         skipped = rng.random(picked.shape) < 1.0 / (1.0 + np.exp(-logit))
         times = EPOCH_MONDAY + start[:, None] + 180.0 * np.arange(max_length)[None]
         previous_end[a] = start + 180.0 * n
-        user = np.broadcast_to(a[:, None], picked.shape)
-        for name, value in (
-            ("users", user),
-            ("items", picked),
-            ("times", times),
-            ("skipped", skipped),
-            ("devices", np.broadcast_to(dev[:, None], picked.shape)),
-            ("sources", np.broadcast_to(src[:, None], picked.shape)),
-        ):
-            cols[name].append(value[taken])
+        _add_streams(cols, taken, a, picked, times, skipped, dev, src)
     return _log_of(cols), item_vectors.astype(np.float32)
 
 
@@ -324,10 +337,7 @@ def strong_context_listening(
         raise ValueError(f"strong_context_listening: need days >= 1, n_users >= 1, n_items >= {max_length}")
     rng = np.random.default_rng(seed)
     U = n_users
-    topics = _unit(rng.standard_normal((n_topics, dim)))
-    item_topic = rng.integers(0, n_topics, n_items)
-    item_vectors = _unit(topics[item_topic] + item_spread * rng.standard_normal((n_items, dim)) / np.sqrt(dim))
-    log_pop = -1.0 * np.log(np.arange(1, n_items + 1))[rng.permutation(n_items)]  # Zipf(1) popularity
+    topics, item_vectors, log_pop = _item_space(rng, n_items, n_topics, dim, item_spread)
     n_contexts = 4 * n_devices
     shared_offsets = topics[rng.integers(0, n_topics, n_contexts)]  # what a context means to everyone
 
@@ -370,28 +380,11 @@ def strong_context_listening(
             + noise * rng.standard_normal((len(a), dim)) / np.sqrt(dim)
         )
         cos = intent[a].astype(np.float32) @ vectors32.T
-        # Gumbel top-k: `lengths` distinct tracks drawn by popularity x exp(sharpness * cos), in random order
-        with np.errstate(divide="ignore"):  # a uniform draw of exactly 0 gives a key of -inf
-            gumbel = -np.log(-np.log(rng.random(cos.shape, dtype=np.float32)))
-        keys = log_pop32 + sharpness * cos + gumbel
-        top = torch.from_numpy(keys).topk(max_length, dim=1).indices.numpy()  # by decreasing key
         n = lengths[a, k]
-        taken = np.arange(max_length)[None] < n[:, None]
-        shuffle = np.argsort(np.where(taken, rng.random(top.shape), 2.0), axis=1)
-        picked = np.take_along_axis(top, shuffle, 1)
-        c = np.take_along_axis(cos, picked, 1)
+        picked, taken, c = _draw_tracks(rng, cos, log_pop32, sharpness, n, max_length)
         p_skip = 1.0 / (1.0 + np.exp(10.0 * (c - skip_bias)))
         skipped = rng.random(picked.shape) < p_skip
         times = EPOCH_MONDAY + start[:, None] + 180.0 * np.arange(max_length)[None]
         previous_end[a] = start + 180.0 * n
-        user = np.broadcast_to(a[:, None], picked.shape)
-        for name, value in (
-            ("users", user),
-            ("items", picked),
-            ("times", times),
-            ("skipped", skipped),
-            ("devices", np.broadcast_to(devices[a, k][:, None], picked.shape)),
-            ("sources", np.broadcast_to(sources[a, k][:, None], picked.shape)),
-        ):
-            cols[name].append(value[taken])
+        _add_streams(cols, taken, a, picked, times, skipped, devices[a, k], sources[a, k])
     return _log_of(cols), item_vectors.astype(np.float32)

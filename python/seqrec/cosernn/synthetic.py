@@ -106,13 +106,35 @@ def _item_space(rng: np.random.Generator, n_items: int, n_topics: int, dim: int,
     return topics, item_vectors, log_pop
 
 
-def _draw_tracks(rng: np.random.Generator, cos: np.ndarray, prior: np.ndarray, sharpness: float, n, max_length: int):
+class _Scratch:
+    """Reused float32 buffers for the generators' per-step ``(users, items)`` arrays: fresh
+    arrays of that size are page-faulted in at each step, which took most of the generator's
+    time. The values computed in them are the same as with fresh arrays."""
+
+    def __init__(self):
+        self._buffers = {}
+
+    def get(self, name: str, shape: tuple) -> np.ndarray:
+        size = int(np.prod(shape))
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(size, dtype=np.float32)
+        return buffer[:size].reshape(shape)
+
+
+def _draw_tracks(
+    rng: np.random.Generator, cos: np.ndarray, prior: np.ndarray, sharpness: float, n, max_length: int, scratch
+):
     """Each row's session: Gumbel top-k, ``n`` distinct tracks drawn with probability ∝
     exp(prior + sharpness * cos) (``cos (A, items)``), in random order, padded to ``max_length``.
     Returns (picked ``(A, max_length)``, taken: the real slots, the picked tracks' cosines)."""
+    keys = rng.random(dtype=np.float32, out=scratch.get("keys", cos.shape))
     with np.errstate(divide="ignore"):  # a uniform draw of exactly 0 gives a key of -inf
-        gumbel = -np.log(-np.log(rng.random(cos.shape, dtype=np.float32)))
-    keys = prior + sharpness * cos + gumbel
+        for op in (np.log, np.negative, np.log, np.negative):  # Gumbel noise: -log(-log(u))
+            op(keys, out=keys)
+    base = np.multiply(cos, np.float32(sharpness), out=scratch.get("base", cos.shape))
+    np.add(prior, base, out=base)
+    keys = np.add(base, keys, out=keys)  # prior + sharpness * cos + noise
     top = torch.from_numpy(keys).topk(max_length, dim=1).indices.numpy()  # by decreasing key
     taken = np.arange(max_length)[None] < n[:, None]
     shuffle = np.argsort(np.where(taken, rng.random(top.shape), 2.0), axis=1)
@@ -258,6 +280,7 @@ def synthetic_listening(
     source = fresh_sources[:, 0].copy()
     vectors32, log_pop32 = item_vectors.astype(np.float32), log_pop.astype(np.float32)
     previous_end = np.full(U, -np.inf)
+    scratch = _Scratch()
     rows = np.arange(U)
     cols = {k: [] for k in ("users", "items", "times", "skipped", "devices", "sources")}
     skip_base = np.log(skip_rate / (1.0 - skip_rate))
@@ -287,11 +310,13 @@ def synthetic_listening(
             + m[:, 2:3] * charts[week]
             + (spread[:, None] * m[:, 3:4]) * rng.standard_normal((n_a, dim)) * noise_dim
         )
-        cos = intent[a].astype(np.float32) @ vectors32.T
+        cos = np.matmul(intent[a].astype(np.float32), vectors32.T, out=scratch.get("cos", (n_a, n_items)))
         n = lengths[a, k]
         # rarer contexts: more noise and less weight on the charts' favourites (more diverse)
-        prior = (m[:, 4] / rare)[:, None].astype(np.float32) * log_pop32
-        picked, taken, c = _draw_tracks(rng, cos, prior, sharpness, n, max_length)
+        prior = np.multiply(
+            (m[:, 4] / rare)[:, None].astype(np.float32), log_pop32, out=scratch.get("prior", cos.shape)
+        )
+        picked, taken, c = _draw_tracks(rng, cos, prior, sharpness, n, max_length, scratch)
         c_taste = vectors32[picked] @ taste[a].astype(np.float32)[:, :, None]
         c_taste = c_taste[..., 0]
         centre = c[taken].mean() if skip_bias is None else skip_bias
@@ -365,6 +390,7 @@ def strong_context_listening(
     intent = taste.copy()
     vectors32, log_pop32 = item_vectors.astype(np.float32), log_pop.astype(np.float32)
     previous_end = np.full(U, -np.inf)
+    scratch = _Scratch()
     rows = np.arange(U)
     cols = {k: [] for k in ("users", "items", "times", "skipped", "devices", "sources")}
     for k in range(K):
@@ -379,9 +405,9 @@ def strong_context_listening(
             + recency * intent[a]
             + noise * rng.standard_normal((len(a), dim)) / np.sqrt(dim)
         )
-        cos = intent[a].astype(np.float32) @ vectors32.T
+        cos = np.matmul(intent[a].astype(np.float32), vectors32.T, out=scratch.get("cos", (len(a), n_items)))
         n = lengths[a, k]
-        picked, taken, c = _draw_tracks(rng, cos, log_pop32, sharpness, n, max_length)
+        picked, taken, c = _draw_tracks(rng, cos, log_pop32, sharpness, n, max_length, scratch)
         p_skip = 1.0 / (1.0 + np.exp(10.0 * (c - skip_bias)))
         skipped = rng.random(picked.shape) < p_skip
         times = EPOCH_MONDAY + start[:, None] + 180.0 * np.arange(max_length)[None]

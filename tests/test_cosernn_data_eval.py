@@ -316,6 +316,9 @@ def test_user_sequences_features_and_context():
     # context = time of day (six parts) * n_devices + device: F Sun 01:00 and E Sat 05:00 are
     # night (5), A 09:00 morning (1), B 13:30 afternoon (2), D 23:00 late evening (4)
     assert seqs.context.tolist() == [[5 * 3 + 1, 5 * 3 + 0, -1], [1 * 3 + 2, 2 * 3 + 0, 4 * 3 + 1]]
+    # each session's own stream source z_t (its first stream's; the model's optional input):
+    # E 0, F 1; A 1, B 0, D 1; -1 on padding
+    assert seqs.source.tolist() == [[0, 1, -1], [1, 0, 1]]
 
 
 def test_time_of_day_is_the_papers_six_parts():
@@ -425,6 +428,7 @@ def make_seqs(s_pos, items=None, skipped=None, context=None):
         s_neg=torch.zeros(U, T, d),
         features=torch.zeros(U, T, 1),
         context=ctx,
+        source=torch.where(split == PAD, -1, 0),
         items=it,
         skipped=sk,
         starts=torch.zeros(U, T, dtype=torch.float64),
@@ -900,13 +904,26 @@ def test_prepared_files_round_trip_and_older_formats_are_refused(tmp_path):
     save_prepared(path, seqs, n_devices=3)
     back, meta = load_prepared(path)
     assert meta["n_devices"] == 3 and isinstance(back, SessionSequences)
-    for name in ("offsets", "s_all", "s_pos", "s_neg", "items", "skipped", "starts", "split", "context", "features"):
+    names = (
+        "offsets",
+        "s_all",
+        "s_pos",
+        "s_neg",
+        "items",
+        "skipped",
+        "starts",
+        "split",
+        "context",
+        "source",
+        "features",
+    )
+    for name in names:
         assert torch.equal(getattr(back, name), getattr(seqs, name)), name
     assert np.array_equal(back.users, seqs.users) and back.s_pos.dtype == torch.float16
     with pytest.raises(TypeError, match="SessionSequences"):
         save_prepared(path, build(), n_devices=3)  # the padded form is not what files hold
     payload = torch.load(path, weights_only=True)
-    for older in ("seqrec-cosernn-prepared/1", "seqrec-cosernn-prepared/2"):
+    for older in ("seqrec-cosernn-prepared/1", "seqrec-cosernn-prepared/2", "seqrec-cosernn-prepared/3"):
         payload["format"] = older
         torch.save(payload, path)
         with pytest.raises(ValueError, match="older version .*run 'seqrec cosernn prepare' again"):

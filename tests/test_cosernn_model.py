@@ -711,6 +711,60 @@ def test_pathway_ablations(ablation, no_gradient, modules):
         )
 
 
+def test_current_source_is_an_input_only_when_asked():
+    """Table 3's hypothetical scenario: the session's own stream source z_t is a one-hot input of
+    the pathways at step t; it changes u_t (and later steps, through the recurrence), never an
+    earlier one; without the setting it is ignored."""
+    torch.manual_seed(0)
+    x, s_all, s_pos, s_neg = (a.double() for a in _inputs())
+    lengths = torch.full((4,), 6)
+    source = torch.randint(0, 3, (4, 6), generator=torch.Generator().manual_seed(2))
+    changed = source.clone()
+    changed[:, 3] = (changed[:, 3] + 1) % 3
+    model = CoSeRNN(CoSeRNNConfig(current_source=True, **SMALL)).double()
+    assert model.input_mlp[0].in_features == feature_size(2, 3) + 40 + 3
+    u = model(x, s_all, s_pos, s_neg, lengths, source=source)
+    v = model(x, s_all, s_pos, s_neg, lengths, source=changed)
+    torch.testing.assert_close(v[:, :3], u[:, :3], rtol=0, atol=0)
+    assert (v[:, 3] - u[:, 3]).abs().max() > 1e-6
+    # the one-hot's weights: the first layer's three columns after the features (then s_{t-1})
+    n = feature_size(2, 3)
+    with torch.no_grad():
+        model.input_mlp[0].weight[:, n : n + 3] = 0
+    torch.testing.assert_close(
+        model(x, s_all, s_pos, s_neg, lengths, source=source), model(x, s_all, s_pos, s_neg, lengths, source=changed)
+    )
+    with pytest.raises(ValueError, match="stream source"):
+        model(x, s_all, s_pos, s_neg, lengths)
+    plain = CoSeRNN(CoSeRNNConfig(**SMALL)).double()
+    torch.testing.assert_close(
+        plain(x, s_all, s_pos, s_neg, lengths, source=source), plain(x, s_all, s_pos, s_neg, lengths, source=changed)
+    )
+    assert CoSeRNN(CoSeRNNConfig(current_source=True, **SMALL)).describe() == "lstm, with current source"
+
+
+def test_all_tracks_pathway_is_a_third_pathway():
+    """Table 4's last variant: a pathway over s_{t-1} of all tracks beside the played and skipped
+    ones, its output combined with theirs (o-_t, o+_t, o_all_t)."""
+    torch.manual_seed(0)
+    model = CoSeRNN(CoSeRNNConfig(all_tracks_pathway=True, ablate="long-term", **SMALL)).double()
+    assert {"rnn_pos", "rnn_neg", "rnn_all"} <= {n.split(".")[0] for n, _ in model.named_parameters()}
+    assert model.combine[0].in_features == 3 * 12
+    x, s_all, s_pos, s_neg = (a.double() for a in _inputs())
+    gx, g_all, g_pos, g_neg = _grad_of_inputs(model, x, s_all, s_pos, s_neg)
+    assert all(g.abs().max() > 0 for g in (g_all, g_pos, g_neg))  # s_all only reaches u through the pathway
+    previous = {k: F.pad(v, (0, 0, 1, 0))[:, :-1] for k, v in (("pos", s_pos), ("neg", s_neg), ("all", s_all))}
+    outputs = [
+        getattr(model, f"rnn_{p}")(model.input_mlp(torch.cat([x, previous[p]], -1)), None)
+        for p in ("neg", "pos", "all")
+    ]
+    expected = F.normalize(model.to_embedding(model.combine(torch.cat(outputs, -1))), dim=-1)
+    torch.testing.assert_close(model(x, s_all, s_pos, s_neg, torch.full((4,), 6)), expected)
+    with pytest.raises(ValueError, match="split"):
+        CoSeRNNConfig(n_devices=1, n_sources=1, all_tracks_pathway=True, ablate="split")
+    assert model.describe() == "lstm, without long-term, all-tracks pathway"
+
+
 def test_ablation_names_and_combinations():
     assert normalise_ablations("long-term, context") == "context,long-term"  # the canonical order
     assert normalise_ablations(["last-stats"]) == "last-count,last-gap,last-source"
@@ -825,3 +879,9 @@ def test_cli_ablations_eval_split_and_per_context(tmp_path, capsys):
     per_context = out[out.index("Per context (test period") :].splitlines()
     assert any(line.startswith("| Context | Sessions | Cosine | vs best baseline |") for line in per_context)
     assert sum(line.startswith(("| afternoon |", "| evening |", "| device 0 |")) for line in per_context) == 3
+    # the paper's two additions (Tables 3 and 4), recorded in the checkpoint
+    added = tmp_path / "added.pt"
+    assert main([*train_cmd, "--current-source", "--all-tracks-pathway", "--save", str(added)]) == 0
+    assert "| CoSeRNN (lstm, with current source, all-tracks pathway) |" in capsys.readouterr().out
+    config = load_checkpoint(str(added))[0].config
+    assert config.current_source and config.all_tracks_pathway

@@ -249,6 +249,7 @@ def test_vectorised_recent_tracks_against_a_plain_loop():
         s_neg=torch.zeros(U, T, 2),
         features=torch.zeros(U, T, 1),
         context=torch.zeros(U, T, dtype=torch.int64),
+        source=torch.zeros(U, T, dtype=torch.int64),
         items=items,
         skipped=torch.zeros(U, T, M, dtype=torch.bool),
         starts=torch.zeros(U, T, dtype=torch.float64),

@@ -407,6 +407,18 @@ def add_parser(models) -> None:
         + "; "
         + "; ".join(f"{k}: {', '.join(v)}" for k, v in ABLATION_ALIASES.items()),
     )
+    t.add_argument(
+        "--current-source",
+        action="store_true",
+        help="give the model the current session's stream source z_t (the paper's hypothetical scenario, "
+        "Table 3: part of the session's intent known before recommending)",
+    )
+    t.add_argument(
+        "--all-tracks-pathway",
+        action="store_true",
+        help="a third recurrent pathway over all of the previous session's tracks beside the played and "
+        "skipped ones (the paper's Table 4)",
+    )
     t.add_argument("--hidden", type=int, default=d.hidden, help="recurrent layer size (paper: 100-400)")
     t.add_argument("--fc", type=int, default=d.fc, help="fully connected layer size (paper: 200)")
     t.add_argument("--learning-rate", type=float, default=d.learning_rate)

@@ -34,7 +34,11 @@ from the pathways' inputs (the first layer of the input transformation has no we
 them); the pathway variants ``skipped-pathway`` (played tracks only), ``played-pathway``
 (skipped tracks only) and ``split`` (one pathway over s_{t-1} of all tracks, no played /
 skipped partition) change the recurrent pathways; ``long-term`` drops the long-term embedding
-and its attention (``u_t = normalise(u^_t)``).
+and its attention (``u_t = normalise(u^_t)``). The paper's two additions, off by default:
+``current_source`` gives the pathways the current session's stream source ``z_t`` as an input
+(Table 3's hypothetical scenario: part of the session's intent known before recommending), and
+``all_tracks_pathway`` adds a third pathway over ``s_{t-1}`` of all tracks beside the played and
+skipped ones (Table 4's last variant; the combining MLP reads the three outputs).
 """
 
 from __future__ import annotations
@@ -115,6 +119,10 @@ class CoSeRNNConfig:
     shared_input: bool = True
     # the paper's ablations (section 6.4), comma-separated names of ``ABLATIONS``; "" = none
     ablate: str = ""
+    # the paper's additions (section 6.4): the current session's stream source z_t as an input
+    # (Table 3's hypothetical scenario), a third pathway over all tracks (Table 4)
+    current_source: bool = False
+    all_tracks_pathway: bool = False
     learning_rate: float = 5e-4
     batch_size: int = 64  # users per batch (the paper's 256 was for 200k users)
     max_epochs: int = 50
@@ -137,6 +145,11 @@ class CoSeRNNConfig:
 
     def __post_init__(self):
         self.ablate = normalise_ablations(self.ablate)
+        if self.all_tracks_pathway and "split" in self.ablations:
+            raise ValueError(
+                "all_tracks_pathway adds a pathway over all tracks beside the played and skipped ones: "
+                "with the 'split' ablation that is already the only pathway"
+            )
         if self.max_sessions < 0:
             raise ValueError(f"max_sessions must be >= 0 (0: all), got {self.max_sessions}")
         if self.context_memory and {"long-term", "context"} & set(self.ablations):
@@ -155,9 +168,10 @@ class CoSeRNNConfig:
         ``all`` (s)."""
         if "split" in self.ablations:
             return ("all",)
-        return tuple(
+        kept = tuple(
             p for p, gone in (("pos", "played-pathway"), ("neg", "skipped-pathway")) if gone not in self.ablations
         )
+        return kept + ("all",) if self.all_tracks_pathway else kept
 
     def kept_features(self) -> list:
         """The indices of the feature columns the pathways read (all but the ablated groups)."""
@@ -240,6 +254,7 @@ class CoSeRNN(nn.Module):
         else:
             self.feature_index = None
         n_in = len(kept) + (config.dim if self.uses_last_embeddings else 0)
+        n_in += config.n_sources if config.current_source else 0
         rnn = FusedGRU if config.cell == "gru" else LSTMLayer
         if config.shared_input:
             self.input_mlp = _mlp(n_in, config.fc)
@@ -261,11 +276,19 @@ class CoSeRNN(nn.Module):
         s_neg: Tensor,
         lengths: Tensor,
         context: Optional[Tensor] = None,
+        source: Optional[Tensor] = None,
     ) -> Tensor:
         """User embeddings ``u_t`` ``(B, T, dim)`` for every session of every user in the batch.
-        ``context (B, T)``: the sessions' context ids, needed with ``config.context_memory``."""
+        ``context (B, T)``: the sessions' context ids, needed with ``config.context_memory``;
+        ``source (B, T)``: their own stream sources z_t (-1 on padding), needed with
+        ``config.current_source``."""
         if self.feature_index is not None:
             features = features.index_select(-1, self.feature_index)
+        if self.config.current_source:
+            if source is None:
+                raise ValueError("a CoSeRNN with current_source needs the sessions' stream source")
+            z = F.one_hot(source.clamp(min=0), self.config.n_sources) * (source >= 0)[..., None]
+            features = torch.cat([features, z.to(features.dtype)], -1)
         sessions = {"pos": s_pos, "neg": s_neg, "all": s_all}
         outputs = {}
         for p in self.config.pathways:
@@ -298,6 +321,7 @@ class CoSeRNN(nn.Module):
             batch.s_neg.to(device),
             batch.lengths.to(device),
             batch.context.to(device),
+            batch.source.to(device),
         )
 
     def describe(self) -> str:
@@ -309,6 +333,10 @@ class CoSeRNN(nn.Module):
             parts.append("separate input MLPs")
         if c.ablate:
             parts.append("without " + " + ".join(c.ablations))
+        if c.current_source:
+            parts.append("with current source")
+        if c.all_tracks_pathway:
+            parts.append("all-tracks pathway")
         if c.context_memory:
             parts.append("context memory")
         if c.track_loss:

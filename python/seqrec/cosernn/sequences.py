@@ -95,6 +95,7 @@ class UserSequences:
     s_neg: Tensor  # (U, T, d)
     features: Tensor  # (U, T, F) float32: context and previous-session features, without s+- of t-1
     context: Tensor  # (U, T) int64: time of day (6 parts) x device (``context_ids``), -1 on padding
+    source: Tensor  # (U, T) int64: the session's own stream source z_t, -1 on padding
     items: Tensor  # (U, T, max_items) int64 dense ids, -1 = padding
     skipped: Tensor  # (U, T, max_items) bool
     starts: Tensor  # (U, T) float64
@@ -249,6 +250,7 @@ class SessionSequences:
     last_gap: Tensor  # (S,) float32: Delta_t
     has_last: Tensor  # (S,) bool
     context: Tensor  # (S,) int16: ``context_ids``
+    source: Tensor  # (S,) int8: the session's own stream source z_t
     items: Tensor  # (S, max_items) int32 dense ids, -1 = padding
     skipped: Tensor  # (S, max_items) bool
     starts: Tensor  # (S,) float64
@@ -269,6 +271,7 @@ class SessionSequences:
         "last_gap",
         "has_last",
         "context",
+        "source",
         "items",
         "skipped",
         "starts",
@@ -349,6 +352,7 @@ class SessionSequences:
             s_neg=pad(self.s_neg, 0, torch.float32),
             features=self._features(rows) * real[..., None],
             context=pad(self.context, -1, torch.int64),
+            source=pad(self.source, -1, torch.int64),
             items=pad(self.items, -1, torch.int64),
             skipped=pad(self.skipped, False),
             starts=pad(self.starts, 0.0),
@@ -529,6 +533,7 @@ def build_session_sequences(
         last_gap=col(gap, np.float32),
         has_last=torch.from_numpy(~first),
         context=col(context, np.int16),
+        source=col(sources, np.int8),
         items=col(items, np.int32),
         skipped=torch.from_numpy(np.ascontiguousarray(skipped)),
         starts=col(starts, np.float64),
@@ -571,9 +576,11 @@ def feature_size(n_devices: int, n_sources: int) -> int:
 # the feature layout models are trained on (checkpoints record it): N_{t-1} before the cap,
 # Delta_t from the previous session's end, six times of day
 FEATURE_LAYOUT = "seqrec-cosernn-prepared/2"
-# 3: the same features, stored flat per session (SessionSequences) in compact columns
-PREPARED_FORMAT = "seqrec-cosernn-prepared/3"
+# 3: the same features, stored flat per session (SessionSequences) in compact columns; 4: and
+# each session's own stream source z_t
+PREPARED_FORMAT = "seqrec-cosernn-prepared/4"
 _OLDER_FORMATS = {
+    "seqrec-cosernn-prepared/3": "no column of the sessions' own stream source",
     "seqrec-cosernn-prepared/1": "the previous session's track count after the 10-track cap, the gap from its "
     "start, four times of day",
     "seqrec-cosernn-prepared/2": "per-user sequences padded to the longest history",

@@ -14,6 +14,12 @@ column (oracles excluded; for the mean ranks, lower is better).
 
 Small default scale (2,000 users, 10 epochs): a run takes minutes on two cores. Options the
 train command does not know are its business: ``--train-args`` is passed through as given.
+
+Model variants side by side: ``--variant "" --variant=--current-source`` (``=`` for options
+without a space, which argparse would take for its own) trains each of them (its options added to ``--train-args``) on every log and model seed; a run's table
+then holds the baselines once and one CoSeRNN row per variant (rows named by the model's
+settings, so the variants must differ in them). Their results files are
+``results-data{G}-model{M}-v{I}.md``, one run per (G, M) for ``--summarize``.
 """
 
 from __future__ import annotations
@@ -81,6 +87,7 @@ def summary(runs: List[Dict[str, Dict[str, float]]], only: Optional[List[str]] =
     """Markdown: mean ± std (min–max; ``brief``: without) per approach and column (``only``: these
     columns), and the CoSeRNN win counts."""
     names = list(dict.fromkeys(name for r in runs for name in r))
+    names = sorted(names, key=lambda n: n.startswith("Oracle"))  # the oracles last (stable: others in order)
     columns = list(dict.fromkeys(c for r in runs for row in r.values() for c in row))
     if only:
         unknown = [c for c in only if c not in columns]
@@ -123,6 +130,13 @@ def main() -> None:
     parser.add_argument("--item-vectors", default="word2vec", choices=["word2vec", "planted"])
     parser.add_argument("--train-args", default="", help="more options of 'seqrec cosernn train', as one string")
     parser.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        metavar="ARGS",
+        help="a model variant: more train options in one string ('' = --train-args alone); repeatable",
+    )
+    parser.add_argument(
         "--no-prepare",
         action="store_true",
         help="train every run from the synthetic log itself (no 'prepare'; word2vec again each run)",
@@ -143,15 +157,17 @@ def main() -> None:
         names = sorted(n for n in os.listdir(args.summarize) if n.startswith("results-data") and n.endswith(".md"))
         if not names:
             raise SystemExit(f"{args.summarize}: no results-data*.md files")
-        runs = []
+        grouped: Dict[str, Dict[str, Dict[str, float]]] = {}  # a run's variants into one table
         for name in names:
             with open(os.path.join(args.summarize, name), encoding="utf-8") as f:
-                runs.append(parse_table(f.read()))
-        print(f"{len(runs)} runs ({', '.join(names)}): mean ± std (min–max)\n")
+                grouped.setdefault(name[:-3].split("-v")[0], {}).update(parse_table(f.read()))
+        runs = list(grouped.values())
+        print(f"{len(runs)} runs ({', '.join(grouped)}): mean ± std (min–max)\n")
         print(summary(runs, args.columns, args.brief))
         return
     print(run_facts(torch.device("cpu"), len(args.data_seeds) * len(args.model_seeds)))
     extra = shlex.split(args.train_args)
+    args.variants = args.variants or [""]
     runs: List[Dict[str, Dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or tmp
@@ -174,19 +190,31 @@ def main() -> None:
                 run(seqrec("prepare", *data, "--out", prepared))
                 print(f"\ndata seed {g}: prepared in {time.perf_counter() - t0:.0f} s", flush=True)
             for m in args.model_seeds:
-                results = os.path.join(folder, f"results-data{g}-model{m}.md")
-                t0 = time.perf_counter()
-                options = ["--seed", str(m), "--max-epochs", str(args.max_epochs), "--results", results, "--quiet"]
-                cmd = seqrec("train", *(data if direct else ["--prepared", prepared]), *options, *extra)
-                run(cmd)
-                with open(results, encoding="utf-8") as f:
-                    text = f.read()
-                rows = parse_table(text)
-                if not rows:
-                    raise SystemExit(f"no results table in {results}")
-                runs.append(rows)
-                print(f"\ndata seed {g}, model seed {m} ({time.perf_counter() - t0:.0f} s): {shlex.join(cmd[1:])}")
-                print(text.strip(), flush=True)
+                merged: Dict[str, Dict[str, float]] = {}
+                for i, variant in enumerate(args.variants):
+                    suffix = f"-v{i}" if len(args.variants) > 1 else ""
+                    results = os.path.join(folder, f"results-data{g}-model{m}{suffix}.md")
+                    t0 = time.perf_counter()
+                    options = ["--seed", str(m), "--max-epochs", str(args.max_epochs), "--results", results, "--quiet"]
+                    cmd = seqrec(
+                        "train",
+                        *(data if direct else ["--prepared", prepared]),
+                        *options,
+                        *extra,
+                        *shlex.split(variant),
+                    )
+                    run(cmd)
+                    with open(results, encoding="utf-8") as f:
+                        text = f.read()
+                    rows = parse_table(text)
+                    if not rows:
+                        raise SystemExit(f"no results table in {results}")
+                    if any(name in merged and name.startswith("CoSeRNN") for name in rows):
+                        raise SystemExit(f"variant {variant!r}: its CoSeRNN row has the name of an earlier variant's")
+                    merged.update(rows)
+                    print(f"\ndata seed {g}, model seed {m} ({time.perf_counter() - t0:.0f} s): {shlex.join(cmd[1:])}")
+                    print(text.strip(), flush=True)
+                runs.append(merged)
     print(
         f"\n{len(runs)} runs ({len(args.data_seeds)} logs x {len(args.model_seeds)} model seeds, "
         f"{args.synthetic_users} users, at most {args.max_epochs} epochs): mean ± std (min–max)\n"

@@ -142,7 +142,9 @@ def build_data(args, log) -> tuple[SessionSequences, np.ndarray, dict]:
         vectors.append(planted)
         seconds["append"] += time.perf_counter() - t0
         del part, copy
-        if c == distinct - 1 or c == n_chunks - 1:
+        if c + distinct >= n_chunks:  # no later chunk copies this one: the store holds it now
+            made.pop(source, None)
+        if c == distinct - 1 or c == n_chunks - 1 or (c + 1) % 10 == 0:
             log(f"data: chunk {c + 1}/{n_chunks} ({store.n} sessions) {json.dumps(memory())}")
     made.clear()
     gc.collect()

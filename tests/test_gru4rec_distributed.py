@@ -129,6 +129,7 @@ def _cosernn_worker(rank, world, store, out_dir):
     save = os.path.join(out_dir, "cosernn.pt")
     model, history = train(seqs, _small_config(max_epochs=3, patience=2), save=save, log=lambda line: None, threads=1)
     torch.save({"state": model.state_dict(), "history": history}, os.path.join(out_dir, f"cosernn{rank}.pt"))
+    dist.barrier()  # as the command line does: no process tears down its links while a peer still works
     dist.destroy_process_group()
 
 

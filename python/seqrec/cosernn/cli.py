@@ -271,6 +271,7 @@ def cmd_train(args) -> int:
     if n_processes > 1:
         import torch.distributed as dist
 
+        dist.barrier()  # every process done (rank 0 wrote the checkpoint) before any tears down its links
         dist.destroy_process_group()
     if rank == 0:
         learned = _train_learned_baselines(args, seqs.most_recent(config.max_sessions), log)

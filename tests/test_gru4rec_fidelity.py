@@ -134,7 +134,8 @@ def test_one_epoch_equals_the_published_trainer(embedding, loss, p_embed, p_hidd
         hidden=H,
         loss=loss,
         bpreg=0.6 if loss == "bpr-max" else 0.0,
-        elu_param=0.5 if loss == "bpr-max" else 0.0,
+        # cross-entropy with the default elu_param: the published trainer ignores it there
+        elu_param=0.5 if loss in ("bpr-max", "cross-entropy") else 0.0,
         logq=1.0 if loss == "cross-entropy" else 0.0,
         n_sample=n_sample,
         sample_alpha=0.5,

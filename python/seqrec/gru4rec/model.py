@@ -131,6 +131,13 @@ class GRU4RecConfig:
             raise ValueError("--precision bf16 trains one GRU layer (stacked layers train in fp32)")
 
     @property
+    def score_elu(self) -> float:
+        """The ELU on the output scores, the one rule of training, evaluation, recommendation and
+        export: the published trainer applies ``elu_param`` inside its ranking losses (bpr-max,
+        top1-max) only, so with cross-entropy (and whenever ``elu_param`` is 0) it is 0."""
+        return float(self.elu_param) if self.elu_param > 0 and self.loss in ("bpr-max", "top1-max") else 0.0
+
+    @property
     def sizes(self) -> Tuple[int, ...]:
         """Every GRU layer's size, bottom first."""
         return (*self.layers, self.hidden)
@@ -402,7 +409,7 @@ class GRU4Rec(torch.nn.Module):
                 top_mask,
                 c.loss,
                 float(c.bpreg),
-                float(c.elu_param),
+                c.score_elu,
                 reset_after,
                 normalizer,
             )
@@ -491,9 +498,8 @@ class GRU4Rec(torch.nn.Module):
 
     @property
     def score_elu(self) -> float:
-        """The ELU GRU4Rec puts on the scores (bpr-max and top1-max with elu_param), else 0."""
-        c = self.config
-        return float(c.elu_param) if c.elu_param > 0 and c.loss in ("bpr-max", "top1-max") else 0.0
+        """The ELU on the scores (``GRU4RecConfig.score_elu``)."""
+        return self.config.score_elu
 
     @torch.no_grad()
     def step(self, items: Tensor, states: Optional[list] = None) -> Tuple[Tensor, list]:
@@ -574,7 +580,7 @@ class FusedStep:
             c.embedding,
             c.loss,
             float(c.bpreg),
-            float(c.elu_param),
+            c.score_elu,
             c.cell_reset_after,
             float(c.batch_size),
             float(c.learning_rate),
@@ -633,7 +639,7 @@ class OpByOpStep:
                 states[0],
                 loss=c.loss,
                 bpreg=c.bpreg,
-                elu_param=c.elu_param,
+                elu_param=c.score_elu,
                 logq_correction=logq,
                 dropout_embed=self.p_embed,
                 dropout_hidden=self.p_hidden,

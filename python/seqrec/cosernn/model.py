@@ -72,6 +72,8 @@ ABLATIONS = {
     "split": "the played / skipped partition (one pathway over all tracks)",
     "long-term": "the long-term embedding u-_t (u_t = u^_t)",
 }
+# the feed-forward layers' initialisations (``CoSeRNNConfig.init``)
+INITS = ("he", "torch")
 ABLATION_ALIASES = {"last-stats": ("last-count", "last-gap", "last-source")}
 # the feature columns (sequences.feature_groups) each input ablation removes
 _ABLATED_FEATURES = {
@@ -142,6 +144,18 @@ class CoSeRNNConfig:
     # the training step's arithmetic: fp32, or bf16 (torch.autocast: the products in bfloat16,
     # the fused GRU's gate arithmetic and the losses in float32; the parameters stay float32)
     precision: str = "fp32"
+    # how the feed-forward layers start (the paper does not say; docs/cosernn.md, "Why the
+    # recurrent pathway did not learn"): "he" -- the ReLU layers He-normal, the output and
+    # attention layers Xavier-uniform, every bias of them zero -- or "torch" (nn.Linear's
+    # default, this package's earlier one, under which the input-dependent part of u^ starts at
+    # ~1% of its constant part)
+    init: str = "he"
+    # linear learning-rate warm-up over the first ``warmup`` Adam updates (0: none). Without it
+    # the first updates blow u^'s constant part up along the mean session vector and, in the
+    # full model, the attention settles on the long-term embedding before u^ can learn
+    warmup: int = 100
+    # the budget in Adam updates (0: none): training stops after this many, whatever the epoch
+    max_updates: int = 0
 
     def __post_init__(self):
         self.ablate = normalise_ablations(self.ablate)
@@ -150,6 +164,10 @@ class CoSeRNNConfig:
                 "all_tracks_pathway adds a pathway over all tracks beside the played and skipped ones: "
                 "with the 'split' ablation that is already the only pathway"
             )
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
+        if self.warmup < 0 or self.max_updates < 0:
+            raise ValueError(f"warmup and max_updates must be >= 0, got {self.warmup}, {self.max_updates}")
         if self.max_sessions < 0:
             raise ValueError(f"max_sessions must be >= 0 (0: all), got {self.max_sessions}")
         if self.context_memory and {"long-term", "context"} & set(self.ablations):
@@ -267,6 +285,23 @@ class CoSeRNN(nn.Module):
         self.uses_long_term = "long-term" not in config.ablations
         if self.uses_long_term:
             self.attention = nn.Linear(config.fc, 3 if config.context_memory else 2)
+        if config.init == "he":
+            self._he_init()
+
+    def _he_init(self) -> None:
+        """The ReLU layers (input transformations, combining layers) He-normal for their fan-in,
+        so that what varies between sessions keeps its scale through the stack; the linear output
+        and attention layers Xavier-uniform (the attention starts at equal weights); every bias of
+        them zero, so that no constant part dominates u^ at the start. The recurrent layers keep
+        their own initialisation."""
+        for name, layer in self.named_modules():
+            if not isinstance(layer, nn.Linear):
+                continue
+            if name.startswith(("input", "combine")):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            else:
+                nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def forward(
         self,

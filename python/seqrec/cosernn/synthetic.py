@@ -414,3 +414,8 @@ def strong_context_listening(
         previous_end[a] = start + 180.0 * n
         _add_streams(cols, taken, a, picked, times, skipped, devices[a, k], sources[a, k])
     return _log_of(cols), item_vectors.astype(np.float32)
+
+
+# the generated logs by their data-set names on the command line: the calibrated log, and the one
+# with strong planted context and sequence structure (``strong_context_listening``)
+SYNTHETIC_LOGS = {"synthetic": synthetic_listening, "synthetic-strong": strong_context_listening}

@@ -21,7 +21,14 @@ from .model import CoSeRNN, CoSeRNNConfig, mean_cosine, training_candidates, tra
 from .sequences import FEATURE_LAYOUT, VALID, SessionSequences, UserSequences
 
 # settings whose default changed: a checkpoint saved before they existed had these values
-LEGACY_SETTINGS = {"shared_input": False, "max_sessions": 0, "length_buckets": False}
+LEGACY_SETTINGS = {
+    "shared_input": False,
+    "max_sessions": 0,
+    "length_buckets": False,
+    "init": "torch",
+    "warmup": 0,
+    "max_updates": 0,
+}
 
 
 def _saved_config(payload: dict) -> dict:
@@ -53,7 +60,7 @@ def load_checkpoint(path: str, device="cpu") -> tuple[CoSeRNN, dict]:
 
 
 # what a resumed run may change: how long it trains, not what it trains
-RESUMABLE_CHANGES = ("max_epochs", "patience")
+RESUMABLE_CHANGES = ("max_epochs", "patience", "max_updates")
 
 
 def load_training_state(path: str, config: CoSeRNNConfig, checkpoint_extra: Optional[dict] = None) -> dict:
@@ -77,6 +84,12 @@ def load_training_state(path: str, config: CoSeRNNConfig, checkpoint_extra: Opti
         ):
             raise ValueError(f"{path} was trained on other data ({key} differs)")
     return payload
+
+
+def warmed_up(learning_rate: float, warmup: int, updates_done: int) -> float:
+    """The learning rate of the next Adam update after ``updates_done``: rising linearly from
+    ``learning_rate / warmup`` to ``learning_rate`` over the first ``warmup`` updates."""
+    return learning_rate * min(1.0, (updates_done + 1) / warmup) if warmup > 0 else learning_rate
 
 
 class _Embed(torch.nn.Module):
@@ -113,14 +126,19 @@ def _train_epoch(
     epoch: int,
     tuner: ThreadTuner,
     progress,
+    run: "_RunState",
     embed=None,
 ) -> tuple[float, int]:
     """One epoch of Adam steps over the training users: (the summed cosine loss, sessions).
-    ``embed``: the model's embedding as a module (DistributedDataParallel's wrapper)."""
+    ``embed``: the model's embedding as a module (DistributedDataParallel's wrapper). Counts
+    the updates in ``run.updates``, sets each update's warmed-up learning rate and stops at
+    ``config.max_updates``."""
     total, count = 0.0, 0
     device_type = next(model.parameters()).device.type
     embed = embed or model.embed
     for index in _my_batches(seqs, config.batch_size, generator, config.length_buckets):
+        if run.out_of_updates(config):
+            break
         batch = seqs.select(index)
         # the track loss's candidates: a batch holds its users' whole (capped) histories
         rows = training_candidates(batch) if candidates else None
@@ -134,7 +152,10 @@ def _train_epoch(
             raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
+        for group in optimizer.param_groups:
+            group["lr"] = warmed_up(config.learning_rate, config.warmup, run.updates)
         optimizer.step()
+        run.updates += 1
         total, count = total + value, count + n
         if progress is not None:
             progress(batch.n_users, 1.0 - value / n)
@@ -153,6 +174,10 @@ class _RunState:
     stale: int = 0
     history: list = field(default_factory=list)
     done: int = 0
+    updates: int = 0  # Adam updates so far
+
+    def out_of_updates(self, config: CoSeRNNConfig) -> bool:
+        return 0 < config.max_updates <= self.updates
 
     @classmethod
     def resume(cls, save, config, checkpoint_extra, model, optimizer, generator, log) -> "_RunState":
@@ -164,14 +189,26 @@ class _RunState:
         generator.set_state(training["generator"])
         run = cls(payload["state"], payload["valid_cosine"], payload["epoch"], training["stale"])
         run.history, run.done = list(training["history"]), training["epoch"]
+        run.updates = int(training.get("updates", 0))
         log(f"resumed after epoch {run.done} (best validation cosine {run.best:.4f} at epoch {run.best_epoch})")
         return run
 
     def record(self, epoch, train_cos, valid_cos, seconds, model, patience, log) -> None:
         """An epoch's result: the history, the log line, the best model, early stopping."""
         self.done = epoch
-        self.history.append({"epoch": epoch, "train_cosine": train_cos, "valid_cosine": valid_cos, "seconds": seconds})
-        log(f"epoch {epoch}: train cosine {train_cos:.4f}, validation cosine {valid_cos:.4f} ({seconds:.1f} s)")
+        self.history.append(
+            {
+                "epoch": epoch,
+                "updates": self.updates,
+                "train_cosine": train_cos,
+                "valid_cosine": valid_cos,
+                "seconds": seconds,
+            }
+        )
+        log(
+            f"epoch {epoch} ({self.updates} updates): train cosine {train_cos:.4f}, "
+            f"validation cosine {valid_cos:.4f} ({seconds:.1f} s)"
+        )
         if valid_cos > self.best:
             self.best, self.best_epoch, self.best_state, self.stale = (
                 valid_cos,
@@ -193,6 +230,7 @@ class _RunState:
             "generator": generator.get_state(),
             "stale": self.stale,
             "history": self.history,
+            "updates": self.updates,
         }
 
 
@@ -255,14 +293,16 @@ def train(
         log(f"already stopped early: no validation gain for {run.stale} epochs; best {run.best:.4f}")
     elif run.done >= config.max_epochs:
         log(f"already trained {run.done} epochs (--max-epochs {config.max_epochs}); raise it to train on")
+    elif run.out_of_updates(config):
+        log(f"already trained {run.updates} updates (--max-updates {config.max_updates}); raise it to train on")
     for epoch in range(run.done + 1, config.max_epochs + 1):
-        if run.stale >= config.patience:
+        if run.stale >= config.patience or run.out_of_updates(config):
             break
         model.train()
         start = time.perf_counter()
         with ThreadTuner(threads) as tuner:
             total, count = _train_epoch(
-                model, optimizer, seqs, config, generator, candidates, item_vectors, epoch, tuner, progress, embed
+                model, optimizer, seqs, config, generator, candidates, item_vectors, epoch, tuner, progress, run, embed
             )
         if embed is not None:  # the training cosine over every process's sessions
             sums = torch.tensor([total, float(count)], dtype=torch.float64)

@@ -55,6 +55,17 @@ def test_context_source_and_day_shift_what_is_played(stats):
         assert r < 0 and slope < 0 and n > 100, k
 
 
+def test_the_log_is_in_its_steady_state(stats):
+    """Training, validation and test come from one regime: consecutive sessions are as similar in
+    each third of the log; the earlier start ("topics") drifts, so the measure can fail."""
+    thirds = list(stats["consecutive sessions cosine by third of the log"].values())
+    assert max(thirds) - min(thirds) < 0.02, thirds
+    log, vectors = synthetic_listening(n_users=300, seed=5, start="topics")
+    drifting = listening_stats(sessionize_listening(log), vectors, log=log, max_users=50)
+    first, _, last = drifting["consecutive sessions cosine by third of the log"].values()
+    assert first - last > 0.04, (first, last)
+
+
 def test_the_strong_context_generator_fails_the_paper_ordering():
     """The measure can fail: the earlier generator's context outweighs recency."""
     log, vectors = strong_context_listening(n_users=150, seed=5)

@@ -15,6 +15,8 @@ log, with the paper's numbers beside them where it gives one:
   and in different contexts, and between consecutive sessions;
 * how much of a session's deviation from its user's mean the context explains (share of variance
   of the shared per-level means: time of day, device, day of week, stream source);
+* steady state: the cosine of consecutive sessions in each third of the log's time span (a
+  trend means the log's regime changes between the training and the test period);
 * 4.4, skips against the user-session cosine (the user as the mean of their earlier sessions):
   Pearson correlation and regression slope over the sessions with at least k skips (paper:
   negative, and more so as k grows);
@@ -261,6 +263,17 @@ def listening_stats(
     out["consecutive sessions cosine, same context"] = float(cons[both & same_ctx].mean())
     out["consecutive sessions cosine, different context"] = float(cons[both & ~same_ctx].mean())
     out["consecutive sessions in the same context"] = float(same_ctx[both].mean())
+    # steady state: the same cosine in each third of the log's time span (a drifting generator,
+    # or a log whose regime changes, shows a trend)
+    span = np.linspace(sessions.starts.min(), sessions.starts.max() + 1.0, 4)
+    third = np.searchsorted(span, sessions.starts, side="right") - 1
+    day0 = sessions.starts.min()
+    out["consecutive sessions cosine by third of the log"] = {
+        f"days {(span[k] - day0) / 86400:.0f}-{(span[k + 1] - day0) / 86400:.0f}": (
+            float(cons[both & (third == k)].mean()) if (both & (third == k)).any() else None
+        )
+        for k in range(3)
+    }
 
     # ---- share of the within-user variance of s+ explained by each context variable ----
     pos_idx = np.flatnonzero(has_pos)

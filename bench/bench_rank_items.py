@@ -3,11 +3,13 @@ score matrix, then comparisons per tie mode, or torch.topk), for evaluation (the
 in GRU4Rec's three tie modes) and recommendation (top-20), as the catalogue grows; time and the
 peak memory each path adds, measured in one run.
 
-    python bench/bench_rank_items.py [--device cpu|cuda] [--repeats 5] [--items 21700 100000 1000000]
+    python bench/bench_rank_items.py [--device cpu|cuda] [--repeats 5] [--threads 1] [--items 21700 100000 1000000]
 
 B = 512 rows (GRU4Rec's evaluation batch), H = 100. Ratios are dense time / fused time. First,
 a whole GRU4Rec.evaluate (one epoch trained, default settings) on a synthetic log of ~21k
-items, the fused path against the dense one (evaluate(dense=True)), with their metrics compared.
+items: the fused path against the dense one (evaluate(dense=True)), with their metrics
+compared, against the published implementation's evaluation (bench/published_gru4rec.py) and
+against the scoring product alone (``--evaluation-only``: that line alone).
 """
 
 from __future__ import annotations
@@ -62,6 +64,12 @@ def inputs(N, device):
 
 
 def evaluation(device, repeats):
+    """A whole GRU4Rec.evaluate against the published implementation's evaluation (bench/
+    published_gru4rec.py, which follows it: session-parallel batches of 512, the dense score
+    matrix; its cost does not depend on the parameters' values) and against the scoring work
+    alone (one (predictions, H) x (H, items) product: the ceiling)."""
+    from published_gru4rec import PublishedGRU4Rec
+
     from seqrec.gru4rec import GRU4Rec, GRU4RecConfig
     from seqrec.gru4rec.data import time_split
     from seqrec.gru4rec.synthetic import synthetic_events
@@ -70,16 +78,29 @@ def evaluation(device, repeats):
     model = GRU4Rec(train.n_items, GRU4RecConfig(), device=device)
     model.train_epoch(train)
     fused, dense = model.evaluate(test), model.evaluate(test, dense=True)
+    published = PublishedGRU4Rec(train.n_items, (model.config.hidden,)).to(device)
+    n_predictions = int(test.n_events - test.n_sessions)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n_predictions, model.config.hidden, generator=g).to(device)
+    table, bias = model.params.out_table, model.params.out_bias
     t = time_interleaved(
-        {"dense": lambda: model.evaluate(test, dense=True), "fused": lambda: model.evaluate(test)},
+        {
+            "published": lambda: published.evaluate(test.items.to(device), test.offsets.to(device), batch_size=512),
+            "dense": lambda: model.evaluate(test, dense=True),
+            "fused": lambda: model.evaluate(test),
+            "scoring product": lambda: torch.addmm(bias, x, table.t()),
+        },
         device,
         repeats=repeats,
         warmup=1,
     )
     print(
-        f"GRU4Rec.evaluate, {train.n_items:,} items, {test.n_events - test.n_sessions:,} predictions: dense "
-        f"{t['dense']:.2f} s, fused {t['fused']:.2f} s, {t['dense'] / t['fused']:.2f}x; metrics equal in all tie "
-        f"modes: {fused.result() == dense.result()} (Recall@20 {fused.result()['standard']['Recall@20']:.4f})"
+        f"GRU4Rec.evaluate, {train.n_items:,} items, {n_predictions:,} predictions, {torch.get_num_threads()} "
+        f"thread(s): the published evaluation {t['published']:.3f} s, seqrec dense {t['dense']:.3f} s, seqrec "
+        f"fused {t['fused']:.3f} s: {t['published'] / t['fused']:.2f}x the published; the scoring product alone "
+        f"{t['scoring product']:.3f} s (fused evaluation / product: {t['fused'] / t['scoring product']:.2f}); "
+        f"metrics of fused and dense equal in all tie modes: {fused.result() == dense.result()} (Recall@20 "
+        f"{fused.result()['standard']['Recall@20']:.4f})"
     )
 
 
@@ -95,10 +116,16 @@ h, table, bias, targets = inputs({N}, torch.device("cpu"))
 def main():
     parser = op_bench_parser(__doc__, repeats=5)
     parser.add_argument("--items", type=int, nargs="+", default=[21_700, 100_000, 1_000_000])
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
+    parser.add_argument("--evaluation-only", action="store_true", help="the whole evaluation, not the op grid")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(run_facts(args.device, args.repeats))
     print()
     evaluation(args.device, args.repeats)
+    if args.evaluation_only:
+        return
     print()
     print(
         "| items N | dense ranks ms | fused ranks ms | speed-up | dense top-20 ms | fused top-20 ms | speed-up "

@@ -17,15 +17,17 @@ def whole_number(text: str) -> int:
     return value
 
 
-def add_threads_option(parser: argparse.ArgumentParser) -> None:
-    """--threads N: the trainers' intra-op thread count (default: their ThreadTuner's choice)."""
-    parser.add_argument(
-        "--threads",
-        type=whole_number,
-        default=None,
-        help="intra-op threads (default: picked by timing the training steps, as the machine's load "
-        "allows; fix it for runs, and resumed runs, that repeat bit for bit)",
-    )
+TRAINING_THREADS = (
+    "intra-op threads (default: picked by timing the training steps, as the machine's load "
+    "allows; fix it for runs, and resumed runs, that repeat bit for bit)"
+)
+SCORING_THREADS = "intra-op threads (default: torch's own count; on a busy machine, fewer can be faster)"
+
+
+def add_threads_option(parser: argparse.ArgumentParser, help: str = TRAINING_THREADS) -> None:
+    """--threads N: the intra-op thread count (for the trainers, default: their ThreadTuner's
+    choice; ``help`` says what the command does without it)."""
+    parser.add_argument("--threads", type=whole_number, default=None, help=help)
 
 
 def add_dist_timeout_option(parser: argparse.ArgumentParser) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 
 from seqrec_ext.sampled_loss import LOSSES
 
-from ..cli_options import add_dist_timeout_option, add_threads_option, whole_number
+from ..cli_options import SCORING_THREADS, add_dist_timeout_option, add_threads_option, whole_number
 from ..metrics import DEFAULT_CUTOFFS, TIE_MODES
 from .data import ColumnKeys, build_sessions, read_events, split_events_by_time, time_split
 from .datasets import BUILTIN, load_builtin
@@ -40,6 +40,7 @@ from .model import (
     save_checkpoint,
 )
 from .params import ParamsParser, option_index, write_params
+from .tune import evaluation_threads
 
 # instacart: every user's last order falls on day 0 (datasets.load_instacart), so one day tests those
 DEFAULT_TEST_DAYS = {"ml-100k": 14.0, "movielens": 90.0, "instacart": 1.0}
@@ -219,12 +220,11 @@ def _config(args) -> GRU4RecConfig:
 
 def _report(model, tests, args) -> None:
     """One table per test set: the --cutoffs in the --ties modes (at --threads where given)."""
-    from .tune import evaluation_threads
 
     ks = tuple(dict.fromkeys(args.cutoffs)) if args.cutoffs else DEFAULT_CUTOFFS
     modes = tuple(dict.fromkeys(args.ties)) if args.ties else None
     for name, test in tests:
-        with evaluation_threads(getattr(args, "threads", None)):  # train's --threads; evaluate has none
+        with evaluation_threads(args.threads):
             metrics = model.evaluate(test, batch_size=args.eval_batch_size, ks=ks, modes=modes)
         if name is not None:
             print(f"\n{name}:")
@@ -448,21 +448,27 @@ def recommend_command(args) -> int:
     model, epoch, _ = load_checkpoint(args.load, device=args.device)
     options = dict(k=args.k, exclude_seen=not args.include_seen, skip_unknown=args.skip_unknown)
     try:
-        if args.items is not None:
-            rec = model.recommend([args.items], **options)
-            print(f"{args.load} (epoch {epoch}): the next items after {', '.join(map(str, args.items))}")
-            print("\n| rank | item | score |\n|---:|---:|---:|")
-            for rank, (item, score) in enumerate(zip(rec.items[0][rec.valid[0]], rec.scores[0][rec.valid[0]]), 1):
-                print(f"| {rank} | {item} | {score:.4f} |")
-            unknown = rec.unknown
-        else:
-            session_ids, sessions = _sessions_of(args.input, _keys(args))
-            unknown = _recommend_file(model, session_ids, sessions, args, options)
+        with evaluation_threads(args.threads):
+            unknown = _recommend(model, epoch, args, options)
     except ValueError as err:
         raise SystemExit(f"recommend: {err}") from err
     if unknown:
         print(f"skipped {unknown} unknown item id(s)", file=sys.stderr)
     return 0
+
+
+def _recommend(model, epoch, args, options) -> int:
+    """The recommendations of --items (printed) or --input (written to --output); the count of
+    unknown item ids skipped."""
+    if args.items is None:
+        session_ids, sessions = _sessions_of(args.input, _keys(args))
+        return _recommend_file(model, session_ids, sessions, args, options)
+    rec = model.recommend([args.items], **options)
+    print(f"{args.load} (epoch {epoch}): the next items after {', '.join(map(str, args.items))}")
+    print("\n| rank | item | score |\n|---:|---:|---:|")
+    for rank, (item, score) in enumerate(zip(rec.items[0][rec.valid[0]], rec.scores[0][rec.valid[0]]), 1):
+        print(f"| {rank} | {item} | {score:.4f} |")
+    return rec.unknown
 
 
 def _recommend_file(model, session_ids, sessions, args, options) -> int:
@@ -520,6 +526,8 @@ def add_parser(models) -> argparse.ArgumentParser:
         help="continue from --save up to --epochs (the model options come from the checkpoint)",
     )
     e.add_argument("--load", required=True)
+    for p in (e, r):
+        add_threads_option(p, SCORING_THREADS)
     u.add_argument(
         "--space",
         required=True,

@@ -476,23 +476,58 @@ class GRU4Rec(torch.nn.Module):
     ) -> RankingMetrics:
         """Next-item prediction on every event of ``sessions`` against the whole catalogue; the
         hidden state starts at zero for every session. Recall and MRR at the cut-offs ``ks``, in
-        the tie modes ``modes`` (default: all three, see seqrec.metrics). The targets' ranks come
-        from the fused ranking op (no (batch, items) score matrix); ``dense``: from the whole
-        score matrix instead (the slow path, kept as the reference)."""
-        p, c = self.params, self.config
+        the tie modes ``modes`` (default: all three, see seqrec.metrics). The hidden states of
+        all the prefixes come from ``prefix_outputs`` and are ranked ``batch_size`` (at least)
+        rows at a time; the targets' ranks come from the fused ranking op (no (rows, items)
+        score matrix); ``dense``: from the whole score matrix instead (the slow path, kept as
+        the reference)."""
+        p = self.params
         metrics = RankingMetrics(ks=ks) if modes is None else RankingMetrics(ks=ks, modes=modes)
-        states = [torch.zeros(batch_size, size, device=self.device, dtype=p.out_table.dtype) for size in c.sizes]
-        for batch in session_parallel_batches(sessions.items, sessions.offsets, batch_size, device=self.device):
-            x, states = self.step(batch.inputs, [batch.carry(h) for h in states])
+        for x, targets in self.prefix_outputs(sessions, batch_size):
             if dense:
                 scores = x @ p.out_table.t() + p.out_bias
                 if self.score_elu > 0:
                     scores = torch.nn.functional.elu(scores, self.score_elu)  # monotone, but it makes ties
-                metrics.update(scores, batch.targets)
+                metrics.update(scores, targets)
             else:
-                r = rank_items(x, p.out_table, p.out_bias, targets=batch.targets, elu_param=self.score_elu)
+                r = rank_items(x, p.out_table, p.out_bias, targets=targets, elu_param=self.score_elu)
                 metrics.update_counts(r.greater, r.equal)
         return metrics
+
+    @torch.no_grad()
+    def prefix_outputs(self, sessions: Sessions, block_rows: int = 512, chunk_sessions: int = 65536):
+        """``(outputs (N, hidden), next items (N,))`` in blocks of at least ``block_rows`` rows
+        (the last one smaller): the top layer's output after every prefix of every session that
+        has a next item, each session's state starting at zero. No session-parallel order is
+        needed here: the sessions (``chunk_sessions`` at a time, which bounds the states'
+        memory) run side by side sorted by length, longest first, so that at step ``t`` the
+        sessions still running are a prefix of the batch and the batch shrinks only as sessions
+        end -- each step one large product, instead of session-parallel batches that shrink to
+        a few rows at the end of a test set."""
+        items = sessions.items.to(self.device)
+        offsets = torch.as_tensor(sessions.offsets, dtype=torch.long, device=self.device)
+        steps = (offsets[1:] - offsets[:-1] - 1).clamp(min=0)  # predictions per session
+        order = torch.argsort(steps, descending=True, stable=True)
+        order = order[steps[order] > 0]
+        pending, rows = [], 0
+        for c in range(0, len(order), chunk_sessions):
+            chunk = order[c : c + chunk_sessions]
+            starts, chunk_steps = offsets[:-1][chunk], steps[chunk]
+            # sessions still running at step t: the first active[t] (sorted by decreasing length)
+            ending = torch.bincount(chunk_steps, minlength=int(chunk_steps[0]) + 1)  # sessions with t steps
+            active = len(chunk) - torch.cumsum(ending, 0)[:-1]
+            states = None
+            for t, n in enumerate(active.tolist()):
+                position = starts[:n] + t
+                states = None if states is None else [h[:n] for h in states]
+                x, states = self.step(items[position], states)
+                pending.append((x, items[position + 1]))
+                rows += n
+                if rows >= block_rows:
+                    yield torch.cat([x for x, _ in pending]), torch.cat([y for _, y in pending])
+                    pending, rows = [], 0
+        if pending:
+            yield torch.cat([x for x, _ in pending]), torch.cat([y for _, y in pending])
 
     # ---- inference ----
 

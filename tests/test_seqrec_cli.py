@@ -160,3 +160,32 @@ def test_preset_stacked_layers_and_threads(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main(["gru4rec", "train", "--dataset", str(tmp_path / "missing.tsv")] + bad)
         assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["gru4rec", "train", "--dataset", "ml-100k", "--log", "metrics.jsonl"],  # not --logq
+        ["gru4rec", "train", "--dataset", "ml-100k", "--drop", "0.1"],  # not a --dropout-*
+        ["gru4rec", "evaluate", "--load", "m.pt", "--thread", "1"],
+        ["cosernn", "train", "--dataset", "synthetic", "--hid", "10"],
+    ],
+)
+def test_option_names_are_exact(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_no_output_overwrites_an_input(tmp_path):
+    data = tmp_path / "events.tsv"
+    content = "SessionId\tItemId\tTime\n1\t2\t3.0\n1\t3\t4.0\n"
+    data.write_text(content)
+    with pytest.raises(SystemExit, match="--save .*: that is an input"):
+        main(["gru4rec", "train", "--dataset", str(data), "--save", str(data)])
+    with pytest.raises(SystemExit, match="--output .*: that is an input"):
+        main(["gru4rec", "recommend", "--load", str(tmp_path / "m.pt"), "--input", str(data), "--output", str(data)])
+    with pytest.raises(SystemExit, match="--results .*: that is an input"):
+        main(["cosernn", "train", "--dataset", str(data), "--results", str(data)])
+    assert data.read_text() == content

@@ -9,15 +9,15 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from .cli_options import ExactParser
 from .cosernn import cli as cosernn_cli
 from .gru4rec import cli as gru4rec_cli
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="seqrec", description="Session-based recommenders on seqrec_ext")
+    parser = ExactParser(prog="seqrec", description="Session-based recommenders on seqrec_ext")
     models = parser.add_subparsers(dest="model", required=True)
     gru4rec_train = gru4rec_cli.add_parser(models)
     cosernn_cli.add_parser(models)

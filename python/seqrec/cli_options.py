@@ -17,6 +17,15 @@ def whole_number(text: str) -> int:
     return value
 
 
+class ExactParser(argparse.ArgumentParser):
+    """An ArgumentParser that takes option names exactly: argparse's default prefix matching
+    would read ``--log metrics.jsonl`` as ``--logq metrics.jsonl``. Subcommands' parsers inherit
+    the class (``add_subparsers`` builds them with the parser's own)."""
+
+    def __init__(self, *args, allow_abbrev: bool = False, **kwargs):
+        super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
+
+
 TRAINING_THREADS = (
     "intra-op threads (default: picked by timing the training steps, as the machine's load "
     "allows; fix it for runs, and resumed runs, that repeat bit for bit)"

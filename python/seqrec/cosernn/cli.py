@@ -25,6 +25,7 @@ from dataclasses import fields
 import numpy as np
 import torch
 
+from ..checkpoints import open_atomically, refuse_overwriting
 from ..cli_options import add_dist_timeout_option, add_threads_option
 from .datasets import LISTENING_BUILTIN, instacart_sessions, ml100k_listening, movielens_listening
 from .evaluate import (
@@ -181,7 +182,7 @@ def report(
         table += f"\n\nPer context ({period} period; the paper's Fig. 5):\n\n" + per_context_table(breakdown, name)
     print(table)
     if results_path:
-        with open(results_path, "w", encoding="utf-8") as f:
+        with open_atomically(results_path, "w") as f:
             f.write(table + "\n")
         print(f"saved {results_path}")
     return results
@@ -193,6 +194,7 @@ def _split_sizes(seqs) -> list[int]:
 
 
 def cmd_prepare(args) -> int:
+    refuse_overwriting(args.out, "--out", (args.dataset,))
     seqs, item_ids, item_vectors, n_devices, n_sources = build(args)
     save_prepared(
         args.out,
@@ -214,6 +216,8 @@ def cmd_prepare(args) -> int:
 def cmd_train(args) -> int:
     from ..distributed import init, world_from_env
 
+    refuse_overwriting(args.save, "--save", (args.dataset, args.prepared))
+    refuse_overwriting(args.results, "--results", (args.dataset, args.prepared, args.save))
     if args.resume and not (args.save and os.path.exists(args.save)):
         raise SystemExit("--resume needs --save pointing at the checkpoint of the run to continue")
     rank, n_processes = world_from_env()
@@ -312,6 +316,7 @@ def _train_learned_baselines(args, seqs, log) -> dict:
 
 
 def cmd_evaluate(args) -> int:
+    refuse_overwriting(args.results, "--results", (args.dataset, args.prepared, args.load))
     model, payload = load_checkpoint(args.load, device=args.device)
     seqs, _, item_vectors, _, _ = load_data(
         args,

@@ -28,7 +28,6 @@ week and hour themselves (Instacart).
 
 from __future__ import annotations
 
-import os
 import pickle
 from dataclasses import dataclass, fields
 from typing import Iterator
@@ -37,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..checkpoints import save_atomically
 from .listening import ListeningSessions
 
 TRAIN, VALID, TEST, PAD = 0, 1, 2, -1
@@ -589,15 +589,13 @@ _OLDER_FORMATS = {
 
 def save_prepared(path: str, seqs: SessionSequences, **meta) -> None:
     """The sequences (flat, ``SessionSequences``) and ``meta`` (tensors, numbers, strings) in one
-    file, written to a temporary file and renamed over ``path``; loadable with
+    file, written atomically and durably (``seqrec.checkpoints``); loadable with
     ``torch.load(weights_only=True)``."""
     if not isinstance(seqs, SessionSequences):
         raise TypeError("save_prepared stores SessionSequences (build_session_sequences)")
     tensors = {f.name: getattr(seqs, f.name) for f in fields(seqs)}
     tensors["users"] = torch.from_numpy(np.asarray(seqs.users, dtype=np.int64))
-    tmp = f"{path}.tmp"
-    torch.save({"format": PREPARED_FORMAT, "sequences": tensors, **meta}, tmp)
-    os.replace(tmp, path)
+    save_atomically({"format": PREPARED_FORMAT, "sequences": tensors, **meta}, path)
 
 
 def load_prepared(path: str) -> tuple[SessionSequences, dict]:

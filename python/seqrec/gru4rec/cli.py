@@ -25,6 +25,7 @@ import numpy as np
 
 from seqrec_ext.sampled_loss import LOSSES
 
+from ..checkpoints import open_atomically, refuse_overwriting
 from ..cli_options import SCORING_THREADS, add_dist_timeout_option, add_threads_option, whole_number
 from ..metrics import DEFAULT_CUTOFFS, TIE_MODES
 from .data import ColumnKeys, build_sessions, read_events, split_events_by_time, time_split
@@ -284,6 +285,7 @@ def _fit(model, train_set, args, first_epoch: int = 0, world=(0, 1)) -> int:
 def train(args) -> int:
     from ..distributed import init, world_from_env
 
+    refuse_overwriting(args.save, "--save", (args.dataset, *(args.test or ()), getattr(args, "params", None)))
     rank, n_processes = world_from_env()
     if n_processes > 1:  # launched by torchrun: data-parallel
         rank, n_processes = init(args.device, args.dist_timeout)
@@ -445,6 +447,7 @@ def _sessions_of(path: str, keys: ColumnKeys):
 
 
 def recommend_command(args) -> int:
+    refuse_overwriting(args.output, "--output", (args.input, args.load))
     model, epoch, _ = load_checkpoint(args.load, device=args.device)
     options = dict(k=args.k, exclude_seen=not args.include_seen, skip_unknown=args.skip_unknown)
     try:
@@ -473,25 +476,20 @@ def _recommend(model, epoch, args, options) -> int:
 
 def _recommend_file(model, session_ids, sessions, args, options) -> int:
     """Every session of --input in batches, written to --output as SessionId, Rank, ItemId,
-    Score rows (atomically: a temporary file renamed at the end)."""
+    Score rows (atomically: a temporary file of a unique name renamed at the end)."""
     from tqdm import tqdm
 
-    unknown, tmp = 0, f"{args.output}.part"
-    try:
-        with open(tmp, "w") as out, tqdm(total=len(sessions), unit="session", disable=args.quiet) as bar:
-            out.write("SessionId\tRank\tItemId\tScore\n")
-            for start in range(0, len(sessions), args.batch_size):
-                chunk, ids = sessions[start : start + args.batch_size], session_ids[start : start + args.batch_size]
-                rec = model.recommend(chunk, labels=ids, batch_size=args.batch_size, **options)
-                for sid, items, scores, valid in zip(ids, rec.items, rec.scores, rec.valid):
-                    for rank, (item, score) in enumerate(zip(items[valid], scores[valid]), 1):
-                        out.write(f"{sid}\t{rank}\t{item}\t{score:.6g}\n")
-                unknown += rec.unknown
-                bar.update(len(chunk))
-        os.replace(tmp, args.output)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    unknown = 0
+    with open_atomically(args.output, "w") as out, tqdm(total=len(sessions), unit="session", disable=args.quiet) as bar:
+        out.write("SessionId\tRank\tItemId\tScore\n")
+        for start in range(0, len(sessions), args.batch_size):
+            chunk, ids = sessions[start : start + args.batch_size], session_ids[start : start + args.batch_size]
+            rec = model.recommend(chunk, labels=ids, batch_size=args.batch_size, **options)
+            for sid, items, scores, valid in zip(ids, rec.items, rec.scores, rec.valid):
+                for rank, (item, score) in enumerate(zip(items[valid], scores[valid]), 1):
+                    out.write(f"{sid}\t{rank}\t{item}\t{score:.6g}\n")
+            unknown += rec.unknown
+            bar.update(len(chunk))
     print(f"{len(sessions)} sessions, {args.k} items each: {args.output}")
     return unknown
 

@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
+from ..cli_options import ExactParser
+
 ALIASES = {"n-epochs": "epochs"}  # the published command line's names for seqrec's options
 NOT_IN_FILES = ("help", "params")  # options a params file cannot set
 
@@ -163,7 +165,7 @@ def params_defaults(
     return out
 
 
-class ParamsParser(argparse.ArgumentParser):
+class ParamsParser(ExactParser):
     """An ArgumentParser whose ``--params FILE`` supplies defaults, and whose ``--preset NAME``
     (where ``presets`` is set) supplies defaults below the file's: defaults < preset < file <
     command line. ``params_ignore``: names a params file may hold for other commands (skipped

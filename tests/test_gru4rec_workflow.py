@@ -235,8 +235,8 @@ def test_params_path_is_found_in_every_spelling():
     p.add_argument("--preset")
     assert p._params_path(["--params", "a.toml"]) == "a.toml"
     assert p._params_path(["--params=b.toml"]) == "b.toml"
-    assert p._params_path(["--par", "c.toml"]) == "c.toml"  # argparse's abbreviation
-    assert p._params_path(["--p", "d.toml"]) is None  # ambiguous with --preset
+    assert p._params_path(["--par", "c.toml"]) is None  # option names are exact: no abbreviations
+    assert p._params_path(["--p", "d.toml"]) is None
     assert p._params_path(["--", "--params", "e.toml"]) is None
 
 

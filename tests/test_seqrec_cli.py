@@ -189,3 +189,32 @@ def test_no_output_overwrites_an_input(tmp_path):
     with pytest.raises(SystemExit, match="--results .*: that is an input"):
         main(["cosernn", "train", "--dataset", str(data), "--results", str(data)])
     assert data.read_text() == content
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        (["--n-sample", "-1"], "--n-sample must be a whole number >= 0"),
+        (["--logq", "nan"], "--logq must be a finite number >= 0"),
+        (["--logq", "-3"], "--logq must be a finite number >= 0"),
+        (["--momentum", "1.5"], "--momentum must be a finite number >= 0 < 1"),
+        (["--dropout-p-hidden", "1"], "--dropout-p-hidden must be a finite number >= 0 < 1"),
+        (["--batch-size", "0"], "--batch-size must be a whole number >= 1"),
+        (["--learning-rate", "0"], "--learning-rate must be > 0"),
+        (["--learning-rate", "inf"], "--learning-rate must be a finite number"),
+        (["--bpreg", "-1"], "--bpreg must be a finite number >= 0"),
+    ],
+)
+def test_settings_out_of_range_are_refused_before_the_data_is_read(tmp_path, options, message):
+    missing = str(tmp_path / "never-read.tsv")  # were the data read first, the error would name it
+    with pytest.raises(SystemExit, match=message):
+        main(["gru4rec", "train", "--dataset", missing, *options])
+
+
+@pytest.mark.parametrize("argv", [["gru4rec", "train", "--epochs", "-1"], ["gru4rec", "train", "--threads", "100000"]])
+def test_counts_out_of_range_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--dataset", "ml-100k"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be a whole number >= 1" in err or "this machine's cores" in err

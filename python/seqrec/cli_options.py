@@ -4,6 +4,7 @@ with a message that names the option)."""
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def whole_number(text: str) -> int:
@@ -14,6 +15,16 @@ def whole_number(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def thread_count(text: str) -> int:
+    """--threads: a whole number from 1 to the machine's cores (more threads than cores only
+    wait for each other; tens of thousands crash inside torch)."""
+    value = whole_number(text)
+    cores = os.cpu_count() or 1
+    if value > cores:
+        raise argparse.ArgumentTypeError(f"must be at most {cores} (this machine's cores), got {value}")
     return value
 
 
@@ -36,7 +47,7 @@ SCORING_THREADS = "intra-op threads (default: torch's own count; on a busy machi
 def add_threads_option(parser: argparse.ArgumentParser, help: str = TRAINING_THREADS) -> None:
     """--threads N: the intra-op thread count (for the trainers, default: their ThreadTuner's
     choice; ``help`` says what the command does without it)."""
-    parser.add_argument("--threads", type=whole_number, default=None, help=help)
+    parser.add_argument("--threads", type=thread_count, default=None, help=help)
 
 
 def add_dist_timeout_option(parser: argparse.ArgumentParser) -> None:

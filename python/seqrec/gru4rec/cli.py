@@ -289,8 +289,8 @@ def train(args) -> int:
     rank, n_processes = world_from_env()
     if n_processes > 1:  # launched by torchrun: data-parallel
         rank, n_processes = init(args.device, args.dist_timeout)
+    config = _config(args)  # every setting checked before any data is read
     _, train_set, tests = _data(args)
-    config = _config(args)
     first_epoch = 0
     if args.resume:
         if not args.save or not os.path.exists(args.save):
@@ -512,7 +512,7 @@ def add_parser(models) -> argparse.ArgumentParser:
     _add_data_options(u, dataset_required=True)
     for p in (t, u):
         model_dests = _add_model_options(p)
-        p.add_argument("--epochs", type=int, default=10)
+        p.add_argument("--epochs", type=whole_number, default=10)
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         add_threads_option(p)
         p.presets = lambda name: {**PRESET_COMMON, **PRESETS[name]}

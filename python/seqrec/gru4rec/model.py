@@ -129,6 +129,34 @@ class GRU4RecConfig:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.precision != "fp32" and self.layers:
             raise ValueError("--precision bf16 trains one GRU layer (stacked layers train in fp32)")
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        """Every number in its range, named as the command line names it (a tune space's values
+        go through here too)."""
+
+        def option(name: str) -> str:
+            return "--" + {"dropout_embed": "dropout-p-embed", "dropout_hidden": "dropout-p-hidden"}.get(
+                name, name.replace("_", "-")
+            )
+
+        def finite(name: str, low: float, high: float = math.inf, high_open: bool = False) -> None:
+            value = getattr(self, name)
+            ok = math.isfinite(value) and low <= value and (value < high if high_open else value <= high)
+            if not ok:
+                bound = f"< {high:g}" if high_open else (f"<= {high:g}" if math.isfinite(high) else "")
+                raise ValueError(f"{option(name)} must be a finite number >= {low:g} {bound}, got {value!r}".strip())
+
+        for name, low in (("n_sample", 0), ("batch_size", 1), ("embedding_size", 0), ("seed", 0)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{option(name)} must be a whole number >= {low}, got {getattr(self, name)}")
+        for name in ("bpreg", "elu_param", "logq", "sample_alpha"):
+            finite(name, 0.0)
+        for name in ("dropout_embed", "dropout_hidden", "momentum"):
+            finite(name, 0.0, 1.0, high_open=True)
+        finite("learning_rate", 0.0)
+        if self.learning_rate == 0:
+            raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate!r}")
 
     @property
     def score_elu(self) -> float:
@@ -178,11 +206,6 @@ class GRU4Rec(torch.nn.Module):
         self.config, self.n_items, self.device = config, n_items, torch.device(device)
         if config.embedding not in EMBEDDINGS:
             raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {config.embedding!r}")
-        if not (0 <= config.dropout_embed < 1 and 0 <= config.dropout_hidden < 1):
-            raise ValueError(
-                f"dropout probabilities must lie in [0, 1), got {config.dropout_embed} (embedding) "
-                f"and {config.dropout_hidden} (hidden)"
-            )
         if config.embedding == "none" and config.dropout_hidden > 0 and not config.layers:
             raise ValueError(
                 "embedding 'none' with one layer has no hidden dropout: GRU4Rec applies dropout_embed "

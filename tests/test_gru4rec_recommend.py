@@ -84,10 +84,14 @@ def test_unknown_items_and_short_catalogues():
     m.item_ids = np.arange(N_ITEMS) + 100
     with pytest.raises(ValueError, match=r"session 1: item\(s\) 5, 99 not in the model's catalogue"):
         m.recommend([[100], [5, 101, 99]], k=3)
-    rec = m.recommend([[100], [5, 101, 99], [1]], k=3, skip_unknown=True)
+    rec = m.recommend([[100], [5, 101, 99], [1], []], k=3, skip_unknown=True)
     assert rec.unknown == 3
-    ids, _ = dense_reference(m, [[0], [1], []], 3, True)
-    np.testing.assert_array_equal(rec.items, ids + 100)
+    ids, _ = dense_reference(m, [[0], [1], [], []], 3, True)
+    np.testing.assert_array_equal(rec.items[:2], ids[:2] + 100)
+    # every item of session 2 unknown: nothing to recommend from, so no recommendation; an empty
+    # session given as such is scored from the zero state
+    assert not rec.valid[2].any() and rec.valid[3].all()
+    np.testing.assert_array_equal(rec.items[3], ids[3] + 100)
     # a session holding every item but two: two valid slots of k = 5
     rec = m.recommend([list(range(100, 100 + N_ITEMS - 2))], k=5)
     assert rec.valid.tolist() == [[True, True, False, False, False]]
@@ -142,6 +146,19 @@ def test_cli_recommend_for_items_and_a_file(tmp_path, capsys):
     assert sorted(by_session) == [4, 7, 9]
     with pytest.raises(SystemExit, match="needs --output"):
         main(run)
+    # every item unknown: an error for --items, no rows (and a count) for a session of a file
+    with pytest.raises(SystemExit, match="none of the items 7777, 8888 is in the model's catalogue"):
+        main(["gru4rec", "recommend", "--load", str(ckpt), "--items", "7777,8888", "--skip-unknown"])
+    with pytest.raises(SystemExit, match="--output goes with --input"):
+        main(["gru4rec", "recommend", "--load", str(ckpt), "--items", "501", "--output", str(out)])
+    write_log(tmp_path / "unknown.tsv", {1: [1, 2], 2: [990, 991]})
+    capsys.readouterr()
+    run = ["gru4rec", "recommend", "--load", str(ckpt), "--input", str(tmp_path / "unknown.tsv"), "-k", "3"]
+    assert main([*run, "--output", str(out), "--quiet", "--skip-unknown"]) == 0
+    assert "2 sessions, 3 recommendations (up to 3 each); 1 session(s) without a known item got none" in (
+        capsys.readouterr().out
+    )
+    assert {line.split("\t")[0] for line in out.read_text().splitlines()[1:]} == {"1"}
 
 
 def test_is_a_module_with_state_dict_and_conversions():

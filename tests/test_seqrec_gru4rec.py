@@ -198,3 +198,14 @@ def test_a_nan_parameter_stops_training_with_the_model_untouched(fused):
     for n in names:
         for a, b in zip((getattr(m.params, n), *m.state[n]), before[n]):
             assert torch.equal(a.nan_to_num(), b.nan_to_num()), n
+
+
+def test_a_model_with_non_finite_parameters_refuses_to_rank():
+    sessions = planted_sessions(40, seed=1)
+    model = GRU4Rec(N_ITEMS, GRU4RecConfig(hidden=8))
+    with torch.no_grad():
+        model.params.out_table[3, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"not finite \(out_table\)"):
+        model.evaluate(sessions)
+    with pytest.raises(ValueError, match="not finite"):
+        model.recommend([[1, 2]], k=5)

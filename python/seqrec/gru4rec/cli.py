@@ -447,6 +447,8 @@ def _sessions_of(path: str, keys: ColumnKeys):
 
 
 def recommend_command(args) -> int:
+    if args.items is not None and args.output is not None:
+        raise SystemExit("--output goes with --input (a file of sessions); --items prints its recommendations")
     refuse_overwriting(args.output, "--output", (args.input, args.load))
     model, epoch, _ = load_checkpoint(args.load, device=args.device)
     options = dict(k=args.k, exclude_seen=not args.include_seen, skip_unknown=args.skip_unknown)
@@ -467,6 +469,8 @@ def _recommend(model, epoch, args, options) -> int:
         session_ids, sessions = _sessions_of(args.input, _keys(args))
         return _recommend_file(model, session_ids, sessions, args, options)
     rec = model.recommend([args.items], **options)
+    if not rec.valid[0].any():
+        raise ValueError(f"none of the items {', '.join(map(str, args.items))} is in the model's catalogue")
     print(f"{args.load} (epoch {epoch}): the next items after {', '.join(map(str, args.items))}")
     print("\n| rank | item | score |\n|---:|---:|---:|")
     for rank, (item, score) in enumerate(zip(rec.items[0][rec.valid[0]], rec.scores[0][rec.valid[0]]), 1):
@@ -479,7 +483,7 @@ def _recommend_file(model, session_ids, sessions, args, options) -> int:
     Score rows (atomically: a temporary file of a unique name renamed at the end)."""
     from tqdm import tqdm
 
-    unknown = 0
+    unknown, rows, without = 0, 0, 0
     with open_atomically(args.output, "w") as out, tqdm(total=len(sessions), unit="session", disable=args.quiet) as bar:
         out.write("SessionId\tRank\tItemId\tScore\n")
         for start in range(0, len(sessions), args.batch_size):
@@ -488,9 +492,11 @@ def _recommend_file(model, session_ids, sessions, args, options) -> int:
             for sid, items, scores, valid in zip(ids, rec.items, rec.scores, rec.valid):
                 for rank, (item, score) in enumerate(zip(items[valid], scores[valid]), 1):
                     out.write(f"{sid}\t{rank}\t{item}\t{score:.6g}\n")
+                rows, without = rows + int(valid.sum()), without + int(not valid.any())
             unknown += rec.unknown
             bar.update(len(chunk))
-    print(f"{len(sessions)} sessions, {args.k} items each: {args.output}")
+    fewer = f"; {without} session(s) without a known item got none" if without else ""
+    print(f"{len(sessions)} sessions, {rows} recommendations (up to {args.k} each){fewer}: {args.output}")
     return unknown
 
 

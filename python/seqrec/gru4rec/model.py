@@ -295,6 +295,13 @@ class GRU4Rec(torch.nn.Module):
             for name in self._tensors()
         }
 
+    def check_finite(self) -> None:
+        """ValueError naming the parameters that hold a NaN or an infinity: such a model ranks
+        nothing meaningfully (evaluation and recommendation refuse it)."""
+        bad = [name for name, t in self._tensors().items() if not bool(torch.isfinite(t).all())]
+        if bad:
+            raise ValueError(f"the model's parameters are not finite ({', '.join(bad)}): it cannot rank items")
+
     def _tensors(self):
         """Every parameter by name: the first layer's and the output table's, then
         ``layer{l}.w_in`` etc. for the layers above."""
@@ -504,6 +511,7 @@ class GRU4Rec(torch.nn.Module):
         rows at a time; the targets' ranks come from the fused ranking op (no (rows, items)
         score matrix); ``dense``: from the whole score matrix instead (the slow path, kept as
         the reference)."""
+        self.check_finite()
         p = self.params
         metrics = RankingMetrics(ks=ks) if modes is None else RankingMetrics(ks=ks, modes=modes)
         for x, targets in self.prefix_outputs(sessions, batch_size):

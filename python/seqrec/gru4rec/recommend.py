@@ -59,12 +59,14 @@ def recommend(
     """Top-``k`` next items for each session (a sequence of original item ids, oldest first).
     ``exclude_seen``: a session's own items are never recommended to it. An item id not in the
     catalogue is a ValueError naming it, or skipped (and counted) with ``skip_unknown``; a
-    session left without items is scored from the zero state (the output bias alone).
+    session whose every item was skipped gets no recommendation (its row is all invalid), while
+    a session given empty is scored from the zero state (the output bias alone).
     ``labels``: what error messages call the sessions (default: their positions)."""
+    model.check_finite()
     index = ItemIndex(item_ids)
     if not 1 <= k <= len(index.item_ids):
         raise ValueError(f"k must lie in [1, {len(index.item_ids)}] (the catalogue), got {k}")
-    dense, unknown = [], 0
+    dense, unknown, emptied = [], 0, []
     for n, session in enumerate(sessions):
         ids, known = index.dense(session)
         if not known.all():
@@ -75,6 +77,9 @@ def recommend(
                     "(skip them with skip_unknown=True / --skip-unknown)"
                 )
             unknown += int((~known).sum())
+            emptied.append(len(ids) == 0 and len(session) > 0)
+        else:
+            emptied.append(False)
         dense.append(ids)
     p = model.params
     top_ids, top_scores = [], []
@@ -94,6 +99,9 @@ def recommend(
     ids = torch.cat(top_ids).numpy() if top_ids else np.zeros((0, k), dtype=np.int64)
     scores = torch.cat(top_scores).numpy() if top_scores else np.zeros((0, k))
     valid = ids >= 0
+    # a session whose every item was unknown has nothing to recommend from: no recommendations
+    # (not those of an empty session)
+    valid[np.asarray(emptied, dtype=bool)] = False
     items = index.item_ids[np.where(valid, ids, 0)]
     return Recommendations(items, scores, valid, unknown)
 

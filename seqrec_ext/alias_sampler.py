@@ -1,7 +1,9 @@
 """Alias-table sampler: `alias_build`, `alias_draw` and `PopularitySampler`.
 
-The kernels are in csrc/cpu/alias_sampler_cpu.cpp and csrc/cuda/alias_sampler_cuda.{cpp,cu};
-this module registers their fake kernels and gives them Python signatures. Neither op has a
+The ops are csrc/alias_sampler.cpp (checks, dispatch), csrc/cpu/alias_sampler_cpu.cpp and
+csrc/cuda/alias_sampler_cuda.cu (kernels), with the per-element math shared in
+csrc/alias_sampler_math.h; this module registers their fake kernels and gives them Python
+signatures. Neither op has a
 gradient: a table is a function of popularity counts, not of anything trained.
 """
 

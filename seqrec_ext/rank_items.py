@@ -10,9 +10,23 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-__all__ = ["rank_items", "RankResult", "TIE_MODES"]
+__all__ = ["rank_items", "RankResult", "TIE_MODES", "ranks_from_counts"]
 
 TIE_MODES = ("standard", "conservative", "median")
+
+
+def ranks_from_counts(greater: Tensor, equal: Tensor, mode: str = "standard") -> Tensor:
+    """The targets' ranks (float64, 1 = best) from the other items scoring above them
+    (``greater``) and exactly as them (``equal``): ``standard`` 1 + greater, ``conservative``
+    1 + greater + equal, ``median`` their mean (GRU4Rec's three tie modes; the one definition
+    of them, for the fused op's counts and the dense metrics alike)."""
+    if mode not in TIE_MODES:
+        raise ValueError(f"unknown tie mode {mode!r}; expected one of {TIE_MODES}")
+    standard = 1 + greater.to(torch.float64)
+    if mode == "standard":
+        return standard
+    conservative = standard + equal.to(torch.float64)
+    return conservative if mode == "conservative" else (standard + conservative) / 2
 
 
 class RankResult(NamedTuple):
@@ -26,13 +40,8 @@ class RankResult(NamedTuple):
     top_scores: Tensor
 
     def ranks(self, mode: str = "standard") -> Tensor:
-        """The targets' ranks (float64, 1 = best): ``standard`` 1 + greater, ``conservative``
-        1 + greater + equal, ``median`` their mean (GRU4Rec's three tie modes)."""
-        if mode not in TIE_MODES:
-            raise ValueError(f"unknown tie mode {mode!r}; expected one of {TIE_MODES}")
-        standard = 1 + self.greater.to(torch.float64)
-        conservative = standard + self.equal.to(torch.float64)
-        return {"standard": standard, "conservative": conservative, "median": (standard + conservative) / 2}[mode]
+        """The targets' ranks in tie mode ``mode`` (``ranks_from_counts``)."""
+        return ranks_from_counts(self.greater, self.equal, mode)
 
 
 @torch.library.register_fake("seqrec::rank_items")

@@ -155,3 +155,15 @@ def test_recall_and_mrr():
     assert "| standard |" in m.table() and "3 predictions" in m.table()
     with pytest.raises(ValueError, match="unknown tie mode"):
         RankingMetrics(modes=("optimistic",))
+
+
+def test_a_nan_score_ranks_last_in_every_tie_mode():
+    scores = torch.tensor([[0.5, float("nan"), 0.2, 0.9], [float("nan"), 0.1, 0.1, 0.3]])
+    targets = torch.tensor([1, 0])  # both targets score NaN
+    for mode in ("standard", "conservative", "median"):
+        assert target_ranks(scores, targets, mode).tolist() == [4.0, 4.0], mode
+    # an item scoring NaN is above no target: 0.5 ranks 2nd behind 0.9 only
+    assert target_ranks(scores, torch.tensor([0, 3]), "conservative").tolist() == [2.0, 1.0]
+    metrics = RankingMetrics(ks=(1, 4))
+    metrics.update(scores, targets)
+    assert metrics.result()["standard"] == {"Recall@1": 0.0, "Recall@4": 1.0, "MRR@1": 0.0, "MRR@4": 0.25}

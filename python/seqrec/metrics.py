@@ -5,6 +5,8 @@ For a target with score s among all items' scores:
 * ``standard``: rank = 1 + #(items scoring strictly more than s);
 * ``conservative``: rank = 1 + #(other items scoring at least s);
 * ``median``: the mean of the two.
+A NaN score ranks last: a target scoring NaN has every other item above it, and an item scoring
+NaN is above no target.
 Recall@k = mean(rank <= k); MRR@k = mean(1 / rank if rank <= k else 0). The cut-offs k and the
 tie modes are chosen per evaluation (default: 1, 5, 10, 20 in all three modes).
 """
@@ -17,7 +19,8 @@ from typing import Dict, Iterable, Sequence
 import torch
 from torch import Tensor
 
-TIE_MODES = ("standard", "conservative", "median")
+from seqrec_ext.rank_items import TIE_MODES, ranks_from_counts
+
 DEFAULT_CUTOFFS = (1, 5, 10, 20)
 
 
@@ -28,22 +31,25 @@ def target_ranks(scores: Tensor, targets: Tensor, mode: str = "standard") -> Ten
     return _ranks_by_mode(scores, targets, (mode,))[mode]
 
 
-def _ranks_by_mode(scores: Tensor, targets: Tensor, modes: Sequence[str]) -> Dict[str, Tensor]:
-    """The targets' ranks in each of ``modes``, from one pass over the scores per count needed."""
+def rank_counts(scores: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """Per target of ``targets (b,)`` in ``scores (b, n_items)``: the other items scoring above
+    it and exactly as it, what the fused ``rank_items`` op counts; a NaN target counts every
+    other item above it, and a NaN score is above no target (comparisons with NaN are false)."""
     if scores.dim() != 2 or targets.shape != (scores.shape[0],):
         raise ValueError(
             f"expected scores (b, n_items) and targets (b,), got {tuple(scores.shape)} and {tuple(targets.shape)}"
         )
     target_scores = scores.gather(1, targets.unsqueeze(1))
-    standard = conservative = None
-    if "standard" in modes or "median" in modes:
-        standard = 1 + (scores > target_scores).sum(1).to(torch.float64)
-    if "conservative" in modes or "median" in modes:
-        conservative = (scores >= target_scores).sum(1).to(torch.float64)  # includes the target itself
-    ranks = {"standard": standard, "conservative": conservative}
-    if "median" in modes:
-        ranks["median"] = (standard + conservative) / 2
-    return {mode: ranks[mode] for mode in modes}
+    greater = (scores > target_scores).sum(1)
+    equal = (scores == target_scores).sum(1) - 1  # less the target itself
+    lost = target_scores[:, 0].isnan()
+    greater = torch.where(lost, scores.shape[1] - 1, greater)
+    return greater, torch.where(lost, 0, equal)
+
+
+def _ranks_by_mode(scores: Tensor, targets: Tensor, modes: Sequence[str]) -> Dict[str, Tensor]:
+    greater, equal = rank_counts(scores, targets)
+    return {mode: ranks_from_counts(greater, equal, mode) for mode in modes}
 
 
 class RankingMetrics:
@@ -72,10 +78,7 @@ class RankingMetrics:
     def update_counts(self, greater: Tensor, equal: Tensor) -> None:
         """A batch given by its rank counts instead of its scores: per target, the other items
         scoring above it and exactly as much (what ``seqrec_ext.rank_items`` returns)."""
-        standard = 1 + greater.to(torch.float64)
-        conservative = standard + equal.to(torch.float64)
-        ranks = {"standard": standard, "conservative": conservative, "median": (standard + conservative) / 2}
-        self._add({mode: ranks[mode] for mode in self.modes}, greater.numel())
+        self._add({mode: ranks_from_counts(greater, equal, mode) for mode in self.modes}, greater.numel())
 
     def _add(self, ranks_by_mode: Dict[str, Tensor], n: int) -> None:
         for mode, ranks in ranks_by_mode.items():

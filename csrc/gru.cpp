@@ -19,6 +19,7 @@
 #include "common/aten_helpers.h"
 #include "common/device_dispatch.h"
 #include "common/register_kernels.h"
+#include "common/sequence_op.h"
 #include "cpu/gru_cpu.h"
 #include "gru.h"
 #include "gru_pass.h"
@@ -35,120 +36,39 @@ using gru::Pass;
 
 // ---- argument checks ----
 
-void check_same(const Tensor& x, const Tensor& ref, const char* name, const char* op) {
-  TORCH_CHECK(x.device() == ref.device(), op, ": ", name, " is on ", x.device(),
-              " but the input projections are on ", ref.device());
-  TORCH_CHECK(x.scalar_type() == ref.scalar_type(), op, ": ", name, " has dtype ", x.scalar_type(),
-              " but the input projections have ", ref.scalar_type());
-}
-
-struct Dims {
-  int64_t T, B, H;
-};
+using seq::Dims;
 
 Dims check_gru_inputs(const char* op, const Tensor& gi, const Tensor& h0, const Tensor& w_hh,
                       const OptTensor& b_ih, const OptTensor& b_hh, const OptTensor& reset,
                       const OptTensor& lengths) {
-  TORCH_CHECK(gi.dim() == 3, op, ": gi must be (T, B, 3H), got shape ", gi.sizes());
-  const auto dt = gi.scalar_type();
-  TORCH_CHECK(dt == at::kFloat || dt == at::kDouble || dt == at::kHalf || dt == at::kBFloat16, op,
-              ": expected float32, float64, float16 or bfloat16 tensors, got ", dt);
-  TORCH_CHECK(gi.is_cpu() || gi.is_cuda(), op, ": unsupported device ", gi.device());
-  const int64_t T = gi.size(0), B = gi.size(1);
-  TORCH_CHECK(gi.size(2) % 3 == 0, op, ": the last dimension of gi must be 3H, got ", gi.size(2));
-  const int64_t H = gi.size(2) / 3;
-  TORCH_CHECK(h0.dim() == 2 && h0.size(0) == B && h0.size(1) == H, op, ": h must be (B, H) = (", B, ", ", H,
-              "), got shape ", h0.sizes());
-  check_same(h0, gi, "h", op);
-  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) == 3 * H && w_hh.size(1) == H, op, ": w_hh must be (3H, H) = (",
-              3 * H, ", ", H, "), got shape ", w_hh.sizes());
-  check_same(w_hh, gi, "w_hh", op);
-  for (const auto& [bias, name] : {std::pair{&b_ih, "b_ih"}, std::pair{&b_hh, "b_hh"}}) {
-    if (!bias->has_value()) continue;
-    TORCH_CHECK((*bias)->dim() == 1 && (*bias)->size(0) == 3 * H, op, ": ", name, " must be (3H,) = (", 3 * H,
-                ",), got shape ", (*bias)->sizes());
-    check_same(**bias, gi, name, op);
-  }
-  if (reset.has_value()) {
-    TORCH_CHECK(reset->scalar_type() == at::kBool, op, ": reset must be a bool tensor, got ",
-                reset->scalar_type());
-    TORCH_CHECK(reset->dim() == 2 && reset->size(0) == T && reset->size(1) == B, op,
-                ": reset must be (T, B) = (", T, ", ", B, "), got shape ", reset->sizes());
-    TORCH_CHECK(reset->device() == gi.device(), op, ": reset is on ", reset->device(), " but gi is on ",
-                gi.device());
-  }
-  if (lengths.has_value()) {
-    TORCH_CHECK(lengths->scalar_type() == at::kLong, op, ": lengths must be int64, got ",
-                lengths->scalar_type());
-    TORCH_CHECK(lengths->dim() == 1 && lengths->size(0) == B, op, ": lengths must be (B,) = (", B,
-                ",), got shape ", lengths->sizes());
-    TORCH_CHECK(lengths->device() == gi.device(), op, ": lengths is on ", lengths->device(), " but gi is on ",
-                gi.device());
-    if (B > 0) {
-      const auto [lo, hi] = at::aminmax(*lengths);
-      const int64_t lo_v = lo.item<int64_t>(), hi_v = hi.item<int64_t>();
-      TORCH_CHECK_VALUE(lo_v >= 0 && hi_v <= T, op, ": lengths must lie in [0, T] = [0, ", T,
-                        "], got values in [", lo_v, ", ", hi_v, "]");
-    }
-  }
-  return {T, B, H};
+  return seq::check_sequence_inputs(op, 3, gi, {{&h0, "h"}}, w_hh, b_ih, b_hh, reset, lengths);
 }
 
 // ---- where the gate passes run ----
 
-// The gate passes of one device, with the element type its kernels take: the CPU loops on
-// ATen's element types, or the CUDA kernels on CUDA's (cuda_scalar_t), on a stream.
+// The gate passes on each device (common/device_dispatch.h: with_float_device).
 template <typename T>
-struct CpuGatePasses {
-  using scalar_t = T;
-  void operator()(Pass pass, const gru::PassArgs<T>& a) const { cpu::run_gate_pass(pass, a); }
-};
+void run_pass(OnCpu<T>, Pass pass, const gru::PassArgs<T>& a) {
+  cpu::run_gate_pass(pass, a);
+}
 #ifdef SEQREC_WITH_CUDA
 template <typename T>
-struct CudaGatePasses {
-  using scalar_t = T;
-  cudaStream_t stream;
-  void operator()(Pass pass, const gru::PassArgs<T>& a) const { cuda::launch_gate_pass(pass, a, stream); }
-};
+void run_pass(OnCuda<T> on, Pass pass, const gru::PassArgs<T>& a) {
+  cuda::launch_gate_pass(pass, a, on.stream);
+}
 #endif
 
-// Calls f(passes) with the gate passes of like's dtype and device (the CUDA launches are
-// checked when f returns).
-template <typename F>
-void with_gate_passes(const Tensor& like, F&& f) {
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, like.scalar_type(), "GRU ops", [&] {
-    run_on_device(
-        like, [&] { f(CpuGatePasses<scalar_t>{}); },
-        SEQREC_CUDA_LAUNCH(stream, f(CudaGatePasses<cuda_scalar_t<scalar_t>>{stream})));
-  });
-}
-
-// x (B, H) with the rows that restart at step 0 zeroed: reset[0] of the rows that have a step
-// 0 (the state before step 0 is h0 so masked; its gradient is masked the same way).
-Tensor zero_rows_restarting_at_step0(const Tensor& x, const OptTensor& reset, const OptTensor& lengths) {
-  if (!reset.has_value()) return x;
-  Tensor restart = (*reset)[0];
-  if (lengths.has_value()) restart = restart & (*lengths > 0);
-  return x.masked_fill(restart.unsqueeze(1), 0);
-}
+using seq::zero_rows_restarting_at_step0;
 
 // The state before step t (B, H): the last block of the workspace's step t.
 Tensor workspace_h_prev(const Tensor& ws, int64_t t, int64_t B, int64_t H, int K) {
-  return ws.as_strided({B, H}, {K * H, 1}, ws.storage_offset() + t * B * K * H + (K - 1) * H);
+  return seq::workspace_block(ws, t, B, H, K, K - 1);
 }
 
-// The pass arguments of a sequence that no step changes: sizes, workspace stride, masks.
 template <typename scalar_t>
 gru::PassArgs<scalar_t> sequence_args(int64_t T, int64_t B, int64_t H, int K, const Tensor& reset_c,
                                       const Tensor& lengths_c) {
-  gru::PassArgs<scalar_t> a;
-  a.B = B;
-  a.H = H;
-  a.T = T;
-  a.ws_stride = K * H;
-  a.reset = reset_c.defined() ? reset_c.data_ptr<bool>() : nullptr;
-  a.lengths = lengths_c.defined() ? lengths_c.data_ptr<int64_t>() : nullptr;
-  return a;
+  return seq::sequence_args<gru::PassArgs<scalar_t>>(T, B, H, K, reset_c, lengths_c);
 }
 
 // ---- forward ----
@@ -187,11 +107,11 @@ ForwardScratch forward_scratch(const Tensor& w_hh, const Dims& d, bool reset_aft
 
 // Steps 0..T-1: per step the hidden product(s) and the gate passes between them. Each step
 // writes its workspace, its output, and the next step's h_prev (the last step's: h_last).
-template <typename Passes>
-void forward_steps(const Passes& run_pass, const Tensor& gi, const Tensor& b_ih, const Tensor& b_hh,
+template <typename Device>
+void forward_steps(const Device& on, const Tensor& gi, const Tensor& b_ih, const Tensor& b_hh,
                    const Tensor& reset_c, const Tensor& lengths_c, bool reset_after, const Dims& d,
                    const ForwardScratch& s, const Tensor& out, const Tensor& h_last, const Tensor& ws) {
-  using scalar_t = typename Passes::scalar_t;
+  using scalar_t = typename Device::scalar_t;
   const auto [T, B, H] = d;
   const int K = gru::workspace_blocks(reset_after);
   const int64_t ws_step = B * K * H;
@@ -221,18 +141,18 @@ void forward_steps(const Passes& run_pass, const Tensor& gi, const Tensor& b_ih,
       product_into(gh, h_prev, s.w_t, s.product_dtype);
       a.gh = ptr<scalar_t>(gh);
       a.gh_stride = 3 * H;
-      run_pass(Pass::kForwardResetAfter, a);
+      run_pass(on, Pass::kForwardResetAfter, a);
     } else {
       product_into(gh, h_prev, s.w_rz_t, s.product_dtype);
       a.gh = ptr<scalar_t>(gh);
       a.gh_stride = 2 * H;
       a.rh = ptr<scalar_t>(s.rh);
       a.rh_stride = H;
-      run_pass(Pass::kForwardResetBeforeRZ, a);
+      run_pass(on, Pass::kForwardResetBeforeRZ, a);
       product_into(gh_n, s.rh, s.w_n_t, s.product_dtype);
       a.gh = ptr<scalar_t>(gh_n);
       a.gh_stride = H;
-      run_pass(Pass::kForwardResetBeforeN, a);
+      run_pass(on, Pass::kForwardResetBeforeN, a);
     }
   }
 }
@@ -249,10 +169,10 @@ void sequence_forward_impl(const Tensor& gi, const Tensor& h0, const Tensor& w_h
   const int K = gru::workspace_blocks(reset_after);
   workspace_h_prev(ws, 0, d.B, d.H, K).copy_(zero_rows_restarting_at_step0(h0, reset, lengths));
   const ForwardScratch s = forward_scratch(w_hh, d, reset_after, gi.options(), product_dtype);
-  const Tensor reset_c = reset.has_value() ? reset->contiguous() : Tensor();
-  const Tensor lengths_c = lengths.has_value() ? lengths->contiguous() : Tensor();
-  with_gate_passes(gi, [&](const auto& passes) {
-    forward_steps(passes, gi, b_ih, b_hh, reset_c, lengths_c, reset_after, d, s, out, h_last, ws);
+  const Tensor reset_c = seq::contiguous_or_undefined(reset);
+  const Tensor lengths_c = seq::contiguous_or_undefined(lengths);
+  with_float_device(gi, [&](const auto& on) {
+    forward_steps(on, gi, b_ih, b_hh, reset_c, lengths_c, reset_after, d, s, out, h_last, ws);
   });
 }
 
@@ -268,11 +188,11 @@ struct BackwardBuffers {
 
 // Steps T-1..0: per step the gate passes and the product(s) that carry the gradient into
 // h_prev. need_d_h0 = false skips the product of step 0 (its d h_prev is not wanted).
-template <typename Passes>
-void backward_steps(const Passes& run_pass, const Tensor& grad_out_c, const Tensor& grad_h_last_c,
+template <typename Device>
+void backward_steps(const Device& on, const Tensor& grad_out_c, const Tensor& grad_h_last_c,
                     const Tensor& zeros_bh, const Tensor& w_hh, const Tensor& ws, const Tensor& reset_c,
                     const Tensor& lengths_c, bool reset_after, bool need_d_h0, BackwardBuffers& g) {
-  using scalar_t = typename Passes::scalar_t;
+  using scalar_t = typename Device::scalar_t;
   const int K = gru::workspace_blocks(reset_after);
   const int64_t T = ws.size(0), B = ws.size(1), H = ws.size(2) / K;
   const Tensor w_rz = block(w_hh, 0, 2 * H, 0, H);
@@ -304,12 +224,12 @@ void backward_steps(const Passes& run_pass, const Tensor& grad_out_c, const Tens
     const bool carry = t > 0 || need_d_h0;
     if (reset_after) {
       a.d_gh = d_gh0 + t * B * 3 * H;
-      run_pass(Pass::kBackwardResetAfter, a);
+      run_pass(on, Pass::kBackwardResetAfter, a);
       if (carry) dh.addmm_(step_view(g.d_gh, t, 0, 3 * H), w_hh);
     } else {
-      run_pass(Pass::kBackwardResetBeforeZN, a);
+      run_pass(on, Pass::kBackwardResetBeforeZN, a);
       at::mm_out(g.d_rh, step_view(g.d_gi, t, 2 * H, H), w_n);
-      run_pass(Pass::kBackwardResetBeforeR, a);
+      run_pass(on, Pass::kBackwardResetBeforeR, a);
       if (carry) dh.addmm_(step_view(g.d_gi, t, 0, 2 * H), w_rz);
     }
     a.dh_next = a.dh;
@@ -355,19 +275,19 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
   g.dh_bufs[0] = at::empty({B, H}, opts);
   g.dh_bufs[1] = at::empty({B, H}, opts);
   g.d_rh = reset_after ? Tensor() : at::empty({B, H}, opts);
-  const Tensor grad_out_c = grad_out.has_value() ? grad_out->contiguous() : Tensor();
+  const Tensor grad_out_c = seq::contiguous_or_undefined(grad_out);
   // absent gradients are zeros: the gate passes then need no branch for them
   const Tensor zeros_bh =
       grad_out.has_value() && grad_h_last.has_value() ? Tensor() : at::zeros({B, H}, opts);
   const Tensor grad_h_last_c = grad_h_last.has_value() ? grad_h_last->contiguous() : zeros_bh;
-  const Tensor reset_c = reset.has_value() ? reset->contiguous() : Tensor();
-  const Tensor lengths_c = lengths.has_value() ? lengths->contiguous() : Tensor();
+  const Tensor reset_c = seq::contiguous_or_undefined(reset);
+  const Tensor lengths_c = seq::contiguous_or_undefined(lengths);
   if (T == 0) {
     return {g.d_gi, grad_h_last_c.clone(), at::zeros_like(w_hh), at::zeros({3 * H}, opts),
             at::zeros({3 * H}, opts)};
   }
-  with_gate_passes(ws, [&](const auto& passes) {
-    backward_steps(passes, grad_out_c, grad_h_last_c, zeros_bh, w_hh, ws, reset_c, lengths_c, reset_after,
+  with_float_device(ws, [&](const auto& on) {
+    backward_steps(on, grad_out_c, grad_h_last_c, zeros_bh, w_hh, ws, reset_c, lengths_c, reset_after,
                    need_d_h0, g);
   });
   // the state before step 0 was h0 with restarting rows zeroed
@@ -380,7 +300,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> sequence_backward_impl(
 
 // a bias, or zeros in its place
 Tensor bias_or_zeros(const OptTensor& b, const Tensor& gi, int64_t H) {
-  return b.has_value() ? b->contiguous() : at::zeros({3 * H}, gi.options());
+  return seq::bias_or_zeros(b, gi, 3 * H);
 }
 
 std::tuple<Tensor, Tensor, Tensor> gru_sequence(const Tensor& gi_in, const Tensor& h0_in, const Tensor& w_in,

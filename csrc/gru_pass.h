@@ -2,20 +2,22 @@
 // for the CPU loops (cpu/gru_cpu.cpp) and the CUDA kernels (cuda/gru_cuda.cu). The matrix
 // products between the passes are done by the caller (csrc/gru.cpp) with BLAS / cuBLAS.
 //
-// A pass sees one time step t of a sequence of T steps over B rows. Row b's step is "active"
-// when t < lengths[b] (all steps are active without lengths); a padded step leaves the state
-// unchanged and outputs zeros. reset[t][b] zeroes row b's state before an active step t.
+// A pass sees one time step t of a sequence of T steps over B rows, with the lengths and
+// resets of common/sequence_pass.h: a padded step leaves the state unchanged and outputs
+// zeros; reset[t][b] zeroes row b's state before an active step t.
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
-#include <utility>
 
 #include "common/acc_type.h"
 #include "common/host_device.h"
+#include "common/sequence_pass.h"
 #include "gru_math.h"
 
 namespace seqrec::gru {
+
+using seq::ld;
+using seq::RowState;
 
 enum class Pass : int {
   kForwardResetAfter,      // gates, h' from gh = h_prev W^T
@@ -27,19 +29,6 @@ enum class Pass : int {
 };
 
 inline constexpr int kPasses = static_cast<int>(Pass::kBackwardResetBeforeR) + 1;
-
-// Calls f(std::integral_constant<Pass, pass>{}), the run-time pass as a compile-time one, on the
-// host (the CPU loops and the CUDA launchers pick their pass this way). False for a value
-// outside the enum, which the caller reports.
-template <typename F, int... kIndex>
-bool dispatch_pass(Pass pass, F&& f, std::integer_sequence<int, kIndex...>) {
-  const auto call_if = [&](auto p) { return pass == p.value && (f(p), true); };
-  return (call_if(std::integral_constant<Pass, static_cast<Pass>(kIndex)>{}) || ...);
-}
-template <typename F>
-bool dispatch_pass(Pass pass, F&& f) {
-  return dispatch_pass(pass, f, std::make_integer_sequence<int, kPasses>{});
-}
 
 // Raw pointers of one pass. Row b of a matrix X is at X + b * X_stride; its columns are
 // contiguous. Pointers a pass does not use may be null; every pointer a pass uses is valid
@@ -78,18 +67,9 @@ struct PassArgs {
   const int64_t* lengths = nullptr;  // (B)
 };
 
-struct RowState {
-  bool active;      // step t of this row is a real step
-  bool reset_next;  // the state after step t is zeroed before step t + 1
-};
-
 template <typename scalar_t>
 SEQREC_HOST_DEVICE RowState row_state(const PassArgs<scalar_t>& a, int64_t b) {
-  const int64_t len = a.lengths ? a.lengths[b] : a.T;
-  RowState s;
-  s.active = a.t < len;
-  s.reset_next = a.reset != nullptr && a.t + 1 < a.T && a.t + 1 < len && a.reset[(a.t + 1) * a.B + b];
-  return s;
+  return seq::row_state(a.t, a.T, a.B, a.reset, a.lengths, b);
 }
 
 // Row b of every matrix a pass touches (null where the pass does not use it). The caller
@@ -113,10 +93,7 @@ struct Row {
   const scalar_t* __restrict__ b_hh;
 };
 
-template <typename T>
-SEQREC_HOST_DEVICE T* row_of(T* p, int64_t b, int64_t stride) {
-  return p ? p + b * stride : nullptr;
-}
+using seq::row_of;
 
 template <typename scalar_t>
 SEQREC_HOST_DEVICE Row<scalar_t> row_of(const PassArgs<scalar_t>& a, int64_t b) {
@@ -136,11 +113,6 @@ SEQREC_HOST_DEVICE Row<scalar_t> row_of(const PassArgs<scalar_t>& a, int64_t b) 
                        a.b_hh};
 }
 
-template <typename acc_t, typename scalar_t>
-SEQREC_HOST_DEVICE acc_t ld(const scalar_t* p, int64_t k) {
-  return static_cast<acc_t>(p[k]);
-}
-
 // The pieces of a pass's element j of row R (below). kActive: whether step t of this row is real
 // (a padded step carries the state and the gradient through); kResetNext: the state after the
 // step is zeroed. (Template flags rather than arguments: a select on them inside the loop stops
@@ -151,12 +123,6 @@ SEQREC_HOST_DEVICE acc_t ld(const scalar_t* p, int64_t k) {
 template <typename acc_t, typename scalar_t>
 SEQREC_ELEMENT acc_t preactivation(const Row<scalar_t>& R, int64_t k, int64_t k_gh) {
   return ld<acc_t>(R.gi, k) + ld<acc_t>(R.b_ih, k) + ld<acc_t>(R.gh, k_gh) + ld<acc_t>(R.b_hh, k);
-}
-
-template <bool kActive, bool kResetNext, typename scalar_t, typename acc_t>
-SEQREC_ELEMENT void store_state(const Row<scalar_t>& R, int64_t j, acc_t h_new) {
-  R.out[j] = static_cast<scalar_t>(kActive ? h_new : acc_t(0));
-  R.h_next[j] = static_cast<scalar_t>(kResetNext ? acc_t(0) : h_new);
 }
 
 template <bool kActive, bool kResetNext, typename scalar_t, typename acc_t>
@@ -175,7 +141,7 @@ SEQREC_ELEMENT void forward_reset_after(const Row<scalar_t>& R, int64_t H, int64
   } else {
     R.ws[j] = R.ws[H + j] = R.ws[2 * H + j] = R.ws[3 * H + j] = static_cast<scalar_t>(acc_t(0));
   }
-  store_state<kActive, kResetNext>(R, j, h_new);
+  seq::store_output_and_state<kActive, kResetNext>(R.out, R.h_next, j, h_new);
 }
 
 template <bool kActive, typename scalar_t, typename acc_t>
@@ -196,15 +162,7 @@ SEQREC_ELEMENT void forward_reset_before_n(const Row<scalar_t>& R, int64_t H, in
     reset_before_forward_n(preactivation<acc_t>(R, 2 * H + j, j), ld<acc_t>(R.ws, H + j), h_prev, n, h_new);
   }
   R.ws[2 * H + j] = static_cast<scalar_t>(n);
-  store_state<kActive, kResetNext>(R, j, h_new);
-}
-
-// The gradient arriving at h' of step t: from the next state (unless it was reset) and out[t].
-template <bool kActive, bool kResetNext, typename acc_t, typename scalar_t>
-SEQREC_ELEMENT acc_t incoming_grad(const Row<scalar_t>& R, int64_t j) {
-  acc_t dh = kResetNext ? acc_t(0) : ld<acc_t>(R.dh_next, j);
-  if constexpr (kActive) dh += ld<acc_t>(R.grad_out, j);
-  return dh;
+  seq::store_output_and_state<kActive, kResetNext>(R.out, R.h_next, j, h_new);
 }
 
 // The backward passes that start a step's gradient return the part of d h_prev they give (a
@@ -271,34 +229,24 @@ SEQREC_ELEMENT void gate_pass_element(const Row<scalar_t>& R, int64_t H, int64_t
   } else if constexpr (kPass == Pass::kForwardResetBeforeN) {
     forward_reset_before_n<kActive, kResetNext>(R, H, j, h_prev);
   } else if constexpr (kPass == Pass::kBackwardResetAfter) {
-    const acc_t dh = incoming_grad<kActive, kResetNext, acc_t>(R, j);
+    const acc_t dh = seq::incoming_grad<kActive, kResetNext, acc_t>(R.dh_next, R.grad_out, j);
     R.dh[j] = static_cast<scalar_t>(backward_reset_after<kActive>(R, H, j, h_prev, dh));
   } else if constexpr (kPass == Pass::kBackwardResetBeforeZN) {
-    const acc_t dh = incoming_grad<kActive, kResetNext, acc_t>(R, j);
+    const acc_t dh = seq::incoming_grad<kActive, kResetNext, acc_t>(R.dh_next, R.grad_out, j);
     R.dh[j] = static_cast<scalar_t>(backward_reset_before_zn<kActive>(R, H, j, h_prev, dh));
   } else {
     backward_reset_before_r<kActive>(R, j, h_prev);
   }
 }
 
-// Element j of row b, as a CUDA thread runs it.
-template <Pass kPass, typename scalar_t>
-SEQREC_HOST_DEVICE void gate_pass_element(const PassArgs<scalar_t>& a, int64_t b, int64_t j) {
-  const RowState s = row_state(a, b);
-  const Row<scalar_t> R = row_of(a, b);
-  if (s.active) {
-    if (s.reset_next) {
-      gate_pass_element<kPass, true, true>(R, a.H, j);
-    } else {
-      gate_pass_element<kPass, true, false>(R, a.H, j);
-    }
-  } else {
-    if (s.reset_next) {
-      gate_pass_element<kPass, false, true>(R, a.H, j);
-    } else {
-      gate_pass_element<kPass, false, false>(R, a.H, j);
-    }
+// The element of pass kPass as the row loops (cpu/row_loop.h) and the CUDA kernels
+// (common/sequence_pass.h: seq::run_element) take it.
+template <Pass kPass>
+struct GatePassElement {
+  template <bool kActive, bool kResetNext, typename scalar_t>
+  SEQREC_ELEMENT static void apply(const Row<scalar_t>& row, int64_t H, int64_t j) {
+    gate_pass_element<kPass, kActive, kResetNext>(row, H, j);
   }
-}
+};
 
 }  // namespace seqrec::gru

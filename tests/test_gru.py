@@ -6,6 +6,7 @@ import torch
 from conftest import requires_cuda
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from recurrent_checks import assert_within_reference_error, grads, random_masks, sequence_cases
 
 from seqrec_ext import gru_sequence, gru_step, gru_step_ids, reference
 
@@ -23,11 +24,6 @@ def make_params(B, H, T=None, *, dtype=torch.float32, device="cpu", biases=True,
     w = rnd(3 * H, H) / max(1, H) ** 0.5 * 2
     b_ih, b_hh = (rnd(3 * H), rnd(3 * H)) if biases else (None, None)
     return gi, h, w, b_ih, b_hh
-
-
-def grads(outputs, inputs, cotangents):
-    inputs = [x for x in inputs if x is not None]
-    return torch.autograd.grad(outputs, inputs, cotangents, allow_unused=True)
 
 
 def tol(dtype):
@@ -102,13 +98,6 @@ def test_step_ids_gives_row_sparse_table_gradient():
 
 
 # ---- gru_sequence ----
-
-
-def random_masks(T, B, seed, reset_p=0.3, with_lengths=True):
-    g = torch.Generator().manual_seed(seed)
-    reset = torch.rand(T, B, generator=g) < reset_p
-    lengths = torch.randint(0, T + 1, (B,), generator=g) if with_lengths else None
-    return reset, lengths
 
 
 @pytest.mark.parametrize("reset_after", VARIANTS)
@@ -196,28 +185,12 @@ def test_sequence_edge_shapes():
 
 
 @st.composite
-def sequence_cases(draw):
-    T = draw(st.integers(0, 8))
-    B = draw(st.integers(1, 9))
-    H = draw(st.sampled_from([1, 2, 7, 16, 33]))
-    reset_mode = draw(st.sampled_from(["none", "random", "all"]))
-    lengths_mode = draw(st.sampled_from(["none", "random", "zero", "full"]))
-    seed = draw(st.integers(0, 10_000))
-    g = torch.Generator().manual_seed(seed)
-    reset = {"none": None, "random": torch.rand(T, B, generator=g) < 0.4, "all": torch.ones(T, B, dtype=torch.bool)}[
-        reset_mode
-    ]
-    lengths = {
-        "none": None,
-        "random": torch.randint(0, T + 1, (B,), generator=g),
-        "zero": torch.zeros(B, dtype=torch.long),
-        "full": torch.full((B,), T),
-    }[lengths_mode]
-    return T, B, H, reset, lengths, seed, draw(st.booleans()), draw(st.booleans())
+def gru_cases(draw):
+    return draw(sequence_cases()) + (draw(st.booleans()), draw(st.booleans()))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=sequence_cases())
+@given(case=gru_cases())
 def test_sequence_hypothesis(case):
     T, B, H, reset, lengths, seed, reset_after, biases = case
     params = [
@@ -248,24 +221,7 @@ def test_low_precision_within_reference_error(dtype, reset_after, device):
         pytest.importorskip("torch", minversion="2.1")  # half matmul on CPU exists since 2.1
     T, B, H = 6, 16, 32
     params32 = make_params(B, H, T, device=device)
-    low = [p.to(dtype).requires_grad_() for p in params32]
-    truth = [p.detach().to(dtype).float().requires_grad_() for p in params32]
-    out, h_last = gru_sequence(*low, reset_after=reset_after)
-    ref_out, ref_h = reference.gru_sequence(*low, reset_after=reset_after)
-    true_out, true_h = reference.gru_sequence(*truth, reset_after=reset_after)
-
-    def err(x):
-        return (x.float() - true_out).abs().max().item()
-
-    assert out.dtype == dtype
-    assert err(out) <= 1.25 * err(ref_out) + 1e-3
-    cot = torch.randn_like(true_out)
-    g_ours = grads(out, low, cot.to(dtype))
-    g_ref = grads(ref_out, low, cot.to(dtype))
-    g_true = grads(true_out, truth, cot)
-    for a, b, t in zip(g_ours, g_ref, g_true):
-        scale = t.abs().max().item() + 1e-6
-        assert (a.float() - t).abs().max().item() <= 1.25 * (b.float() - t).abs().max().item() + 2e-2 * scale
+    assert_within_reference_error(gru_sequence, reference.gru_sequence, params32, dtype, reset_after=reset_after)
 
 
 # ---- registration: opcheck and torch.compile ----

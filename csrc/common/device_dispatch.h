@@ -9,8 +9,14 @@
 // is checked (C10_CUDA_KERNEL_LAUNCH_CHECK); otherwise the CPU function runs. In a build
 // without CUDA, SEQREC_CUDA_LAUNCH drops its statement, so the CUDA launchers it names need
 // not be declared.
+//
+// An op whose kernels come for every floating element type takes its device and element type
+// in one call: with_float_device(like, [&](const auto& on) { ... }) calls the function
+// with OnCpu<scalar_t> or OnCuda<cuda scalar_t>{stream}, and the op's own overloads
+// run_pass(OnCpu<T>, ...) / run_pass(OnCuda<T>, ...) pick the CPU kernel or the CUDA launcher.
 #pragma once
 
+#include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
 
 #ifdef SEQREC_WITH_CUDA
@@ -78,5 +84,30 @@ struct CudaScalar<c10::BFloat16> {
 #endif
 template <typename scalar_t>
 using cuda_scalar_t = typename CudaScalar<scalar_t>::type;
+
+// The device a kernel runs on, with the element type its kernels take: ATen's on the CPU,
+// CUDA's (cuda_scalar_t) on CUDA, with the stream.
+template <typename T>
+struct OnCpu {
+  using scalar_t = T;
+};
+#ifdef SEQREC_WITH_CUDA
+template <typename T>
+struct OnCuda {
+  using scalar_t = T;
+  cudaStream_t stream;
+};
+#endif
+
+// Calls f(on) with the device of `like` and its floating element type (float, double, half,
+// bfloat16; the op has checked the dtype); the CUDA launches are checked when f returns.
+template <typename F>
+void with_float_device(const at::Tensor& like, F&& f) {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, like.scalar_type(), "seqrec op", [&] {
+    run_on_device(
+        like, [&] { f(OnCpu<scalar_t>{}); },
+        SEQREC_CUDA_LAUNCH(stream, f(OnCuda<cuda_scalar_t<scalar_t>>{stream})));
+  });
+}
 
 }  // namespace seqrec

@@ -6,6 +6,10 @@
 // Taylor polynomial of e^r to degree 7 (truncation error r^8 / 8! < 6e-9, below float's
 // 6e-8 rounding), and 2^k put into the exponent bits. Host, double: the C library, so that
 // float64 results (gradcheck) are exact to double rounding.
+//
+// All are SEQREC_ELEMENT (always inlined on the host): a kernel element with several of them
+// (the LSTM cell has five) is past what GCC inlines by itself, and one call left inside a CPU
+// row loop stops its vectorisation.
 #pragma once
 
 #include <cmath>
@@ -16,7 +20,7 @@
 
 namespace seqrec {
 
-SEQREC_HOST_DEVICE float exp_approx(float x) {
+SEQREC_ELEMENT float exp_approx(float x) {
 #if defined(__CUDA_ARCH__)
   return expf(x);
 #else
@@ -48,12 +52,12 @@ SEQREC_HOST_DEVICE float exp_approx(float x) {
 #endif
 }
 
-SEQREC_HOST_DEVICE double exp_approx(double x) { return ::exp(x); }
+SEQREC_ELEMENT double exp_approx(double x) { return ::exp(x); }
 
 // Natural log of a positive normal float, vectorisable on the host: x = m 2^e with m in
 // [sqrt(1/2), sqrt(2)), log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172, by its series
 // to s^9 (truncation < 4e-10 relative).
-SEQREC_HOST_DEVICE float log_approx(float x) {
+SEQREC_ELEMENT float log_approx(float x) {
 #if defined(__CUDA_ARCH__)
   return logf(x);
 #else
@@ -78,14 +82,14 @@ SEQREC_HOST_DEVICE float log_approx(float x) {
 #endif
 }
 
-SEQREC_HOST_DEVICE double log_approx(double x) { return ::log(x); }
+SEQREC_ELEMENT double log_approx(double x) { return ::log(x); }
 
 template <typename acc_t>
-SEQREC_HOST_DEVICE acc_t sigmoid(acc_t x) {
+SEQREC_ELEMENT acc_t sigmoid(acc_t x) {
   return acc_t(1) / (acc_t(1) + exp_approx(-x));
 }
 
-SEQREC_HOST_DEVICE float tanh_approx(float x) {
+SEQREC_ELEMENT float tanh_approx(float x) {
 #if defined(__CUDA_ARCH__)
   return tanhf(x);
 #else
@@ -96,6 +100,6 @@ SEQREC_HOST_DEVICE float tanh_approx(float x) {
 #endif
 }
 
-SEQREC_HOST_DEVICE double tanh_approx(double x) { return ::tanh(x); }
+SEQREC_ELEMENT double tanh_approx(double x) { return ::tanh(x); }
 
 }  // namespace seqrec

@@ -1,33 +1,27 @@
 // CUDA kernels of the GRU gate passes: one thread per (row, hidden unit). Kernels and
 // raw-pointer launchers only; the matrix products are cuBLAS calls made by csrc/gru.cpp.
 #include "cuda/gru_cuda.h"
+#include "cuda/row_kernel.h"
 
 namespace seqrec::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-
 template <gru::Pass kPass, typename scalar_t>
 __global__ void gate_pass_kernel(gru::PassArgs<scalar_t> a) {
-  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= a.B * a.H) return;
-  const int64_t b = idx / a.H;
-  const int64_t j = idx - b * a.H;
-  gru::gate_pass_element<kPass>(a, b, j);
+  int64_t b, j;
+  if (row_and_unit(a.B, a.H, b, j)) seq::run_element<gru::GatePassElement<kPass>>(a, b, j);
 }
 
 template <gru::Pass kPass, typename scalar_t>
 void launch(const gru::PassArgs<scalar_t>& a, cudaStream_t stream) {
-  const int64_t n = a.B * a.H;
-  if (n == 0) return;
-  const unsigned int blocks = static_cast<unsigned int>((n + kThreads - 1) / kThreads);
-  gate_pass_kernel<kPass><<<blocks, kThreads, 0, stream>>>(a);
+  if (a.B * a.H == 0) return;
+  gate_pass_kernel<kPass><<<row_blocks(a.B * a.H), kRowThreads, 0, stream>>>(a);
 }
 
 template <typename scalar_t>
 void dispatch(gru::Pass pass, const gru::PassArgs<scalar_t>& a, cudaStream_t stream) {
   // an unknown pass launches nothing; the CPU side of the op (csrc/gru.cpp) only makes known ones
-  gru::dispatch_pass(pass, [&](auto p) { launch<decltype(p)::value>(a, stream); });
+  seq::dispatch_pass<gru::kPasses>(pass, [&](auto p) { launch<decltype(p)::value>(a, stream); });
 }
 
 }  // namespace

@@ -4,9 +4,9 @@
 //     autograd-visible casts, so the loss is a float32 tensor and the gradients flow back through
 //     the casts (outside autocast the ops take low-precision inputs themselves:
 //     common/precision.h);
-//   * the GRU ops run in autocast's dtype, as torch's GRU does (its "lower precision" policy):
-//     their float32 inputs are cast down (the matrix products in half / bfloat16, the gate
-//     arithmetic in float32 inside the kernels).
+//   * the GRU and LSTM ops run in autocast's dtype, as torch's GRU and LSTM do (their "lower
+//     precision" policy): their float32 inputs are cast down (the matrix products in half /
+//     bfloat16, the gate arithmetic in float32 inside the kernels).
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <torch/library.h>
@@ -109,6 +109,23 @@ std::tuple<Tensor, Tensor, Tensor> gru_sequence_low(const Tensor& gi, const Tens
                  low<kDevice>(b_hh), reset, lengths, reset_after);
 }
 
+template <c10::DeviceType kDevice>
+std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_sequence_low(const Tensor& gi, const Tensor& h0,
+                                                             const Tensor& c0, const Tensor& w_hh,
+                                                             const OptTensor& b_ih, const OptTensor& b_hh,
+                                                             const OptTensor& reset,
+                                                             const OptTensor& lengths) {
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(
+      at::autocast::get_autocast_dispatch_key_from_device_type(kDevice));
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("seqrec::lstm_sequence", "")
+                             .typed<std::tuple<Tensor, Tensor, Tensor, Tensor>(
+                                 const Tensor&, const Tensor&, const Tensor&, const Tensor&, const OptTensor&,
+                                 const OptTensor&, const OptTensor&, const OptTensor&)>();
+  return op.call(low<kDevice>(gi), low<kDevice>(h0), low<kDevice>(c0), low<kDevice>(w_hh), low<kDevice>(b_ih),
+                 low<kDevice>(b_hh), reset, lengths);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(seqrec, AutocastCPU, m) {
@@ -116,6 +133,7 @@ TORCH_LIBRARY_IMPL(seqrec, AutocastCPU, m) {
   m.impl("gru4rec_step", &gru4rec_step_fp32<c10::DeviceType::CPU>);
   m.impl("gru_step", &gru_step_low<c10::DeviceType::CPU>);
   m.impl("gru_sequence", &gru_sequence_low<c10::DeviceType::CPU>);
+  m.impl("lstm_sequence", &lstm_sequence_low<c10::DeviceType::CPU>);
 }
 
 TORCH_LIBRARY_IMPL(seqrec, AutocastCUDA, m) {
@@ -123,6 +141,7 @@ TORCH_LIBRARY_IMPL(seqrec, AutocastCUDA, m) {
   m.impl("gru4rec_step", &gru4rec_step_fp32<c10::DeviceType::CUDA>);
   m.impl("gru_step", &gru_step_low<c10::DeviceType::CUDA>);
   m.impl("gru_sequence", &gru_sequence_low<c10::DeviceType::CUDA>);
+  m.impl("lstm_sequence", &lstm_sequence_low<c10::DeviceType::CUDA>);
 }
 
 }  // namespace seqrec

@@ -123,6 +123,58 @@ std::tuple<Tensor, Tensor, Tensor> gru_sequence_autograd(const Tensor& gi, const
   return {out[0], out[1], out[2]};
 }
 
+// ---- lstm_sequence ----
+
+using LstmSequenceSig = std::tuple<Tensor, Tensor, Tensor, Tensor>(const Tensor&, const Tensor&,
+                                                                   const Tensor&, const Tensor&,
+                                                                   const OptTensor&, const OptTensor&,
+                                                                   const OptTensor&, const OptTensor&);
+using LstmSequenceBackwardSig = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>(
+    const OptTensor&, const OptTensor&, const OptTensor&, const Tensor&, const Tensor&, const OptTensor&,
+    const OptTensor&);
+
+class LstmSequence : public torch::autograd::Function<LstmSequence> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const Tensor& gi, const Tensor& h0, const Tensor& c0,
+                               const Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
+                               const OptTensor& reset, const OptTensor& lengths) {
+    static const auto op = find_op<LstmSequenceSig>("seqrec::lstm_sequence");
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [out, h_last, c_last, workspace] = op.call(gi, h0, c0, w_hh, b_ih, b_hh, reset, lengths);
+    // an output without a gradient reaches the backward undefined (the backward op takes it as
+    // zeros of its own): materialised, the workspace's would be a (T, B, 6H) fill per call
+    ctx->set_materialize_grads(false);
+    ctx->save_for_backward({w_hh, workspace, reset.value_or(Tensor()), lengths.value_or(Tensor())});
+    ctx->saved_data["has_b_ih"] = b_ih.has_value();
+    ctx->saved_data["has_b_hh"] = b_hh.has_value();
+    ctx->mark_non_differentiable({workspace});
+    return {out, h_last, c_last, workspace};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    static const auto op = find_op<LstmSequenceBackwardSig>("seqrec::lstm_sequence_backward");
+    const auto saved = ctx->get_saved_variables();
+    auto [d_gi, d_h0, d_c0, d_w, d_b_ih, d_b_hh] =
+        op.call(defined_or_none(grads[0]), defined_or_none(grads[1]), defined_or_none(grads[2]), saved[0],
+                saved[1], defined_or_none(saved[2]), defined_or_none(saved[3]));
+    return {d_gi,
+            d_h0,
+            d_c0,
+            d_w,
+            or_undefined(ctx->saved_data["has_b_ih"].toBool(), d_b_ih),
+            or_undefined(ctx->saved_data["has_b_hh"].toBool(), d_b_hh),
+            Tensor(),
+            Tensor()};
+  }
+};
+
+std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_sequence_autograd(
+    const Tensor& gi, const Tensor& h0, const Tensor& c0, const Tensor& w_hh, const OptTensor& b_ih,
+    const OptTensor& b_hh, const OptTensor& reset, const OptTensor& lengths) {
+  const variable_list out = LstmSequence::apply(gi, h0, c0, w_hh, b_ih, b_hh, reset, lengths);
+  return {out[0], out[1], out[2], out[3]};
+}
+
 // ---- sampled_ranking_loss ----
 
 using OptDouble = std::optional<double>;
@@ -190,6 +242,7 @@ std::tuple<Tensor, Tensor> sampled_ranking_loss_autograd(const Tensor& h, const 
 TORCH_LIBRARY_IMPL(seqrec, Autograd, m) {
   m.impl("gru_step", &gru_step_autograd);
   m.impl("gru_sequence", &gru_sequence_autograd);
+  m.impl("lstm_sequence", &lstm_sequence_autograd);
   m.impl("sampled_ranking_loss", &sampled_ranking_loss_autograd);
 }
 

@@ -9,6 +9,7 @@
 
 #include "common/philox.h"
 #include "gru_math.h"
+#include "lstm_math.h"
 #include "sampled_loss_math.h"
 
 namespace py = pybind11;
@@ -63,5 +64,6 @@ PYBIND11_MODULE(_C, m) {
   // constants the Python side needs (fake kernels' shapes), from the one place they are defined
   m.attr("GRU_WORKSPACE_BLOCKS") =
       py::make_tuple(seqrec::gru::kBlocksResetBefore, seqrec::gru::kBlocksResetAfter);
+  m.attr("LSTM_WORKSPACE_BLOCKS") = seqrec::lstm::kBlocks;
   m.attr("SAMPLED_LOSS_STATS") = seqrec::sampled_loss::kStats;
 }

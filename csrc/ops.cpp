@@ -33,6 +33,17 @@ TORCH_LIBRARY(seqrec, m) {
       "Tensor workspace, Tensor? reset, Tensor? lengths, bool reset_after) -> (Tensor d_gi, "
       "Tensor d_h0, Tensor d_w_hh, Tensor d_b_ih, Tensor d_b_hh)");
 
+  // ---- LSTM, T steps; gates ordered (i, f, g, o) as in torch.nn.LSTM; shapes in csrc/lstm.cpp ----
+  // gi (T, B, 4H), h0, c0 (B, H), w_hh (4H, H), b_ih, b_hh (4H), reset (T, B) bool,
+  // lengths (B,) int64 -> out (T, B, H), h_last (B, H), c_last (B, H), workspace (T, B, 6H)
+  m.def(
+      "lstm_sequence(Tensor gi, Tensor h0, Tensor c0, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, "
+      "Tensor? reset, Tensor? lengths) -> (Tensor out, Tensor h_last, Tensor c_last, Tensor workspace)");
+  m.def(
+      "lstm_sequence_backward(Tensor? grad_out, Tensor? grad_h_last, Tensor? grad_c_last, Tensor w_hh, "
+      "Tensor workspace, Tensor? reset, Tensor? lengths) -> (Tensor d_gi, Tensor d_h0, Tensor d_c0, "
+      "Tensor d_w_hh, Tensor d_b_ih, Tensor d_b_hh)");
+
   // ---- sampled scoring + GRU4Rec ranking losses; shapes in csrc/sampled_loss.cpp ----
   // h (B, H), out_rows (M, H), M >= B, row i's target in column i -> loss (scalar, or (B,)
   // for reduction "none") and per-row statistics for the backward; reduction "mean" divides

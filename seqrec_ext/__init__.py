@@ -17,6 +17,7 @@ from .alias_sampler import PopularitySampler, alias_build, alias_draw
 from .gru import gru_sequence, gru_step, gru_step_ids
 from .gru4rec_step import GRU4RecParams, RowGrad, StepResult, gru4rec_step
 from .gru4rec_train_step import gru4rec_train_step_, train_step_param_names
+from .lstm import lstm_sequence
 from .rank_items import RankResult, rank_items
 from .sampled_loss import logq_correction, sampled_ranking_loss
 
@@ -40,6 +41,7 @@ __all__ = [
     "gru_step",
     "gru_step_ids",
     "logq_correction",
+    "lstm_sequence",
     "RankResult",
     "rank_items",
     "sampled_ranking_loss",

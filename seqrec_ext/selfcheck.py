@@ -35,6 +35,7 @@ Check = Tuple[str, str, float, float]
 
 BENCHES = [  # (script, arguments): a few minutes in all on one GPU
     ("bench_gru.py", ["--repeats", "10"]),
+    ("bench_lstm.py", ["--repeats", "3", "--no-reference"]),
     ("bench_sampled_loss.py", ["--repeats", "10"]),
     ("bench_gru4rec_step.py", ["--repeats", "10"]),
     ("bench_adagrad_momentum.py", ["--repeats", "10"]),
@@ -96,6 +97,20 @@ def check_gru(device) -> List[Check]:
         out.append(("gru_sequence", f"B={B} H={H} T={T} {cell}: output", _max_diff(got[0], ref[0]), 1e-4))
         out.append(("gru_sequence", f"{cell}: gradients", _max_diff(got[1], ref[1]), 1e-3))
     return out
+
+
+def check_lstm(device) -> List[Check]:
+    rnd = _inputs(6)
+    B, H, T = 256, 200, 20
+    # weights of a contracting recurrence: rounding differences do not grow over the steps
+    tensors = (rnd(T, B, 4 * H), rnd(B, H), rnd(B, H), rnd(4 * H, H, scale=0.05), rnd(4 * H), rnd(4 * H))
+    cot = rnd(T, B, H)
+    ref = _forward_backward(_baseline("lstm_sequence", device), tensors, "cpu", cot)
+    got = _forward_backward(seqrec_ext.lstm_sequence, tensors, device, cot)
+    return [
+        ("lstm_sequence", f"B={B} H={H} T={T}: output", _max_diff(got[0], ref[0]), 1e-4),
+        ("lstm_sequence", "gradients", _max_diff(got[1], ref[1]), 1e-3),
+    ]
 
 
 def check_sampled_loss(device) -> List[Check]:
@@ -194,6 +209,7 @@ def check_train_step(device) -> List[Check]:
 
 CHECKS: List[Callable] = [
     check_gru,
+    check_lstm,
     check_sampled_loss,
     check_adagrad,
     check_sampler,

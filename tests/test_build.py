@@ -50,7 +50,12 @@ def test_every_op_registered_for_built_devices():
             torch._C._dispatch_has_kernel_for_dispatch_key(name, "Meta")
             or torch._library.simple_registry.singleton.find(name).fake_impl.kernel is not None
         ), name
-    for name in ("seqrec::gru_step", "seqrec::gru_sequence", "seqrec::sampled_ranking_loss"):
+    for name in (
+        "seqrec::gru_step",
+        "seqrec::gru_sequence",
+        "seqrec::lstm_sequence",
+        "seqrec::sampled_ranking_loss",
+    ):
         assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "Autograd"), name
 
 

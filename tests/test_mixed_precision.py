@@ -177,3 +177,16 @@ def test_autocast_runs_the_gru_in_bfloat16_with_float32_gates():
     assert w.grad.dtype == torch.float32
     ref, _ = seqrec_ext.gru_sequence(*(t.bfloat16().float() for t in (gi, h0, w, b, b)))
     torch.testing.assert_close(out.float(), ref, **budget(torch.bfloat16))
+
+
+def test_autocast_runs_the_lstm_in_bfloat16_with_float32_gates():
+    g = torch.Generator().manual_seed(4)
+    gi, h0, c0 = torch.randn(5, 4, 32, generator=g), torch.zeros(4, 8), torch.randn(4, 8, generator=g)
+    w, b = (torch.randn(32, 8, generator=g) * 0.3).requires_grad_(), torch.zeros(32, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, h_last, c_last = seqrec_ext.lstm_sequence(gi, h0, c0, w, b, b)
+    assert out.dtype == h_last.dtype == c_last.dtype == torch.bfloat16
+    (out.float().sum() + c_last.float().sum()).backward()
+    assert w.grad.dtype == torch.float32 and b.grad.dtype == torch.float32
+    ref, _, _ = seqrec_ext.lstm_sequence(*(t.bfloat16().float() for t in (gi, h0, c0, w, b, b)))
+    torch.testing.assert_close(out.float(), ref, **budget(torch.bfloat16))

@@ -3,6 +3,8 @@
 // step on small tensors. Each forward calls the op below the autograd key and saves only what
 // its backward op needs; each backward is one call of the registered backward op, so both
 // torch.compile (which traces through them with fake tensors) and opcheck see ordinary ops.
+// The recurrent ops' nodes do not materialise absent output gradients (their workspaces'
+// would be zero tensors as large as the workspace): the backward ops take them as absent.
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
@@ -41,6 +43,7 @@ class GruStep : public torch::autograd::Function<GruStep> {
     static const auto op = find_op<GruStepSig>("seqrec::gru_step");
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [h_new, workspace] = op.call(gi, h, w_hh, b_ih, b_hh, reset_after);
+    ctx->set_materialize_grads(false);  // the workspace's gradient would be a (B, K*H) fill
     ctx->save_for_backward({w_hh, workspace});
     ctx->saved_data["reset_after"] = reset_after;
     ctx->saved_data["has_b_ih"] = b_ih.has_value();
@@ -90,6 +93,7 @@ class GruSequence : public torch::autograd::Function<GruSequence> {
     static const auto op = find_op<GruSequenceSig>("seqrec::gru_sequence");
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [out, h_last, workspace] = op.call(gi, h0, w_hh, b_ih, b_hh, reset, lengths, reset_after);
+    ctx->set_materialize_grads(false);  // the workspace's gradient would be a (T, B, K*H) fill
     ctx->save_for_backward({w_hh, workspace, reset.value_or(Tensor()), lengths.value_or(Tensor())});
     ctx->saved_data["reset_after"] = reset_after;
     ctx->saved_data["has_b_ih"] = b_ih.has_value();
@@ -141,9 +145,7 @@ class LstmSequence : public torch::autograd::Function<LstmSequence> {
     static const auto op = find_op<LstmSequenceSig>("seqrec::lstm_sequence");
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [out, h_last, c_last, workspace] = op.call(gi, h0, c0, w_hh, b_ih, b_hh, reset, lengths);
-    // an output without a gradient reaches the backward undefined (the backward op takes it as
-    // zeros of its own): materialised, the workspace's would be a (T, B, 6H) fill per call
-    ctx->set_materialize_grads(false);
+    ctx->set_materialize_grads(false);  // the workspace's gradient would be a (T, B, 6H) fill
     ctx->save_for_backward({w_hh, workspace, reset.value_or(Tensor()), lengths.value_or(Tensor())});
     ctx->saved_data["has_b_ih"] = b_ih.has_value();
     ctx->saved_data["has_b_hh"] = b_hh.has_value();

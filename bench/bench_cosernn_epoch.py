@@ -1,13 +1,14 @@
 """CoSeRNN training time per epoch on the synthetic listening log at its default scale (10k
-users x ~100 sessions): the recurrent layer as seqrec_ext's fused ``gru_sequence`` (the
-default), as ``torch.nn.GRU`` (same cell, for the op's own share) and as ``torch.nn.LSTM`` (the
-paper's cell, ``--cell lstm``), and the fused GRU with the two options beyond the paper
-(``--context-memory``, ``--track-loss 0.03``). One training step = forward, backward and Adam on a batch of 64
-users; the same batches for every variant, taking turns; median seconds per step, times the
-number of batches in an epoch (the training pass; `seqrec cosernn train` adds a validation
-forward pass over all users after each epoch).
+users x ~100 sessions): the paper's LSTM on seqrec_ext's fused ``lstm_sequence`` (``--cell
+lstm``, the default) and on ``torch.nn.LSTM`` (``--cell torch-lstm``, the same model), a GRU on
+the fused ``gru_sequence`` (``--cell gru``) and on ``torch.nn.GRU`` (same cell, for the op's own
+share), and the fused GRU with the two options beyond the paper (``--context-memory``,
+``--track-loss 0.03``). One training step = forward, backward and Adam on a batch of users; the
+same batches for every variant, taking turns; median seconds per step, times the number of
+batches in an epoch (the training pass; `seqrec cosernn train` adds a validation forward pass
+over all users after each epoch).
 
-    python bench/bench_cosernn_epoch.py [--users 10000] [--steps 15]
+    python bench/bench_cosernn_epoch.py [--users 10000] [--steps 15] [--threads 1] [--batch-size 64]
 """
 
 from __future__ import annotations
@@ -46,9 +47,8 @@ class TorchGRULayer(nn.Module):
 def make_model(variant: str, n_devices: int, n_sources: int) -> CoSeRNN:
     torch.manual_seed(0)
     extras = dict(context_memory=True, track_loss=0.03) if variant == "gru+" else {}
-    model = CoSeRNN(
-        CoSeRNNConfig(n_devices=n_devices, n_sources=n_sources, cell="lstm" if variant == "lstm" else "gru", **extras)
-    )
+    cell = {"torch-gru": "gru", "gru+": "gru"}.get(variant, variant)
+    model = CoSeRNN(CoSeRNNConfig(n_devices=n_devices, n_sources=n_sources, cell=cell, **extras))
     if variant == "torch-gru":
         model.rnn_pos = TorchGRULayer(model.config.fc, model.config.hidden)
         model.rnn_neg = TorchGRULayer(model.config.fc, model.config.hidden)
@@ -73,7 +73,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=10000)
     parser.add_argument("--steps", type=int, default=15, help="timed steps per variant")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads")
+    parser.add_argument("--batch-size", type=int, default=CoSeRNNConfig(n_devices=1, n_sources=1).batch_size)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     print(run_facts(torch.device("cpu"), args.steps))
     t0 = time.perf_counter()
     seqs, vectors, n_devices, n_sources, n_sessions = synthetic_sequences(args.users)
@@ -81,14 +84,15 @@ def main() -> None:
         f"data: {seqs.n_users} users, {n_sessions} sessions, longest user {int(seqs.lengths.max())} "
         f"sessions ({time.perf_counter() - t0:.0f} s to generate)"
     )
-    batch_size = CoSeRNNConfig(n_devices=1, n_sources=1).batch_size
+    batch_size = args.batch_size
     candidates, vectors = training_candidates(seqs), torch.from_numpy(vectors)
     indices = itertools.islice(seqs.batch_indices(batch_size, torch.Generator().manual_seed(0)), args.steps + 2)
     variants = {
-        "fused gru_sequence": "gru",
-        "torch.nn.GRU": "torch-gru",
-        "torch.nn.LSTM (--cell lstm)": "lstm",
-        "fused, --context-memory --track-loss 0.03": "gru+",
+        "LSTM, fused lstm_sequence (--cell lstm)": "lstm",
+        "LSTM, torch.nn.LSTM (--cell torch-lstm)": "torch-lstm",
+        "GRU, fused gru_sequence (--cell gru)": "gru",
+        "GRU, torch.nn.GRU": "torch-gru",
+        "GRU fused, --context-memory --track-loss 0.03": "gru+",
     }
     models = {name: make_model(v, n_devices, n_sources) for name, v in variants.items()}
     optimizers = {name: torch.optim.Adam(m.parameters(), lr=5e-4) for name, m in models.items()}
@@ -105,9 +109,9 @@ def main() -> None:
             if i >= 2:  # the first two steps warm up
                 samples[name].append(time.perf_counter() - start)
     n_batches = -(-seqs.n_users // batch_size)
-    fused = statistics.median(samples["fused gru_sequence"])
+    fused = statistics.median(samples["LSTM, fused lstm_sequence (--cell lstm)"])
     print(f"\n{batch_size} users a step; epoch = {n_batches} steps\n")
-    print("| model | s / step | s / epoch | vs fused |")
+    print("| model | s / step | s / epoch | vs fused LSTM |")
     print("|---|---:|---:|---:|")
     for name, ts in samples.items():
         t = statistics.median(ts)

@@ -175,10 +175,29 @@ def test_gradients_reach_every_parameter(settings):
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("cell,context_memory", [("gru", False), ("gru", True), ("lstm", False)])
+def test_the_fused_lstm_is_torch_lstm():
+    """``cell="lstm"`` (the lstm_sequence op) and ``cell="torch-lstm"`` (torch.nn.LSTM) are the
+    same model with the same parameters: equal outputs and gradients (padding rows included:
+    the op stops at each row's length, nn.LSTM runs over the padding, which the model masks)."""
+    torch.manual_seed(0)
+    fused = CoSeRNN(CoSeRNNConfig(cell="lstm", **SMALL)).double()
+    torch_lstm = CoSeRNN(CoSeRNNConfig(cell="torch-lstm", **SMALL)).double()
+    torch_lstm.load_state_dict(fused.state_dict())
+    lengths = torch.tensor([6, 2, 5, 1])
+    real = torch.arange(6)[None, :] < lengths[:, None]
+    inputs = tuple(x.double() for x in _inputs()) + (lengths,)
+    a, b = fused(*inputs), torch_lstm(*inputs)
+    torch.testing.assert_close(a[real], b[real])
+    (a[real].sum() * 1.0).backward()
+    (b[real].sum() * 1.0).backward()
+    for (name, p), q in zip(fused.named_parameters(), torch_lstm.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, msg=name)
+
+
+@pytest.mark.parametrize("cell,context_memory", [("gru", False), ("gru", True), ("lstm", False), ("torch-lstm", False)])
 def test_torch_compile_matches_eager(cell, context_memory):
-    """The fused GRU compiles into one graph; torch.nn.LSTM is not traced by dynamo, so the
-    LSTM model compiles around it (graph breaks)."""
+    """The fused GRU and LSTM compile into one graph; torch.nn.LSTM is not traced by dynamo, so
+    the torch-lstm model compiles around it (graph breaks)."""
     torch.manual_seed(0)
     model = CoSeRNN(CoSeRNNConfig(cell=cell, context_memory=context_memory, **SMALL))
     inputs = _inputs() + (torch.tensor([6, 2, 5, 1]), CONTEXT)
@@ -186,7 +205,7 @@ def test_torch_compile_matches_eager(cell, context_memory):
     eager.sum().backward()
     grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
-    compiled = torch.compile(model, fullgraph=cell == "gru")(*inputs)
+    compiled = torch.compile(model, fullgraph=cell != "torch-lstm")(*inputs)
     compiled.sum().backward()
     torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
     for p, g in zip(model.parameters(), grads):
@@ -889,3 +908,19 @@ def test_cli_ablations_eval_split_and_per_context(tmp_path, capsys):
     assert "| CoSeRNN (lstm, with current source, all-tracks pathway) |" in capsys.readouterr().out
     config = load_checkpoint(str(added))[0].config
     assert config.current_source and config.all_tracks_pathway
+
+
+def test_unit_u_hat_fuses_two_unit_vectors():
+    """Beyond the paper (``unit_u_hat``): u = normalise(b^ u^/|u^| + b- u-), by hand."""
+    torch.manual_seed(0)
+    model = CoSeRNN(CoSeRNNConfig(unit_u_hat=True, **SMALL))
+    inputs = _inputs() + (torch.tensor([6, 2, 5, 1]),)
+    seen = {}
+    model.to_embedding.register_forward_hook(lambda m, i, o: seen.__setitem__("u_hat", o))
+    model.attention.register_forward_hook(lambda m, i, o: seen.__setitem__("logits", o))
+    u = model(*inputs)
+    beta = torch.softmax(seen["logits"], -1)
+    u_bar = long_term_embedding(inputs[1])
+    expected = F.normalize(beta[..., :1] * F.normalize(seen["u_hat"], dim=-1) + beta[..., 1:] * u_bar, dim=-1)
+    torch.testing.assert_close(u, expected)
+    assert "unit u^" in model.describe()

@@ -39,7 +39,7 @@ from .evaluate import (
 from .item_embeddings import WORD2VEC_METHODS, word2vec_item_vectors
 from .listening import ListeningSessions, read_listening_tsv, sessionize_listening
 from .log_stats import add_stats_parser, cmd_stats
-from .model import ABLATION_ALIASES, ABLATIONS, INITS, CoSeRNNConfig, model_predictor, normalise_ablations
+from .model import ABLATION_ALIASES, ABLATIONS, CELLS, INITS, CoSeRNNConfig, model_predictor, normalise_ablations
 from .sequences import TEST, TRAIN, VALID, build_session_sequences, load_prepared, save_prepared
 from .synthetic import SYNTHETIC_LOGS
 from .train import load_checkpoint, load_training_state, train
@@ -397,9 +397,7 @@ def add_parser(models) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of word2vec")
     p.add_argument("--out", required=True, help="the prepared data file to write")
     d = CoSeRNNConfig(n_devices=1, n_sources=1)
-    t.add_argument(
-        "--cell", default=d.cell, choices=["lstm", "gru"], help="lstm: the paper's; gru: the fused gru_sequence op"
-    )
+    t.add_argument("--cell", default=d.cell, choices=list(CELLS), help="; ".join(f"{k}: {v}" for k, v in CELLS.items()))
     t.add_argument(
         "--separate-input-mlps",
         dest="shared_input",
@@ -471,6 +469,11 @@ def add_parser(models) -> None:
         "--context-memory",
         action="store_true",
         help="beyond the paper: also fuse a long-term embedding over earlier sessions of the same context",
+    )
+    t.add_argument(
+        "--unit-u-hat",
+        action="store_true",
+        help="beyond the paper: normalise u^ before the attention fusion (the attention then weighs two unit vectors)",
     )
     t.add_argument(
         "--track-loss",

@@ -21,9 +21,10 @@ Also beyond the paper, on request (``track_loss``): the track-ranking task as a 
 the same ``u_t`` (``track_ranking_loss``: a softmax over the tracks streamed most recently
 before the session, those that occur in it the positives), weighted and added to the cosine loss.
 
-The recurrent layer is ``torch.nn.LSTM`` as in the paper (``cell="lstm"``, the default) or
-seqrec_ext's fused ``gru_sequence`` (``cell="gru"``: one op call per pathway forward and
-backward). ``shared_input=False`` gives each pathway its own input transformation (this
+The recurrent layer is the paper's LSTM, run by seqrec_ext's fused ``lstm_sequence``
+(``cell="lstm"``, the default: one op call per pathway forward and backward) or by
+``torch.nn.LSTM`` (``cell="torch-lstm"``, the same parameters), or a GRU on the fused
+``gru_sequence`` (``cell="gru"``). ``shared_input=False`` gives each pathway its own input transformation (this
 package's earlier default). The user embedding at session ``t`` only sees sessions before ``t``
 and the context of ``t``.
 
@@ -45,13 +46,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Iterable, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqrec_ext import gru_sequence
+from seqrec_ext import gru_sequence, lstm_sequence
 
 from .sequences import TRACK_KS, TRAIN, UserSequences, feature_groups, feature_size, recent_tracks
 
@@ -71,6 +73,12 @@ ABLATIONS = {
     "skipped-pathway": "the skipped pathway (played tracks only)",
     "split": "the played / skipped partition (one pathway over all tracks)",
     "long-term": "the long-term embedding u-_t (u_t = u^_t)",
+}
+# the recurrent cells (``CoSeRNNConfig.cell``)
+CELLS = {
+    "lstm": "the paper's LSTM, run by the fused lstm_sequence op",
+    "torch-lstm": "the paper's LSTM, run by torch.nn.LSTM",
+    "gru": "a GRU (torch.nn.GRU's cell), run by the fused gru_sequence op",
 }
 # the feed-forward layers' initialisations (``CoSeRNNConfig.init``)
 INITS = ("he", "torch")
@@ -116,7 +124,7 @@ class CoSeRNNConfig:
     dim: int = 40
     fc: int = 200
     hidden: int = 400
-    cell: str = "lstm"  # lstm (the paper's) | gru (the fused gru_sequence op)
+    cell: str = "lstm"  # one of CELLS
     # one input transformation FC-ReLU . FC-ReLU for both pathways (the paper's); False: one each
     shared_input: bool = True
     # the paper's ablations (section 6.4), comma-separated names of ``ABLATIONS``; "" = none
@@ -133,6 +141,9 @@ class CoSeRNNConfig:
     # beyond the paper: a third fused embedding, the long-term one over earlier sessions of the
     # same context (time of day x device), see ``context_long_term_embedding``
     context_memory: bool = False
+    # beyond the paper: u^ normalised before the attention fusion, u = normalise(b^ u^/|u^| +
+    # b- u-), so that the attention weighs two unit vectors and u^'s norm cannot decide the mix
+    unit_u_hat: bool = False
     # beyond the paper: weight of the track-ranking loss (``track_ranking_loss``) added to the
     # cosine loss; 0 trains the paper's objective alone
     track_loss: float = 0.0
@@ -218,16 +229,55 @@ class FusedGRU(nn.Module):
         return out.transpose(0, 1)
 
 
-class LSTMLayer(nn.Module):
-    """The paper's recurrent layer. Padding comes after each user's real sessions, so running
-    over it leaves the real steps' outputs unchanged (they are masked out afterwards)."""
+class LSTMParameters(nn.Module):
+    """``torch.nn.LSTM``'s parameters of one layer under its names (``weight_ih_l0``,
+    ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``; gate blocks i, f, g, o) and with its
+    initialisation (uniform on ±1/√hidden, drawn in its order): the fused layer's state, so that
+    its checkpoints and nn.LSTM's are interchangeable. (Not an nn.LSTM: dynamo refuses to trace
+    through one, even to read its weights.)"""
 
     def __init__(self, input_size: int, hidden: int):
         super().__init__()
-        self.lstm = nn.LSTM(input_size, hidden, batch_first=True)
+        self.hidden_size = hidden
+        bound = 1.0 / math.sqrt(hidden)
+        for name, shape in (
+            ("weight_ih_l0", (4 * hidden, input_size)),
+            ("weight_hh_l0", (4 * hidden, hidden)),
+            ("bias_ih_l0", (4 * hidden,)),
+            ("bias_hh_l0", (4 * hidden,)),
+        ):
+            setattr(self, name, nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
+
+
+class LSTMLayer(nn.Module):
+    """The paper's recurrent layer, ``torch.nn.LSTM``'s cell: run by the fused ``lstm_sequence``
+    op (``fused``: the input projection one matrix product for all steps, the recurrence forward
+    and backward one op call each) or by ``torch.nn.LSTM`` itself, with the same parameters
+    (``lstm.weight_ih_l0`` ...). Padding comes after each user's real sessions: the op stops each
+    row at its length, nn.LSTM runs over the padding, which leaves the real steps' outputs
+    unchanged (they are masked out afterwards)."""
+
+    def __init__(self, input_size: int, hidden: int, fused: bool = True):
+        super().__init__()
+        self.fused = fused
+        self.lstm = LSTMParameters(input_size, hidden) if fused else nn.LSTM(input_size, hidden, batch_first=True)
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
-        return self.lstm(x)[0]
+        if not self.fused:
+            return self.lstm(x)[0]
+        cell = self.lstm
+        gi = torch.matmul(x.transpose(0, 1), cell.weight_ih_l0.t()).contiguous()  # (T, B, 4H), bias added in the op
+        h0 = x.new_zeros(x.shape[0], cell.hidden_size)
+        out, _, _ = lstm_sequence(
+            gi,
+            h0,
+            h0,
+            cell.weight_hh_l0,
+            cell.bias_ih_l0,
+            cell.bias_hh_l0,
+            lengths=None if lengths is None else lengths.to(x.device),
+        )
+        return out.transpose(0, 1)
 
 
 def _mlp(n_in: int, n_hidden: int) -> nn.Sequential:
@@ -262,8 +312,8 @@ def context_long_term_embedding(s_pos: Tensor, context: Tensor, fallback: Tensor
 class CoSeRNN(nn.Module):
     def __init__(self, config: CoSeRNNConfig):
         super().__init__()
-        if config.cell not in ("gru", "lstm"):
-            raise ValueError(f"cell must be 'gru' or 'lstm', got {config.cell!r}")
+        if config.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {config.cell!r}")
         self.config = config
         kept = config.kept_features()
         self.uses_last_embeddings = "last-embeddings" not in config.ablations
@@ -273,7 +323,7 @@ class CoSeRNN(nn.Module):
             self.feature_index = None
         n_in = len(kept) + (config.dim if self.uses_last_embeddings else 0)
         n_in += config.n_sources if config.current_source else 0
-        rnn = FusedGRU if config.cell == "gru" else LSTMLayer
+        rnn = {"gru": FusedGRU, "lstm": LSTMLayer, "torch-lstm": partial(LSTMLayer, fused=False)}[config.cell]
         if config.shared_input:
             self.input_mlp = _mlp(n_in, config.fc)
         for p in config.pathways:
@@ -339,6 +389,8 @@ class CoSeRNN(nn.Module):
         if not self.uses_long_term:
             return F.normalize(u_hat, dim=-1)
         u_bar = long_term_embedding(s_all)
+        if self.config.unit_u_hat:
+            u_hat = F.normalize(u_hat, dim=-1)
         beta = torch.softmax(self.attention(o), dim=-1)
         u = beta[..., :1] * u_hat + beta[..., 1:2] * u_bar
         if self.config.context_memory:
@@ -374,6 +426,8 @@ class CoSeRNN(nn.Module):
             parts.append("all-tracks pathway")
         if c.context_memory:
             parts.append("context memory")
+        if c.unit_u_hat:
+            parts.append("unit u^")
         if c.track_loss:
             parts.append(f"track loss {c.track_loss:g}")
         return ", ".join(parts)

@@ -74,6 +74,25 @@ def test_sizes_equal_reference(B, H, device):
         assert_same_values_and_grads(ours, theirs, params, **tol(torch.float32))
 
 
+def test_non_contiguous_inputs(device):
+    # batch-first data transposed to (T, B, .), a weight stored transposed, a strided bias
+    T, B, H = 5, 4, 6
+    gi, h0, c0, w, b_ih, b_hh = make_params(B, H, T, device=device)
+    args = [
+        gi.transpose(0, 1).contiguous().transpose(0, 1),
+        h0.t().contiguous().t(),
+        torch.cat([c0, c0], 1)[:, :H],
+        w.t().contiguous().t(),
+        torch.stack([b_ih, b_ih], 1)[:, 0],
+        b_hh,
+    ]
+    assert not any(a.is_contiguous() for a in args[:5])
+    params = with_grad(args)
+    ours = lstm_sequence(*params)
+    theirs = reference.lstm_sequence(*params)
+    assert_same_values_and_grads(ours, theirs, params, **tol(torch.float32))
+
+
 def test_only_some_outputs_used():
     T, B, H = 5, 4, 6
     params = with_grad(make_params(B, H, T))

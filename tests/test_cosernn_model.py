@@ -21,11 +21,13 @@ from seqrec.cosernn.model import (
     FusedGRU,
     LSTMLayer,
     context_long_term_embedding,
+    cosine_loss,
     long_term_embedding,
     normalise_ablations,
     predict,
     track_ranking_loss,
     training_candidates,
+    training_objective,
 )
 from seqrec.cosernn.sequences import (
     TEST,
@@ -176,12 +178,12 @@ def test_gradients_reach_every_parameter(settings):
 
 
 def test_the_fused_lstm_is_torch_lstm():
-    """``cell="lstm"`` (the lstm_sequence op) and ``cell="torch-lstm"`` (torch.nn.LSTM) are the
-    same model with the same parameters: equal outputs and gradients (padding rows included:
-    the op stops at each row's length, nn.LSTM runs over the padding, which the model masks)."""
+    """``cell="fused-lstm"`` (the lstm_sequence op) and ``cell="lstm"`` (torch.nn.LSTM) are the
+    same model with the same parameters: equal outputs and gradients on the real steps (the op
+    stops at each row's length, nn.LSTM runs over the padding, which the model masks)."""
     torch.manual_seed(0)
-    fused = CoSeRNN(CoSeRNNConfig(cell="lstm", **SMALL)).double()
-    torch_lstm = CoSeRNN(CoSeRNNConfig(cell="torch-lstm", **SMALL)).double()
+    fused = CoSeRNN(CoSeRNNConfig(cell="fused-lstm", **SMALL)).double()
+    torch_lstm = CoSeRNN(CoSeRNNConfig(cell="lstm", **SMALL)).double()
     torch_lstm.load_state_dict(fused.state_dict())
     lengths = torch.tensor([6, 2, 5, 1])
     real = torch.arange(6)[None, :] < lengths[:, None]
@@ -194,10 +196,10 @@ def test_the_fused_lstm_is_torch_lstm():
         torch.testing.assert_close(p.grad, q.grad, msg=name)
 
 
-@pytest.mark.parametrize("cell,context_memory", [("gru", False), ("gru", True), ("lstm", False), ("torch-lstm", False)])
+@pytest.mark.parametrize("cell,context_memory", [("gru", False), ("gru", True), ("fused-lstm", False), ("lstm", False)])
 def test_torch_compile_matches_eager(cell, context_memory):
     """The fused GRU and LSTM compile into one graph; torch.nn.LSTM is not traced by dynamo, so
-    the torch-lstm model compiles around it (graph breaks)."""
+    the lstm model compiles around it (graph breaks)."""
     torch.manual_seed(0)
     model = CoSeRNN(CoSeRNNConfig(cell=cell, context_memory=context_memory, **SMALL))
     inputs = _inputs() + (torch.tensor([6, 2, 5, 1]), CONTEXT)
@@ -205,7 +207,7 @@ def test_torch_compile_matches_eager(cell, context_memory):
     eager.sum().backward()
     grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
-    compiled = torch.compile(model, fullgraph=cell != "torch-lstm")(*inputs)
+    compiled = torch.compile(model, fullgraph=cell != "lstm")(*inputs)
     compiled.sum().backward()
     torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
     for p, g in zip(model.parameters(), grads):
@@ -910,17 +912,21 @@ def test_cli_ablations_eval_split_and_per_context(tmp_path, capsys):
     assert config.current_source and config.all_tracks_pathway
 
 
-def test_unit_u_hat_fuses_two_unit_vectors():
-    """Beyond the paper (``unit_u_hat``): u = normalise(b^ u^/|u^| + b- u-), by hand."""
+def test_the_pathway_loss_adds_the_cosine_loss_of_u_hat():
+    """Beyond the paper (``pathway_loss``): the objective adds W times u^'s own mean cosine loss."""
+    seqs, _ = _synthetic_sequences(n_users=6)
+    batch = seqs.select(torch.arange(6))
     torch.manual_seed(0)
-    model = CoSeRNN(CoSeRNNConfig(unit_u_hat=True, **SMALL))
-    inputs = _inputs() + (torch.tensor([6, 2, 5, 1]),)
-    seen = {}
-    model.to_embedding.register_forward_hook(lambda m, i, o: seen.__setitem__("u_hat", o))
-    model.attention.register_forward_hook(lambda m, i, o: seen.__setitem__("logits", o))
-    u = model(*inputs)
-    beta = torch.softmax(seen["logits"], -1)
-    u_bar = long_term_embedding(inputs[1])
-    expected = F.normalize(beta[..., :1] * F.normalize(seen["u_hat"], dim=-1) + beta[..., 1:] * u_bar, dim=-1)
-    torch.testing.assert_close(u, expected)
-    assert "unit u^" in model.describe()
+    model = CoSeRNN(CoSeRNNConfig(n_devices=3, n_sources=3, hidden=8, fc=8, pathway_loss=0.5))
+    assert CoSeRNN(CoSeRNNConfig(n_devices=3, n_sources=3, pathway_loss=0)).describe() == (
+        "lstm, the paper's objective alone"
+    )
+    assert CoSeRNN(CoSeRNNConfig(n_devices=3, n_sources=3)).describe() == "lstm"
+    u, u_hat = model.embed(batch, with_u_hat=True)
+    torch.testing.assert_close(u, model.embed(batch))
+    plain, loss, n = training_objective(u, batch)
+    with_pathway, _, _ = training_objective(u, batch, pathway_loss=0.5, u_hat=u_hat)
+    u_hat_loss, m = cosine_loss(F.normalize(u_hat, dim=-1), batch, TRAIN)
+    assert n == m > 10
+    torch.testing.assert_close(with_pathway, plain + 0.5 * u_hat_loss / n)
+    assert "pathway loss 0.5" in model.describe()

@@ -96,10 +96,9 @@ def test_predictions_and_every_metric_are_the_same_on_either_storage(log):
     flat = _build(log)
     padded = flat.padded()
     torch.manual_seed(0)
-    # the storage is what is compared, bit for bit, so the cell is torch.nn.LSTM, whose products
-    # run a step at a time: the fused op's one input product over all steps rounds differently
-    # when the chunks of users (so the product's shape) differ
-    model = CoSeRNN(CoSeRNNConfig(n_devices=3, n_sources=3, hidden=16, fc=16, cell="torch-lstm"))
+    # the storage is what is compared, bit for bit, so the cell is torch.nn.LSTM (the fused op's
+    # one input product over all steps rounds differently when the chunks of users differ)
+    model = CoSeRNN(CoSeRNNConfig(n_devices=3, n_sources=3, hidden=16, fc=16, cell="lstm"))
     u_padded = predict(model, padded)
     u_flat = predict(model, flat, batch_size=13)
     assert u_flat.shape == (flat.n_sessions, 40)

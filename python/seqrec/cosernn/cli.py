@@ -471,9 +471,13 @@ def add_parser(models) -> None:
         help="beyond the paper: also fuse a long-term embedding over earlier sessions of the same context",
     )
     t.add_argument(
-        "--unit-u-hat",
-        action="store_true",
-        help="beyond the paper: normalise u^ before the attention fusion (the attention then weighs two unit vectors)",
+        "--pathway-loss",
+        type=float,
+        default=d.pathway_loss,
+        metavar="W",
+        help="beyond the paper: add W times the cosine loss of the recurrent pathway's own output u^ to the "
+        "objective (default 1: without it the attention settles on the long-term embedding and u^ starves; "
+        "0: the paper's objective alone)",
     )
     t.add_argument(
         "--track-loss",

@@ -21,9 +21,10 @@ Also beyond the paper, on request (``track_loss``): the track-ranking task as a 
 the same ``u_t`` (``track_ranking_loss``: a softmax over the tracks streamed most recently
 before the session, those that occur in it the positives), weighted and added to the cosine loss.
 
-The recurrent layer is the paper's LSTM, run by seqrec_ext's fused ``lstm_sequence``
-(``cell="lstm"``, the default: one op call per pathway forward and backward) or by
-``torch.nn.LSTM`` (``cell="torch-lstm"``, the same parameters), or a GRU on the fused
+The recurrent layer is the paper's LSTM, run by ``torch.nn.LSTM`` (``cell="lstm"``, the
+default: on the CPU that is oneDNN's fused LSTM, which the project's op does not beat here,
+docs/benchmarks.md) or by seqrec_ext's fused ``lstm_sequence`` (``cell="fused-lstm"``, the same
+parameters: one op call per pathway forward and backward), or a GRU on the fused
 ``gru_sequence`` (``cell="gru"``). ``shared_input=False`` gives each pathway its own input transformation (this
 package's earlier default). The user embedding at session ``t`` only sees sessions before ``t``
 and the context of ``t``.
@@ -76,10 +77,12 @@ ABLATIONS = {
 }
 # the recurrent cells (``CoSeRNNConfig.cell``)
 CELLS = {
-    "lstm": "the paper's LSTM, run by the fused lstm_sequence op",
-    "torch-lstm": "the paper's LSTM, run by torch.nn.LSTM",
+    "lstm": "the paper's LSTM, run by torch.nn.LSTM (oneDNN's fused LSTM on the CPU)",
+    "fused-lstm": "the paper's LSTM, run by the fused lstm_sequence op (the same parameters)",
     "gru": "a GRU (torch.nn.GRU's cell), run by the fused gru_sequence op",
 }
+# the default weight of the pathway's own cosine loss (``CoSeRNNConfig.pathway_loss``)
+PATHWAY_LOSS = 1.0
 # the feed-forward layers' initialisations (``CoSeRNNConfig.init``)
 INITS = ("he", "torch")
 ABLATION_ALIASES = {"last-stats": ("last-count", "last-gap", "last-source")}
@@ -141,9 +144,11 @@ class CoSeRNNConfig:
     # beyond the paper: a third fused embedding, the long-term one over earlier sessions of the
     # same context (time of day x device), see ``context_long_term_embedding``
     context_memory: bool = False
-    # beyond the paper: u^ normalised before the attention fusion, u = normalise(b^ u^/|u^| +
-    # b- u-), so that the attention weighs two unit vectors and u^'s norm cannot decide the mix
-    unit_u_hat: bool = False
+    # beyond the paper: weight of a second cosine loss on the recurrent pathway's own output,
+    # mean (1 - cos(u^_t, s+_t)), added to the objective, so that u^ learns to predict the session
+    # whatever weight the attention gives it (without it the attention settles on the long-term
+    # embedding first and u^ starves: docs/cosernn.md); 0 trains the paper's objective alone
+    pathway_loss: float = PATHWAY_LOSS
     # beyond the paper: weight of the track-ranking loss (``track_ranking_loss``) added to the
     # cosine loss; 0 trains the paper's objective alone
     track_loss: float = 0.0
@@ -177,6 +182,8 @@ class CoSeRNNConfig:
             )
         if self.init not in INITS:
             raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
+        if not (math.isfinite(self.pathway_loss) and self.pathway_loss >= 0):
+            raise ValueError(f"pathway_loss must be a finite weight >= 0, got {self.pathway_loss}")
         if self.warmup < 0 or self.max_updates < 0:
             raise ValueError(f"warmup and max_updates must be >= 0, got {self.warmup}, {self.max_updates}")
         if self.max_sessions < 0:
@@ -323,7 +330,7 @@ class CoSeRNN(nn.Module):
             self.feature_index = None
         n_in = len(kept) + (config.dim if self.uses_last_embeddings else 0)
         n_in += config.n_sources if config.current_source else 0
-        rnn = {"gru": FusedGRU, "lstm": LSTMLayer, "torch-lstm": partial(LSTMLayer, fused=False)}[config.cell]
+        rnn = {"gru": FusedGRU, "fused-lstm": LSTMLayer, "lstm": partial(LSTMLayer, fused=False)}[config.cell]
         if config.shared_input:
             self.input_mlp = _mlp(n_in, config.fc)
         for p in config.pathways:
@@ -362,8 +369,11 @@ class CoSeRNN(nn.Module):
         lengths: Tensor,
         context: Optional[Tensor] = None,
         source: Optional[Tensor] = None,
-    ) -> Tensor:
-        """User embeddings ``u_t`` ``(B, T, dim)`` for every session of every user in the batch.
+        with_u_hat: bool = False,
+    ) -> Union[Tensor, tuple]:
+        """User embeddings ``u_t`` ``(B, T, dim)`` for every session of every user in the batch;
+        with ``with_u_hat``, ``(u_t, u^_t)``, the recurrent pathway's own output beside it (None
+        where the long-term embedding is ablated: u is u^ itself), for ``pathway_loss``.
         ``context (B, T)``: the sessions' context ids, needed with ``config.context_memory``;
         ``source (B, T)``: their own stream sources z_t (-1 on padding), needed with
         ``config.current_source``."""
@@ -387,19 +397,20 @@ class CoSeRNN(nn.Module):
         o = self.combine(torch.cat([outputs[p] for p in ("neg", "pos", "all") if p in outputs], -1))
         u_hat = self.to_embedding(o)
         if not self.uses_long_term:
-            return F.normalize(u_hat, dim=-1)
+            u = F.normalize(u_hat, dim=-1)
+            return (u, None) if with_u_hat else u  # u is u^ itself: nothing for pathway_loss to add
         u_bar = long_term_embedding(s_all)
-        if self.config.unit_u_hat:
-            u_hat = F.normalize(u_hat, dim=-1)
         beta = torch.softmax(self.attention(o), dim=-1)
         u = beta[..., :1] * u_hat + beta[..., 1:2] * u_bar
         if self.config.context_memory:
             if context is None:
                 raise ValueError("a CoSeRNN with context_memory needs the sessions' context")
             u = u + beta[..., 2:] * context_long_term_embedding(s_pos, context, u_bar)
-        return F.normalize(u, dim=-1)
+        u = F.normalize(u, dim=-1)
+        return (u, u_hat) if with_u_hat else u
 
-    def embed(self, batch: UserSequences) -> Tensor:
+    def embed(self, batch: UserSequences, with_u_hat: bool = False) -> Union[Tensor, tuple]:
+        """``forward`` on a padded batch (moved to the model's device)."""
         device = self.to_embedding.weight.device
         return self(
             batch.features.to(device),
@@ -409,11 +420,13 @@ class CoSeRNN(nn.Module):
             batch.lengths.to(device),
             batch.context.to(device),
             batch.source.to(device),
+            with_u_hat,
         )
 
     def describe(self) -> str:
         """The model's variant as the results table names it: the cell, then what differs from the
-        paper's model."""
+        paper's model (the default pathway loss, beyond the paper, is named only where it
+        differs: "the paper's objective alone" for 0)."""
         c = self.config
         parts = [c.cell]
         if not c.shared_input:
@@ -426,8 +439,8 @@ class CoSeRNN(nn.Module):
             parts.append("all-tracks pathway")
         if c.context_memory:
             parts.append("context memory")
-        if c.unit_u_hat:
-            parts.append("unit u^")
+        if c.pathway_loss != PATHWAY_LOSS and self.uses_long_term:  # the default's row keeps the short name
+            parts.append(f"pathway loss {c.pathway_loss:g}" if c.pathway_loss else "the paper's objective alone")
         if c.track_loss:
             parts.append(f"track loss {c.track_loss:g}")
         return ", ".join(parts)
@@ -481,13 +494,19 @@ def training_objective(
     track_loss: float = 0.0,
     candidates: Optional[Tensor] = None,
     item_vectors: Optional[Tensor] = None,
+    pathway_loss: float = 0.0,
+    u_hat: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, int]:
     """What a training step minimises on ``batch``: the mean cosine loss of its training
     sessions, plus ``track_loss`` times their mean ``track_ranking_loss`` (``candidates (B, T,
-    K)``, the batch's rows of ``training_candidates``). Returns the objective, the cosine loss's
-    sum (for reporting) and the number of sessions it covers (0: nothing to train on)."""
+    K)``, the batch's rows of ``training_candidates``), plus ``pathway_loss`` times the mean
+    cosine loss of the pathway's own output ``u_hat`` (``CoSeRNN.embed(..., with_u_hat=True)``). Returns the
+    objective, the cosine loss's sum (for reporting) and the number of sessions it covers (0:
+    nothing to train on)."""
     loss, n = cosine_loss(u, batch, TRAIN)
     objective = loss / max(n, 1)
+    if pathway_loss and u_hat is not None:
+        objective = objective + pathway_loss * cosine_loss(F.normalize(u_hat, dim=-1), batch, TRAIN)[0] / max(n, 1)
     if track_loss and candidates is not None:
         ranking, m = track_ranking_loss(u, candidates, batch, item_vectors, TRAIN)
         if m:

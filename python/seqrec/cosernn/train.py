@@ -28,6 +28,7 @@ LEGACY_SETTINGS = {
     "init": "torch",
     "warmup": 0,
     "max_updates": 0,
+    "pathway_loss": 0.0,
 }
 
 
@@ -101,7 +102,7 @@ class _Embed(torch.nn.Module):
         self.model = model
 
     def forward(self, batch):
-        return self.model.embed(batch)
+        return self.model.embed(batch, with_u_hat=True)
 
 
 def _my_batches(seqs, batch_size: int, generator, buckets: bool = False) -> list:
@@ -135,7 +136,7 @@ def _train_epoch(
     ``config.max_updates``."""
     total, count = 0.0, 0
     device_type = next(model.parameters()).device.type
-    embed = embed or model.embed
+    embed = embed or (lambda batch: model.embed(batch, with_u_hat=True))
     for index in _my_batches(seqs, config.batch_size, generator, config.length_buckets):
         if run.out_of_updates(config):
             break
@@ -143,8 +144,10 @@ def _train_epoch(
         # the track loss's candidates: a batch holds its users' whole (capped) histories
         rows = training_candidates(batch) if candidates else None
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-            u = embed(batch)
-            objective, loss, n = training_objective(u, batch, config.track_loss, rows, item_vectors)
+            u, u_hat = embed(batch)
+            objective, loss, n = training_objective(
+                u, batch, config.track_loss, rows, item_vectors, config.pathway_loss, u_hat
+            )
         if n == 0:
             continue
         value = float(loss.detach())

@@ -101,8 +101,10 @@ def main() -> None:
         batch = seqs.select(index)
         for name, model in models.items():
             start = time.perf_counter()
-            u = model.embed(batch)
-            loss, _, _ = training_objective(u, batch, model.config.track_loss, candidates[index, : u.shape[1]], vectors)
+            u, u_hat = model.embed(batch, with_u_hat=True)
+            c = model.config
+            rows = candidates[index, : u.shape[1]]
+            loss, _, _ = training_objective(u, batch, c.track_loss, rows, vectors, c.pathway_loss, u_hat)
             optimizers[name].zero_grad(set_to_none=True)
             loss.backward()
             optimizers[name].step()

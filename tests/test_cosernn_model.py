@@ -930,3 +930,16 @@ def test_the_pathway_loss_adds_the_cosine_loss_of_u_hat():
     assert n == m > 10
     torch.testing.assert_close(with_pathway, plain + 0.5 * u_hat_loss / n)
     assert "pathway loss 0.5" in model.describe()
+
+
+@pytest.mark.parametrize(
+    "option,message",
+    [
+        (["--max-updates", "-1"], "max_updates must be >= 0"),
+        (["--warmup", "-1"], "warmup and max_updates must be >= 0"),
+        (["--pathway-loss", "nan"], "pathway_loss must be a finite weight"),
+    ],
+)
+def test_cli_settings_are_checked_before_the_data_is_read(tmp_path, option, message):
+    with pytest.raises(SystemExit, match=message):  # the missing file would be named otherwise
+        main(["cosernn", "train", "--dataset", str(tmp_path / "never-read.tsv"), *option])

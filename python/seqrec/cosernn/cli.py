@@ -220,6 +220,11 @@ def cmd_train(args) -> int:
     refuse_overwriting(args.results, "--results", (args.dataset, args.prepared, args.save))
     if args.resume and not (args.save and os.path.exists(args.save)):
         raise SystemExit("--resume needs --save pointing at the checkpoint of the run to continue")
+    settings = {
+        f.name: getattr(args, f.name) for f in fields(CoSeRNNConfig) if f.name not in ("n_devices", "n_sources", "dim")
+    }
+    settings["ablate"] = ",".join(args.ablate or [])
+    CoSeRNNConfig(n_devices=1, n_sources=1, **settings)  # every setting checked before any data is read
     rank, n_processes = world_from_env()
     if n_processes > 1:  # launched by torchrun: data-parallel over users (DistributedDataParallel)
         rank, n_processes = init(args.device, args.dist_timeout)
@@ -230,10 +235,6 @@ def cmd_train(args) -> int:
         f"{seqs.n_users} users; sessions with a played track: train {split_sizes[0]}, "
         f"validation {split_sizes[1]}, test {split_sizes[2]}; {len(item_ids)} items"
     )
-    settings = {
-        f.name: getattr(args, f.name) for f in fields(CoSeRNNConfig) if f.name not in ("n_devices", "n_sources", "dim")
-    }
-    settings["ablate"] = ",".join(args.ablate or [])
     config = CoSeRNNConfig(n_devices=n_devices, n_sources=n_sources, **settings)
     from tqdm import tqdm
 

@@ -247,3 +247,32 @@ def test_the_command_line_trains_them_beside_cosernn(tmp_path, capsys):
     assert "RRN epoch 1" in capsys.readouterr().out
     assert main(["cosernn", "stats", "--dataset", "synthetic", "--synthetic-users", "40"]) == 0
     assert "| mobile share |" in capsys.readouterr().out
+
+
+def test_the_command_line_chooses_each_model_s_learning_rate_on_validation(tmp_path, capsys):
+    """``--learning-rates``: CoSeRNN and each learned baseline trained at every rate; each keeps
+    the rate of its best validation cosine, the table says which, --save holds CoSeRNN's."""
+    import re
+
+    from seqrec.cli import main
+    from seqrec.cosernn.train import load_checkpoint
+
+    results, saved = tmp_path / "results.md", tmp_path / "model.pt"
+    data = ["--dataset", "synthetic", "--synthetic-users", "40", "--item-vectors", "planted"]
+    options = ["--max-epochs", "2", "--hidden", "8", "--fc", "8", "--threads", "1", "--quiet", "--warmup", "0"]
+    rates = ["--learning-rates", "1e-4", "3e-2"]
+    argv = ["cosernn", "train", *data, *options, *rates, "--learned-baselines", "rrn", "--save", str(saved)]
+    assert main([*argv, "--results", str(results)]) == 0
+    scores = {}
+    for name, rate, score in re.findall(
+        r"(CoSeRNN|RRN) learning rate (\S+): best validation cosine (\S+)", capsys.readouterr().out
+    ):
+        scores.setdefault(name, {})[float(rate)] = float(score)
+    assert set(scores) == {"CoSeRNN", "RRN"} and all(set(s) == {1e-4, 3e-2} for s in scores.values())
+    chosen = {name: max(s, key=s.get) for name, s in scores.items()}
+    table = results.read_text()
+    assert f"CoSeRNN {chosen['CoSeRNN']:g}, RRN {chosen['RRN']:g}." in table
+    model, payload = load_checkpoint(str(saved))
+    assert model.config.learning_rate == chosen["CoSeRNN"]
+    assert payload["valid_cosine"] == pytest.approx(scores["CoSeRNN"][chosen["CoSeRNN"]], abs=1e-4)
+    assert "training" not in payload  # the chosen model alone: nothing to resume

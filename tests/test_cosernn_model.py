@@ -938,8 +938,30 @@ def test_the_pathway_loss_adds_the_cosine_loss_of_u_hat():
         (["--max-updates", "-1"], "max_updates must be >= 0"),
         (["--warmup", "-1"], "warmup and max_updates must be >= 0"),
         (["--pathway-loss", "nan"], "pathway_loss must be a finite weight"),
+        (["--learning-rate", "0"], "learning_rate must be finite and > 0"),
+        (["--learning-rates", "1e-3", "inf"], "learning_rate must be finite and > 0"),
     ],
 )
 def test_cli_settings_are_checked_before_the_data_is_read(tmp_path, option, message):
     with pytest.raises(SystemExit, match=message):  # the missing file would be named otherwise
         main(["cosernn", "train", "--dataset", str(tmp_path / "never-read.tsv"), *option])
+
+
+def test_cli_learning_rate_grid_cannot_resume(tmp_path):
+    saved = tmp_path / "run.pt"
+    saved.write_bytes(b"")
+    with pytest.raises(SystemExit, match="--resume continues one run; --learning-rates trains several"):
+        main(
+            [
+                "cosernn",
+                "train",
+                "--dataset",
+                str(tmp_path / "never-read.tsv"),
+                "--learning-rates",
+                "1e-3",
+                "5e-4",
+                "--save",
+                str(saved),
+                "--resume",
+            ]
+        )

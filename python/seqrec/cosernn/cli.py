@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ from .log_stats import add_stats_parser, cmd_stats
 from .model import ABLATION_ALIASES, ABLATIONS, CELLS, INITS, CoSeRNNConfig, model_predictor, normalise_ablations
 from .sequences import TEST, TRAIN, VALID, build_session_sequences, load_prepared, save_prepared
 from .synthetic import SYNTHETIC_LOGS
-from .train import load_checkpoint, load_training_state, train
+from .train import choose_learning_rate, load_checkpoint, load_training_state, save_checkpoint, train
 
 # (test days, validation days): the paper's two weeks and five days on the synthetic log's
 # two months; MovieLens spans months (ml-100k) to years (latest-small); Instacart: the orders on
@@ -158,6 +158,7 @@ def report(
     eval_split: str = "test",
     per_context: bool = False,
     learned: dict | None = None,
+    note: str = "",
 ) -> dict:
     """The results table of ``model``, the baselines and the oracles on the sessions of
     ``eval_split`` (test or valid), printed and saved to ``results_path``; with ``per_context``
@@ -176,7 +177,7 @@ def report(
     order = [k for k in scored if not k.startswith("Oracle")] + ["Oracle half", "Oracle full"]
     results = {k: scored[k] for k in order}
     period = "validation" if eval_split == "valid" else "test"
-    table = f"Evaluated on the {period} period.\n\n" + results_table(results)
+    table = f"Evaluated on the {period} period." + (f" {note}" if note else "") + "\n\n" + results_table(results)
     if per_context:
         breakdown = per_context_results(results, seqs, model.config.n_devices)
         table += f"\n\nPer context ({period} period; the paper's Fig. 5):\n\n" + per_context_table(breakdown, name)
@@ -220,6 +221,10 @@ def cmd_train(args) -> int:
     refuse_overwriting(args.results, "--results", (args.dataset, args.prepared, args.save))
     if args.resume and not (args.save and os.path.exists(args.save)):
         raise SystemExit("--resume needs --save pointing at the checkpoint of the run to continue")
+    if args.resume and args.learning_rates:
+        raise SystemExit("--resume continues one run; --learning-rates trains several")
+    for rate in args.learning_rates or []:
+        CoSeRNNConfig(n_devices=1, n_sources=1, learning_rate=rate)  # each rate checked before any data is read
     settings = {
         f.name: getattr(args, f.name) for f in fields(CoSeRNNConfig) if f.name not in ("n_devices", "n_sources", "dim")
     }
@@ -260,19 +265,39 @@ def cmd_train(args) -> int:
             load_training_state(args.save, config, extra)
         except ValueError as err:
             raise SystemExit(f"cannot resume: {err}") from None
-    model, _ = train(
-        seqs,
-        config,
-        device=args.device,
-        progress=progress,
-        log=log,
-        compile=args.compile,
-        save=args.save,
-        checkpoint_extra=extra,
-        resume=args.resume,
-        item_vectors=torch.from_numpy(item_vectors),
-        threads=args.threads,
-    )
+
+    def fit(config, save=args.save):
+        return train(
+            seqs,
+            config,
+            device=args.device,
+            progress=progress,
+            log=log,
+            compile=args.compile,
+            save=save,
+            checkpoint_extra=extra,
+            resume=args.resume,
+            item_vectors=torch.from_numpy(item_vectors),
+            threads=args.threads,
+        )
+
+    chosen = {}
+    if args.learning_rates:  # each rate without checkpoints; the chosen model saved once at the end
+        model, history, chosen["CoSeRNN"] = choose_learning_rate(
+            args.learning_rates, lambda rate: fit(replace(config, learning_rate=rate), None), log, "CoSeRNN"
+        )
+        if args.save and rank == 0:
+            best = max(history, key=lambda h: h["valid_cosine"])
+            save_checkpoint(
+                args.save,
+                model.config,
+                model.state_dict(),
+                epoch=best["epoch"],
+                valid_cosine=best["valid_cosine"],
+                **extra,
+            )
+    else:
+        model, _ = fit(config)
     bar.close()
     if n_processes > 1:
         import torch.distributed as dist
@@ -280,8 +305,12 @@ def cmd_train(args) -> int:
         dist.barrier()  # every process done (rank 0 wrote the checkpoint) before any tears down its links
         dist.destroy_process_group()
     if rank == 0:
-        learned = _train_learned_baselines(args, seqs.most_recent(config.max_sessions), log)
-        report(model, seqs, item_vectors, args.results, args.seed, args.eval_split, args.per_context, learned)
+        learned = _train_learned_baselines(args, seqs.most_recent(config.max_sessions), log, chosen)
+        note = ""
+        if chosen:
+            note = "Learning rates chosen on validation from " + ", ".join(f"{r:g}" for r in args.learning_rates)
+            note += ": " + ", ".join(f"{k} {v:g}" for k, v in chosen.items()) + "."
+        report(model, seqs, item_vectors, args.results, args.seed, args.eval_split, args.per_context, learned, note)
     return 0
 
 
@@ -289,10 +318,11 @@ def cmd_train(args) -> int:
 LEARNED_OPTIONS = {"jodie": "JODIE", "rrn": "RRN", "latent-cross": "Latent Cross"}
 
 
-def _train_learned_baselines(args, seqs, log) -> dict:
+def _train_learned_baselines(args, seqs, log, chosen: dict) -> dict:
     """The learned baselines --learned-baselines asks for, each trained as CoSeRNN was (the same
-    epochs, update budget, warm-up, patience, batch size, learning rate, seed, device and
-    --threads), by their table names."""
+    epochs, update budget, warm-up, patience, batch size, seed, device and --threads; the
+    learning rate, or with --learning-rates each its own chosen on validation, recorded in
+    ``chosen``), by their table names."""
     from .learned_baselines import train_learned_baseline
 
     if args.learned_baselines and args.threads:
@@ -300,19 +330,27 @@ def _train_learned_baselines(args, seqs, log) -> dict:
     learned = {}
     for option in dict.fromkeys(args.learned_baselines or []):
         name = LEARNED_OPTIONS[option]
-        learned[name] = train_learned_baseline(
-            name,
-            seqs,
-            epochs=args.max_epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            patience=args.patience,
-            seed=args.seed,
-            warmup=args.warmup,
-            max_updates=args.max_updates,
-            device=args.device,
-            log=log,
-        )
+
+        def fit(rate, name=name):
+            model = train_learned_baseline(
+                name,
+                seqs,
+                epochs=args.max_epochs,
+                batch_size=args.batch_size,
+                learning_rate=rate,
+                patience=args.patience,
+                seed=args.seed,
+                warmup=args.warmup,
+                max_updates=args.max_updates,
+                device=args.device,
+                log=log,
+            )
+            return model, model.history
+
+        if args.learning_rates:
+            learned[name], _, chosen[name] = choose_learning_rate(args.learning_rates, fit, log, name)
+        else:
+            learned[name] = fit(args.learning_rate)[0]
     return learned
 
 
@@ -430,6 +468,15 @@ def add_parser(models) -> None:
     t.add_argument("--hidden", type=int, default=d.hidden, help="recurrent layer size (paper: 100-400)")
     t.add_argument("--fc", type=int, default=d.fc, help="fully connected layer size (paper: 200)")
     t.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    t.add_argument(
+        "--learning-rates",
+        type=float,
+        nargs="+",
+        metavar="LR",
+        help="choose the learning rate on validation from these, for CoSeRNN and each learned baseline "
+        "separately (each trained at every rate; the best validation cosine kept; replaces --learning-rate; "
+        "--save then holds the chosen model without a state to resume)",
+    )
     t.add_argument("--batch-size", type=int, default=d.batch_size, help="users per batch")
     t.add_argument("--max-epochs", type=int, default=d.max_epochs)
     t.add_argument(

@@ -184,6 +184,8 @@ class CoSeRNNConfig:
             raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
         if not (math.isfinite(self.pathway_loss) and self.pathway_loss >= 0):
             raise ValueError(f"pathway_loss must be a finite weight >= 0, got {self.pathway_loss}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be finite and > 0, got {self.learning_rate}")
         if self.warmup < 0 or self.max_updates < 0:
             raise ValueError(f"warmup and max_updates must be >= 0, got {self.warmup}, {self.max_updates}")
         if self.max_sessions < 0:

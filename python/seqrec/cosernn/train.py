@@ -93,6 +93,26 @@ def warmed_up(learning_rate: float, warmup: int, updates_done: int) -> float:
     return learning_rate * min(1.0, (updates_done + 1) / warmup) if warmup > 0 else learning_rate
 
 
+def best_validation(history: list) -> float:
+    """The best validation cosine of a run's per-epoch history (-inf for none)."""
+    return max((h["valid_cosine"] for h in history), default=-math.inf)
+
+
+def choose_learning_rate(rates, fit: Callable[[float], tuple], log: Callable[[str], None] = print, name: str = ""):
+    """Train with each of ``rates`` (``fit(rate)`` -> (model, per-epoch history)) and keep the run
+    with the best validation cosine (the first rate on a tie). Returns (model, history, rate)."""
+    best = None
+    for rate in rates:
+        model, history = fit(rate)
+        score = best_validation(history)
+        log(f"{name} learning rate {rate:g}: best validation cosine {score:.4f}")
+        if best is None or score > best[0]:
+            best = (score, model, history, rate)
+    if best is None:
+        raise ValueError("choose_learning_rate needs at least one rate")
+    return best[1], best[2], best[3]
+
+
 class _Embed(torch.nn.Module):
     """``model.embed`` as a forward, for DistributedDataParallel (which synchronises the
     gradients of what its forward computed)."""

@@ -1,7 +1,7 @@
 """Alias sampler benchmark: table build time and draws/s against torch.multinomial and against
 searchsorted on a cumulative sum (how the reference GRU4Rec samples), in one run.
 
-    python bench/bench_alias_sampler.py [--device cpu|cuda] [--repeats 5]
+    python bench/bench_alias_sampler.py [--device cpu|cuda] [--repeats 5] [--threads 1]
 
 Prints a Markdown table; ratios are (baseline time) / (alias time), > 1 is faster.
 """
@@ -21,22 +21,25 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import op_bench_parser  # noqa: E402
 
 
-def timeit(fn, device, repeats):
-    """Median wall time of fn() over `repeats` runs after one warm-up."""
+def timeit(fns, device, repeats):
+    """Median wall time of each of ``fns`` over ``repeats`` rounds after one warm-up round; the
+    functions take turns within a round, so a change in the machine's load touches all alike."""
 
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    for fn in fns:
         fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    sync()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, spent in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            spent.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
 def zipf_counts(n_items, generator):
@@ -49,13 +52,16 @@ def main():
     parser.add_argument("--items", type=int, nargs="+", default=[10**3, 10**5, 10**6])
     parser.add_argument("--draws", type=int, nargs="+", default=[2048, 10**6])
     parser.add_argument("--alpha", type=float, default=0.75)
+    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = args.device
     g = torch.Generator().manual_seed(0)
 
     print(
         f"seqrec_ext {seqrec_ext.__version__}, torch {torch.__version__}, device {device}, "
-        f"threads {torch.get_num_threads()}, alpha {args.alpha}, median of {args.repeats}"
+        f"threads {torch.get_num_threads()}, alpha {args.alpha}, median of {args.repeats}, interleaved"
     )
     print()
     print(
@@ -66,16 +72,18 @@ def main():
     for n_items in args.items:
         counts = zipf_counts(n_items, g)
         weights = counts.pow(args.alpha).to(device)
-        t_build = timeit(lambda: seqrec_ext.alias_build(weights), device, args.repeats)
+        (t_build,) = timeit([lambda: seqrec_ext.alias_build(weights)], device, args.repeats)
         prob, alias = seqrec_ext.alias_build(weights)
         p = (weights / weights.sum()).float()
         cdf = torch.cumsum(p, 0)
         for n in args.draws:
-            t_alias = timeit(lambda: seqrec_ext.alias_draw(prob, alias, n), device, args.repeats)
-            t_multi = timeit(lambda: torch.multinomial(p, n, replacement=True), device, args.repeats)
             # the reference GRU4Rec: uniform draws looked up in the cumulative distribution
-            t_search = timeit(
-                lambda: torch.searchsorted(cdf, torch.rand(n, device=device) * cdf[-1]).clamp_(max=n_items - 1),
+            t_alias, t_multi, t_search = timeit(
+                [
+                    lambda: seqrec_ext.alias_draw(prob, alias, n),
+                    lambda: torch.multinomial(p, n, replacement=True),
+                    lambda: torch.searchsorted(cdf, torch.rand(n, device=device) * cdf[-1]).clamp_(max=n_items - 1),
+                ],
                 device,
                 args.repeats,
             )

@@ -255,6 +255,31 @@ def test_philox_draws_are_a_function_of_key_and_offset():
     assert torch.equal(torch.ops.seqrec.alias_draw_philox(prob, alias, 77, 123, 8), a[:77])
 
 
+@pytest.mark.parametrize(
+    "key,offset,n",
+    [(123, 8, 1001), (2**64 - 1, 2**64 - 4, 67), (0x9E3779B97F4A7C15, 4 * (2**32 - 3), 130)],
+)
+def test_draws_equal_the_published_philox_and_alias_rule(key, offset, n):
+    """Draws 2k and 2k+1 are the low and high 64 bits r of Philox4x32-10 block (offset / 4, k)
+    under key; each picks bucket floor(r N / 2^64) and keeps it when the 53 high bits of the
+    remainder, as a fraction, are below prob[bucket]. Computed here in Python integers from the
+    known-answer-tested block function: whichever vector path the CPU takes (sixteen blocks at a
+    time, the scalar tail) must give these draws."""
+    prob, alias = alias_build(zipf_weights(997))
+    got = torch.ops.seqrec.alias_draw_philox(
+        prob, alias, n, key - 2**64 if key >= 2**63 else key, offset - 2**64 if offset >= 2**63 else offset
+    )
+    block = seqrec_ext._C._philox4x32_10
+    n_buckets, expected = prob.numel(), []
+    for k in range((n + 1) // 2):
+        v = block(offset // 4, k, key)
+        for r in (v[0] | v[1] << 32, v[2] | v[3] << 32):
+            bucket, rest = divmod(r * n_buckets, 2**64)
+            coin = (rest >> 11) * 2.0**-53
+            expected.append(bucket if coin < float(prob[bucket]) else int(alias[bucket]))
+    assert got.tolist() == expected[:n]
+
+
 # ---- PopularitySampler ----
 
 

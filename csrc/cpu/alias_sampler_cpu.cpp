@@ -11,6 +11,7 @@
 
 #include "alias_sampler_math.h"
 #include "common/philox.h"
+#include "cpu/philox_avx512.h"
 
 namespace seqrec::cpu {
 
@@ -75,13 +76,13 @@ namespace {
 // Draws 2k and 2k+1 come from the Philox block at counter (offset / 4, k) under key: the same
 // layout as the CUDA kernel (one pair per thread), so a (key, offset) pair gives identical
 // draws on every device, and the draws do not depend on how the pairs are split into chunks.
-constexpr int64_t kPairsPerBatch = 32;
 
-// Philox blocks of pairs [k0, k0 + m): one lane per pair, written so that the compiler
-// vectorises across lanes; cloned for AVX-512 / AVX2 with run-time selection.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void philox_pairs(uint64_t ctr_lo, uint64_t k0,
-                                                                               uint64_t key, int64_t m,
-                                                                               uint64_t* r) {
+// Philox blocks of pairs [k0, k0 + m) into r (two draws per block): one lane per pair,
+// written so that the compiler vectorises across lanes; cloned for AVX-512 / AVX2 with run-time
+// selection. The fallback of philox_pairs.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void philox_pairs_auto(uint64_t ctr_lo,
+                                                                                    uint64_t k0, uint64_t key,
+                                                                                    int64_t m, uint64_t* r) {
   for (int64_t j = 0; j < m; ++j) {
     const Philox4x32 block = philox4x32_10(ctr_lo, k0 + static_cast<uint64_t>(j), key);
     r[2 * j] = philox_lo64(block);
@@ -89,48 +90,65 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void philox_pairs(u
   }
 }
 
-void prefetch_buckets(const uint64_t* r, int64_t count, const float* prob, const int64_t* alias,
-                      int64_t n_buckets) {
-  for (int64_t j = 0; j < count; ++j) {
-    uint64_t bucket, rest;
-    mul_64x64_128(r[j], static_cast<uint64_t>(n_buckets), bucket, rest);
-    __builtin_prefetch(prob + bucket);
-    __builtin_prefetch(alias + bucket);
+const bool kHasAvx512 = __builtin_cpu_supports("avx512f");
+
+// The same blocks, sixteen at a time with AVX-512 where the CPU has it (cpu/philox_avx512.h).
+void philox_pairs(uint64_t ctr_lo, uint64_t k0, uint64_t key, int64_t m, uint64_t* r) {
+  int64_t j = 0;
+  if (kHasAvx512) {
+    for (; j + 16 <= m; j += 16) philox16_avx512(ctr_lo, k0 + static_cast<uint64_t>(j), key, r + 2 * j);
   }
+  if (j < m) philox_pairs_auto(ctr_lo, k0 + static_cast<uint64_t>(j), key, m - j, r + 2 * j);
 }
 
-// Draws for pairs [pair_begin, pair_end), software-pipelined: while the picks of one batch
-// run, the table entries of the next batch are already being fetched (the lookups of a large
-// catalogue miss the cache; overlapping the misses is what makes the draws fast).
+SEQREC_ELEMENT void prefetch_bucket(uint64_t r, const float* prob, const int64_t* alias, int64_t n_buckets) {
+  uint64_t bucket, rest;
+  mul_64x64_128(r, static_cast<uint64_t>(n_buckets), bucket, rest);
+  __builtin_prefetch(prob + bucket);
+  __builtin_prefetch(alias + bucket);
+}
+
+// Draws of pairs [pair_begin, pair_end): the random words of a chunk of kChunkPairs pairs are
+// made a chunk ahead, and the table entries of draw j + kPrefetchAhead are requested while
+// draw j is picked. The lookups of a large catalogue miss the cache; a steady stream of
+// requests a few dozen draws ahead keeps many misses in flight (measured: about twice the draws
+// per second of requesting a whole chunk's entries at once, which overflows the miss queue).
+constexpr int64_t kChunkPairs = 128;
+constexpr int64_t kChunkDraws = 2 * kChunkPairs;
+constexpr int64_t kPrefetchAhead = 48;
+static_assert(kPrefetchAhead <= kChunkDraws, "a prefetch reaches at most into the next chunk");
+
 bool draw_pairs(const float* prob, const int64_t* alias, int64_t n_buckets, int64_t n, uint64_t key,
                 uint64_t offset, int64_t pair_begin, int64_t pair_end, int64_t* out) {
-  uint64_t buffers[2][2 * kPairsPerBatch];
-  bool bad = false;
-  auto batch_draws = [&](int64_t k0) {
-    const int64_t m = std::min(kPairsPerBatch, pair_end - k0);
-    return std::min<int64_t>(2 * m, n - 2 * k0);
-  };
   if (pair_begin >= pair_end) return false;
-  int cur = 0;
-  philox_pairs(offset / 4, static_cast<uint64_t>(pair_begin), key,
-               std::min(kPairsPerBatch, pair_end - pair_begin), buffers[cur]);
-  prefetch_buckets(buffers[cur], batch_draws(pair_begin), prob, alias, n_buckets);
-  for (int64_t k0 = pair_begin; k0 < pair_end; k0 += kPairsPerBatch) {
-    const int64_t k_next = k0 + kPairsPerBatch;
-    if (k_next < pair_end) {
-      philox_pairs(offset / 4, static_cast<uint64_t>(k_next), key,
-                   std::min(kPairsPerBatch, pair_end - k_next), buffers[1 - cur]);
-      prefetch_buckets(buffers[1 - cur], batch_draws(k_next), prob, alias, n_buckets);
-    }
-    const uint64_t* r = buffers[cur];
-    const int64_t count = batch_draws(k0);
-    int64_t* o = out + 2 * k0;
-    for (int64_t j = 0; j < count; ++j) {
+  alignas(64) uint64_t ring[2][kChunkDraws];
+  const int64_t count = std::min(2 * pair_end, n) - 2 * pair_begin;  // this range's draws
+  const int64_t chunks = (count + kChunkDraws - 1) / kChunkDraws;
+  auto fill = [&](int64_t c) {
+    const int64_t k0 = pair_begin + c * kChunkPairs;
+    philox_pairs(offset / 4, static_cast<uint64_t>(k0), key, std::min(kChunkPairs, pair_end - k0),
+                 ring[c & 1]);
+  };
+  fill(0);
+  for (int64_t j = 0; j < std::min(kPrefetchAhead, count); ++j)
+    prefetch_bucket(ring[0][j], prob, alias, n_buckets);
+  bool bad = false;
+  int64_t* o = out + 2 * pair_begin;
+  for (int64_t c = 0; c < chunks; ++c) {
+    if (c + 1 < chunks) fill(c + 1);
+    const uint64_t* r = ring[c & 1];
+    const uint64_t* next = ring[(c + 1) & 1];
+    const int64_t done = c * kChunkDraws;
+    const int64_t m = std::min(kChunkDraws, count - done);
+    for (int64_t j = 0; j < m; ++j) {
+      const int64_t ahead = j + kPrefetchAhead;
+      if (done + ahead < count) {
+        prefetch_bucket(ahead < kChunkDraws ? r[ahead] : next[ahead - kChunkDraws], prob, alias, n_buckets);
+      }
       const int64_t v = alias_pick(r[j], n_buckets, prob, alias);
       bad |= (v < 0) | (v >= n_buckets);
-      o[j] = v;
+      o[done + j] = v;
     }
-    cur = 1 - cur;
   }
   return bad;
 }

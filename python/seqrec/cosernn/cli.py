@@ -27,7 +27,7 @@ import torch
 
 from ..checkpoints import open_atomically, refuse_overwriting
 from ..cli_options import add_dist_timeout_option, add_threads_option
-from .datasets import LISTENING_BUILTIN, instacart_sessions, ml100k_listening, movielens_listening
+from .datasets import LISTENING_BUILTIN, load_listening
 from .evaluate import (
     baseline_predictor,
     evaluate_all,
@@ -36,12 +36,11 @@ from .evaluate import (
     per_context_table,
     results_table,
 )
-from .item_embeddings import WORD2VEC_METHODS, word2vec_item_vectors
-from .listening import ListeningSessions, read_listening_tsv, sessionize_listening
+from .item_embeddings import WORD2VEC_METHODS, session_item_vectors
+from .listening import ListeningSessions
 from .log_stats import add_stats_parser, cmd_stats
 from .model import ABLATION_ALIASES, ABLATIONS, CELLS, INITS, CoSeRNNConfig, model_predictor, normalise_ablations
 from .sequences import TEST, TRAIN, VALID, build_session_sequences, load_prepared, save_prepared
-from .synthetic import SYNTHETIC_LOGS
 from .train import choose_learning_rate, load_checkpoint, load_training_state, save_checkpoint, train
 
 # (test days, validation days): the paper's two weeks and five days on the synthetic log's
@@ -59,23 +58,11 @@ DEFAULT_DAYS = {
 
 def _sessions(args) -> tuple[ListeningSessions, np.ndarray | None]:
     """The data set's sessions and, for the synthetic log, its planted item vectors."""
-    planted = None
-    if args.dataset in SYNTHETIC_LOGS:
-        users = {} if args.synthetic_users is None else {"n_users": args.synthetic_users}
-        log, planted = SYNTHETIC_LOGS[args.dataset](**users, seed=args.data_seed)
-    elif args.dataset == "instacart":
-        return instacart_sessions(), None
-    elif args.dataset == "ml-100k":
-        log = ml100k_listening()
-    elif args.dataset == "movielens":
-        log = movielens_listening()
-    elif os.path.exists(args.dataset):
-        log = read_listening_tsv(args.dataset)
-    else:
-        raise SystemExit(
-            f"--dataset {args.dataset!r}: neither a file nor a built-in data set ({', '.join(LISTENING_BUILTIN)})"
-        )
-    return sessionize_listening(log, source=args.dataset), planted
+    try:
+        sessions, planted, _ = load_listening(args.dataset, args.synthetic_users, args.data_seed)
+    except ValueError as err:
+        raise SystemExit(f"--dataset {err}") from None
+    return sessions, planted
 
 
 def build(args, item_ids=None, item_vectors=None, n_devices=None, n_sources=None):
@@ -95,8 +82,7 @@ def build(args, item_ids=None, item_vectors=None, n_devices=None, n_sources=None
         else:
             cutoff = sessions.starts.max() - test_days * 86400.0
             before = sessions.items[sessions.starts <= cutoff]
-            dense = [np.searchsorted(item_ids, row[row >= 0]) for row in before]
-            item_vectors = word2vec_item_vectors(dense, len(item_ids), seed=args.seed, method=args.word2vec)
+            item_vectors = session_item_vectors(before, item_ids, seed=args.seed, method=args.word2vec)
     seqs = build_session_sequences(
         sessions,
         item_vectors,

@@ -21,10 +21,14 @@ generator. No public music-streaming log installs offline, so two kinds of stand
 
 from __future__ import annotations
 
+import os
+from typing import Optional
+
 import numpy as np
 
 from ..offline import movielens_ratings, read_instacart
-from .listening import MAX_ITEMS, ListeningLog, ListeningSessions
+from .listening import MAX_ITEMS, ListeningLog, ListeningSessions, read_listening_tsv, sessionize_listening
+from .synthetic import SYNTHETIC_LOGS
 
 LISTENING_BUILTIN = ("synthetic", "synthetic-strong", "ml-100k", "movielens", "instacart")
 SKIP_AT_OR_BELOW = 2.0
@@ -99,3 +103,28 @@ def instacart_sessions(max_items: int = MAX_ITEMS) -> ListeningSessions:
         n_streams=n_products,
         ends=start[session_order].copy(),
     )
+
+
+def load_listening(
+    dataset: str, synthetic_users: Optional[int] = None, data_seed: int = 0
+) -> tuple[ListeningSessions, Optional[np.ndarray], Optional[ListeningLog]]:
+    """The sessions of ``dataset`` (a built-in name of ``LISTENING_BUILTIN`` or a listening-log
+    TSV), the synthetic logs' planted item vectors (None otherwise), and the listening log the
+    sessions were cut from (None for Instacart, which comes as sessions). ``synthetic_users``
+    and ``data_seed``: the synthetic logs' size (None: the generator's default) and seed.
+    ValueError naming the choices when ``dataset`` is neither."""
+    planted = None
+    if dataset in SYNTHETIC_LOGS:
+        users = {} if synthetic_users is None else {"n_users": synthetic_users}
+        log, planted = SYNTHETIC_LOGS[dataset](**users, seed=data_seed)
+    elif dataset == "instacart":
+        return instacart_sessions(), None, None
+    elif dataset == "ml-100k":
+        log = ml100k_listening()
+    elif dataset == "movielens":
+        log = movielens_listening()
+    elif os.path.exists(dataset):
+        log = read_listening_tsv(dataset)
+    else:
+        raise ValueError(f"{dataset!r}: neither a file nor a built-in data set ({', '.join(LISTENING_BUILTIN)})")
+    return sessionize_listening(log, source=dataset), planted, log

@@ -58,3 +58,10 @@ def word2vec_item_vectors(
     vectors[np.asarray([int(k) for k in keys], dtype=np.int64)] = model.wv.vectors
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def session_item_vectors(item_rows: Sequence[np.ndarray], item_ids: np.ndarray, *, seed: int = 0, method: str = "cbow"):
+    """``word2vec_item_vectors`` over sessions given as rows of raw item ids (``-1`` padding),
+    for the sorted raw ids ``item_ids``: ``(len(item_ids), dim)``, row ``i`` for ``item_ids[i]``."""
+    dense = [np.searchsorted(item_ids, row[row >= 0]) for row in item_rows]
+    return word2vec_item_vectors(dense, len(item_ids), seed=seed, method=method)

@@ -461,33 +461,22 @@ def add_stats_parser(subparsers) -> None:
 
 
 def cmd_stats(args) -> int:
-    import os
+    from .datasets import load_listening
 
-    from .cli import _sessions
-    from .listening import read_listening_tsv, sessionize_listening
-    from .synthetic import SYNTHETIC_LOGS
-
-    log, planted = None, None
-    if args.dataset in SYNTHETIC_LOGS:
-        extra = {} if args.synthetic_users is None else {"n_users": args.synthetic_users}
-        log, planted = SYNTHETIC_LOGS[args.dataset](**extra, seed=args.data_seed)
-        sessions = sessionize_listening(log, source=args.dataset)
-    elif os.path.exists(args.dataset):
-        log = read_listening_tsv(args.dataset)
-        sessions = sessionize_listening(log, source=args.dataset)
-    else:  # the other built-in logs, as training reads them
-        sessions, planted = _sessions(args)
+    try:
+        sessions, planted, log = load_listening(args.dataset, args.synthetic_users, args.data_seed)
+    except ValueError as err:
+        raise SystemExit(f"--dataset {err}") from None
     mode = args.item_vectors or ("planted" if planted is not None else "word2vec")
     if mode == "planted":
         if planted is None:
             raise SystemExit("--item-vectors planted: only the synthetic data set has planted vectors")
         vectors = planted
     else:
-        from .item_embeddings import word2vec_item_vectors
+        from .item_embeddings import session_item_vectors
 
         ids = np.unique(sessions.items[sessions.items >= 0])
-        dense = [np.searchsorted(ids, row[row >= 0]) for row in sessions.items]
-        learned = word2vec_item_vectors(dense, len(ids), seed=args.seed)
+        learned = session_item_vectors(sessions.items, ids, seed=args.seed)
         vectors = np.zeros((int(ids.max()) + 1, learned.shape[1]), dtype=np.float32)
         vectors[ids] = learned
     stats = listening_stats(

@@ -89,8 +89,8 @@ int64_t tile_width(int64_t B, int64_t N) {
   return std::max<int64_t>(1, std::min(width, N));
 }
 
-// A GPU's tile pass: the counts by the CUDA kernel (cuda/rank_items_cuda.cu; ATen comparisons on
-// another device), the running top-k merged with the tile's by a stable
+// A GPU's tile pass (the CPU has its own, cpu::rank_tile): the counts by the CUDA kernel
+// (cuda/rank_items_cuda.cu), the running top-k merged with the tile's by a stable
 // sort of (running, tile) scores; the running entries come from earlier tiles (lower ids), so
 // equal scores stay in id order.
 void rank_tile_aten(const Tensor& s, int64_t c0, const OptTensor& t, const OptTensor& targets,
@@ -100,17 +100,10 @@ void rank_tile_aten(const Tensor& s, int64_t c0, const OptTensor& t, const OptTe
   const Tensor ids = at::arange(c0, c0 + tc, top_ids.options()).expand({B, tc});
   if (targets.has_value()) {
     AT_DISPATCH_FLOATING_TYPES(s.scalar_type(), kOp, [&] {
-      run_on_device(
-          s,
-          [&] {
-            const Tensor other = ids != targets->unsqueeze(1);
-            greater.add_(((s > t->unsqueeze(1)) & other).sum(1));
-            equal.add_(((s == t->unsqueeze(1)) & other).sum(1));
-          },
-          SEQREC_CUDA_LAUNCH(stream, cuda::launch_rank_counts(
-                                         s.const_data_ptr<scalar_t>(), s.stride(0), B, c0, tc,
-                                         t->const_data_ptr<scalar_t>(), targets->const_data_ptr<int64_t>(),
-                                         greater.data_ptr<int64_t>(), equal.data_ptr<int64_t>(), stream)));
+      run_on_cuda(SEQREC_CUDA_LAUNCH(
+          stream, cuda::launch_rank_counts(s.const_data_ptr<scalar_t>(), s.stride(0), B, c0, tc,
+                                           t->const_data_ptr<scalar_t>(), targets->const_data_ptr<int64_t>(),
+                                           greater.data_ptr<int64_t>(), equal.data_ptr<int64_t>(), stream)));
     });
   }
   if (k == 0) return;

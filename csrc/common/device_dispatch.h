@@ -1,5 +1,5 @@
-// The one place where an op's device-independent code (csrc/<op>.cpp) picks between its CPU
-// kernel and its CUDA launcher by the device of a tensor:
+// How an op's device-independent code (csrc/<op>.cpp) picks between its CPU kernel and its
+// CUDA launcher by the device of a tensor, where both run the same per-element math:
 //
 //   run_on_device(like,
 //                 [&] { cpu::update_stats(args); },
@@ -14,6 +14,11 @@
 // in one call: with_float_device(like, [&](const auto& on) { ... }) calls the function
 // with OnCpu<scalar_t> or OnCuda<cuda scalar_t>{stream}, and the op's own overloads
 // run_pass(OnCpu<T>, ...) / run_pass(OnCuda<T>, ...) pick the CPU kernel or the CUDA launcher.
+//
+// Where an op's CPU path is an algorithm of its own (the CPU kernels of adagrad_momentum,
+// rank_items, sampled_loss and gru4rec_train_step fuse what the GPU path does in several ATen
+// calls and kernels), the op branches on `is_cpu()` itself and its GPU-only code launches with
+// run_on_cuda.
 #pragma once
 
 #include <ATen/Dispatch.h>
@@ -51,6 +56,18 @@ void run_on_device(const at::Tensor& like, CpuFn&& cpu_fn, CudaFn&& cuda_launch)
   }
 #endif
   cpu_fn();
+}
+
+// A launch on a path only CUDA tensors reach: on the current stream, checked.
+template <typename CudaFn>
+void run_on_cuda(CudaFn&& cuda_launch) {
+#ifdef SEQREC_WITH_CUDA
+  cuda_launch(at::cuda::getCurrentCUDAStream());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+#else
+  (void)cuda_launch;
+  TORCH_CHECK(false, "a CUDA-only path was reached in a build without CUDA");
+#endif
 }
 
 // Whether `like` is a CUDA tensor and the current stream is being captured into a CUDA graph:

@@ -49,11 +49,13 @@ using OptTensor = std::optional<Tensor>;
 
 enum class Embedding { kNone, kSeparate, kConstrained };
 
+// The embedding modes by name, GRU4Rec's default first: the one list of them (exported to
+// Python as EMBEDDING_MODES).
+constexpr std::pair<const char*, Embedding> kEmbeddings[] = {
+    {"constrained", Embedding::kConstrained}, {"separate", Embedding::kSeparate}, {"none", Embedding::kNone}};
+
 Embedding parse_embedding(c10::string_view name) {
-  return parse_choice<Embedding>("gru4rec_train_step_", "embedding", name,
-                                 {{"none", Embedding::kNone},
-                                  {"separate", Embedding::kSeparate},
-                                  {"constrained", Embedding::kConstrained}});
+  return parse_choice("gru4rec_train_step_", "embedding", name, kEmbeddings);
 }
 
 // The parameters of a mode, in the order of the op's lists (b_hh last, when given).
@@ -165,6 +167,12 @@ Updatable updatable(at::TensorList params, at::TensorList accumulators, at::Tens
 }
 
 }  // namespace
+
+std::vector<std::string> embedding_modes() { return choice_names(kEmbeddings); }
+
+std::vector<std::string> train_step_param_names(c10::string_view embedding, bool with_b_hh) {
+  return param_names(parse_embedding(embedding), with_b_hh);
+}
 
 std::tuple<Tensor, Tensor> gru4rec_train_step_(at::TensorList params, at::TensorList accumulators,
                                                at::TensorList momentum_buffers, const Tensor& item_ids,

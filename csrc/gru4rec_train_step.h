@@ -6,9 +6,19 @@
 #include <c10/util/string_view.h>
 
 #include <optional>
+#include <string>
 #include <tuple>
+#include <vector>
 
 namespace seqrec {
+
+// The embedding modes' names, GRU4Rec's default first (seqrec_ext.gru4rec_step.EMBEDDING_MODES).
+std::vector<std::string> embedding_modes();
+
+// The parameters gru4rec_train_step_ updates for an embedding mode, in the order of its lists:
+// those the mode has among (item_in, out_table, out_bias, w_hh, b_h, w_in), then b_hh when
+// with_b_hh; ValueError for an unknown mode.
+std::vector<std::string> train_step_param_names(c10::string_view embedding, bool with_b_hh);
 
 // The op gru4rec_train_step_ (params, accumulators and momentum buffers updated in place)
 // -> the loss, h_new.

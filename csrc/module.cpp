@@ -3,13 +3,18 @@
 // exposes the facts of the build, and small hooks the tests use to check shared math.
 #include <Python.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <c10/util/Exception.h>
 
 #include <cstdint>
 #include <string>
 
 #include "common/philox.h"
+#include "gru4rec_train_step.h"
 #include "gru_math.h"
 #include "lstm_math.h"
+#include "sampled_loss.h"
 #include "sampled_loss_math.h"
 
 namespace py = pybind11;
@@ -66,4 +71,17 @@ PYBIND11_MODULE(_C, m) {
       py::make_tuple(seqrec::gru::kBlocksResetBefore, seqrec::gru::kBlocksResetAfter);
   m.attr("LSTM_WORKSPACE_BLOCKS") = seqrec::lstm::kBlocks;
   m.attr("SAMPLED_LOSS_STATS") = seqrec::sampled_loss::kStats;
+  m.attr("LOSSES") = py::tuple(py::cast(seqrec::loss_names()));
+  m.attr("EMBEDDING_MODES") = py::tuple(py::cast(seqrec::embedding_modes()));
+  m.def(
+      "train_step_param_names",
+      [](const std::string& embedding, bool with_b_hh) {
+        try {
+          return py::tuple(py::cast(seqrec::train_step_param_names(embedding, with_b_hh)));
+        } catch (const c10::ValueError& err) {
+          throw py::value_error(err.what_without_backtrace());
+        }
+      },
+      py::arg("embedding"), py::arg("with_b_hh"),
+      "The parameters gru4rec_train_step_ updates for an embedding mode, in the order of its lists.");
 }

@@ -37,14 +37,14 @@ using at::Tensor;
 using OptTensor = std::optional<Tensor>;
 using sampled_loss::Loss;
 
-Loss parse_loss(c10::string_view name) {
-  return parse_choice<Loss>("sampled_ranking_loss", "loss", name,
-                            {{"bpr-max", Loss::kBprMax},
-                             {"top1-max", Loss::kTop1Max},
-                             {"cross-entropy", Loss::kCrossEntropy},
-                             {"bpr", Loss::kBpr},
-                             {"top1", Loss::kTop1}});
-}
+// The losses by name: the one list of them (exported to Python as LOSSES).
+constexpr std::pair<const char*, Loss> kLosses[] = {{"bpr-max", Loss::kBprMax},
+                                                    {"top1-max", Loss::kTop1Max},
+                                                    {"cross-entropy", Loss::kCrossEntropy},
+                                                    {"bpr", Loss::kBpr},
+                                                    {"top1", Loss::kTop1}};
+
+Loss parse_loss(c10::string_view name) { return parse_choice("sampled_ranking_loss", "loss", name, kLosses); }
 
 enum class Reduction { kMean, kSum, kNone };
 Reduction parse_reduction(c10::string_view name) {
@@ -330,6 +330,8 @@ std::tuple<Tensor, Tensor, Tensor> sampled_ranking_loss_backward(
 }
 
 }  // namespace
+
+std::vector<std::string> loss_names() { return choice_names(kLosses); }
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> sampled_ranking_loss_with_grads(
     const Tensor& h_in, const Tensor& rows_in, const Tensor& bias_in, const OptTensor& logq_in,

@@ -7,9 +7,14 @@
 #include <c10/util/string_view.h>
 
 #include <optional>
+#include <string>
 #include <tuple>
+#include <vector>
 
 namespace seqrec {
+
+// The losses' names, in the order of their table (Python's seqrec_ext.sampled_loss.LOSSES).
+std::vector<std::string> loss_names();
 
 // sampled_ranking_loss (reduction "mean": the summed row losses divided by normalizer, or by B
 // when it is absent; no accidental-hit mask) and its gradients in one call: h (B, H),

@@ -19,6 +19,8 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor
 
+from ._loader import _C
+
 __all__ = [
     "GRU4RecParams",
     "RowGrad",
@@ -29,7 +31,7 @@ __all__ = [
     "EMBEDDING_MODES",
 ]
 
-EMBEDDING_MODES = ("constrained", "separate", "none")  # the first is GRU4Rec's default
+EMBEDDING_MODES = tuple(_C.EMBEDDING_MODES)  # GRU4Rec's default first; the op's one table (csrc/gru4rec_train_step.cpp)
 
 
 @dataclass

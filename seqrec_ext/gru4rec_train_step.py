@@ -14,23 +14,17 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from .gru4rec_step import EMBEDDING_MODES, GRU4RecParams, dropout_mask
+from ._loader import _C
+from .gru4rec_step import GRU4RecParams, dropout_mask
 
 __all__ = ["gru4rec_train_step_", "train_step_param_names"]
 
 
 def train_step_param_names(embedding: str, b_hh: bool) -> Tuple[str, ...]:
     """The parameters the op updates, in the order of its lists: those of the embedding mode
-    among (item_in, out_table, out_bias, w_hh, b_h, w_in, b_hh)."""
-    if embedding not in EMBEDDING_MODES:
-        raise ValueError(f"embedding must be one of {EMBEDDING_MODES}, got {embedding!r}")
-    names = [] if embedding == "constrained" else ["item_in"]
-    names += ["out_table", "out_bias", "w_hh", "b_h"]
-    if embedding != "none":
-        names.append("w_in")
-    if b_hh:
-        names.append("b_hh")
-    return tuple(names)
+    among (item_in, out_table, out_bias, w_hh, b_h, w_in), then b_hh when ``b_hh``, as the op
+    reads them (its own list, csrc/gru4rec_train_step.cpp); ValueError for an unknown mode."""
+    return _C.train_step_param_names(embedding, bool(b_hh))
 
 
 @torch.library.register_fake("seqrec::gru4rec_train_step_")

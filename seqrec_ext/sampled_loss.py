@@ -28,7 +28,7 @@ from ._loader import _C
 
 __all__ = ["sampled_ranking_loss", "logq_correction", "LOSSES"]
 
-LOSSES = ("bpr-max", "top1-max", "cross-entropy", "bpr", "top1")
+LOSSES = tuple(_C.LOSSES)  # the names the op knows, from its one table (csrc/sampled_loss.cpp)
 N_STATS = _C.SAMPLED_LOSS_STATS  # per-row statistics kept by the forward, as the kernels define them
 
 

@@ -291,3 +291,28 @@ def test_bad_inputs():
         op(*bad)
     with pytest.raises(ValueError, match="dropout probabilities"):
         gru4rec_train_step_(make_model("cpu")[0], args[1], args[2], *args[3:7], lr=0.1, dropout_embed=1.0)
+
+
+def test_parameter_names_are_the_op_s_own():
+    """The names Python hands the op come from the op's one list: each embedding mode's
+    parameters, b_hh last; an unknown mode is the op's own error."""
+    assert train_step_param_names("constrained", False) == ("out_table", "out_bias", "w_hh", "b_h", "w_in")
+    assert train_step_param_names("separate", True) == (
+        "item_in",
+        "out_table",
+        "out_bias",
+        "w_hh",
+        "b_h",
+        "w_in",
+        "b_hh",
+    )
+    assert train_step_param_names("none", False) == ("item_in", "out_table", "out_bias", "w_hh", "b_h")
+    from seqrec_ext.gru4rec_step import EMBEDDING_MODES
+    from seqrec_ext.sampled_loss import LOSSES
+
+    assert EMBEDDING_MODES == ("constrained", "separate", "none")
+    assert LOSSES == ("bpr-max", "top1-max", "cross-entropy", "bpr", "top1")
+    with pytest.raises(
+        ValueError, match="gru4rec_train_step_: unknown embedding 'tied'; expected constrained, separate or none"
+    ):
+        train_step_param_names("tied", False)

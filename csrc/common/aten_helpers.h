@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace seqrec {
 
@@ -40,6 +41,14 @@ Enum parse_choice(const char* op, const char* what, c10::string_view name,
     expected += (i == 0 ? "" : i + 1 == N ? " or " : ", ") + std::string(choices[i].first);
   }
   TORCH_CHECK_VALUE(false, op, ": unknown ", what, " '", std::string(name), "'; expected ", expected);
+}
+
+// The names of `choices`, in their order (what the Python side offers as choices).
+template <typename Enum, std::size_t N>
+std::vector<std::string> choice_names(const std::pair<const char*, Enum> (&choices)[N]) {
+  std::vector<std::string> names;
+  for (const auto& choice : choices) names.emplace_back(choice.first);
+  return names;
 }
 
 }  // namespace seqrec

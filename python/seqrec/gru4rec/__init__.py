@@ -3,6 +3,14 @@ session data format and time split (`data`), session-parallel mini-batches (`bat
 built-in real data sets (`datasets`), a synthetic session log (`synthetic`) and the command line
 (`cli`)."""
 
-from .model import EMBEDDINGS, PRESET_COMMON, PRESETS, GRU4Rec, GRU4RecConfig, load_checkpoint, save_checkpoint
+from .model import EMBEDDING_MODES, PRESET_COMMON, PRESETS, GRU4Rec, GRU4RecConfig, load_checkpoint, save_checkpoint
 
-__all__ = ["EMBEDDINGS", "PRESET_COMMON", "PRESETS", "GRU4Rec", "GRU4RecConfig", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "EMBEDDING_MODES",
+    "PRESET_COMMON",
+    "PRESETS",
+    "GRU4Rec",
+    "GRU4RecConfig",
+    "load_checkpoint",
+    "save_checkpoint",
+]

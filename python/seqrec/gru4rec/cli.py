@@ -31,7 +31,7 @@ from ..metrics import DEFAULT_CUTOFFS, TIE_MODES
 from .data import ColumnKeys, build_sessions, read_events, split_events_by_time, time_split
 from .datasets import BUILTIN, load_builtin
 from .model import (
-    EMBEDDINGS,
+    EMBEDDING_MODES,
     PRECISIONS,
     PRESET_COMMON,
     PRESETS,
@@ -133,7 +133,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> set:
     p.add_argument("--dropout-p-hidden", dest="dropout_hidden", type=float, default=d.dropout_hidden)
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)
     p.add_argument("--momentum", type=float, default=d.momentum)
-    p.add_argument("--embedding", default=d.embedding, choices=EMBEDDINGS)
+    p.add_argument("--embedding", default=d.embedding, choices=EMBEDDING_MODES)
     p.add_argument("--embedding-size", type=int, default=d.embedding_size)
     p.add_argument(
         "--reset-after",

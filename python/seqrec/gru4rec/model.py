@@ -44,7 +44,6 @@ ADAGRAD_EPS = 1e-6  # inside the square root of GRU4Rec's Adagrad
 # Negatives are drawn for this many steps in one sampler call, as GRU4Rec keeps a cache of
 # samples: one call of 256 x 2048 draws costs 5 us a step against 13 us for a call a step.
 NEGATIVE_CACHE_STEPS = 256
-EMBEDDINGS = EMBEDDING_MODES
 
 # The best hyper-parameters GRU4Rec's authors published for six data sets (the parameter files
 # of the official PyTorch implementation, github.com/hidasib/GRU4Rec_PyTorch_Official,
@@ -204,8 +203,8 @@ class GRU4Rec(torch.nn.Module):
     def __init__(self, n_items: int, config: GRU4RecConfig, device="cpu", dtype: torch.dtype = torch.float32):
         super().__init__()
         self.config, self.n_items, self.device = config, n_items, torch.device(device)
-        if config.embedding not in EMBEDDINGS:
-            raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {config.embedding!r}")
+        if config.embedding not in EMBEDDING_MODES:
+            raise ValueError(f"embedding must be one of {EMBEDDING_MODES}, got {config.embedding!r}")
         if config.embedding == "none" and config.dropout_hidden > 0 and not config.layers:
             raise ValueError(
                 "embedding 'none' with one layer has no hidden dropout: GRU4Rec applies dropout_embed "

@@ -84,7 +84,7 @@ def test_torchrun_trains_the_cli_and_resume_needs_the_same_world(tmp_path):
     import numpy as np
 
     from seqrec.cli import main
-    from seqrec.gru4rec.model import load_checkpoint
+    from seqrec.gru4rec import load_checkpoint
 
     g = np.random.default_rng(0)
     with open(tmp_path / "train.tsv", "w") as f:

@@ -112,7 +112,7 @@ def write_log(path, sessions, item_base=500):
 
 def test_cli_recommend_for_items_and_a_file(tmp_path, capsys):
     from seqrec.cli import main
-    from seqrec.gru4rec.model import load_checkpoint
+    from seqrec.gru4rec import load_checkpoint
 
     g = np.random.default_rng(0)
     log = {s: list(g.integers(0, 30, size=int(g.integers(2, 6)))) for s in range(300)}

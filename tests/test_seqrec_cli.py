@@ -62,7 +62,7 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, capsys, monke
     good = ckpt.read_bytes()
     # the loss becomes NaN at the 7th step of the resumed run (the fused loss itself stays finite
     # for any score magnitude, so divergence is simulated)
-    import seqrec.gru4rec.model as trainer
+    import seqrec.gru4rec.train as trainer
 
     real_mask, masks = trainer.dropout_mask, []
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-import seqrec.gru4rec.model
+import seqrec.gru4rec.train
 from seqrec.gru4rec import GRU4Rec, GRU4RecConfig
 from seqrec.gru4rec.data import Sessions
 from seqrec.metrics import RankingMetrics
@@ -109,7 +109,7 @@ def test_train_steps_yields_each_step_and_takes_a_sampler(monkeypatch):
             self.sizes.append(n)
             return torch.full((n,), 7, dtype=torch.long)
 
-    monkeypatch.setattr(seqrec.gru4rec.model, "NEGATIVE_CACHE_STEPS", 16)  # several refills in one epoch
+    monkeypatch.setattr(seqrec.gru4rec.train, "NEGATIVE_CACHE_STEPS", 16)  # several refills in one epoch
     sampler, c = OnlyItemSeven(), GRU4Rec(N_ITEMS, cfg)
     before = c.params.out_table.clone()
     for _ in c.train_steps(train, sampler=sampler):

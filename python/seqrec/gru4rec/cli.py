@@ -28,18 +28,11 @@ from seqrec_ext.sampled_loss import LOSSES
 from ..checkpoints import open_atomically, refuse_overwriting
 from ..cli_options import SCORING_THREADS, add_dist_timeout_option, add_threads_option, whole_number
 from ..metrics import DEFAULT_CUTOFFS, TIE_MODES
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import PRECISIONS, PRESET_COMMON, PRESETS, GRU4RecConfig
 from .data import ColumnKeys, build_sessions, read_events, split_events_by_time, time_split
 from .datasets import BUILTIN, load_builtin
-from .model import (
-    EMBEDDING_MODES,
-    PRECISIONS,
-    PRESET_COMMON,
-    PRESETS,
-    GRU4Rec,
-    GRU4RecConfig,
-    load_checkpoint,
-    save_checkpoint,
-)
+from .model import EMBEDDING_MODES, GRU4Rec
 from .params import ParamsParser, option_index, write_params
 from .tune import evaluation_threads
 

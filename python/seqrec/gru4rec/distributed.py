@@ -31,7 +31,8 @@ import torch.distributed as dist
 
 from seqrec_ext import RowGrad, StepResult
 
-from .model import GRU4Rec, OpByOpStep
+from .model import GRU4Rec
+from .train import OpByOpStep, apply_update
 
 
 def row_table_names(model: GRU4Rec) -> Tuple[str, ...]:
@@ -131,7 +132,7 @@ class DataParallelStep(OpByOpStep):
     def __call__(self, batch, negatives, states, logq) -> Tuple[float, list]:
         value, new_states, result = self.compute(batch, negatives, states, logq)
         _, loss = self._agree(True, value.item(), len(batch.inputs))
-        self.model._apply_update(self._exchange(result), self.tables)
+        apply_update(self.model, self._exchange(result), self.tables)
         return loss, new_states
 
     def drain(self) -> Iterator[Tuple[int, float]]:
@@ -141,5 +142,5 @@ class DataParallelStep(OpByOpStep):
             n_active, loss = self._agree(False, 0.0, 0)
             if n_active == 0:
                 return
-            self.model._apply_update(self._exchange(None), self.tables)
+            apply_update(self.model, self._exchange(None), self.tables)
             yield self.events, loss

@@ -36,7 +36,8 @@ from typing import Callable, Collection, Dict, List, Optional, Tuple
 
 from seqrec_ext.threads import ThreadTuner
 
-from .model import GRU4Rec, GRU4RecConfig
+from .config import GRU4RecConfig
+from .model import GRU4Rec
 from .params import convert, find_option, option_name
 
 SPACES_DIR = Path(__file__).resolve().parent / "spaces"

@@ -92,6 +92,28 @@ def test_nan_and_inf_scores_never_rank(device):
     assert ours.top_ids[:, -2:].eq(-1).all()
 
 
+def test_a_nan_ranks_last_in_every_tie_mode(device):
+    """A NaN target score: every other item ranks above it (rank N in every tie mode), across
+    tiles; a NaN item score is above no target. As the reference and the dense metrics say."""
+    from seqrec.metrics import RankingMetrics
+
+    N = 3000  # more than one CPU tile for a few rows
+    h, table, bias, targets = inputs(6, N, 4, device, seed=7)
+    bias[targets[0]] = float("nan")  # row 0's target scores NaN
+    bias[targets[1] + 1 if targets[1] + 1 < N else 0] = float("nan")  # row 1: another item does
+    h[2] = float("nan")  # row 2: every score NaN
+    ours = rank_items(h, table, bias, targets=targets)
+    assert_same(ours, reference.rank_items(h, table, bias, targets=targets))
+    for mode in ("standard", "conservative", "median"):
+        ranks = ours.ranks(mode)
+        assert ranks[0] == N and ranks[2] == N, mode
+        assert ranks[1] < N
+    dense, fused = RankingMetrics(ks=(1, 20)), RankingMetrics(ks=(1, 20))
+    dense.update(h @ table.t() + bias, targets)
+    fused.update_counts(ours.greater, ours.equal)
+    assert dense.result() == fused.result()
+
+
 def test_edge_shapes(device):
     h, table, bias, targets = inputs(0, 10, 4, device)
     out = rank_items(h, table, bias, targets=targets, k=3)

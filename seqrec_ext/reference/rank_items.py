@@ -23,7 +23,7 @@ def rank_items(h, table, bias=None, *, targets=None, k=0, exclude=None, elu_para
         own = (h * table[targets]).sum(1)
         t = _scores(h, own, None if bias is None else bias[targets], elu_param).unsqueeze(1)
         other = torch.arange(N, device=h.device).unsqueeze(0) != targets.unsqueeze(1)
-        greater = ((scores > t) & other).sum(1)
+        greater = (((scores > t) | torch.isnan(t)) & other).sum(1)  # a NaN target ranks last
         equal = ((scores == t) & other).sum(1)
     blocked = torch.isnan(scores)
     if exclude is not None:

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from seqrec.checkpoints import save_atomically
 from seqrec.cli import main
 from seqrec.cosernn.listening import sessionize_listening, write_listening_tsv
 from seqrec.cosernn.model import (
@@ -366,7 +367,7 @@ def test_resume_refuses_other_settings_or_data_and_respects_early_stopping(tmp_p
         load_training_state(str(ckpt), _small_config(max_epochs=1, context_memory=True))
     # a checkpoint saved before a setting existed holds its default
     older = torch.load(ckpt, weights_only=True)
-    del older["config"]["context_memory"]
+    del older["config"]["context_memory"], older["kind"], older["checksums"]  # as the version of then wrote it
     torch.save(older, tmp_path / "older.pt")
     assert load_training_state(str(tmp_path / "older.pt"), _small_config(max_epochs=1))["epoch"] == 1
     with pytest.raises(ValueError, match="needs save"):
@@ -381,13 +382,13 @@ def test_resume_refuses_other_settings_or_data_and_respects_early_stopping(tmp_p
     # a run that stopped early stays stopped unless its patience is raised
     payload = torch.load(ckpt, weights_only=True)
     payload["training"]["stale"] = 5
-    torch.save(payload, ckpt)
+    save_atomically(payload, ckpt)
     _, history = resume(_small_config(max_epochs=4, patience=5))
     assert "already stopped early" in lines[-1] and len(history) == 1
     _, history = resume(_small_config(max_epochs=2, patience=6), log=lambda line: None)
     assert [h["epoch"] for h in history] == [1, 2]
     model_only = tmp_path / "model.pt"
-    torch.save({k: v for k, v in payload.items() if k != "training"}, model_only)
+    save_atomically({k: v for k, v in payload.items() if k != "training"}, model_only)
     with pytest.raises(ValueError, match="no training state"):
         load_training_state(str(model_only), _small_config(max_epochs=1))
 
@@ -822,6 +823,7 @@ def test_checkpoints_record_the_settings_and_older_ones_are_handled(tmp_path):
     save_checkpoint(str(tmp_path / "older.pt"), separate.config, separate.state_dict())
     older = torch.load(tmp_path / "older.pt", weights_only=True)
     older["config"] = state["config"]
+    del older["kind"], older["checksums"]  # as the version of then wrote it
     torch.save(older, tmp_path / "older.pt")
     assert not load_checkpoint(str(tmp_path / "older.pt"))[0].config.shared_input
     # trained on the features of an older version: refused

@@ -28,7 +28,6 @@ week and hour themselves (Instacart).
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass, fields
 from typing import Iterator
 
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..checkpoints import save_atomically
+from ..checkpoints import load_checked, save_atomically
 from .listening import ListeningSessions
 
 TRAIN, VALID, TEST, PAD = 0, 1, 2, -1
@@ -595,26 +594,27 @@ def save_prepared(path: str, seqs: SessionSequences, **meta) -> None:
         raise TypeError("save_prepared stores SessionSequences (build_session_sequences)")
     tensors = {f.name: getattr(seqs, f.name) for f in fields(seqs)}
     tensors["users"] = torch.from_numpy(np.asarray(seqs.users, dtype=np.int64))
-    save_atomically({"format": PREPARED_FORMAT, "sequences": tensors, **meta}, path)
+    save_atomically({"format": PREPARED_FORMAT, "sequences": tensors, **meta}, path, kind="seqrec.cosernn.prepared")
 
 
 def load_prepared(path: str) -> tuple[SessionSequences, dict]:
     """(sequences, meta) as written by `save_prepared`."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
-        reason = str(e).split("\n", 1)[0]
-        raise ValueError(f"{path}: not a prepared CoSeRNN data file ({type(e).__name__}: {reason})") from None
-    if isinstance(payload, dict) and payload.get("format") in _OLDER_FORMATS:
+    payload = load_checked(path, "seqrec.cosernn.prepared")
+    if payload.get("format") in _OLDER_FORMATS:
         raise ValueError(
             f"{path}: prepared by an older version ({payload['format']}: {_OLDER_FORMATS[payload['format']]}); "
             "run 'seqrec cosernn prepare' again"
         )
-    if not isinstance(payload, dict) or payload.get("format") != PREPARED_FORMAT:
+    if payload.get("format") != PREPARED_FORMAT:
         raise ValueError(f"{path}: not a prepared CoSeRNN data file (seqrec cosernn prepare writes them)")
-    tensors = dict(payload.pop("sequences"))
-    tensors["users"] = tensors["users"].numpy()
-    return SessionSequences(**tensors), payload
+    payload.pop("kind", None), payload.pop("checksums", None)
+    tensors = payload.pop("sequences", None)
+    try:
+        tensors = dict(tensors)
+        tensors["users"] = tensors["users"].numpy()
+        return SessionSequences(**tensors), payload
+    except (TypeError, KeyError, AttributeError, ValueError) as err:
+        raise ValueError(f"{path}: damaged prepared CoSeRNN data: its sequences do not fit ({err})") from None
 
 
 # the candidate list lengths of the track-ranking task (evaluation; the training loss uses the first)

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from seqrec_ext.threads import ThreadTuner
 
-from ..checkpoints import save_atomically
+from ..checkpoints import load_checked, save_atomically
 from .model import CoSeRNN, CoSeRNNConfig, mean_cosine, training_candidates, training_objective
 from .sequences import FEATURE_LAYOUT, VALID, SessionSequences, UserSequences
 
@@ -41,7 +41,8 @@ def save_checkpoint(path: str, config: CoSeRNNConfig, state: dict, **extra) -> N
     """Atomically and durably (seqrec.checkpoints). ``state``: the model's weights
     (``load_checkpoint`` rebuilds the model from them and ``config``). The checkpoint records
     the feature layout it was trained on (``features``, the prepared data's format)."""
-    save_atomically({"config": asdict(config), "state": state, "features": FEATURE_LAYOUT, **extra}, path)
+    payload = {"config": asdict(config), "state": state, "features": FEATURE_LAYOUT, **extra}
+    save_atomically(payload, path, kind="seqrec.cosernn")
 
 
 def _check_features(path: str, payload: dict) -> None:
@@ -52,11 +53,32 @@ def _check_features(path: str, payload: dict) -> None:
         )
 
 
-def load_checkpoint(path: str, device="cpu") -> tuple[CoSeRNN, dict]:
-    payload = torch.load(path, map_location=device, weights_only=True)
+def _read(path: str, device="cpu") -> dict:
+    """The checkpoint's payload, checked (seqrec.checkpoints.load_checked) and of this version's
+    features, with a settings dict and a weights dict."""
+    payload = load_checked(path, "seqrec.cosernn", map_location=device)
     _check_features(path, payload)
-    model = CoSeRNN(CoSeRNNConfig(**_saved_config(payload))).to(device)
-    model.load_state_dict(payload["state"])
+    if not isinstance(payload.get("config"), dict) or not isinstance(payload.get("state"), dict):
+        raise ValueError(f"{path}: a damaged CoSeRNN checkpoint: its settings or weights are missing")
+    return payload
+
+
+def load_checkpoint(path: str, device="cpu") -> tuple[CoSeRNN, dict]:
+    """(the model, the payload) of a checkpoint written by ``save_checkpoint``; ValueError
+    naming the fault for anything else (unreadable, another kind of file, a changed value,
+    settings that are not valid, weights that do not fit the settings)."""
+    payload = _read(path, device)
+    try:
+        model = CoSeRNN(CoSeRNNConfig(**_saved_config(payload))).to(device)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: a damaged CoSeRNN checkpoint: its settings are not valid ({err})") from None
+    try:
+        model.load_state_dict(payload["state"])
+    except RuntimeError as err:
+        reason = str(err).strip().split("\n", 1)[-1].strip()[:300]
+        raise ValueError(
+            f"{path}: a damaged CoSeRNN checkpoint: its weights do not fit its settings ({reason})"
+        ) from None
     return model, payload
 
 
@@ -67,10 +89,9 @@ RESUMABLE_CHANGES = ("max_epochs", "patience", "max_updates")
 def load_training_state(path: str, config: CoSeRNNConfig, checkpoint_extra: Optional[dict] = None) -> dict:
     """The checkpoint ``path`` of a run that ``train(..., resume=True)`` can continue with
     ``config``; ValueError saying why not otherwise."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = _read(path)
     if "training" not in payload:
         raise ValueError(f"{path} holds no training state to resume (only a model)")
-    _check_features(path, payload)
     saved = _saved_config(payload)
     defaults = {f.name: f.default for f in fields(CoSeRNNConfig)}  # settings added after the run was saved
     changed = [k for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES and saved.get(k, defaults[k]) != v]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..checkpoints import save_atomically
+from ..checkpoints import load_checked, save_atomically
 from .config import GRU4RecConfig
 from .model import GRU4Rec
 
@@ -13,8 +13,9 @@ CHECKPOINT_FORMAT = "seqrec.gru4rec/2"  # /2: GRU4Rec's initialisation, cell and
 
 
 def save_checkpoint(model: GRU4Rec, path, *, epoch: int, item_ids, world_size: int = 1) -> None:
-    """Write atomically and durably (seqrec.checkpoints). ``world_size``: how many processes
-    trained it (data-parallel; a resumed run must have as many)."""
+    """Write atomically and durably, with the checksums of its values (seqrec.checkpoints).
+    ``world_size``: how many processes trained it (data-parallel; a resumed run must have as
+    many)."""
     save_atomically(
         {
             "format": CHECKPOINT_FORMAT,
@@ -28,27 +29,68 @@ def save_checkpoint(model: GRU4Rec, path, *, epoch: int, item_ids, world_size: i
             "world_size": int(world_size),
         },
         path,
+        kind="seqrec.gru4rec",
     )
 
 
+def _check_structure(path, payload: dict) -> None:
+    """ValueError naming the first field that is missing or of the wrong type."""
+    expected = {
+        "config": dict,
+        "n_items": int,
+        "epoch": int,
+        "params": dict,
+        "state": dict,
+        "generator": torch.Tensor,
+        "item_ids": torch.Tensor,
+    }
+    for key, kind in expected.items():
+        if not isinstance(payload.get(key), kind):
+            raise ValueError(f"{path}: a damaged GRU4Rec checkpoint: {key} is missing or not a {kind.__name__}")
+    n, ids = payload["n_items"], payload["item_ids"]
+    if n < 1 or ids.dim() != 1 or len(ids) != n or ids.dtype != torch.long:
+        raise ValueError(
+            f"{path}: a damaged GRU4Rec checkpoint: item_ids ({tuple(ids.shape)}, {ids.dtype}) must be "
+            f"n_items = {n} int64 ids"
+        )
+
+
 def load_checkpoint(path, device="cpu"):
-    """(model, epoch, item_ids) from a checkpoint written by save_checkpoint."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    """(model, epoch, item_ids) from a checkpoint written by save_checkpoint; ValueError naming
+    the fault for anything else (seqrec.checkpoints.load_checked: unreadable, truncated, another
+    kind of file, a changed value; here: an older format, a missing field, settings that are not
+    valid, a tensor whose shape or type does not fit the settings)."""
+    payload = load_checked(path, "seqrec.gru4rec")
     if payload.get("format") != CHECKPOINT_FORMAT:
-        if str(payload.get("format", "")).startswith("seqrec.gru4rec/"):
-            raise ValueError(
-                f"{path}: a GRU4Rec checkpoint of format {payload['format']}, this version reads "
-                f"{CHECKPOINT_FORMAT} (the model changed: train it again)"
-            )
-        raise ValueError(f"{path}: not a seqrec GRU4Rec checkpoint")
-    model = GRU4Rec(payload["n_items"], GRU4RecConfig(**payload["config"]), device=device)
+        raise ValueError(
+            f"{path}: a GRU4Rec checkpoint of format {payload.get('format')}, this version reads "
+            f"{CHECKPOINT_FORMAT} (the model changed: train it again)"
+        )
+    _check_structure(path, payload)
+    try:
+        config = GRU4RecConfig(**payload["config"])
+        model = GRU4Rec(payload["n_items"], config, device=device)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: a damaged GRU4Rec checkpoint: its settings are not valid ({err})") from None
     with torch.no_grad():
         for name, tensor in model._tensors().items():
-            tensor.copy_(payload["params"][name])
+            saved = [payload["params"].get(name)]
+            pair = payload["state"].get(name)
+            saved += list(pair) if isinstance(pair, (tuple, list)) and len(pair) == 2 else [None, None]
+            for what, value in zip(("params", "optimizer accumulator", "optimizer momentum"), saved):
+                if not isinstance(value, torch.Tensor) or value.shape != tensor.shape or not value.is_floating_point():
+                    got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                    raise ValueError(
+                        f"{path}: a damaged GRU4Rec checkpoint: {what} of {name} is {got}, "
+                        f"its settings make it {tuple(tensor.shape)}"
+                    )
             acc, mom = model.state[name]
-            acc.copy_(payload["state"][name][0])
-            mom.copy_(payload["state"][name][1])
-    model.generator.set_state(payload["generator"])
+            for target, value in zip((tensor, acc, mom), saved):
+                target.copy_(value)
+    try:
+        model.generator.set_state(payload["generator"])
+    except RuntimeError as err:
+        raise ValueError(f"{path}: a damaged GRU4Rec checkpoint: its generator state ({err})") from None
     model.item_ids = payload["item_ids"].numpy()
     model.world_size = int(payload.get("world_size", 1))
     return model, payload["epoch"], model.item_ids

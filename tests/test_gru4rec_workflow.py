@@ -459,8 +459,9 @@ def test_tune_resumes_from_its_storage(files, tmp_path, capsys, monkeypatch):
         return real(self, *a, **kw)
 
     monkeypatch.setattr(model_module.GRU4Rec, "train_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as stopped:  # Ctrl-C: "seqrec: interrupted", exit status 130
         main(argv + ["--trials", "3"])
+    assert stopped.value.code == 130
     monkeypatch.setattr(model_module.GRU4Rec, "train_epoch", real)
     capsys.readouterr()
 

@@ -218,3 +218,18 @@ def test_counts_out_of_range_are_usage_errors(argv, capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "must be a whole number >= 1" in err or "this machine's cores" in err
+
+
+def test_a_user_error_is_one_line_and_exit_status_2(tmp_path, capsys, monkeypatch):
+    """No traceback for what a user's input causes: ``seqrec: error: ...`` on stderr, exit 2,
+    also for a message raised deep inside; SEQREC_DEBUG=1 shows the traceback instead."""
+    (tmp_path / "empty.pt").write_bytes(b"")
+    argv = ["gru4rec", "evaluate", "--load", str(tmp_path / "empty.pt"), "--dataset", "ml-100k"]
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("seqrec: error: ") and "an empty file" in err and err.count("\n") == 1
+    monkeypatch.setenv("SEQREC_DEBUG", "1")
+    with pytest.raises(ValueError, match="an empty file"):
+        main(argv)

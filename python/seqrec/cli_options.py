@@ -4,6 +4,7 @@ with a message that names the option)."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 
@@ -26,6 +27,36 @@ def thread_count(text: str) -> int:
     if value > cores:
         raise argparse.ArgumentTypeError(f"must be at most {cores} (this machine's cores), got {value}")
     return value
+
+
+def days(text: str) -> float:
+    """A span of days (--test-days, --valid-days): a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of days >= 0, got {text!r}")
+    return value
+
+
+def device(text: str) -> str:
+    """--device: a device torch knows (cpu, cuda, cuda:N) that this machine has."""
+    import torch
+
+    try:
+        parsed = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"not a device: {text!r} (cpu, cuda or cuda:N)") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: no CUDA GPU is visible here (this torch: {torch.__version__})")
+        if parsed.index is not None and parsed.index >= count:
+            raise argparse.ArgumentTypeError(f"{text!r}: this machine has {count} CUDA GPU(s)")
+    elif parsed.type != "cpu":
+        raise argparse.ArgumentTypeError(f"{text!r}: the models run on cpu or cuda")
+    return text
 
 
 class ExactParser(argparse.ArgumentParser):

@@ -8,21 +8,36 @@ from pathlib import Path
 from typing import Dict, Iterator, Sequence, Tuple
 
 
+def _decoded(path: Path, line_no: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8").rstrip("\n\r")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}:{line_no}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
+            "convert the file to UTF-8"
+        ) from None
+
+
 def tsv_records(path: Path, columns: Sequence[str]) -> Iterator[Tuple[int, Dict[str, str]]]:
     """(line number, {column: text}) for every non-empty line after the header, which must name
-    every one of ``columns`` (in any order, among others); every line must have the header's
-    number of fields."""
-    with path.open("r", encoding="utf-8") as f:
-        header = f.readline().rstrip("\n\r").split("\t")
+    every one of ``columns`` exactly once (in any order, among others); every line must have the
+    header's number of fields. UTF-8 text (a line that is not: an error naming it)."""
+    with path.open("rb") as f:
+        header = _decoded(path, 1, f.readline()).split("\t")
         missing = [c for c in columns if c not in header]
         if missing:
             raise ValueError(
                 f"{path}:1: missing column(s) {', '.join(missing)} in the header {header!r}; "
                 f"expected tab-separated {', '.join(columns)}"
             )
+        repeated = [c for c in columns if header.count(c) > 1]
+        if repeated:
+            raise ValueError(
+                f"{path}:1: column(s) {', '.join(repeated)} appear more than once in the header {header!r}"
+            )
         index = {c: header.index(c) for c in columns}
-        for line_no, line in enumerate(f, start=2):
-            line = line.rstrip("\n\r")
+        for line_no, raw in enumerate(f, start=2):
+            line = _decoded(path, line_no, raw)
             if not line:
                 continue
             fields = line.split("\t")
@@ -31,11 +46,18 @@ def tsv_records(path: Path, columns: Sequence[str]) -> Iterator[Tuple[int, Dict[
             yield line_no, {c: fields[i] for c, i in index.items()}
 
 
+INT64 = (-(2**63), 2**63 - 1)
+
+
 def to_int(text: str, where: str, name: str) -> int:
+    """A whole number in int64's range (ids beyond it are an error, never wrapped)."""
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise ValueError(f"{where}: {name} {text!r} is not an integer") from None
+    if not INT64[0] <= value <= INT64[1]:
+        raise ValueError(f"{where}: {name} {text} is outside the 64-bit integer range")
+    return value
 
 
 def to_finite_float(text: str, where: str, name: str) -> float:

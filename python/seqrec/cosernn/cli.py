@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..checkpoints import open_atomically, refuse_overwriting
-from ..cli_options import add_dist_timeout_option, add_threads_option
+from ..cli_options import add_dist_timeout_option, add_threads_option, days, device
 from .datasets import LISTENING_BUILTIN, load_listening
 from .evaluate import (
     baseline_predictor,
@@ -378,9 +378,9 @@ def add_parser(models) -> None:
         if sub is not p:
             data.add_argument("--prepared", help="a file written by 'seqrec cosernn prepare' instead of --dataset")
         sub.add_argument(
-            "--test-days", type=float, default=None, help="sessions starting in the last N days are the test set"
+            "--test-days", type=days, default=None, help="sessions starting in the last N days are the test set"
         )
-        sub.add_argument("--valid-days", type=float, default=None, help="the N days before the test set are validation")
+        sub.add_argument("--valid-days", type=days, default=None, help="the N days before the test set are validation")
         sub.add_argument(
             "--synthetic-users",
             type=int,
@@ -403,7 +403,7 @@ def add_parser(models) -> None:
                 help="the word2vec model of the item space: cbow (the paper's) or skipgram",
             )
         if sub is not p:
-            sub.add_argument("--device", default="cpu")
+            sub.add_argument("--device", type=device, default="cpu")
             sub.add_argument(
                 "--results", default="cosernn-results.md", help="where the results table is saved ('' = not saved)"
             )

@@ -184,6 +184,9 @@ class CoSeRNNConfig:
             raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
         if not (math.isfinite(self.pathway_loss) and self.pathway_loss >= 0):
             raise ValueError(f"pathway_loss must be a finite weight >= 0, got {self.pathway_loss}")
+        for name in ("hidden", "fc", "batch_size", "max_epochs", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {getattr(self, name)}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be finite and > 0, got {self.learning_rate}")
         if self.warmup < 0 or self.max_updates < 0:

@@ -26,7 +26,7 @@ import numpy as np
 from seqrec_ext.sampled_loss import LOSSES
 
 from ..checkpoints import open_atomically, refuse_overwriting
-from ..cli_options import SCORING_THREADS, add_dist_timeout_option, add_threads_option, whole_number
+from ..cli_options import SCORING_THREADS, add_dist_timeout_option, add_threads_option, days, device, whole_number
 from ..metrics import DEFAULT_CUTOFFS, TIE_MODES
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import PRECISIONS, PRESET_COMMON, PRESETS, GRU4RecConfig
@@ -177,15 +177,15 @@ def _add_data_options(p: ParamsParser, *, dataset_required: bool) -> None:
     )
     p.add_argument(
         "--test-days",
-        type=float,
+        type=days,
         default=None,
         help="sessions ending in the last N days are the test set (default 1; ml-100k 14, movielens 90, instacart 1)",
     )
     p.add_argument("--session-key", default="SessionId", help="the session column of the files (default SessionId)")
     p.add_argument("--item-key", default="ItemId", help="the item column of the files (default ItemId)")
     p.add_argument("--time-key", default="Time", help="the time column of the files (default Time)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--eval-batch-size", type=int, default=512)
+    p.add_argument("--device", type=device, default="cpu")
+    p.add_argument("--eval-batch-size", type=whole_number, default=512)
     p.add_argument(
         "--cutoffs",
         nargs="+",
@@ -541,7 +541,7 @@ def add_parser(models) -> argparse.ArgumentParser:
     u.add_argument("--cutoff", type=whole_number, default=20, help="the metric's cut-off (default 20)")
     u.add_argument(
         "--valid-days",
-        type=float,
+        type=days,
         default=None,
         help="the validation split: training sessions ending in the last N days (default: as --test-days)",
     )
@@ -578,7 +578,7 @@ def _add_recommend_options(r) -> None:
     r.add_argument("--item-key", default="ItemId")
     r.add_argument("--time-key", default="Time")
     r.add_argument("--batch-size", type=whole_number, default=512)
-    r.add_argument("--device", default="cpu")
+    r.add_argument("--device", type=device, default="cpu")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

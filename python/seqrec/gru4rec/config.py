@@ -4,6 +4,7 @@ precisions, and the published best settings per data set."""
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -93,6 +94,7 @@ class GRU4RecConfig:
         if self.precision != "fp32" and self.layers:
             raise ValueError("--precision bf16 trains one GRU layer (stacked layers train in fp32)")
         self._check_ranges()
+        self.check_memory(0)  # what does not depend on the catalogue; GRU4Rec checks the rest
 
     def _check_ranges(self) -> None:
         """Every number in its range, named as the command line names it (a tune space's values
@@ -120,6 +122,38 @@ class GRU4RecConfig:
         finite("learning_rate", 0.0)
         if self.learning_rate == 0:
             raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate!r}")
+
+    def memory_needed(self, n_items: int) -> dict:
+        """Bytes (float32) that the parameters with GRU4Rec's optimizer state (three copies)
+        and a training step's largest buffers (the B x (B + n_sample) scores, their gradients
+        and the loss's statistics; the negatives drawn for NEGATIVE_CACHE_STEPS steps) take,
+        for a catalogue of ``n_items`` items: {what: bytes}."""
+        H, top, E = self.sizes[0], self.hidden, self.embedding_size
+        params = n_items * top + n_items  # out_table, out_bias
+        params += {"none": n_items * 3 * H, "separate": n_items * E + E * 3 * H}.get(self.embedding, top * 3 * H)
+        for below, size in zip((None, *self.sizes[:-1]), self.sizes):
+            params += 3 * size * size + 6 * size + (0 if below is None else below * 3 * size)
+        B, S = self.batch_size, self.n_sample
+        return {
+            "the parameters and their optimizer state (--hidden, --layers, --embedding-size)": 3 * 4 * params,
+            "a training step's scores (--batch-size, --n-sample)": 4 * 4 * B * (B + S) + 8 * 256 * S,
+        }
+
+    def check_memory(self, n_items: int) -> None:
+        """ValueError naming the options when the model or its training step (``memory_needed``)
+        needs more than this machine's memory: refused before anything is allocated (an
+        allocation that large fails inside torch, or the kernel kills the process)."""
+        try:
+            total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):  # not a POSIX system: nothing to compare with
+            return
+        for what, needed in self.memory_needed(n_items).items():
+            if needed > total:
+                raise ValueError(
+                    f"{what} need {needed / 2**30:,.1f} GiB"
+                    + (f" for {n_items:,} items" if n_items else "")
+                    + f"; this machine has {total / 2**30:,.1f} GiB of memory"
+                )
 
     @property
     def score_elu(self) -> float:

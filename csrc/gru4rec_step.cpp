@@ -1,21 +1,7 @@
-// The fused GRU4Rec training step (op gru4rec_step) for every device: the GRU step forward, the
-// sampled scoring + ranking loss with its gradients, and the GRU step's backward, in one op
-// call and with the fewest matrix products the step needs: h W_hh^T (two for GRU4Rec's
-// reset-before cell), the B x M scores once (kept, not recomputed: the loss op's memory bound
-// is for the op alone; here the scores are of the order of the M x H rows the caller
-// gathered), their two gradient products, and the GRU's weight gradient; no gradient for the
-// previous state (one-step truncated backpropagation).
-//
-// Shapes: gi (B, 3H) input projections, h (B, H) the state before the step, w_hh (3H, H),
-// b_h (3H) the GRU's input bias, b_hh (3H) its optional hidden bias (torch.nn.GRUCell has
-// both), out_rows (M, H) and out_bias (M) of the scored items (rows [0, B) the batch's
-// targets), logq_correction (M) for cross-entropy, hidden_mask (B, H) inverted-dropout mask on
-// the new state: the masked state is what the loss scores and what the step returns, the state
-// the next step starts from (as GRU4Rec carries it). The loss is the sum over rows divided by
-// normalizer (default: B; GRU4Rec's trainer passes its configured batch size). Half or bfloat16
-// inputs: the arithmetic in float32, and when the state h is half / bfloat16 the scoring
-// products take their operands in its dtype (the hardware's low-precision products; a
-// bfloat16 state is GRU4Rec's --precision bf16).
+// The fused GRU4Rec step (op gru4rec_step) for every device: the GRU step forward, the sampled
+// scoring + ranking loss with its gradients, and the GRU step's backward in one call, with the
+// fewest matrix products (the B x M scores made once and kept; no gradient for the previous
+// state). Shapes and semantics: docs/ops.md, "The GRU4Rec training step".
 #include <ATen/ATen.h>
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>

@@ -1,29 +1,9 @@
-// One whole GRU4Rec training step in one op call, for every embedding mode:
-// gather the rows the step touches, the input projection, the fused step
-// (csrc/gru4rec_step.cpp), then Adagrad with momentum on the touched rows of the item tables
-// and on the dense parameters (csrc/adagrad_momentum.cpp), in place. The same functions in the
-// same order as the op-by-op path (seqrec_ext.gru4rec_step, then one update op per parameter),
-// so the results are bitwise the same on the CPU; what the fusion removes is the Python between
-// them. On CUDA nothing in the step waits for the device (the non-finite check is a flag the
-// update kernels read, the duplicate rows are sorted on the device, index checks are device-side
-// assertions while a graph is captured), so a CUDA graph can capture it.
-//
-// params, in this order, those the mode has (seqrec_ext.train_step_param_names):
-//   item_in   (N, 3H) input projections ("none") or (N, E) embeddings ("separate")
-//   out_table (N, H)  output rows; also the input embedding in mode "constrained"
-//   out_bias  (N)
-//   w_hh      (3H, H)
-//   b_h       (3H)    the GRU's input bias
-//   w_in      (E, 3H) the input weights ("separate": E = the embedding width; "constrained": E = H)
-//   b_hh      (3H)    the GRU's hidden bias, optional (torch.nn.GRUCell's second bias)
-// accumulators and momentum_buffers: one per parameter, of its shape. item_ids, target_ids (B),
-// negative_ids (S); h (B, H); reset (B) bool: rows that start a session, read as zero state
-// (GRU4Rec's reset, done here rather than as one more op call before the step); embed_mask
-// (B, width of the input rows) and hidden_mask (B, H) inverted-dropout masks. The shared table
-// of mode "constrained" gets one update from the gradients of both of its uses (duplicate rows
-// summed), as GRU4Rec's optimizer sees one sparse gradient of the table. A step whose loss is
-// not finite updates nothing (the caller stops training); neither does one whose optimizer
-// state does not fit its parameters (all are checked before the first update).
+// One whole GRU4Rec training step with its update in one op call (gru4rec_train_step_), for
+// every embedding mode: the gathers, the input projection, the fused step (gru4rec_step.cpp),
+// then Adagrad with momentum (adagrad_momentum.cpp) on the touched rows and the dense
+// parameters, in place -- the op-by-op path's functions in its order, so bitwise the same on
+// the CPU, and nothing that waits for a CUDA device. Arguments, modes and guarantees:
+// docs/ops.md, "The GRU4Rec training step".
 #include <ATen/ATen.h>
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>

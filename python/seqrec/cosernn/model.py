@@ -10,37 +10,12 @@ its predictions (training: seqrec.cosernn.train):
     [b^, b-] = softmax(FC(o_t)),  u_t = normalise(b^ u^_t + b- u-_t)
     loss = sum over real sessions of (1 - u_t . s+_t)
 
-Beyond the paper, on request (``context_memory``): a third embedding in the attention fusion,
-``u-c_t ∝ sum_{t' < t, c_t' = c_t} t' s+_{t'}`` over the earlier sessions of the same context
-(time of day x device) -- the vector of the "Avg, same cxt" baseline, except that where no
-earlier session of the context has a played track it falls back to ``u-_t`` -- so that the
-model can keep the very tracks a user plays in a context, not only the smooth trend the RNN
-learns.
-
-Also beyond the paper, on request (``track_loss``): the track-ranking task as a second loss on
-the same ``u_t`` (``track_ranking_loss``: a softmax over the tracks streamed most recently
-before the session, those that occur in it the positives), weighted and added to the cosine loss.
-
-The recurrent layer is the paper's LSTM, run by ``torch.nn.LSTM`` (``cell="lstm"``, the
-default: on the CPU that is oneDNN's fused LSTM, which the project's op does not beat here,
-docs/benchmarks.md) or by seqrec_ext's fused ``lstm_sequence`` (``cell="fused-lstm"``, the same
-parameters: one op call per pathway forward and backward), or a GRU on the fused
-``gru_sequence`` (``cell="gru"``). ``shared_input=False`` gives each pathway its own input transformation (this
-package's earlier default). The user embedding at session ``t`` only sees sessions before ``t``
-and the context of ``t``.
-
-Ablations (``ablate``; the paper's section 6.4, Tables 3 and 4): the input feature groups
-``context`` (c_t), ``last-embeddings`` (s+_{t-1}, s-_{t-1}), ``last-count`` (N_{t-1}),
-``last-gap`` (Delta_t), ``last-source`` (z_{t-1}) (``last-stats``: the last three) are removed
-from the pathways' inputs (the first layer of the input transformation has no weights for
-them); the pathway variants ``skipped-pathway`` (played tracks only), ``played-pathway``
-(skipped tracks only) and ``split`` (one pathway over s_{t-1} of all tracks, no played /
-skipped partition) change the recurrent pathways; ``long-term`` drops the long-term embedding
-and its attention (``u_t = normalise(u^_t)``). The paper's two additions, off by default:
-``current_source`` gives the pathways the current session's stream source ``z_t`` as an input
-(Table 3's hypothetical scenario: part of the session's intent known before recommending), and
-``all_tracks_pathway`` adds a third pathway over ``s_{t-1}`` of all tracks beside the played and
-skipped ones (Table 4's last variant; the combining MLP reads the three outputs).
+The recurrent layer is the paper's LSTM (``torch.nn.LSTM``, ``cell="lstm"``; seqrec_ext's
+``lstm_sequence`` with the same parameters, ``cell="fused-lstm"``) or a GRU (``cell="gru"``).
+The options beyond the paper (``context_memory``, ``track_loss``, ``pathway_loss``, ``init``),
+the ablations (``ablate``) and the paper's two additions (``current_source``,
+``all_tracks_pathway``) are described in docs/cosernn.md. The user embedding at session ``t``
+only sees sessions before ``t`` and the context of ``t``.
 """
 
 from __future__ import annotations

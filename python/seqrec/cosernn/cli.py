@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..checkpoints import open_atomically, refuse_overwriting
-from ..cli_options import add_dist_timeout_option, add_threads_option, days, device
+from ..cli_options import add_dist_timeout_option, add_threads_option, days, device, whole_number
 from .datasets import LISTENING_BUILTIN, load_listening
 from .evaluate import (
     baseline_predictor,
@@ -362,11 +362,8 @@ def _ablation(text: str) -> str:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def add_parser(models) -> None:
-    c = models.add_parser("cosernn", help="CoSeRNN").add_subparsers(dest="command", required=True)
-    p = c.add_parser("prepare", help="sessions, item vectors and per-user sequences, saved for train/evaluate")
-    t = c.add_parser("train", help="train with early stopping, then evaluate on the test period")
-    e = c.add_parser("evaluate", help="evaluate a saved model")
+def _add_data_options(p, t, e) -> None:
+    """The options of the data every subcommand reads (``prepare`` p, ``train`` t, ``evaluate`` e)."""
     for sub in (p, t, e):
         data = sub.add_mutually_exclusive_group(required=True) if sub is not p else sub
         data.add_argument(
@@ -383,7 +380,7 @@ def add_parser(models) -> None:
         sub.add_argument("--valid-days", type=days, default=None, help="the N days before the test set are validation")
         sub.add_argument(
             "--synthetic-users",
-            type=int,
+            type=whole_number,
             default=None,
             help="users of the synthetic log (default 10000, about 100 sessions each)",
         )
@@ -419,9 +416,10 @@ def add_parser(models) -> None:
                 action="store_true",
                 help="also the metrics per context (time of day, device), as the paper's Fig. 5",
             )
-    p.add_argument("--seed", type=int, default=0, help="seed of word2vec")
-    p.add_argument("--out", required=True, help="the prepared data file to write")
-    d = CoSeRNNConfig(n_devices=1, n_sources=1)
+
+
+def _add_model_options(t, d: CoSeRNNConfig) -> None:
+    """``train``'s options of the model: the cell, the sizes, the ablations, the variants."""
     t.add_argument("--cell", default=d.cell, choices=list(CELLS), help="; ".join(f"{k}: {v}" for k, v in CELLS.items()))
     t.add_argument(
         "--separate-input-mlps",
@@ -453,6 +451,11 @@ def add_parser(models) -> None:
     )
     t.add_argument("--hidden", type=int, default=d.hidden, help="recurrent layer size (paper: 100-400)")
     t.add_argument("--fc", type=int, default=d.fc, help="fully connected layer size (paper: 200)")
+
+
+def _add_training_options(t, d: CoSeRNNConfig) -> None:
+    """``train``'s options of training: the optimizer, the budget, early stopping, the baselines,
+    checkpoints and resuming, threads."""
     t.add_argument("--learning-rate", type=float, default=d.learning_rate)
     t.add_argument(
         "--learning-rates",
@@ -552,6 +555,19 @@ def add_parser(models) -> None:
         "--max-epochs, --max-updates and --patience may change)",
     )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_parser(models) -> None:
+    c = models.add_parser("cosernn", help="CoSeRNN").add_subparsers(dest="command", required=True)
+    p = c.add_parser("prepare", help="sessions, item vectors and per-user sequences, saved for train/evaluate")
+    t = c.add_parser("train", help="train with early stopping, then evaluate on the test period")
+    e = c.add_parser("evaluate", help="evaluate a saved model")
+    _add_data_options(p, t, e)
+    p.add_argument("--seed", type=int, default=0, help="seed of word2vec")
+    p.add_argument("--out", required=True, help="the prepared data file to write")
+    d = CoSeRNNConfig(n_devices=1, n_sources=1)
+    _add_model_options(t, d)
+    _add_training_options(t, d)
     e.add_argument("--load", required=True)
     add_stats_parser(c)
 

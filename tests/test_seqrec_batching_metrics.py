@@ -1,6 +1,8 @@
 """Session-parallel batching on a hand-worked example, and the ranking metrics with their tie
 modes on hand-built score matrices."""
 
+import math
+
 import pytest
 import torch
 
@@ -166,4 +168,51 @@ def test_a_nan_score_ranks_last_in_every_tie_mode():
     assert target_ranks(scores, torch.tensor([0, 3]), "conservative").tolist() == [2.0, 1.0]
     metrics = RankingMetrics(ks=(1, 4))
     metrics.update(scores, targets)
-    assert metrics.result()["standard"] == {"Recall@1": 0.0, "Recall@4": 1.0, "MRR@1": 0.0, "MRR@4": 0.25}
+    result = metrics.result()["standard"]
+    assert {k: result[k] for k in ("Recall@1", "Recall@4", "MRR@1", "MRR@4")} == {
+        "Recall@1": 0.0,
+        "Recall@4": 1.0,
+        "MRR@1": 0.0,
+        "MRR@4": 0.25,
+    }
+    assert result["NDCG@4"] == pytest.approx(1 / math.log2(5))
+
+
+def test_ndcg_is_the_textbook_formula_in_every_tie_mode():
+    """One relevant item: NDCG@k = 1 / log2(1 + rank) within the cut-off, else 0 (the ideal DCG
+    is 1); ties move the rank as the tie mode says, the median rank may be fractional."""
+    scores = torch.tensor([[0.9, 0.5, 0.5, 0.1], [0.2, 0.8, 0.8, 0.8], [0.1, 0.2, 0.3, 0.4]])
+    targets = torch.tensor([1, 1, 0])  # ranks: standard 2 / 1 / 4, conservative 3 / 3 / 4
+    m = RankingMetrics(ks=(1, 3), modes=("standard", "conservative", "median"))
+    m.update(scores, targets)
+    expected = {"standard": (2, 1, 4), "conservative": (3, 3, 4), "median": (2.5, 2, 4)}
+    for mode, ranks in expected.items():
+        for k in (1, 3):
+            want = sum(1 / math.log2(1 + r) if r <= k else 0.0 for r in ranks) / 3
+            assert m.value("ndcg", k, mode) == pytest.approx(want), (mode, k)
+
+
+def test_list_metrics_against_numpy_on_hand_made_lists():
+    import numpy as np
+
+    from seqrec.metrics import ListMetrics
+
+    popularity = torch.tensor([10.0, 5.0, 1.0, 0.0, 2.0])
+    lists = torch.tensor([[0, 1, 2], [0, 1, -1], [0, 4, 1]])  # -1: a list shorter than k
+    m = ListMetrics(popularity, ks=(1, 3))
+    m.update(lists[:2])
+    m.update(lists[2:])
+    res = m.result()
+    for k in (1, 3):
+        head = lists[:, :k].numpy()
+        head = head[head >= 0]
+        counts = np.bincount(head, minlength=5).astype(float)
+        assert res[f"Coverage@{k}"] == pytest.approx((counts > 0).mean())
+        assert res[f"Popularity@{k}"] == pytest.approx(popularity.numpy()[head].mean())
+        c = np.sort(counts)
+        i = np.arange(1, 6)
+        assert res[f"Gini@{k}"] == pytest.approx(((2 * i - 5 - 1) * c).sum() / (5 * c.sum()))
+    assert res["Coverage@1"] == 0.2 and res["Gini@1"] == pytest.approx(0.8)  # one item takes every list
+    even = ListMetrics(None, ks=(1,), n_items=3)
+    even.update(torch.tensor([[0], [1], [2]]))
+    assert even.result() == {"Coverage@1": 1.0, "Gini@1": 0.0}

@@ -70,9 +70,12 @@ def test_learns_planted_rule():
         for _ in range(3):
             stats = model.train_epoch(train)
         assert stats["loss"] == stats["loss"] and stats["events_per_s"] > 0
-        metrics = model.evaluate(test)
-        # the fused ranking op gives the metrics of the whole score matrix, in every tie mode
-        assert metrics.result() == model.evaluate(test, dense=True).result()
+        metrics = model.evaluate(test, popularity=train.item_counts())
+        # the fused ranking op gives the metrics of the whole score matrix, in every tie mode,
+        # and the same top-k lists (coverage, popularity, Gini)
+        dense = model.evaluate(test, dense=True, popularity=train.item_counts())
+        assert metrics.result() == dense.result() and metrics.lists.result() == dense.lists.result()
+        assert 0 < metrics.lists.result()["Coverage@20"] <= 1
         result = metrics.result()["standard"]
         pop = popularity_metrics(train, test)
         assert result["Recall@20"] > 0.8 > 3 * pop["Recall@20"], (loss, result, pop)

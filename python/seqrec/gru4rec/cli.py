@@ -22,6 +22,7 @@ import sys
 from dataclasses import fields
 
 import numpy as np
+import torch
 
 from seqrec_ext.sampled_loss import LOSSES
 
@@ -212,14 +213,16 @@ def _config(args) -> GRU4RecConfig:
     return GRU4RecConfig(**values)
 
 
-def _report(model, tests, args) -> None:
-    """One table per test set: the --cutoffs in the --ties modes (at --threads where given)."""
+def _report(model, tests, args, popularity=None) -> None:
+    """One table per test set: the --cutoffs in the --ties modes (at --threads where given),
+    then coverage, popularity (``popularity``: the training counts, where known) and Gini of
+    the top-k lists."""
 
     ks = tuple(dict.fromkeys(args.cutoffs)) if args.cutoffs else DEFAULT_CUTOFFS
     modes = tuple(dict.fromkeys(args.ties)) if args.ties else None
     for name, test in tests:
         with evaluation_threads(args.threads):
-            metrics = model.evaluate(test, batch_size=args.eval_batch_size, ks=ks, modes=modes)
+            metrics = model.evaluate(test, batch_size=args.eval_batch_size, ks=ks, modes=modes, popularity=popularity)
         if name is not None:
             print(f"\n{name}:")
         print(metrics.table())
@@ -310,7 +313,7 @@ def train(args) -> int:
         dist.destroy_process_group()  # (rank 0's evaluation below is its own)
     if code or rank > 0:
         return code
-    _report(model, tests, args)
+    _report(model, tests, args, train_set.item_counts())
     return 0
 
 
@@ -332,10 +335,14 @@ def evaluate(args) -> int:
     if args.test_days == 0:
         test_set = build_sessions(events, item_ids=item_ids, source=args.dataset)
     else:
-        _, test_events = split_events_by_time(events, _test_days(args, args.test_days), source=args.dataset)
+        train_events, test_events = split_events_by_time(events, _test_days(args, args.test_days), source=args.dataset)
         test_set = build_sessions(test_events, item_ids=item_ids, source=f"{args.dataset} (test split)")
+        order = np.argsort(item_ids)  # the training split's count of each catalogue item
+        seen = train_events.item_ids[np.isin(train_events.item_ids, item_ids)]
+        dense = order[np.searchsorted(item_ids[order], seen)]
+        popularity = torch.from_numpy(np.bincount(dense, minlength=len(item_ids)))
     print(f"{args.load} (epoch {epoch}); test: {test_set.n_sessions} sessions, {test_set.n_events} events")
-    _report(model, [(None, test_set)], args)
+    _report(model, [(None, test_set)], args, popularity if args.test_days != 0 else None)
     return 0
 
 
@@ -415,7 +422,7 @@ def tune(args) -> int:
     code = _fit(model, train_set, best_args)
     if code:
         return code
-    _report(model, tests, best_args)
+    _report(model, tests, best_args, train_set.item_counts())
     return 0
 
 
@@ -534,7 +541,7 @@ def add_parser(models) -> argparse.ArgumentParser:
     u.add_argument("--trials", type=whole_number, default=30, help="trials of the study in all (default 30)")
     u.add_argument(
         "--metric",
-        choices=("recall", "mrr"),
+        choices=("recall", "mrr", "ndcg"),
         default="recall",
         help="what the search maximises on the validation split, ties ranked the first --ties way (default conservative)",
     )

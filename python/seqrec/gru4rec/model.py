@@ -28,7 +28,7 @@ from seqrec_ext import (
 )
 from seqrec_ext.gru4rec_step import EMBEDDING_MODES
 
-from ..metrics import RankingMetrics
+from ..metrics import ListMetrics, RankingMetrics
 from .config import GRU4RecConfig
 from .data import Sessions
 from .recommend import Recommendations, recommend
@@ -182,7 +182,14 @@ class GRU4Rec(torch.nn.Module):
 
     @torch.no_grad()
     def evaluate(
-        self, sessions: Sessions, batch_size: int = 512, ks=(1, 5, 10, 20), modes=None, dense: bool = False
+        self,
+        sessions: Sessions,
+        batch_size: int = 512,
+        ks=(1, 5, 10, 20),
+        modes=None,
+        dense: bool = False,
+        lists: bool = True,
+        popularity: Optional[Tensor] = None,
     ) -> RankingMetrics:
         """Next-item prediction on every event of ``sessions`` against the whole catalogue; the
         hidden state starts at zero for every session. Recall and MRR at the cut-offs ``ks``, in
@@ -190,19 +197,31 @@ class GRU4Rec(torch.nn.Module):
         all the prefixes come from ``prefix_outputs`` and are ranked ``batch_size`` (at least)
         rows at a time; the targets' ranks come from the fused ranking op (no (rows, items)
         score matrix); ``dense``: from the whole score matrix instead (the slow path, kept as
-        the reference)."""
+        the reference). ``lists``: also the beyond-accuracy metrics of every prediction's top-k
+        list (``metrics.lists``, seqrec.metrics.ListMetrics; the op returns the lists with the
+        ranks), with ``popularity`` (the items' training counts) for popularity@k."""
         self.check_finite()
         p = self.params
         metrics = RankingMetrics(ks=ks) if modes is None else RankingMetrics(ks=ks, modes=modes)
+        top = min(max(metrics.ks), self.n_items) if lists else 0
+        if lists:
+            metrics.lists = ListMetrics(popularity, [min(k, top) for k in metrics.ks], n_items=self.n_items)
         for x, targets in self.prefix_outputs(sessions, batch_size):
             if dense:
                 scores = x @ p.out_table.t() + p.out_bias
                 if self.score_elu > 0:
                     scores = torch.nn.functional.elu(scores, self.score_elu)  # monotone, but it makes ties
                 metrics.update(scores, targets)
+                if lists:  # best first, equal scores by lower id, as the op orders them
+                    blocked = scores.isnan()
+                    order = torch.sort(scores.masked_fill(blocked, -math.inf), dim=1, descending=True, stable=True)
+                    ids = order.indices[:, :top].masked_fill(order.values[:, :top] == -math.inf, -1)
+                    metrics.lists.update(ids)
             else:
-                r = rank_items(x, p.out_table, p.out_bias, targets=targets, elu_param=self.score_elu)
+                r = rank_items(x, p.out_table, p.out_bias, targets=targets, k=top, elu_param=self.score_elu)
                 metrics.update_counts(r.greater, r.equal)
+                if lists:
+                    metrics.lists.update(r.top_ids)
         return metrics
 
     @torch.no_grad()

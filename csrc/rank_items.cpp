@@ -4,6 +4,13 @@
 // by ATen's stable sort, which keeps the order of equal scores, i.e. ids ascending).
 //
 // Memory: O(B * (k + tile width)); the tile is about 4 MB of scores.
+//
+// GCC 12 reports the std::optional<Tensor> locals of rank_items as "may be used uninitialized"
+// in a build without CUDA (a known false positive of -Wmaybe-uninitialized on std::optional,
+// reported inside c10's headers, hence before them); each is initialised where it is declared.
+#if defined(__GNUC__) && !defined(__clang__) && !defined(SEQREC_WITH_CUDA)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <ATen/ATen.h>
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
@@ -89,11 +96,12 @@ int64_t tile_width(int64_t B, int64_t N) {
   return std::max<int64_t>(1, std::min(width, N));
 }
 
+#ifdef SEQREC_WITH_CUDA
 // A GPU's tile pass (the CPU has its own, cpu::rank_tile): the counts by the CUDA kernel
 // (cuda/rank_items_cuda.cu), the running top-k merged with the tile's by a stable
 // sort of (running, tile) scores; the running entries come from earlier tiles (lower ids), so
 // equal scores stay in id order.
-void rank_tile_aten(const Tensor& s, int64_t c0, const OptTensor& t, const OptTensor& targets,
+void rank_tile_cuda(const Tensor& s, int64_t c0, const OptTensor& t, const OptTensor& targets,
                     const OptTensor& exclude, Tensor& greater, Tensor& equal, Tensor& top_scores,
                     Tensor& top_ids) {
   const int64_t B = s.size(0), tc = s.size(1), k = top_ids.size(1);
@@ -121,6 +129,7 @@ void rank_tile_aten(const Tensor& s, int64_t c0, const OptTensor& t, const OptTe
   top_scores = sorted.narrow(1, 0, k).contiguous();
   top_ids = at::cat({top_ids, ids}, 1).gather(1, order.narrow(1, 0, k)).contiguous();
 }
+#endif
 
 }  // namespace
 
@@ -145,14 +154,16 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> rank_items(const Tensor& h_in, const 
   const int64_t width = tile_width(B, N);
   Tensor scores = at::empty({B, width}, h.options());
   const OptTensor targets_c = targets.has_value() ? OptTensor(targets->contiguous()) : std::nullopt;
-  if (!h.is_cpu()) {
+#ifdef SEQREC_WITH_CUDA
+  if (h.is_cuda()) {
     for (int64_t c0 = 0; c0 < N; c0 += width) {
       const Tensor s = score_tile(scores, h, table, bias, c0, std::min(width, N - c0), elu_param);
-      rank_tile_aten(s, c0, t, targets_c, exclude, greater, equal, top_scores, top_ids);
+      rank_tile_cuda(s, c0, t, targets_c, exclude, greater, equal, top_scores, top_ids);
     }
     top_ids.masked_fill_(top_scores == -std::numeric_limits<double>::infinity(), -1);
     return {greater, equal, top_ids, top_scores};
   }
+#endif
   Tensor heap_size = at::zeros({B}, ids_opts);
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), kOp, [&] {
     cpu::RankTileArgs<scalar_t> a;

@@ -14,7 +14,7 @@ of size n_items is touched. The tests check it against autograd through the refe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -27,6 +27,7 @@ __all__ = [
     "StepResult",
     "gru4rec_step",
     "dropout_mask",
+    "step_dropout_masks",
     "table_row_grads",
     "EMBEDDING_MODES",
 ]
@@ -175,6 +176,29 @@ def dropout_mask(shape, like: Tensor, p: float, generator: Optional[torch.Genera
     return keep.to(like.dtype) / (1 - p)  # (a bool tensor divided by a float would be float32)
 
 
+def step_dropout_masks(
+    n_rows: int,
+    in_width: int,
+    sizes,
+    like: Tensor,
+    p_embed: float,
+    p_first: float,
+    p_hidden: float,
+    generator: Optional[torch.Generator],
+) -> Tuple[Optional[Tensor], list]:
+    """The dropout masks of one GRU4Rec training step, in the one order every step draws them
+    from ``generator``: the input rows' ``(n_rows, in_width)`` with ``p_embed``, then each GRU
+    layer's output ``(n_rows, size)`` for ``size`` in ``sizes``, bottom first -- the first
+    layer's with ``p_first``, the others' with ``p_hidden`` (a layer's masked output is what the
+    layer above reads and the state it carries). Returns (the input mask, [the layers' masks]),
+    None where a probability is 0; the masks have the dtype and device of ``like``."""
+    embed = dropout_mask((n_rows, in_width), like, p_embed, generator)
+    layers = [
+        dropout_mask((n_rows, size), like, p_first if l == 0 else p_hidden, generator) for l, size in enumerate(sizes)
+    ]
+    return embed, layers
+
+
 def gru4rec_step(
     params: GRU4RecParams,
     item_ids: Tensor,
@@ -219,11 +243,12 @@ def gru4rec_step(
         out_rows = params.out_table.index_select(0, out_ids)
         bias_rows = params.out_bias.index_select(0, out_ids)
         w_in = params.w_in
-        embed_mask = dropout_mask(in_rows.shape, in_rows, dropout_embed, generator)
+        # (B, H) as h_new, in the parameters' dtype (a bfloat16 state has float32 masks)
+        embed_mask, (hidden_mask,) = step_dropout_masks(
+            B, in_rows.shape[1], (h.shape[1],), in_rows, dropout_embed, dropout_hidden, dropout_hidden, generator
+        )
         x = in_rows if embed_mask is None else in_rows * embed_mask
         gi = x if w_in is None else _mm_in(h.dtype, x, w_in)
-        # (B, H), as h_new, in the parameters' dtype (a bfloat16 state has float32 masks)
-        hidden_mask = dropout_mask(h.shape, in_rows, dropout_hidden, generator)
         value, h_new, d_gi, d_w_hh, d_b_h, d_b_hh, d_out, d_bias = ops.gru4rec_step(
             gi,
             h,

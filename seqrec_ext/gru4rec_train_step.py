@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ._loader import _C
-from .gru4rec_step import GRU4RecParams, dropout_mask
+from .gru4rec_step import GRU4RecParams, step_dropout_masks
 
 __all__ = ["gru4rec_train_step_", "train_step_param_names"]
 
@@ -63,7 +63,7 @@ def gru4rec_train_step_(
     :func:`train_step_param_names` for ``params``, in that order. ``reset (B,)`` bool: rows of
     ``h`` that start a new session, read as zeros (``h`` itself is not changed). Other
     arguments as :func:`seqrec_ext.gru4rec_step` (the same dropout masks from the same
-    ``generator`` draws, made by :func:`seqrec_ext.gru4rec_step.dropout_mask`) and
+    ``generator`` draws, made by :func:`seqrec_ext.gru4rec_step.step_dropout_masks`) and
     :func:`seqrec_ext.sparse_adagrad_momentum_`. When the loss is not finite nothing is updated.
     """
     if not (0 <= dropout_embed < 1 and 0 <= dropout_hidden < 1):
@@ -71,8 +71,16 @@ def gru4rec_train_step_(
     names = train_step_param_names(params.embedding, params.b_hh is not None)
     tensors = [getattr(params, name) for name in names]
     with torch.no_grad():
-        embed_mask = dropout_mask((h.shape[0], params.input_table.shape[1]), params.out_table, dropout_embed, generator)
-        hidden_mask = dropout_mask(h.shape, params.out_table, dropout_hidden, generator)
+        embed_mask, (hidden_mask,) = step_dropout_masks(
+            h.shape[0],
+            params.input_table.shape[1],
+            (h.shape[1],),
+            params.out_table,
+            dropout_embed,
+            dropout_hidden,
+            dropout_hidden,
+            generator,
+        )
         return torch.ops.seqrec.gru4rec_train_step_(
             tensors,
             list(accumulators),

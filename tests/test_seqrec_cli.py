@@ -62,9 +62,10 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, capsys, monke
     good = ckpt.read_bytes()
     # the loss becomes NaN at the 7th step of the resumed run (the fused loss itself stays finite
     # for any score magnitude, so divergence is simulated)
-    import seqrec.gru4rec.train as trainer
+    import sys
 
-    real_mask, masks = trainer.dropout_mask, []
+    steps = sys.modules["seqrec_ext.gru4rec_step"]  # where every step draws its masks
+    real_mask, masks = steps.dropout_mask, []
 
     def failing_mask(shape, like, p, generator):  # the fused step (embedding "none"): two masks a step
         masks.append(1)
@@ -72,7 +73,7 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, capsys, monke
             return torch.full(shape, float("nan"), dtype=like.dtype)
         return real_mask(shape, like, p, generator)
 
-    monkeypatch.setattr(trainer, "dropout_mask", failing_mask)
+    monkeypatch.setattr(steps, "dropout_mask", failing_mask)
     code = main(["gru4rec", "train", "--dataset", str(data), "--epochs", "3", "--save", str(ckpt), "--resume"] + SMALL)
     err = capsys.readouterr().err
     assert code == 2 and "non-finite loss" in err and "last good checkpoint" in err

@@ -14,7 +14,7 @@ from torch import Tensor
 
 import seqrec_ext
 from seqrec_ext import PopularitySampler, StepResult, gru4rec_step
-from seqrec_ext.gru4rec_step import dropout_mask, table_row_grads
+from seqrec_ext.gru4rec_step import step_dropout_masks, table_row_grads
 from seqrec_ext.threads import ThreadTuner
 
 from .batching import session_parallel_batches
@@ -129,17 +129,18 @@ def stacked_step(model: "GRU4Rec", inputs, targets, negatives, states, logq, nor
     with torch.no_grad():
         out_ids = torch.cat([targets, negatives])
         rows = p.input_table.index_select(0, inputs)
-        embed_mask = dropout_mask(rows.shape, rows, p_embed, g)
+        embed_mask, masks = step_dropout_masks(
+            len(inputs), rows.shape[1], c.sizes, rows, p_embed, p_first, c.dropout_hidden, g
+        )
         x = rows if embed_mask is None else rows * embed_mask
         saved, new_states = [], []
         for l, (w_in, w_hh, b_h, b_hh, reset_after) in enumerate(layers[:-1]):
             h_new, ws = ops.gru_step(x if w_in is None else x @ w_in, states[l], w_hh, b_h, b_hh, reset_after)
-            mask = dropout_mask(h_new.shape, h_new, p_first if l == 0 else c.dropout_hidden, g)
-            saved.append((x, ws, mask))
-            x = h_new if mask is None else h_new * mask
+            saved.append((x, ws, masks[l]))
+            x = h_new if masks[l] is None else h_new * masks[l]
             new_states.append(x)
         w_in, w_hh, b_h, b_hh, reset_after = layers[-1]
-        top_mask = dropout_mask(states[-1].shape, states[-1], c.dropout_hidden, g)
+        top_mask = masks[-1]
         value, h_top, d_gi, d_w_hh, d_b_h, d_b_hh, d_out, d_bias = ops.gru4rec_step(
             x @ w_in,
             states[-1],
@@ -247,8 +248,9 @@ class FusedStep:
     def __call__(self, batch, negatives, states, logq) -> Tuple[float, list]:
         h, g = states[0], self.model.generator
         like = self.tensors[0]  # the masks in the parameters' dtype, also for a bfloat16 state
-        embed_mask = dropout_mask((len(batch.inputs), self.in_width), like, self.p_embed, g)
-        hidden_mask = dropout_mask(h.shape, like, self.p_hidden, g)
+        embed_mask, (hidden_mask,) = step_dropout_masks(
+            len(batch.inputs), self.in_width, (h.shape[1],), like, self.p_embed, self.p_hidden, self.p_hidden, g
+        )
         value, h_new = self.op(
             self.tensors,
             self.accs,

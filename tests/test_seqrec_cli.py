@@ -234,3 +234,26 @@ def test_a_user_error_is_one_line_and_exit_status_2(tmp_path, capsys, monkeypatc
     monkeypatch.setenv("SEQREC_DEBUG", "1")
     with pytest.raises(ValueError, match="an empty file"):
         main(argv)
+
+
+def test_a_lost_peer_is_one_line_naming_this_process(monkeypatch, capsys):
+    """Under torchrun, a process whose peers died gets the transport's error: it says so in one
+    line (its rank, the job's size), without gloo's traceback."""
+    import torch.distributed as dist
+
+    from seqrec.gru4rec import cli as gru4rec_cli
+
+    def lost(args):
+        raise dist.DistBackendError("[gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]:4242")
+
+    monkeypatch.setattr(gru4rec_cli, "run", lost)
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit) as done:
+        main(["gru4rec", "train", "--dataset", "ml-100k"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("seqrec: error: process 0 of 2 lost the other processes") and "Connection closed" in err
+    monkeypatch.setattr(gru4rec_cli, "run", lambda args: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):  # anything else keeps its traceback
+        main(["gru4rec", "train", "--dataset", "ml-100k"])

@@ -32,6 +32,21 @@ class UserError(SystemExit):
         return self.message
 
 
+def _lost_peers(err: BaseException) -> bool:
+    """Whether ``err`` is a data-parallel job losing its other processes (a peer that died,
+    was killed or timed out): torch's distributed errors, or the transport's own messages."""
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return False
+    if isinstance(err, getattr(dist, "DistError", ())):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and any(
+        marker in text for marker in ("Connection closed by peer", "Connection reset by peer", "gloo", "NCCL")
+    )
+
+
 def _fail(message: str) -> UserError:
     message = message if message.startswith("seqrec: error: ") else f"seqrec: error: {message}"
     print(message, file=sys.stderr)
@@ -64,6 +79,15 @@ def main(argv=None) -> int:
         if debug:
             raise
         raise _fail(str(err) or type(err).__name__) from err
+    except RuntimeError as err:
+        if debug or not _lost_peers(err):
+            raise
+        rank, world = os.environ.get("RANK", "?"), os.environ.get("WORLD_SIZE", "?")
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise _fail(
+            f"process {rank} of {world} lost the other processes of the job ({first}): one of them failed, "
+            "was killed or timed out -- its own output, and torchrun's summary, say which and why"
+        ) from err
     except KeyboardInterrupt:
         if debug:
             raise

@@ -365,6 +365,15 @@ def write_space(tmp_path, lines):
         ),
         (['{"dtype": "float", "range": [0, 1]}'], r":1: missing name"),
         (SPACE_LINES[:1] + ["[1, 2]"], r":2: expected an object"),
+        # what the command line refuses, a space cannot ask for
+        (['{"name": "momentum", "dtype": "float", "range": [0, 1.5]}'], r":1: momentum: hi 1.5: --momentum must be"),
+        (['{"name": "n_sample", "dtype": "int", "range": [-4, 8]}'], r":1: n_sample: lo -4: --n-sample must be"),
+        (
+            ['{"name": "batch_size", "dtype": "categorical", "values": [0, 32]}'],
+            r":1: batch_size: value 0: --batch-size",
+        ),
+        (['{"name": "logq", "dtype": "float", "range": [-3, 1]}'], r":1: logq: lo -3: --logq must be"),
+        (['{"name": "layers", "dtype": "int", "range": [0, 64]}'], r":1: layers: lo 0: expected sizes >= 1"),
     ],
 )
 def test_bad_space_files_name_the_line(files, tmp_path, lines, message):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import time
@@ -143,6 +144,17 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _within_ranges(dest: str, value) -> None:
+    """ValueError when GRU4RecConfig refuses ``value`` for the setting ``dest`` (the others at
+    their defaults); settings that are not the model's (--epochs) are their option type's."""
+    names = {f.name for f in dataclasses.fields(GRU4RecConfig)}
+    if dest == "layer_sizes":
+        *layers, hidden = value
+        GRU4RecConfig(layers=tuple(layers), hidden=hidden)
+    elif dest in names:
+        GRU4RecConfig(**{dest: value})
+
+
 def _param(entry, path: Path, line: int, parser: argparse.ArgumentParser, tunable: Collection[str]) -> SpaceParam:
     where = f"{path}:{line}"
     if not isinstance(entry, dict):
@@ -163,8 +175,10 @@ def _param(entry, path: Path, line: int, parser: argparse.ArgumentParser, tunabl
         raise SystemExit(f"{where}: {name}: bad dtype {json.dumps(dtype)}: expected one of {', '.join(DTYPES)}")
 
     def check(value, what):
+        """The value as the option would parse it, then within GRU4Rec's own ranges: a space
+        cannot ask for what the command line refuses."""
         try:
-            convert(action, value)
+            _within_ranges(action.dest, convert(action, value))
         except ValueError as err:
             raise SystemExit(f"{where}: {name}: {what} {json.dumps(value)}: {err}") from None
 

@@ -65,13 +65,13 @@ def test_two_test_files_each_get_a_table_like_the_existing_path(files, tmp_path,
     out = capsys.readouterr().out
     got = tables(out)
     assert set(got) == {str(t1), str(t2)}
-    header = "| ties | Recall@1 | Recall@5 | Recall@10 | Recall@20 | MRR@1 | MRR@5 | MRR@10 | MRR@20 |"
+    header = "| ties | Recall@1 | Recall@5 | Recall@10 | Recall@20 | MRR@1 | MRR@5 | MRR@10 | MRR@20 | NDCG@1 | NDCG@5 | NDCG@10 | NDCG@20 |"
     assert got[str(t1)].splitlines()[0] == header and len(got[str(t1)].splitlines()) == 7  # as without --test
     model, _, item_ids = load_checkpoint(ckpt)
     assert item_ids.tolist() == list(range(N_ITEMS))
     for path in (t1, t2):
         expected = build_sessions(read_tsv(path), item_ids=item_ids, source=str(path))
-        assert got[str(path)] == model.evaluate(expected).table()
+        assert got[str(path)] == model.evaluate(expected, lists=False).table()  # (the lists' table follows)
         assert f"test {path}: {expected.n_sessions} sessions, {expected.n_events} events" in out
     # t2's unseen items are dropped: fewer events than the file has, none of them >= 20
     raw = read_tsv(t2)
@@ -162,7 +162,7 @@ def test_params_file_with_flags_on_top(files, tmp_path, capsys, form):
     assert c.learning_rate == 0.2  # the command line's
     got = tables(capsys.readouterr().out)
     assert set(got) == {str(t1), str(t2)}
-    assert got[str(t1)].splitlines()[0] == "| ties | Recall@2 | Recall@4 | MRR@2 | MRR@4 |"
+    assert got[str(t1)].splitlines()[0] == "| ties | Recall@2 | Recall@4 | MRR@2 | MRR@4 | NDCG@2 | NDCG@4 |"
     assert "| conservative |" in got[str(t1)] and "| standard |" not in got[str(t1)]
 
 
@@ -247,13 +247,14 @@ def test_cutoffs_and_ties_are_the_same_numbers_as_all_modes(files, tmp_path, cap
     assert main(argv + ["--cutoffs", "3", "7", "--ties", "median", "conservative"] + SMALL) == 0
     table = tables(capsys.readouterr().out)[str(t1)]
     rows = table.splitlines()
-    assert rows[0] == "| ties | Recall@3 | Recall@7 | MRR@3 | MRR@7 |"
+    assert rows[0] == "| ties | Recall@3 | Recall@7 | MRR@3 | MRR@7 | NDCG@3 | NDCG@7 |"
     assert rows[2].startswith("| median |") and rows[3].startswith("| conservative |") and len(rows) == 6
     model = load_checkpoint(ckpt)[0]
     full = model.evaluate(build_sessions(read_tsv(t1), item_ids=np.arange(N_ITEMS)), ks=(3, 7)).result()
     for row in rows[2:4]:
         mode, *numbers = [cell.strip() for cell in row.strip("|").split("|")]
-        assert numbers == [f"{full[mode][c]:.4f}" for c in ("Recall@3", "Recall@7", "MRR@3", "MRR@7")]
+        columns = ("Recall@3", "Recall@7", "MRR@3", "MRR@7", "NDCG@3", "NDCG@7")
+        assert numbers == [f"{full[mode][c]:.4f}" for c in columns]
     for bad, message in (
         (["--cutoffs", "0"], "--cutoffs: must be a whole number >= 1"),
         (["--ties", "best"], "invalid choice"),
@@ -520,7 +521,7 @@ def test_ranking_metrics_cutoffs_modes_and_value():
     for mode in ("standard", "conservative", "median"):
         one = RankingMetrics(ks=np.array([3]), modes=(mode,))
         one.update(scores, targets)
-        assert one.result()[mode] == {k: every.result()[mode][k] for k in ("Recall@3", "MRR@3")}
+        assert one.result()[mode] == {k: every.result()[mode][k] for k in ("Recall@3", "MRR@3", "NDCG@3")}
         assert one.value("mrr", 3, mode) == every.result()[mode]["MRR@3"]
     assert every.value("recall", 3, "standard") > every.value("recall", 3, "conservative")  # the ties count
     for ks, modes, message in (

@@ -48,6 +48,7 @@ def _lost_peers(err: BaseException) -> bool:
 
 
 def _fail(message: str) -> UserError:
+    message = " ".join(message.split("\n"))  # one line, whatever the raiser wrote
     message = message if message.startswith("seqrec: error: ") else f"seqrec: error: {message}"
     print(message, file=sys.stderr)
     return UserError(message)

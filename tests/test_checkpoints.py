@@ -180,3 +180,15 @@ def test_a_checkpoint_that_does_not_fit_its_settings_is_refused(gru4rec_file, tm
     save_atomically(payload, tmp_path / "crafted.pt")
     with pytest.raises(ValueError, match=message):
         load_checkpoint(tmp_path / "crafted.pt")
+
+
+def test_a_checkpoint_from_another_kind_of_device_loads(gru4rec_file, tmp_path):
+    """A CUDA generator's state (16 bytes) does not fit a CPU generator: the model loads with its
+    generator seeded from the settings instead of being called damaged."""
+    payload = torch.load(gru4rec_file, weights_only=True)
+    payload["generator"] = torch.zeros(16, dtype=torch.uint8)  # the size of a CUDA generator's state
+    save_atomically(payload, tmp_path / "from-gpu.pt")
+    model, epoch, _ = load_checkpoint(tmp_path / "from-gpu.pt")
+    assert epoch == 3 and _same_model(model, load_checkpoint(gru4rec_file)[0])
+    seeded = torch.Generator().manual_seed(model.config.seed)
+    assert torch.equal(model.generator.get_state(), seeded.get_state())

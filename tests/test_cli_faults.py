@@ -158,8 +158,8 @@ HEADER = st.sampled_from(
 @hypothesis.given(
     header=HEADER,
     rows=st.lists(ROW, max_size=6),
-    line_end=st.sampled_from(["\n", "\r\n"]),
-    encoding=st.sampled_from(["utf-8", "latin-1", "utf-16"]),
+    line_end=st.sampled_from(["\n", "\r\n", "\r"]),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "utf-16"]),
 )
 def test_malformed_tsv_is_a_clean_error_or_exactly_the_events(tmp_path_factory, header, rows, line_end, encoding):
     path = tmp_path_factory.mktemp("tsv") / "events.tsv"

@@ -967,3 +967,20 @@ def test_cli_learning_rate_grid_cannot_resume(tmp_path):
                 "--resume",
             ]
         )
+
+
+def test_a_learning_rate_that_diverges_is_left_out_of_the_choice():
+    from seqrec.cosernn.train import choose_learning_rate
+
+    def fit(rate):
+        if rate > 1:
+            raise FloatingPointError("non-finite training loss at epoch 1")
+        history = [{"valid_cosine": float("nan")}, {"valid_cosine": 0.5 + rate}]
+        return f"model at {rate}", history
+
+    lines = []
+    model, history, rate = choose_learning_rate([10.0, 0.1, 0.2], fit, lines.append, "CoSeRNN")
+    assert (model, rate) == ("model at 0.2", 0.2) and history[-1]["valid_cosine"] == 0.7
+    assert "CoSeRNN learning rate 10: diverged" in lines[0]
+    with pytest.raises(FloatingPointError, match="every learning rate diverged"):
+        choose_learning_rate([10.0, 20.0], fit, lines.append, "CoSeRNN")

@@ -43,12 +43,12 @@ def _lost_peers(err: BaseException) -> bool:
         return True
     text = str(err)
     return isinstance(err, RuntimeError) and any(
-        marker in text for marker in ("Connection closed by peer", "Connection reset by peer", "gloo", "NCCL")
+        marker in text for marker in ("Connection closed by peer", "Connection reset by peer")
     )
 
 
 def _fail(message: str) -> UserError:
-    message = " ".join(message.split("\n"))  # one line, whatever the raiser wrote
+    message = " ".join(message.splitlines())  # one line, whatever the raiser wrote
     message = message if message.startswith("seqrec: error: ") else f"seqrec: error: {message}"
     print(message, file=sys.stderr)
     return UserError(message)

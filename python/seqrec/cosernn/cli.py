@@ -19,6 +19,7 @@ same data without redoing the word2vec step.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import fields, replace
 
@@ -273,7 +274,7 @@ def cmd_train(args) -> int:
             args.learning_rates, lambda rate: fit(replace(config, learning_rate=rate), None), log, "CoSeRNN"
         )
         if args.save and rank == 0:
-            best = max(history, key=lambda h: h["valid_cosine"])
+            best = max(history, key=lambda h: h["valid_cosine"] if math.isfinite(h["valid_cosine"]) else -math.inf)
             save_checkpoint(
                 args.save,
                 model.config,

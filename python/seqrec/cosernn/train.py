@@ -115,22 +115,32 @@ def warmed_up(learning_rate: float, warmup: int, updates_done: int) -> float:
 
 
 def best_validation(history: list) -> float:
-    """The best validation cosine of a run's per-epoch history (-inf for none)."""
-    return max((h["valid_cosine"] for h in history), default=-math.inf)
+    """The best validation cosine of a run's per-epoch history (-inf for none; a non-finite
+    epoch counts as -inf)."""
+    return max((h["valid_cosine"] for h in history if math.isfinite(h["valid_cosine"])), default=-math.inf)
 
 
 def choose_learning_rate(rates, fit: Callable[[float], tuple], log: Callable[[str], None] = print, name: str = ""):
     """Train with each of ``rates`` (``fit(rate)`` -> (model, per-epoch history)) and keep the run
-    with the best validation cosine (the first rate on a tie). Returns (model, history, rate)."""
-    best = None
+    with the best validation cosine (the first rate on a tie). A rate whose training diverges
+    (FloatingPointError) is logged and left out; FloatingPointError only when every rate
+    diverged. Returns (model, history, rate)."""
+    if not rates:
+        raise ValueError("choose_learning_rate needs at least one rate")
+    best, failures = None, []
     for rate in rates:
-        model, history = fit(rate)
+        try:
+            model, history = fit(rate)
+        except FloatingPointError as err:
+            log(f"{name} learning rate {rate:g}: diverged ({err})")
+            failures.append(f"{rate:g}: {err}")
+            continue
         score = best_validation(history)
         log(f"{name} learning rate {rate:g}: best validation cosine {score:.4f}")
         if best is None or score > best[0]:
             best = (score, model, history, rate)
     if best is None:
-        raise ValueError("choose_learning_rate needs at least one rate")
+        raise FloatingPointError(f"{name}: every learning rate diverged ({'; '.join(failures)})")
     return best[1], best[2], best[3]
 
 

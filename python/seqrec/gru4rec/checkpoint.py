@@ -69,9 +69,12 @@ def load_checkpoint(path, device="cpu"):
     _check_structure(path, payload)
     try:
         config = GRU4RecConfig(**payload["config"])
-        model = GRU4Rec(payload["n_items"], config, device=device)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: a damaged GRU4Rec checkpoint: its settings are not valid ({err})") from None
+    try:
+        model = GRU4Rec(payload["n_items"], config, device=device)
+    except ValueError as err:  # e.g. more memory than this machine has
+        raise ValueError(f"{path}: cannot be loaded here: {err}") from None
     with torch.no_grad():
         for name, tensor in model._tensors().items():
             saved = [payload["params"].get(name)]
@@ -87,10 +90,14 @@ def load_checkpoint(path, device="cpu"):
             acc, mom = model.state[name]
             for target, value in zip((tensor, acc, mom), saved):
                 target.copy_(value)
-    try:
-        model.generator.set_state(payload["generator"])
-    except RuntimeError as err:
-        raise ValueError(f"{path}: a damaged GRU4Rec checkpoint: its generator state ({err})") from None
+    saved = payload["generator"]
+    if saved.numel() == model.generator.get_state().numel():
+        try:
+            model.generator.set_state(saved)
+        except RuntimeError as err:
+            raise ValueError(f"{path}: a damaged GRU4Rec checkpoint: its generator state ({err})") from None
+    # else: trained on another kind of device, whose generator state this one cannot take: the
+    # dropout and sampling generator starts from the seed (a resumed run is then not bit for bit)
     model.item_ids = payload["item_ids"].numpy()
     model.world_size = int(payload.get("world_size", 1))
     return model, payload["epoch"], model.item_ids

@@ -192,7 +192,7 @@ class GRU4Rec(torch.nn.Module):
         popularity: Optional[Tensor] = None,
     ) -> RankingMetrics:
         """Next-item prediction on every event of ``sessions`` against the whole catalogue; the
-        hidden state starts at zero for every session. Recall and MRR at the cut-offs ``ks``, in
+        hidden state starts at zero for every session. Recall, MRR and NDCG at the cut-offs ``ks``, in
         the tie modes ``modes`` (default: all three, see seqrec.metrics). The hidden states of
         all the prefixes come from ``prefix_outputs`` and are ranked ``batch_size`` (at least)
         rows at a time; the targets' ranks come from the fused ranking op (no (rows, items)
@@ -205,7 +205,8 @@ class GRU4Rec(torch.nn.Module):
         metrics = RankingMetrics(ks=ks) if modes is None else RankingMetrics(ks=ks, modes=modes)
         top = min(max(metrics.ks), self.n_items) if lists else 0
         if lists:
-            metrics.lists = ListMetrics(popularity, [min(k, top) for k in metrics.ks], n_items=self.n_items)
+            cutoffs = sorted({min(k, top) for k in metrics.ks})  # a cut-off past the catalogue lists it all
+            metrics.lists = ListMetrics(popularity, cutoffs, n_items=self.n_items)
         for x, targets in self.prefix_outputs(sessions, batch_size):
             if dense:
                 scores = x @ p.out_table.t() + p.out_bias

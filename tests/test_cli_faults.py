@@ -76,7 +76,7 @@ CASES = [
     (TRAIN + " --layers 1000000000", "the parameters and their optimizer state \\(--hidden, --layers"),
     (TRAIN + " --embedding separate --embedding-size 100000000", "the parameters and their optimizer state"),
     # option names are exact (no prefix matching)
-    (TRAIN + " --log 1", "unrecognized arguments: --log"),
+    (TRAIN + " --n-samp 1", "unrecognized arguments: --n-samp"),
     # input files: named, with the line where there is one
     ("gru4rec train --dataset {d}/missing.tsv --quiet", "neither a file nor a built-in data set"),
     ("gru4rec train --dataset {d}/folder --quiet", "Is a directory"),

@@ -4,6 +4,8 @@ nothing of other users), JODIE's projection by the elapsed time, the per-user ve
 (it learns, beats trivial predictors, returns the best epoch, is reproducible) and scoring with
 the evaluation's metrics."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -262,7 +264,8 @@ def test_the_command_line_chooses_each_model_s_learning_rate_on_validation(tmp_p
     options = ["--max-epochs", "2", "--hidden", "8", "--fc", "8", "--threads", "1", "--quiet", "--warmup", "0"]
     rates = ["--learning-rates", "1e-4", "3e-2"]
     argv = ["cosernn", "train", *data, *options, *rates, "--learned-baselines", "rrn", "--save", str(saved)]
-    assert main([*argv, "--results", str(results)]) == 0
+    log = tmp_path / "metrics.jsonl"
+    assert main([*argv, "--results", str(results), "--log", str(log)]) == 0
     scores = {}
     for name, rate, score in re.findall(
         r"(CoSeRNN|RRN) learning rate (\S+): best validation cosine (\S+)", capsys.readouterr().out
@@ -276,3 +279,14 @@ def test_the_command_line_chooses_each_model_s_learning_rate_on_validation(tmp_p
     assert model.config.learning_rate == chosen["CoSeRNN"]
     assert payload["valid_cosine"] == pytest.approx(scores["CoSeRNN"][chosen["CoSeRNN"]], abs=1e-4)
     assert "training" not in payload  # the chosen model alone: nothing to resume
+    # --log: one line per epoch of every model and rate, the best of each run is what was chosen on
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    runs = {}
+    for line in lines:
+        assert {"epoch", "model", "learning_rate", "updates", "train_cosine", "valid_cosine", "wall_s"} <= set(line)
+        runs.setdefault((line["model"], line["learning_rate"]), []).append(line)
+    assert set(runs) == {(m, r) for m in ("CoSeRNN", "RRN") for r in (1e-4, 3e-2)}
+    for (name, rate), epochs in runs.items():
+        assert [e["epoch"] for e in epochs] == list(range(1, len(epochs) + 1))
+        best = max(e["valid_cosine"] for e in epochs if e["valid_cosine"] is not None)
+        assert best == pytest.approx(scores[name][rate], abs=1e-4)

@@ -153,3 +153,27 @@ def test_cosernn_data_parallel_replicas_and_early_stopping_agree(tmp_path):
     _, single = train(seqs, single_config, log=lambda line: None)
     for ours, theirs in zip(valid[0], [h["valid_cosine"] for h in single]):
         assert abs(ours - theirs) < 0.03, (valid[0], single)
+
+
+def test_torchrun_with_validation_stops_every_process_at_rank_0_s_word(tmp_path):
+    """Rank 0 validates; its decision to stop reaches the other process (no hang), and the
+    checkpoint holds the best epoch's model."""
+    import subprocess
+    import sys
+
+    from test_gru4rec_early_stopping import write_log
+
+    from seqrec.gru4rec import load_checkpoint
+
+    train, valid = write_log(tmp_path / "train.tsv", 150, 0), write_log(tmp_path / "valid.tsv", 40, 1, 1e6)
+    args = ["gru4rec", "train", "--dataset", train, "--test", valid, "--valid", valid, "--valid-metric", "mrr@5"]
+    args += ["--patience", "1", "--epochs", "8", "--learning-rate", "0.5", "--save", str(tmp_path / "m.pt")]
+    args += ["--layers", "8", "--n-sample", "16", "--batch-size", "4", "--quiet", "--threads", "1"]
+    run = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "seqrec", *args]
+    done = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    epochs = [line for line in done.stdout.splitlines() if line.startswith("epoch ")]
+    assert "x 2 processes" in epochs[0] and 2 <= len(epochs) < 8, done.stdout
+    assert f"stopped after epoch {len(epochs)}: no gain for 1 epoch" in done.stdout
+    _, best, _ = load_checkpoint(tmp_path / "m.pt")
+    assert best == len(epochs) - 1 and f"best epoch {best} of {len(epochs)}" in done.stdout

@@ -427,9 +427,18 @@ def trial_lines(out):
 def test_tune_end_to_end_writes_params_that_train_accepts(files, tmp_path, capsys):
     pytest.importorskip("optuna")
     train, t1, t2 = files
-    assert main(tune_argv(files, tmp_path, "--trials", "3", "--save", str(tmp_path / "best.pt"))) == 0
+    log = tmp_path / "trials.jsonl"
+    assert (
+        main(tune_argv(files, tmp_path, "--trials", "3", "--save", str(tmp_path / "best.pt"), "--log", str(log))) == 0
+    )
     out = capsys.readouterr().out
     assert trial_lines(out) == ["0", "1", "2"]
+    # --log: a line per trial, its value the one printed
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [t["trial"] for t in logged] == [0, 1, 2]
+    printed = re.findall(r"^trial \d+: recall@2 (\S+) in", out, flags=re.M)
+    assert [f"{t['recall@2']:.4f}" for t in logged] == printed
+    assert all(set(t["params"]) == {"layers", "learning-rate"} for t in logged)
     table = [line for line in out.splitlines() if re.match(r"^\| \d+ \|", line)]
     assert len(table) == 3 and sum("(best)" in line for line in table) == 1
     best_row = next(line for line in table if "(best)" in line).strip("|").split("|")

@@ -166,7 +166,7 @@ def test_preset_stacked_layers_and_threads(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv",
     [
-        ["gru4rec", "train", "--dataset", "ml-100k", "--log", "metrics.jsonl"],  # not --logq
+        ["gru4rec", "train", "--dataset", "ml-100k", "--n-samp", "10"],  # not --n-sample
         ["gru4rec", "train", "--dataset", "ml-100k", "--drop", "0.1"],  # not a --dropout-*
         ["gru4rec", "evaluate", "--load", "m.pt", "--thread", "1"],
         ["cosernn", "train", "--dataset", "synthetic", "--hid", "10"],

@@ -91,3 +91,11 @@ def add_dist_timeout_option(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="under torchrun: how long a process waits for the others before it fails (default 300)",
     )
+
+
+def add_metric_log_options(parser: argparse.ArgumentParser, lines: str) -> None:
+    """--log FILE.jsonl and --tensorboard DIR (seqrec.metric_log); ``lines``: what a line holds."""
+    parser.add_argument("--log", metavar="FILE.jsonl", help=f"one JSON line {lines}")
+    parser.add_argument(
+        "--tensorboard", metavar="DIR", help="the same numbers as TensorBoard scalars (needs tensorboard installed)"
+    )

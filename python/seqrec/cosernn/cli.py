@@ -27,7 +27,15 @@ import numpy as np
 import torch
 
 from ..checkpoints import open_atomically, refuse_overwriting
-from ..cli_options import add_dist_timeout_option, add_threads_option, days, device, whole_number
+from ..cli_options import (
+    add_dist_timeout_option,
+    add_metric_log_options,
+    add_threads_option,
+    days,
+    device,
+    whole_number,
+)
+from ..metric_log import MetricLog
 from .datasets import LISTENING_BUILTIN, load_listening
 from .evaluate import (
     baseline_predictor,
@@ -206,6 +214,7 @@ def cmd_train(args) -> int:
 
     refuse_overwriting(args.save, "--save", (args.dataset, args.prepared))
     refuse_overwriting(args.results, "--results", (args.dataset, args.prepared, args.save))
+    refuse_overwriting(args.log, "--log", (args.dataset, args.prepared, args.save, args.results))
     if args.resume and not (args.save and os.path.exists(args.save)):
         raise SystemExit("--resume needs --save pointing at the checkpoint of the run to continue")
     if args.resume and args.learning_rates:
@@ -253,6 +262,21 @@ def cmd_train(args) -> int:
         except ValueError as err:
             raise SystemExit(f"cannot resume: {err}") from None
 
+    metric_log = MetricLog(args.log, args.tensorboard, append=args.resume) if rank == 0 else None
+
+    def on_epoch(model_name, rate):
+        """The metric log's writer of one model's epochs (its name and rate in every line; its
+        TensorBoard tags under name/lr)."""
+        if metric_log is None:
+            return None
+        return lambda h: metric_log.write(
+            h["epoch"],
+            model=model_name,
+            learning_rate=rate,
+            **{k: v for k, v in h.items() if k != "epoch"},
+            tags=f"{model_name}/lr={rate:g}/",
+        )
+
     def fit(config, save=args.save):
         return train(
             seqs,
@@ -266,6 +290,7 @@ def cmd_train(args) -> int:
             resume=args.resume,
             item_vectors=torch.from_numpy(item_vectors),
             threads=args.threads,
+            on_epoch=on_epoch("CoSeRNN", config.learning_rate),
         )
 
     chosen = {}
@@ -292,7 +317,9 @@ def cmd_train(args) -> int:
         dist.barrier()  # every process done (rank 0 wrote the checkpoint) before any tears down its links
         dist.destroy_process_group()
     if rank == 0:
-        learned = _train_learned_baselines(args, seqs.most_recent(config.max_sessions), log, chosen)
+        learned = _train_learned_baselines(args, seqs.most_recent(config.max_sessions), log, chosen, on_epoch)
+        if metric_log is not None:
+            metric_log.close()
         note = ""
         if chosen:
             note = "Learning rates chosen on validation from " + ", ".join(f"{r:g}" for r in args.learning_rates)
@@ -305,7 +332,7 @@ def cmd_train(args) -> int:
 LEARNED_OPTIONS = {"jodie": "JODIE", "rrn": "RRN", "latent-cross": "Latent Cross"}
 
 
-def _train_learned_baselines(args, seqs, log, chosen: dict) -> dict:
+def _train_learned_baselines(args, seqs, log, chosen: dict, on_epoch=lambda name, rate: None) -> dict:
     """The learned baselines --learned-baselines asks for, each trained as CoSeRNN was (the same
     epochs, update budget, warm-up, patience, batch size, seed, device and --threads; the
     learning rate, or with --learning-rates each its own chosen on validation, recorded in
@@ -331,6 +358,7 @@ def _train_learned_baselines(args, seqs, log, chosen: dict) -> dict:
                 max_updates=args.max_updates,
                 device=args.device,
                 log=log,
+                on_epoch=on_epoch(name, rate),
             )
             return model, model.history
 
@@ -556,6 +584,9 @@ def _add_training_options(t, d: CoSeRNNConfig) -> None:
         "--max-epochs, --max-updates and --patience may change)",
     )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_metric_log_options(
+        t, "per epoch of every model trained: model, learning rate, updates, train and validation cosine, time"
+    )
 
 
 def add_parser(models) -> None:

@@ -282,6 +282,7 @@ def train_learned_baseline(
     device="cpu",
     progress: Optional[Callable[[int, float], None]] = None,
     log: Optional[Callable[[str], None]] = None,
+    on_epoch: Optional[Callable[[dict], None]] = None,
     **sizes,
 ) -> nn.Module:
     """Train the learned baseline ``name`` as CoSeRNN is trained: Adam on the mean cosine loss
@@ -289,7 +290,8 @@ def train_learned_baseline(
     on the validation mean cosine (``patience`` epochs without gain; the training cosine stands
     in when there is no validation session). Returns the model of the best epoch, on
     ``device``, with ``model.history`` (per epoch: train and validation cosine, seconds).
-    ``progress(users, cosine)`` after each step; ``log(line)`` after each epoch; ``sizes``: the
+    ``progress(users, cosine)`` after each step; ``log(line)`` and ``on_epoch(the epoch's history
+    entry)`` after each epoch; ``sizes``: the
     model's layer sizes (``build_learned_baseline``). ``warmup``: the learning rate's linear
     warm-up in updates, ``max_updates``: the budget in Adam updates (0: none), as CoSeRNN's."""
     torch.manual_seed(seed)
@@ -335,6 +337,8 @@ def train_learned_baseline(
                 "seconds": seconds,
             }
         )
+        if on_epoch is not None:
+            on_epoch(history[-1])
         if log is not None:
             log(
                 f"{name} epoch {epoch}: train cosine {train_cos:.4f}, validation cosine {valid_cos:.4f} ({seconds:.1f} s)"

@@ -301,6 +301,7 @@ def train(
     progress: Optional[Callable[[int, float], None]] = None,
     log: Callable[[str], None] = print,
     threads: Optional[int] = None,
+    on_epoch: Optional[Callable[[dict], None]] = None,
 ) -> tuple[CoSeRNN, list[dict]]:
     """Adam on the training sessions, early stopping on the validation mean cosine (patience
     ``config.patience`` epochs); returns the best model and the per-epoch history. With
@@ -315,7 +316,8 @@ def train(
     intra-op thread count, or None to let a :class:`seqrec_ext.threads.ThreadTuner` pick it by
     timing the steps. ``seqs``: flat ``SessionSequences`` or padded ``UserSequences``; each
     user's last ``config.max_sessions`` sessions are used (training and validation), in batches
-    of users of similar history length with ``config.length_buckets``."""
+    of users of similar history length with ``config.length_buckets``. ``on_epoch``: called
+    with each epoch's history entry (epoch, updates, train and validation cosine, seconds)."""
     if resume and not save:
         raise ValueError("resume needs save: the checkpoint of the run to continue")
     if config.precision not in ("fp32", "bf16"):
@@ -365,6 +367,8 @@ def train(
         train_cos = 1.0 - total / max(count, 1)
         valid_cos = mean_cosine(model, seqs, VALID) if has_valid else train_cos
         run.record(epoch, train_cos, valid_cos, time.perf_counter() - start, model, config.patience, log)
+        if on_epoch is not None and (embed is None or dist.get_rank() == 0):
+            on_epoch(run.history[-1])
         if save and (embed is None or dist.get_rank() == 0):  # rank 0 alone writes
             save_checkpoint(
                 save,

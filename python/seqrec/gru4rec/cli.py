@@ -27,9 +27,18 @@ import torch
 from seqrec_ext.sampled_loss import LOSSES
 
 from ..checkpoints import open_atomically, refuse_overwriting
-from ..cli_options import SCORING_THREADS, add_dist_timeout_option, add_threads_option, days, device, whole_number
+from ..cli_options import (
+    SCORING_THREADS,
+    add_dist_timeout_option,
+    add_metric_log_options,
+    add_threads_option,
+    days,
+    device,
+    whole_number,
+)
+from ..metric_log import MetricLog
 from ..metrics import DEFAULT_CUTOFFS, TIE_MODES
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, load_for_resume, save_checkpoint
 from .config import PRECISIONS, PRESET_COMMON, PRESETS, GRU4RecConfig
 from .data import ColumnKeys, build_sessions, read_events, split_events_by_time, time_split
 from .datasets import BUILTIN, load_builtin
@@ -228,17 +237,84 @@ def _report(model, tests, args, popularity=None) -> None:
         print(metrics.table())
 
 
-def _fit(model, train_set, args, first_epoch: int = 0, world=(0, 1)) -> int:
+def _validation_data(args):
+    """(training sessions, validation sessions, tests) with --valid-days or --valid: the
+    validation sessions are the training data's last --valid-days (as tune carves them) or the
+    --valid file; the model's catalogue is the items of what it trains on, and the validation
+    and test sessions are mapped to it."""
+    keys = _keys(args)
+    events = _events(args.dataset, "--dataset", keys)
+    if args.test:
+        if args.test_days is not None:
+            raise SystemExit("--test-days splits --dataset into training and test data; with --test all of it trains")
+        train_events, test_sources = events, [(p, _events(p, "--test", keys)) for p in args.test]
+    else:
+        train_events, test_events = split_events_by_time(events, _test_days(args, args.test_days), source=args.dataset)
+        test_sources = [(None, test_events)]
+    if args.valid is not None:
+        fit_set = build_sessions(train_events, source=args.dataset)
+        valid_set = build_sessions(_events(args.valid, "--valid", keys), item_ids=fit_set.item_ids, source=args.valid)
+    else:
+        fit_set, valid_set = time_split(
+            train_events, test_days=args.valid_days, source=f"{args.dataset} (training data)"
+        )
+    tests = [
+        (p, build_sessions(e, item_ids=fit_set.item_ids, source=p or f"{args.dataset} (test split)"))
+        for p, e in test_sources
+    ]
+    return fit_set, valid_set, tests
+
+
+def _early_stopping(args):
+    """The run's EarlyStopping record from --valid-metric, --ties and --patience (None without
+    --valid-days / --valid)."""
+    from .early_stopping import EarlyStopping
+
+    if args.valid_days is None and args.valid is None:
+        given = [o for o, v in (("--patience", args.patience), ("--valid-metric", args.valid_metric)) if v is not None]
+        if given:
+            raise SystemExit(
+                f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} --valid-days N or --valid FILE"
+            )
+        return None
+    if args.valid_days is not None and args.valid is not None:
+        raise SystemExit("give --valid-days or --valid, not both")
+    measure, k = args.valid_metric or ("recall", 20)
+    # conservative unless --ties says otherwise, as tune (docs/gru4rec-workflow.md)
+    return EarlyStopping(measure, k, args.ties[0] if args.ties else "conservative", args.patience)
+
+
+def _broadcast_stop(stop: bool, n_processes: int) -> bool:
+    """Rank 0's decision to stop, known to every process of a torchrun."""
+    if n_processes == 1:
+        return stop
+    import torch.distributed as dist
+
+    flag = [stop]
+    dist.broadcast_object_list(flag, src=0)
+    return bool(flag[0])
+
+
+def _fit(model, train_set, args, first_epoch: int = 0, world=(0, 1), valid=None, validation=None, log=None) -> int:
     """Epochs first_epoch..args.epochs with a progress bar, a checkpoint after each with --save;
     returns 2 when a loss turns non-finite, else 0. ``world``: (rank, processes) under torchrun:
     this process trains on its shard, data-parallel (seqrec.gru4rec.distributed); rank 0 alone
-    prints and writes the checkpoints."""
+    prints, validates and writes the checkpoints. ``valid`` and ``validation`` (an
+    early_stopping.EarlyStopping): evaluate on ``valid`` after every epoch, keep the best epoch
+    and stop when its patience is spent (the best model is restored by the caller). ``log``: a
+    seqrec.metric_log.MetricLog."""
     from tqdm import tqdm
 
     rank, n_processes = world
     steps_options, data = {}, train_set
     if n_processes > 1:
         data = train_set.shard(rank, n_processes)
+    if validation is not None and _broadcast_stop(validation.stopped, n_processes):
+        if rank == 0:
+            print(
+                f"the run had stopped early after epoch {first_epoch}: nothing to resume (a larger --patience goes on)"
+            )
+        return 0
     for epoch in range(first_epoch, args.epochs):
         if n_processes > 1:
             from .distributed import DataParallelStep
@@ -266,32 +342,65 @@ def _fit(model, train_set, args, first_epoch: int = 0, world=(0, 1)) -> int:
             print(f"stopped: {err}{kept}", file=sys.stderr)
             return 2
         bar.close()
-        if rank > 0:
-            continue
-        processes = f" x {n_processes} processes" if n_processes > 1 else ""
-        print(
-            f"epoch {epoch + 1}: loss {stats['loss']:.4f}, {stats['events_per_s']:.0f} events/s, "
-            f"{stats['threads']} thread{'s' if stats['threads'] > 1 else ''}{processes}"
-        )
-        if args.save:
-            save_checkpoint(model, args.save, epoch=epoch + 1, item_ids=train_set.item_ids, world_size=n_processes)
+        stop = False
+        if rank == 0:
+            processes = f" x {n_processes} processes" if n_processes > 1 else ""
+            line = (
+                f"epoch {epoch + 1}: loss {stats['loss']:.4f}, {stats['events_per_s']:.0f} events/s, "
+                f"{stats['threads']} thread{'s' if stats['threads'] > 1 else ''}{processes}"
+            )
+            record = {k: stats[k] for k in ("loss", "events_per_s", "threads", "seconds")}
+            if validation is not None:
+                with evaluation_threads(args.threads):
+                    values = validation.evaluate(model, valid, args.eval_batch_size)
+                best = validation.record(model, values[validation.label])
+                line += f"; validation {validation.label} {values[validation.label]:.4f}" + (" (best)" if best else "")
+                record.update(valid=values, best_epoch=validation.best_epoch)
+                stop = validation.stopped
+            print(line, flush=True)
+            if log is not None:
+                log.write(epoch + 1, **record)
+            if args.save:
+                save_checkpoint(
+                    model,
+                    args.save,
+                    epoch=epoch + 1,
+                    item_ids=train_set.item_ids,
+                    world_size=n_processes,
+                    validation=validation,
+                )
+        if validation is not None and _broadcast_stop(stop, n_processes):
+            break
     return 0
 
 
 def train(args) -> int:
     from ..distributed import init, world_from_env
+    from .early_stopping import restore
 
-    refuse_overwriting(args.save, "--save", (args.dataset, *(args.test or ()), getattr(args, "params", None)))
+    inputs = (args.dataset, *(args.test or ()), args.valid, getattr(args, "params", None))
+    refuse_overwriting(args.save, "--save", inputs)
     rank, n_processes = world_from_env()
     if n_processes > 1:  # launched by torchrun: data-parallel
         rank, n_processes = init(args.device, args.dist_timeout)
     config = _config(args)  # every setting checked before any data is read
-    _, train_set, tests = _data(args)
+    validation = _early_stopping(args)
+    valid_set = None
+    if validation is not None:
+        train_set, valid_set, tests = _validation_data(args)
+    else:
+        _, train_set, tests = _data(args)
     first_epoch = 0
     if args.resume:
         if not args.save or not os.path.exists(args.save):
             raise SystemExit("--resume needs --save pointing at an existing checkpoint")
-        model, first_epoch, item_ids = load_checkpoint(args.save, device=args.device)
+        model, first_epoch, item_ids, saved_validation = load_for_resume(args.save, device=args.device)
+        if (saved_validation is None) != (validation is None):
+            raise SystemExit(
+                f"{args.save} was trained {'with' if saved_validation is not None else 'without'} validation: "
+                f"resume it {'with the same --valid-days or --valid' if saved_validation is not None else 'without'} "
+                "--valid-days / --valid"
+            )
         if not np.array_equal(item_ids, train_set.item_ids):
             raise SystemExit(f"{args.save}: the checkpoint's items do not match the training data")
         if model.world_size != n_processes:
@@ -299,6 +408,14 @@ def train(args) -> int:
                 f"{args.save} was trained by {model.world_size} process(es), this run has {n_processes}: "
                 "resume with the same number (torchrun --nproc-per-node), or start a new run"
             )
+        if validation is not None:
+            if (saved_validation.label, saved_validation.ties) != (validation.label, validation.ties):
+                raise SystemExit(
+                    f"{args.save} was validated on {saved_validation.label} ({saved_validation.ties} ties): "
+                    "resume it with the same --valid-metric and --ties"
+                )
+            saved_validation.patience = validation.patience  # the patience may change
+            validation = saved_validation
         if rank == 0:
             print(f"resuming from {args.save} after epoch {first_epoch}")
     else:
@@ -306,13 +423,28 @@ def train(args) -> int:
         model.item_ids = train_set.item_ids
     if rank == 0:
         _describe(train_set, tests)
-    code = _fit(model, train_set, args, first_epoch, (rank, n_processes))
+        if validation is not None:
+            how = f"--valid {args.valid}" if args.valid else f"the last {args.valid_days:g} days of the training data"
+            patience = f", patience {validation.patience}" if validation.patience else ""
+            print(
+                f"validation ({how}): {valid_set.n_sessions} sessions, {valid_set.n_events} events; "
+                f"{validation.label} ({validation.ties} ties) after every epoch{patience}"
+            )
+    log = MetricLog(args.log, args.tensorboard, append=args.resume, inputs=inputs) if rank == 0 else None
+    try:
+        code = _fit(model, train_set, args, first_epoch, (rank, n_processes), valid_set, validation, log)
+    finally:
+        if log is not None:
+            log.close()
     if n_processes > 1:
         import torch.distributed as dist
 
         dist.destroy_process_group()  # (rank 0's evaluation below is its own)
     if code or rank > 0:
         return code
+    if validation is not None and validation.best is not None:
+        restore(model, validation.best)
+        print(validation.summary())
     _report(model, tests, args, train_set.item_counts())
     return 0
 
@@ -382,23 +514,26 @@ def tune(args) -> int:
         "fixed": {d: getattr(args, d) for d in sorted(args.tunable - searched)} | {"hidden": args.hidden},
     }
     study = tuning.open_study(optuna, args.storage, args.study_name, setup, args.seed, print)
-    tuning.search(
-        study,
-        space,
-        args,
-        parser,
-        _config,
-        fit_set,
-        valid_set,
-        trials=args.trials,
-        metric=args.metric,
-        cutoff=args.cutoff,
-        ties=ties,
-        threads=args.threads,
-        eval_batch_size=args.eval_batch_size,
-        device=args.device,
-        log=lambda line: print(line, flush=True),
-    )
+    metric_log = MetricLog(args.log, args.tensorboard, append=True, inputs=(args.dataset, *(args.test or ())))
+    with metric_log:
+        tuning.search(
+            study,
+            space,
+            args,
+            parser,
+            _config,
+            fit_set,
+            valid_set,
+            trials=args.trials,
+            metric=args.metric,
+            cutoff=args.cutoff,
+            ties=ties,
+            threads=args.threads,
+            eval_batch_size=args.eval_batch_size,
+            device=args.device,
+            log=lambda line: print(line, flush=True),
+            metric_log=metric_log,
+        )
     print()
     print(tuning.trials_table(study, space, args.metric, args.cutoff))
     best = tuning.best_trial(study)
@@ -523,6 +658,7 @@ def add_parser(models) -> argparse.ArgumentParser:
         add_threads_option(p)
         p.presets = lambda name: {**PRESET_COMMON, **PRESETS[name]}
     t.add_argument("--save", help="checkpoint written (atomically) after every epoch")
+    _add_validation_options(t)
     add_dist_timeout_option(t)
     t.add_argument(
         "--resume",
@@ -561,6 +697,7 @@ def add_parser(models) -> argparse.ArgumentParser:
         help="where the best parameters go, as a --params file (.toml or .json; default gru4rec-best.toml)",
     )
     u.add_argument("--save", help="checkpoint of the best, trained on all the training data")
+    add_metric_log_options(u, "per trial (appended): parameters, value, time")
     u.set_defaults(tune_parser=u, tunable=frozenset((model_dests - {"preset", "seed"}) | {"epochs"}))
     # a params file may hold the options of any of the three commands: each skips the others'
     names = {cmd: set(option_index(p)) for cmd, p in (("train", t), ("evaluate", e), ("tune", u))}
@@ -568,6 +705,34 @@ def add_parser(models) -> argparse.ArgumentParser:
         others = set().union(*(n for c, n in names.items() if c != cmd))
         p.params_ignore = lambda others=others: others
     return t
+
+
+def _add_validation_options(t) -> None:
+    from .early_stopping import valid_metric
+
+    t.add_argument(
+        "--valid-days",
+        type=days,
+        default=None,
+        help="validate after every epoch on the training sessions ending in its last N days (they do not train); "
+        "the best epoch's model is kept, restored at the end and saved",
+    )
+    t.add_argument("--valid", metavar="FILE", help="validate on this file (TSV or parquet) instead of --valid-days")
+    t.add_argument(
+        "--valid-metric",
+        type=valid_metric,
+        default=None,
+        metavar="METRIC@K",
+        help="what validation maximises: recall@K, mrr@K or ndcg@K (default recall@20), ties ranked the first "
+        "--ties way (default conservative)",
+    )
+    t.add_argument(
+        "--patience",
+        type=whole_number,
+        default=None,
+        help="stop after this many epochs without a gain on validation (default: train every --epochs)",
+    )
+    add_metric_log_options(t, "per epoch: loss, events/s, validation, time")
 
 
 def _add_recommend_options(r) -> None:

@@ -330,8 +330,11 @@ def search(
     eval_batch_size: int,
     device="cpu",
     log: Callable[[str], None] = print,
+    metric_log=None,
 ) -> int:
-    """Run the trials still missing for ``trials`` complete ones; returns how many ran."""
+    """Run the trials still missing for ``trials`` complete ones; returns how many ran.
+    ``metric_log`` (seqrec.metric_log.MetricLog): one line per trial (its number, parameters,
+    validation value or diverged, seconds, events/s)."""
     done = sum(1 for t in study.trials if t.state.name == "COMPLETE")
     remaining = max(trials - done, 0)
     if done:
@@ -365,6 +368,15 @@ def search(
             f"trial {trial.number}: {result} in {seconds:.1f} s "
             f"({trial.user_attrs['events_per_s']:.0f} events/s); {shown}"
         )
+        if metric_log is not None:
+            metric_log.write(
+                trial.number,
+                trial=trial.number,
+                params=values,
+                **{label: None if "diverged" in trial.user_attrs else value},
+                seconds=seconds,
+                events_per_s=trial.user_attrs["events_per_s"],
+            )
         return value
 
     if remaining:

@@ -40,6 +40,17 @@ def days(text: str) -> float:
     return value
 
 
+def seconds(text: str) -> float:
+    """A span of seconds (--session-gap): a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return value
+
+
 def device(text: str) -> str:
     """--device: a device torch knows (cpu, cuda, cuda:N) that this machine has."""
     import torch

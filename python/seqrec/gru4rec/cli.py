@@ -34,6 +34,7 @@ from ..cli_options import (
     add_threads_option,
     days,
     device,
+    seconds,
     whole_number,
 )
 from ..metric_log import MetricLog
@@ -44,8 +45,10 @@ from .data import ColumnKeys, build_sessions, read_events, split_events_by_time,
 from .datasets import BUILTIN, load_builtin
 from .model import EMBEDDING_MODES, GRU4Rec
 from .params import ParamsParser, option_index, write_params
+from .protocols import PROTOCOLS, eval_negatives, leave_one_out, sessionize_users
 from .tune import evaluation_threads
 
+DEFAULT_SESSION_GAP = 3600.0  # seconds: a user's events further apart start a new session
 # instacart: every user's last order falls on day 0 (datasets.load_instacart), so one day tests those
 DEFAULT_TEST_DAYS = {"ml-100k": 14.0, "movielens": 90.0, "instacart": 1.0}
 
@@ -62,6 +65,48 @@ def _keys(args) -> ColumnKeys:
     return ColumnKeys(args.session_key, args.item_key, args.time_key)
 
 
+def _load(args, source: str, option: str):
+    """The events of a data option: with --user-key a user log (its user column read where the
+    session column would be), made into sessions at --session-gap under the time protocol (a
+    built-in data set with users too, when --session-gap is given); under leave-one-out the
+    users' sequences are kept whole."""
+    keys = _keys(args)
+    user_key = getattr(args, "user_key", None)
+    if user_key:
+        keys = ColumnKeys(user_key, keys.item, keys.time)
+    events = _events(source, option, keys)
+    if user_key:
+        events.user_ids = events.session_ids.copy()
+    gap = getattr(args, "session_gap", None)
+    if getattr(args, "protocol", "time") == "time" and (user_key or gap is not None):
+        if events.user_ids is None:
+            raise SystemExit(f"--session-gap: {source} has no users (name its user column with --user-key)")
+        events = sessionize_users(events, DEFAULT_SESSION_GAP if gap is None else gap)
+    return events
+
+
+def _leave_one_out(args, item_ids=None):
+    """(training, validation, test) sessions of --dataset under leave-one-out (or sampled)."""
+    for option, value in (("--test", args.test), ("--test-days", args.test_days)):
+        if value is not None:
+            raise SystemExit(
+                f"{option} does not go with --protocol {args.protocol}: the split holds out each user's last events"
+            )
+    try:
+        return leave_one_out(_load(args, args.dataset, "--dataset"), source=args.dataset, item_ids=item_ids)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+
+
+def _negatives(args):
+    """The sampled ranking's (kind, n) under --protocol sampled (default uniform:100), else None."""
+    if args.protocol != "sampled":
+        if args.eval_negatives is not None:
+            raise SystemExit("--eval-negatives goes with --protocol sampled")
+        return None
+    return args.eval_negatives or ("uniform", 100)
+
+
 def _test_days(args, days) -> float:
     return days if days is not None else DEFAULT_TEST_DAYS.get(args.dataset, 1.0)
 
@@ -70,14 +115,16 @@ def _data(args):
     """(training events, training sessions, [(test file or None, test sessions)]): --dataset
     and its time split, or all of --dataset and each --test file, its items mapped as in the
     training data (events of other items dropped, then sessions shorter than 2)."""
-    keys = _keys(args)
-    events = _events(args.dataset, "--dataset", keys)
+    if args.protocol != "time":
+        train_set, _, test_set = _leave_one_out(args)
+        return None, train_set, [(None, test_set)]
+    events = _load(args, args.dataset, "--dataset")
     if args.test:
         if args.test_days is not None:
             raise SystemExit("--test-days splits --dataset into training and test data; with --test all of it trains")
         train_set = build_sessions(events, source=args.dataset)
         tests = [
-            (p, build_sessions(_events(p, "--test", keys), item_ids=train_set.item_ids, source=p)) for p in args.test
+            (p, build_sessions(_load(args, p, "--test"), item_ids=train_set.item_ids, source=p)) for p in args.test
         ]
         return events, train_set, tests
     train_events, test_events = split_events_by_time(events, _test_days(args, args.test_days), source=args.dataset)
@@ -88,6 +135,9 @@ def _data(args):
 
 def _describe(train_set, tests) -> None:
     line = f"train: {train_set.n_sessions} sessions, {train_set.n_events} events, {train_set.n_items} items"
+    if tests[0][1].last_only:
+        print(f"{line}; test: the last event of {tests[0][1].n_sessions} users (leave-one-out)")
+        return
     if tests[0][0] is None:
         test = tests[0][1]
         print(f"{line}; test: {test.n_sessions} sessions, {test.n_events} events")
@@ -194,6 +244,34 @@ def _add_data_options(p: ParamsParser, *, dataset_required: bool) -> None:
     p.add_argument("--session-key", default="SessionId", help="the session column of the files (default SessionId)")
     p.add_argument("--item-key", default="ItemId", help="the item column of the files (default ItemId)")
     p.add_argument("--time-key", default="Time", help="the time column of the files (default Time)")
+    p.add_argument(
+        "--user-key",
+        help="a user log: the files' user column (no session column needed); sessions are cut at --session-gap "
+        "(time protocol), or each user's sequence is one (leave-one-out)",
+    )
+    p.add_argument(
+        "--session-gap",
+        type=seconds,
+        default=None,
+        metavar="SECONDS",
+        help=f"a user's events this far apart or more start a new session (default {DEFAULT_SESSION_GAP:g}; "
+        "with --user-key, or to re-cut a built-in data set's sessions)",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="time",
+        help="time: the test sessions are those ending in the last --test-days (or --test files); leave-one-out: "
+        "each user's last event is the test target, the one before it the validation target (as RecBole), full "
+        "ranking; sampled: the same split, each target ranked against --eval-negatives (overstates accuracy)",
+    )
+    p.add_argument(
+        "--eval-negatives",
+        type=eval_negatives,
+        default=None,
+        metavar="KIND:N",
+        help="--protocol sampled: uniform:N or popularity:N negatives per target (default uniform:100)",
+    )
     p.add_argument("--device", type=device, default="cpu")
     p.add_argument("--eval-batch-size", type=whole_number, default=512)
     p.add_argument(
@@ -229,9 +307,22 @@ def _report(model, tests, args, popularity=None) -> None:
 
     ks = tuple(dict.fromkeys(args.cutoffs)) if args.cutoffs else DEFAULT_CUTOFFS
     modes = tuple(dict.fromkeys(args.ties)) if args.ties else None
+    negatives = _negatives(args)
+    if negatives is not None:
+        kind, n = negatives
+        if max(ks) > n + 1:
+            raise SystemExit(
+                f"--cutoffs {max(ks)}: a target is ranked among {n + 1} items (--eval-negatives {kind}:{n})"
+            )
+        print(
+            f"SAMPLED ranking: each target against {n} {kind} negatives outside its sequence -- it overstates "
+            "accuracy and is not comparable with full-catalogue ranking"
+        )
     for name, test in tests:
         with evaluation_threads(args.threads):
-            metrics = model.evaluate(test, batch_size=args.eval_batch_size, ks=ks, modes=modes, popularity=popularity)
+            metrics = model.evaluate(
+                test, batch_size=args.eval_batch_size, ks=ks, modes=modes, popularity=popularity, negatives=negatives
+            )
         if name is not None:
             print(f"\n{name}:")
         print(metrics.table())
@@ -242,18 +333,26 @@ def _validation_data(args):
     validation sessions are the training data's last --valid-days (as tune carves them) or the
     --valid file; the model's catalogue is the items of what it trains on, and the validation
     and test sessions are mapped to it."""
-    keys = _keys(args)
-    events = _events(args.dataset, "--dataset", keys)
+    if args.protocol != "time":
+        if args.valid_days is not None or args.valid is not None:
+            raise SystemExit(
+                f"--protocol {args.protocol} validates on each user's validation target: no --valid-days / --valid"
+            )
+        train_set, valid_set, test_set = _leave_one_out(args)
+        if valid_set is None:
+            raise SystemExit(f"{args.dataset}: no user has three events, so there is no validation target")
+        return train_set, valid_set, [(None, test_set)]
+    events = _load(args, args.dataset, "--dataset")
     if args.test:
         if args.test_days is not None:
             raise SystemExit("--test-days splits --dataset into training and test data; with --test all of it trains")
-        train_events, test_sources = events, [(p, _events(p, "--test", keys)) for p in args.test]
+        train_events, test_sources = events, [(p, _load(args, p, "--test")) for p in args.test]
     else:
         train_events, test_events = split_events_by_time(events, _test_days(args, args.test_days), source=args.dataset)
         test_sources = [(None, test_events)]
     if args.valid is not None:
         fit_set = build_sessions(train_events, source=args.dataset)
-        valid_set = build_sessions(_events(args.valid, "--valid", keys), item_ids=fit_set.item_ids, source=args.valid)
+        valid_set = build_sessions(_load(args, args.valid, "--valid"), item_ids=fit_set.item_ids, source=args.valid)
     else:
         fit_set, valid_set = time_split(
             train_events, test_days=args.valid_days, source=f"{args.dataset} (training data)"
@@ -270,7 +369,7 @@ def _early_stopping(args):
     --valid-days / --valid)."""
     from .early_stopping import EarlyStopping
 
-    if args.valid_days is None and args.valid is None:
+    if args.valid_days is None and args.valid is None and args.protocol == "time":
         given = [o for o, v in (("--patience", args.patience), ("--valid-metric", args.valid_metric)) if v is not None]
         if given:
             raise SystemExit(
@@ -352,7 +451,9 @@ def _fit(model, train_set, args, first_epoch: int = 0, world=(0, 1), valid=None,
             record = {k: stats[k] for k in ("loss", "events_per_s", "threads", "seconds")}
             if validation is not None:
                 with evaluation_threads(args.threads):
-                    values = validation.evaluate(model, valid, args.eval_batch_size)
+                    values = validation.evaluate(
+                        model, valid, args.eval_batch_size, _negatives(args), train_set.item_counts()
+                    )
                 best = validation.record(model, values[validation.label])
                 line += f"; validation {validation.label} {values[validation.label]:.4f}" + (" (best)" if best else "")
                 record.update(valid=values, best_epoch=validation.best_epoch)
@@ -424,10 +525,16 @@ def train(args) -> int:
     if rank == 0:
         _describe(train_set, tests)
         if validation is not None:
-            how = f"--valid {args.valid}" if args.valid else f"the last {args.valid_days:g} days of the training data"
+            how = (
+                f"--valid {args.valid}"
+                if args.valid
+                else f"the last {args.valid_days:g} days of the training data"
+                if args.valid_days is not None
+                else "each user's second-to-last event"
+            )
             patience = f", patience {validation.patience}" if validation.patience else ""
             print(
-                f"validation ({how}): {valid_set.n_sessions} sessions, {valid_set.n_events} events; "
+                f"validation ({how}): {valid_set.n_sessions} sessions, {valid_set.n_predictions} targets; "
                 f"{validation.label} ({validation.ties} ties) after every epoch{patience}"
             )
     log = MetricLog(args.log, args.tensorboard, append=args.resume, inputs=inputs) if rank == 0 else None
@@ -451,9 +558,15 @@ def train(args) -> int:
 
 def evaluate(args) -> int:
     model, epoch, item_ids = load_checkpoint(args.load, device=args.device)
-    keys = _keys(args)
+    if args.protocol != "time":
+        if args.dataset is None:
+            raise SystemExit(f"evaluate --protocol {args.protocol} needs --dataset (the log it splits)")
+        train_set, _, test_set = _leave_one_out(args, item_ids)
+        print(f"{args.load} (epoch {epoch}); test: the last event of {test_set.n_sessions} users (leave-one-out)")
+        _report(model, [(None, test_set)], args, train_set.item_counts())
+        return 0
     if args.test:
-        tests = [(p, build_sessions(_events(p, "--test", keys), item_ids=item_ids, source=p)) for p in args.test]
+        tests = [(p, build_sessions(_load(args, p, "--test"), item_ids=item_ids, source=p)) for p in args.test]
         unused = " and ".join(
             o for o, v in (("--dataset", args.dataset), ("--test-days", args.test_days)) if v is not None
         )
@@ -463,7 +576,7 @@ def evaluate(args) -> int:
         return 0
     if args.dataset is None:
         raise SystemExit("evaluate: give --dataset (its test split; all of it with --test-days 0) or --test FILE ...")
-    events = _events(args.dataset, "--dataset", keys)
+    events = _load(args, args.dataset, "--dataset")
     if args.test_days == 0:
         test_set = build_sessions(events, item_ids=item_ids, source=args.dataset)
     else:
@@ -484,16 +597,29 @@ def tune(args) -> int:
     parser = args.tune_parser
     _, space = tuning.read_space(args.space, parser, args.tunable)  # a bad space fails before any work
     optuna = tuning.import_optuna()
-    train_events, train_set, tests = _data(args)
-    valid_days = _test_days(args, args.valid_days)
-    fit_set, valid_set = time_split(train_events, test_days=valid_days, source=f"{args.dataset} (training data)")
+    if args.protocol != "time":  # the search validates on each user's validation target
+        if args.valid_days is not None:
+            raise SystemExit(f"--protocol {args.protocol} validates on each user's validation target: no --valid-days")
+        train_set, valid_set, test_set = _leave_one_out(args)
+        if valid_set is None:
+            raise SystemExit(f"{args.dataset}: no user has three events, so there is no validation target")
+        fit_set, tests, valid_days = train_set, [(None, test_set)], None
+    else:
+        train_events, train_set, tests = _data(args)
+        valid_days = _test_days(args, args.valid_days)
+        fit_set, valid_set = time_split(train_events, test_days=valid_days, source=f"{args.dataset} (training data)")
     # conservative unless --ties says otherwise: standard ties score a saturated model (every item
     # at the same score) as perfect, and a search finds such models (docs/gru4rec-workflow.md)
     ties = args.ties[0] if args.ties else "conservative"
+    where = (
+        f"sessions ending in the last {valid_days:g} days of the training data"
+        if valid_days is not None
+        else "each user's second-to-last event"
+    )
     print(
         f"search on {fit_set.n_sessions} sessions, {fit_set.n_events} events, {fit_set.n_items} items; validation "
-        f"(sessions ending in the last {valid_days:g} days of the training data): {valid_set.n_sessions} sessions, "
-        f"{valid_set.n_events} events; {args.metric}@{args.cutoff} ({ties} ties); space {args.space}"
+        f"({where}): {valid_set.n_sessions} sessions, {valid_set.n_predictions} targets; "
+        f"{args.metric}@{args.cutoff} ({ties} ties); space {args.space}"
     )
     given = [p.name for p in space if getattr(args, p.dest) != parser.get_default(p.dest)]
     if given:
@@ -511,6 +637,8 @@ def tune(args) -> int:
         "test_days": args.test_days,
         "valid_days": valid_days,
         "keys": list(_keys(args)),
+        **({"protocol": args.protocol, "user_key": args.user_key} if args.protocol != "time" or args.user_key else {}),
+        **({"session_gap": args.session_gap} if args.session_gap is not None else {}),
         "fixed": {d: getattr(args, d) for d in sorted(args.tunable - searched)} | {"hidden": args.hidden},
     }
     study = tuning.open_study(optuna, args.storage, args.study_name, setup, args.seed, print)
@@ -533,6 +661,7 @@ def tune(args) -> int:
             device=args.device,
             log=lambda line: print(line, flush=True),
             metric_log=metric_log,
+            negatives=_negatives(args),
         )
     print()
     print(tuning.trials_table(study, space, args.metric, args.cutoff))
@@ -763,5 +892,7 @@ def use_preset(train_parser: argparse.ArgumentParser, name: str) -> None:
 def run(args) -> int:
     if args.command == "recommend" and args.input is not None and not args.output:
         raise SystemExit("recommend --input needs --output (the TSV to write)")
+    if args.command != "recommend":
+        _negatives(args)  # --eval-negatives without --protocol sampled: refused before any data is read
     commands = {"train": train, "evaluate": evaluate, "tune": tune, "recommend": recommend_command}
     return commands[args.command](args)

@@ -40,17 +40,20 @@ class ColumnKeys(NamedTuple):
 
 @dataclass
 class Events:
-    """Raw events: parallel arrays of session ids, item ids (both int64) and times (float64)."""
+    """Raw events: parallel arrays of session ids, item ids (both int64) and times (float64);
+    ``user_ids`` (int64) where the data names its users (a user log, the built-in data sets)."""
 
     session_ids: np.ndarray
     item_ids: np.ndarray
     times: np.ndarray
+    user_ids: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.session_ids)
 
     def subset(self, mask: np.ndarray) -> "Events":
-        return Events(self.session_ids[mask], self.item_ids[mask], self.times[mask])
+        users = None if self.user_ids is None else self.user_ids[mask]
+        return Events(self.session_ids[mask], self.item_ids[mask], self.times[mask], users)
 
 
 @dataclass
@@ -63,6 +66,9 @@ class Sessions:
     times: Tensor  # (E,) float64
     session_ids: np.ndarray  # (S,) original ids
     item_ids: np.ndarray  # (n_items,) original id of each dense id
+    # evaluation: only each session's last event is a target (leave-one-out: the session is a
+    # user's sequence, its last event the held-out one); else every event after the first
+    last_only: bool = False
 
     @property
     def n_sessions(self) -> int:
@@ -75,6 +81,12 @@ class Sessions:
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
+
+    @property
+    def n_predictions(self) -> int:
+        """The targets an evaluation ranks: one per session with ``last_only``, else every event
+        after a session's first."""
+        return self.n_sessions if self.last_only else self.n_events - self.n_sessions
 
     def item_counts(self) -> Tensor:
         """Support of each item (its number of events), float64."""

@@ -26,12 +26,14 @@ BUILTIN = ("ml-100k", "movielens", "instacart")
 
 
 def sessionize(users: np.ndarray, items: np.ndarray, times: np.ndarray, session_gap: float) -> Events:
-    """One session per run of a user's events with gaps shorter than ``session_gap``."""
+    """One session per run of a user's events with gaps shorter than ``session_gap`` (the users
+    kept: ``--session-gap`` re-cuts them, leave-one-out uses their whole sequences)."""
     order, starts = split_at_gaps(users, times, session_gap)
     return Events(
         session_ids=np.cumsum(starts).astype(np.int64) - 1,
         item_ids=items[order].astype(np.int64),
         times=times[order].astype(np.float64),
+        user_ids=users[order].astype(np.int64),
     )
 
 
@@ -49,7 +51,10 @@ def load_instacart() -> Events:
     """Instacart orders as sessions on per-user timelines aligned at their last order (see above)."""
     cols, _ = read_instacart()
     return Events(
-        session_ids=cols["order_id"].astype(np.int64), item_ids=cols["product_id"].astype(np.int64), times=cols["times"]
+        session_ids=cols["order_id"].astype(np.int64),
+        item_ids=cols["product_id"].astype(np.int64),
+        times=cols["times"],
+        user_ids=cols["user_id"].astype(np.int64),
     )
 
 

@@ -104,9 +104,18 @@ class EarlyStopping:
             return True
         return False
 
-    def evaluate(self, model, valid, batch_size: int) -> Dict[str, float]:
-        """Recall, MRR and NDCG at the cut-off on the validation sessions, in the tie mode."""
-        metrics = model.evaluate(valid, batch_size=batch_size, ks=(self.k,), modes=(self.ties,), lists=False)
+    def evaluate(self, model, valid, batch_size: int, negatives=None, popularity=None) -> Dict[str, float]:
+        """Recall, MRR and NDCG at the cut-off on the validation sessions, in the tie mode
+        (``negatives``, ``popularity``: sampled ranking, as GRU4Rec.evaluate)."""
+        metrics = model.evaluate(
+            valid,
+            batch_size=batch_size,
+            ks=(self.k,),
+            modes=(self.ties,),
+            lists=False,
+            negatives=negatives,
+            popularity=popularity,
+        )
         return {f"{m}@{self.k}": metrics.value(m, self.k, self.ties) for m in MEASURES}
 
     def summary(self) -> str:

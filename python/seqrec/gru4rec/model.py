@@ -190,6 +190,7 @@ class GRU4Rec(torch.nn.Module):
         dense: bool = False,
         lists: bool = True,
         popularity: Optional[Tensor] = None,
+        negatives: Optional[Tuple[str, int]] = None,
     ) -> RankingMetrics:
         """Next-item prediction on every event of ``sessions`` against the whole catalogue; the
         hidden state starts at zero for every session. Recall, MRR and NDCG at the cut-offs ``ks``, in
@@ -199,8 +200,15 @@ class GRU4Rec(torch.nn.Module):
         score matrix); ``dense``: from the whole score matrix instead (the slow path, kept as
         the reference). ``lists``: also the beyond-accuracy metrics of every prediction's top-k
         list (``metrics.lists``, seqrec.metrics.ListMetrics; the op returns the lists with the
-        ranks), with ``popularity`` (the items' training counts) for popularity@k."""
+        ranks), with ``popularity`` (the items' training counts) for popularity@k. With
+        ``sessions.last_only`` (leave-one-out) only each session's last event is a target.
+        ``negatives`` (``("uniform" | "popularity", n)``): sampled ranking instead, each target
+        against n negatives outside its session (seqrec.gru4rec.protocols; drawn from a
+        generator seeded with the model's seed, so the same for every model of that seed; no
+        lists)."""
         self.check_finite()
+        if negatives is not None:
+            return self._evaluate_sampled(sessions, batch_size, ks, modes, negatives, popularity)
         p = self.params
         metrics = RankingMetrics(ks=ks) if modes is None else RankingMetrics(ks=ks, modes=modes)
         top = min(max(metrics.ks), self.n_items) if lists else 0
@@ -225,8 +233,31 @@ class GRU4Rec(torch.nn.Module):
                     metrics.lists.update(r.top_ids)
         return metrics
 
+    def _evaluate_sampled(self, sessions, batch_size, ks, modes, negatives, popularity) -> RankingMetrics:
+        from .protocols import sampled_negatives, sampled_rank_counts
+
+        kind, n = negatives
+        p = self.params
+        metrics = RankingMetrics(ks=ks) if modes is None else RankingMetrics(ks=ks, modes=modes)
+        generator = torch.Generator().manual_seed(self.config.seed)
+        for x, targets, rows in self.prefix_outputs(sessions, batch_size, with_sessions=True):
+            drawn = sampled_negatives(sessions, rows, kind, n, generator, popularity).to(x.device)
+            candidates = torch.cat([targets.unsqueeze(1), drawn], 1)
+            scores = torch.einsum("rh,rch->rc", x, p.out_table[candidates]) + p.out_bias[candidates]
+            if self.score_elu > 0:
+                scores = torch.nn.functional.elu(scores, self.score_elu)  # as the full ranking scores
+            metrics.update_counts(*sampled_rank_counts(scores))
+        return metrics
+
     @torch.no_grad()
-    def prefix_outputs(self, sessions: Sessions, block_rows: int = 512, chunk_sessions: int = 65536):
+    def prefix_outputs(
+        self,
+        sessions: Sessions,
+        block_rows: int = 512,
+        chunk_sessions: int = 65536,
+        last_only: Optional[bool] = None,
+        with_sessions: bool = False,
+    ):
         """``(outputs (N, hidden), next items (N,))`` in blocks of at least ``block_rows`` rows
         (the last one smaller): the top layer's output after every prefix of every session that
         has a next item, each session's state starting at zero. No session-parallel order is
@@ -234,7 +265,12 @@ class GRU4Rec(torch.nn.Module):
         memory) run side by side sorted by length, longest first, so that at step ``t`` the
         sessions still running are a prefix of the batch and the batch shrinks only as sessions
         end -- each step one large product, instead of session-parallel batches that shrink to
-        a few rows at the end of a test set."""
+        a few rows at the end of a test set. ``last_only`` (default ``sessions.last_only``):
+        only each session's last prefix, the one whose next item is the session's last event.
+        ``with_sessions``: each block also gives the session (index into ``sessions``) of each
+        row."""
+        if last_only is None:
+            last_only = sessions.last_only
         items = sessions.items.to(self.device)
         offsets = torch.as_tensor(sessions.offsets, dtype=torch.long, device=self.device)
         steps = (offsets[1:] - offsets[:-1] - 1).clamp(min=0)  # predictions per session
@@ -246,19 +282,27 @@ class GRU4Rec(torch.nn.Module):
             starts, chunk_steps = offsets[:-1][chunk], steps[chunk]
             # sessions still running at step t: the first active[t] (sorted by decreasing length)
             ending = torch.bincount(chunk_steps, minlength=int(chunk_steps[0]) + 1)  # sessions with t steps
-            active = len(chunk) - torch.cumsum(ending, 0)[:-1]
+            active = (len(chunk) - torch.cumsum(ending, 0)[:-1]).tolist()
             states = None
-            for t, n in enumerate(active.tolist()):
+            for t, n in enumerate(active):
                 position = starts[:n] + t
                 states = None if states is None else [h[:n] for h in states]
                 x, states = self.step(items[position], states)
-                pending.append((x, items[position + 1]))
-                rows += n
+                # the sessions whose last prediction this is: the tail of the running ones
+                first = active[t + 1] if last_only and t + 1 < len(active) else 0
+                if first < n:
+                    pending.append((x[first:], items[position[first:] + 1], chunk[first:n]))
+                    rows += n - first
                 if rows >= block_rows:
-                    yield torch.cat([x for x, _ in pending]), torch.cat([y for _, y in pending])
+                    yield self._block(pending, with_sessions)
                     pending, rows = [], 0
         if pending:
-            yield torch.cat([x for x, _ in pending]), torch.cat([y for _, y in pending])
+            yield self._block(pending, with_sessions)
+
+    @staticmethod
+    def _block(pending: list, with_sessions: bool) -> tuple:
+        block = tuple(torch.cat(part) for part in zip(*pending))
+        return block if with_sessions else block[:2]
 
     # ---- inference ----
 

@@ -331,10 +331,12 @@ def search(
     device="cpu",
     log: Callable[[str], None] = print,
     metric_log=None,
+    negatives=None,
 ) -> int:
     """Run the trials still missing for ``trials`` complete ones; returns how many ran.
     ``metric_log`` (seqrec.metric_log.MetricLog): one line per trial (its number, parameters,
-    validation value or diverged, seconds, events/s)."""
+    validation value or diverged, seconds, events/s). ``negatives``: sampled ranking on
+    validation (GRU4Rec.evaluate)."""
     done = sum(1 for t in study.trials if t.state.name == "COMPLETE")
     remaining = max(trials - done, 0)
     if done:
@@ -356,7 +358,15 @@ def search(
             value = 0.0
         else:
             with evaluation_threads(threads):
-                metrics = model.evaluate(valid, batch_size=eval_batch_size, ks=(cutoff,), modes=(ties,))
+                metrics = model.evaluate(
+                    valid,
+                    batch_size=eval_batch_size,
+                    ks=(cutoff,),
+                    modes=(ties,),
+                    lists=False,
+                    negatives=negatives,
+                    popularity=train.item_counts(),
+                )
             value = metrics.value(metric, cutoff, ties)
         seconds = time.perf_counter() - start
         trial.set_user_attr("seconds", seconds)

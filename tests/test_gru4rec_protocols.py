@@ -3,6 +3,8 @@ sequences (RecBole's rule, checked against a direct implementation of it), evalu
 sequence's last event only, sampled ranking (negatives outside the sequence, the counts as the
 full ranking counts them), and the command line's options and errors."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -43,8 +45,10 @@ def sequences(sessions: Sessions):
 def test_sessionize_cuts_a_user_s_events_at_gaps_of_at_least_the_gap():
     log = events([(1, 10, 0), (1, 11, 100), (1, 12, 3700), (2, 10, 50), (1, 13, 3699 + 3700), (2, 11, 3649)])
     cut = sessionize_users(log, 3600.0)
+    assert cut.item_ids.tolist() == log.item_ids.tolist()  # the events in the data's order
+    order = np.lexsort((cut.times, cut.session_ids))
     by_session = {}
-    for s, i, u in zip(cut.session_ids, cut.item_ids, cut.user_ids):
+    for s, i, u in zip(cut.session_ids[order], cut.item_ids[order], cut.user_ids[order]):
         by_session.setdefault(int(s), []).append((int(u), int(i)))
     # user 1: 0, 100 | 3700 (3600 after 100) | 7399 (3699 after) ; user 2: 50, 3649 (3599 apart)
     assert list(by_session.values()) == [[(1, 10), (1, 11)], [(1, 12)], [(1, 13)], [(2, 10), (2, 11)]]
@@ -362,3 +366,44 @@ def test_protocol_errors(tmp_path, capsys, extra, message):
         main(["gru4rec", "train", *data, "--epochs", "1", *SMALL, *extra])
     assert done.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_recbole_order_ties_times_within_float32_resolution_and_keeps_the_file_order():
+    from seqrec.gru4rec.protocols import recbole_time_key
+
+    # user 1: its last two events 1 s apart at the end of a 10^8 s span, written out of time order
+    rows = [(1, 10, 0.0), (1, 11, 5e7), (1, 13, 1e8 + 1), (1, 12, 1e8), (2, 20, 3.0), (2, 21, 4.0)]
+    key = recbole_time_key(np.array([r[2] for r in rows]))
+    assert key[2] == key[3] and key[0] == 0.0 and key[2] == 1.0
+    _, valid, test = leave_one_out(events(rows))
+    assert sequences(test)[1][-2:] == [12, 13]  # by the exact times
+    _, valid, test = leave_one_out(events(rows), recbole_order=True)
+    assert sequences(test)[1][-2:] == [13, 12] and sequences(valid)[1][-1] == 13  # tied: the file's order
+
+
+RECBOLE_PYTHON = os.environ.get("SEQREC_RECBOLE_PYTHON")
+
+
+@pytest.mark.skipif(
+    not RECBOLE_PYTHON,
+    reason="SEQREC_RECBOLE_PYTHON names a Python with RecBole 1.2.1 (a separate venv: docs/benchmarks.md)",
+)
+def test_leave_one_out_is_recbole_s_own_split_of_movielens_100k(tmp_path):
+    """RecBole's split of ml-100k (LS valid_and_test, TO; bench/recbole_split.py run by RecBole's
+    own Python) against seqrec's with --recbole-order, user by user."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from seqrec.gru4rec.datasets import load_ml100k
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "recbole_split.py"
+    out = tmp_path / "split.json"
+    done = subprocess.run([RECBOLE_PYTHON, str(script), str(out)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    theirs = json.loads(out.read_text())
+    train, valid, test = leave_one_out(load_ml100k(), recbole_order=True)
+    assert train.n_events - train.n_sessions == theirs["training_examples"]
+    for ours, name in ((valid, "valid"), (test, "test")):
+        got = {str(u): str(seq[-1]) for u, seq in sequences(ours).items()}
+        assert got == theirs[name]

@@ -39,6 +39,7 @@ from ..cli_options import (
 )
 from ..metric_log import MetricLog
 from ..metrics import DEFAULT_CUTOFFS, TIE_MODES
+from . import baselines_cli
 from .checkpoint import load_checkpoint, load_for_resume, save_checkpoint
 from .config import PRECISIONS, PRESET_COMMON, PRESETS, GRU4RecConfig
 from .data import ColumnKeys, build_sessions, read_events, split_events_by_time, time_split
@@ -93,9 +94,19 @@ def _leave_one_out(args, item_ids=None):
                 f"{option} does not go with --protocol {args.protocol}: the split holds out each user's last events"
             )
     try:
-        return leave_one_out(_load(args, args.dataset, "--dataset"), source=args.dataset, item_ids=item_ids)
+        events = _load(args, args.dataset, "--dataset")
+        return leave_one_out(events, source=args.dataset, item_ids=item_ids, recbole_order=args.recbole_order)
     except ValueError as err:
         raise SystemExit(str(err)) from None
+
+
+def _check_protocol_options(args) -> None:
+    """Protocol options that do not go together, refused before any data is read."""
+    _negatives(args)
+    if args.recbole_order and args.protocol == "time":
+        raise SystemExit(
+            "--recbole-order orders the leave-one-out split: it goes with --protocol leave-one-out or sampled"
+        )
 
 
 def _negatives(args):
@@ -264,6 +275,12 @@ def _add_data_options(p: ParamsParser, *, dataset_required: bool) -> None:
         help="time: the test sessions are those ending in the last --test-days (or --test files); leave-one-out: "
         "each user's last event is the test target, the one before it the validation target (as RecBole), full "
         "ranking; sampled: the same split, each target ranked against --eval-negatives (overstates accuracy)",
+    )
+    p.add_argument(
+        "--recbole-order",
+        action="store_true",
+        help="leave-one-out: order each user's events as RecBole 1.2.1 does (timestamps min-max normalised and "
+        "compared in float32: events about a second apart tie and keep the file's order), for its exact split",
     )
     p.add_argument(
         "--eval-negatives",
@@ -776,10 +793,16 @@ def add_parser(models) -> argparse.ArgumentParser:
         "tune", help="hyper-parameter search with Optuna on a validation split, then train the best and evaluate it"
     )
     r = g.add_parser("recommend", help="the next items for sessions, from a saved model")
+    b = g.add_parser(
+        "baselines", help="Pop, S-Pop, AR, SR, item-kNN, SKNN, V-SKNN on the same split and metrics (and --load)"
+    )
     _add_recommend_options(r)
     _add_data_options(t, dataset_required=True)
     _add_data_options(e, dataset_required=False)
     _add_data_options(u, dataset_required=True)
+    _add_data_options(b, dataset_required=True)
+    baselines_cli.add_options(b)
+    add_threads_option(b, SCORING_THREADS)
     for p in (t, u):
         model_dests = _add_model_options(p)
         p.add_argument("--epochs", type=whole_number, default=10)
@@ -828,9 +851,10 @@ def add_parser(models) -> argparse.ArgumentParser:
     u.add_argument("--save", help="checkpoint of the best, trained on all the training data")
     add_metric_log_options(u, "per trial (appended): parameters, value, time")
     u.set_defaults(tune_parser=u, tunable=frozenset((model_dests - {"preset", "seed"}) | {"epochs"}))
-    # a params file may hold the options of any of the three commands: each skips the others'
-    names = {cmd: set(option_index(p)) for cmd, p in (("train", t), ("evaluate", e), ("tune", u))}
-    for cmd, p in (("train", t), ("evaluate", e), ("tune", u)):
+    # a params file may hold the options of any of the commands: each skips the others'
+    commands = (("train", t), ("evaluate", e), ("tune", u), ("baselines", b))
+    names = {cmd: set(option_index(p)) for cmd, p in commands}
+    for cmd, p in commands:
         others = set().union(*(n for c, n in names.items() if c != cmd))
         p.params_ignore = lambda others=others: others
     return t
@@ -893,6 +917,12 @@ def run(args) -> int:
     if args.command == "recommend" and args.input is not None and not args.output:
         raise SystemExit("recommend --input needs --output (the TSV to write)")
     if args.command != "recommend":
-        _negatives(args)  # --eval-negatives without --protocol sampled: refused before any data is read
-    commands = {"train": train, "evaluate": evaluate, "tune": tune, "recommend": recommend_command}
+        _check_protocol_options(args)
+    commands = {
+        "train": train,
+        "evaluate": evaluate,
+        "tune": tune,
+        "recommend": recommend_command,
+        "baselines": baselines_cli.run,
+    }
     return commands[args.command](args)

@@ -26,14 +26,17 @@ BUILTIN = ("ml-100k", "movielens", "instacart")
 
 
 def sessionize(users: np.ndarray, items: np.ndarray, times: np.ndarray, session_gap: float) -> Events:
-    """One session per run of a user's events with gaps shorter than ``session_gap`` (the users
-    kept: ``--session-gap`` re-cuts them, leave-one-out uses their whole sequences)."""
+    """One session per run of a user's events with gaps shorter than ``session_gap``; the events
+    stay in the data's order (which breaks ties in time), their users kept (``--session-gap``
+    re-cuts them, leave-one-out uses their whole sequences)."""
     order, starts = split_at_gaps(users, times, session_gap)
+    session_ids = np.empty(len(order), dtype=np.int64)
+    session_ids[order] = np.cumsum(starts) - 1
     return Events(
-        session_ids=np.cumsum(starts).astype(np.int64) - 1,
-        item_ids=items[order].astype(np.int64),
-        times=times[order].astype(np.float64),
-        user_ids=users[order].astype(np.int64),
+        session_ids=session_ids,
+        item_ids=items.astype(np.int64),
+        times=times.astype(np.float64),
+        user_ids=users.astype(np.int64),
     )
 
 

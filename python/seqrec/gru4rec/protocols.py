@@ -48,7 +48,8 @@ def eval_negatives(text: str) -> Tuple[str, int]:
 
 def sessionize_users(events: Events, gap: float) -> Events:
     """``events`` (their ``user_ids`` set) with sessions cut where a user's consecutive events
-    are ``gap`` seconds or more apart; session ids numbered in (user, time) order."""
+    are ``gap`` seconds or more apart; session ids numbered in (user, time) order, the events in
+    the data's order."""
     if events.user_ids is None:
         raise ValueError("cutting sessions at gaps needs the events' users")
     if not np.isfinite(gap) or gap <= 0:
@@ -56,11 +57,25 @@ def sessionize_users(events: Events, gap: float) -> Events:
     order = np.lexsort((events.times, events.user_ids))  # stable: equal times in the data's order
     u, t = events.user_ids[order], events.times[order]
     starts = np.r_[True, (u[1:] != u[:-1]) | (np.diff(t) >= gap)] if len(u) else np.zeros(0, dtype=bool)
-    return Events(np.cumsum(starts).astype(np.int64) - 1, events.item_ids[order], t, u)
+    session_ids = np.empty(len(order), dtype=np.int64)
+    session_ids[order] = np.cumsum(starts) - 1
+    return Events(session_ids, events.item_ids, events.times, events.user_ids)
+
+
+def recbole_time_key(times: np.ndarray) -> np.ndarray:
+    """The order RecBole 1.2.1 gives events in time: it min-max normalises a float field such as
+    the timestamp and holds it in float32, so times closer than the float32 resolution of
+    ``(t - min) / (max - min)`` (about a second over MovieLens 100K's seven months) compare
+    equal and keep the file's order. Sorting by this key (stably, in the file's order)
+    reproduces its leave-one-out split exactly."""
+    times = np.asarray(times, dtype=np.float64)
+    span = times.max() - times.min() if len(times) else 0.0
+    normalised = (times - times.min()) / span if span > 0 else np.zeros_like(times)
+    return normalised.astype(np.float32).astype(np.float64)
 
 
 def leave_one_out(
-    events: Events, *, source: str = "data", item_ids: Optional[np.ndarray] = None
+    events: Events, *, source: str = "data", item_ids: Optional[np.ndarray] = None, recbole_order: bool = False
 ) -> Tuple[Sessions, Optional[Sessions], Sessions]:
     """(training, validation, test) sessions of the leave-one-out split of the users' sequences
     (see the module's docstring): training holds each user's events before the held-out ones;
@@ -68,13 +83,16 @@ def leave_one_out(
     and including the target, evaluated on the last event alone (``Sessions.last_only``). All
     three share the catalogue of every item in ``events`` (``item_ids``: that catalogue instead,
     e.g. a trained model's; events of other items are dropped before the split). Validation is
-    None when no user has three events."""
+    None when no user has three events. ``recbole_order``: events ordered by
+    ``recbole_time_key`` instead of their exact times (RecBole's split, bit for bit)."""
     if events.user_ids is None:
         raise ValueError(f"{source}: leave-one-out needs the users of the events (--user-key names the user column)")
     if item_ids is not None:
         events = events.subset(np.isin(events.item_ids, item_ids))
     if len(events) == 0:
         raise ValueError(f"{source}: no events")
+    if recbole_order:
+        events = Events(events.session_ids, events.item_ids, recbole_time_key(events.times), events.user_ids)
     order = np.lexsort((events.times, events.user_ids))
     users = events.user_ids[order]
     sequence = Events(users, events.item_ids[order], events.times[order], users)

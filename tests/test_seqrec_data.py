@@ -140,9 +140,10 @@ def test_sessionize_splits_at_gaps():
     items = np.array([10, 11, 12, 20, 21, 13])
     times = np.array([0.0, 100.0, 5000.0, 0.0, 10.0, 5100.0])
     ev = sessionize(users, items, times, session_gap=3600.0)
-    # user 1: [0, 100] then [5000, 5100]; user 2: [0, 10]
-    assert ev.session_ids.tolist() == [0, 0, 1, 1, 2, 2]
-    assert ev.item_ids.tolist() == [10, 11, 12, 13, 20, 21]
+    # user 1: [0, 100] then [5000, 5100]; user 2: [0, 10]; the events stay in the data's order
+    assert ev.session_ids.tolist() == [0, 0, 1, 2, 2, 1]
+    assert ev.item_ids.tolist() == [10, 11, 12, 20, 21, 13]
+    assert ev.user_ids.tolist() == users.tolist()
 
 
 def test_unknown_builtin_dataset():

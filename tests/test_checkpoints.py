@@ -32,8 +32,8 @@ def test_both_models_write_through_it(tmp_path):
     save_gru4rec(model, tmp_path / "gru4rec.pt", epoch=2, item_ids=list(range(30)))
     loaded, epoch, item_ids = load_checkpoint(tmp_path / "gru4rec.pt")
     assert epoch == 2 and len(item_ids) == 30
-    for name, t in model._tensors().items():
-        assert torch.equal(t, loaded._tensors()[name]), name
+    for name, t in model.parameter_tensors().items():
+        assert torch.equal(t, loaded.parameter_tensors()[name]), name
     save_cosernn(tmp_path / "cosernn.pt", CoSeRNNConfig(n_devices=2, n_sources=2), {"w": torch.ones(2)}, epoch=1)
     assert sorted(os.listdir(tmp_path)) == ["cosernn.pt", "gru4rec.pt"]
 
@@ -95,7 +95,7 @@ def gru4rec_file(tmp_path_factory):
 
 
 def _same_model(a, b) -> bool:
-    return a.config == b.config and all(torch.equal(t, b._tensors()[n]) for n, t in a._tensors().items())
+    return a.config == b.config and all(torch.equal(t, b.parameter_tensors()[n]) for n, t in a.parameter_tensors().items())
 
 
 def test_a_changed_tensor_byte_is_named(gru4rec_file, tmp_path):

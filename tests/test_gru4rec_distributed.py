@@ -42,7 +42,7 @@ def _worker(rank, world, store, out_dir, batch_size, kill_at, epochs):
             losses.append(loss)
             if rank == kill_at and i == 3:
                 os._exit(3)  # a process that dies mid-epoch, without a word
-    torch.save({"params": dict(model._tensors()), "losses": losses}, os.path.join(out_dir, f"rank{rank}.pt"))
+    torch.save({"params": dict(model.parameter_tensors()), "losses": losses}, os.path.join(out_dir, f"rank{rank}.pt"))
     dist.destroy_process_group()
 
 

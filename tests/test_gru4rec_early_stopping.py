@@ -51,9 +51,9 @@ def train(files, *extra):
 
 
 def assert_same_model(a, b):
-    for name, tensor in a._tensors().items():
-        assert torch.equal(tensor, b._tensors()[name]), name
-        for x, y in zip(a.state[name], b.state[name]):
+    for name, tensor in a.parameter_tensors().items():
+        assert torch.equal(tensor, b.parameter_tensors()[name]), name
+        for x, y in zip(a.optimizer_state[name], b.optimizer_state[name]):
             assert torch.equal(x, y), name
     assert torch.equal(a.generator.get_state(), b.generator.get_state())
 

@@ -305,8 +305,8 @@ def test_a_user_log_cut_at_a_gap_trains_as_the_same_sessions_written_out(tmp_pat
     assert out_a.splitlines()[0] == out_b.splitlines()[0]  # the same sessions and events
     from seqrec.gru4rec import load_checkpoint
 
-    for name, tensor in load_checkpoint(a)[0]._tensors().items():
-        assert torch.equal(tensor, load_checkpoint(b)[0]._tensors()[name]), name
+    for name, tensor in load_checkpoint(a)[0].parameter_tensors().items():
+        assert torch.equal(tensor, load_checkpoint(b)[0].parameter_tensors()[name]), name
 
 
 def test_leave_one_out_and_sampled_on_the_command_line(tmp_path, capsys):

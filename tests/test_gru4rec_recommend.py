@@ -175,7 +175,7 @@ def test_is_a_module_with_state_dict_and_conversions():
     sessions = [[1, 2], [3]]
     np.testing.assert_array_equal(twin.recommend(sessions, k=4).items, m.recommend(sessions, k=4).items)
     single = copy.deepcopy(m).float()  # a conversion reaches the fused ops' view and the optimizer state
-    assert single.params.out_table.dtype == torch.float32 and single.state["out_table"][0].dtype == torch.float32
+    assert single.params.out_table.dtype == torch.float32 and single.optimizer_state["out_table"][0].dtype == torch.float32
     assert single.params.out_table is single.out_table and single.upper[0]["w_in"] is single.layer1_w_in
     x, states = m(torch.tensor([3, 4]))
     y, _ = m.step(torch.tensor([3, 4]))
@@ -198,7 +198,7 @@ def test_training_after_a_conversion_updates_the_module():
     before = m.state_dict()["out_table"].clone()
     m.train_epoch(sessions)
     assert not torch.equal(m.out_table, before) and m.out_table.dtype == torch.float64
-    assert m.state["out_table"][0].abs().sum() > 0
+    assert m.optimizer_state["out_table"][0].abs().sum() > 0
 
 
 def test_export_the_serving_step():

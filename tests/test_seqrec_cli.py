@@ -50,9 +50,9 @@ def test_resume_is_bit_for_bit(tmp_path):
     a, epoch_a, _ = load_checkpoint(straight)
     b, epoch_b, _ = load_checkpoint(resumed)
     assert epoch_a == epoch_b == 2
-    for name, tensor in a._tensors().items():
-        assert torch.equal(tensor, b._tensors()[name]), name
-        assert torch.equal(a.state[name][0], b.state[name][0])
+    for name, tensor in a.parameter_tensors().items():
+        assert torch.equal(tensor, b.parameter_tensors()[name]), name
+        assert torch.equal(a.optimizer_state[name][0], b.optimizer_state[name][0])
 
 
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, capsys, monkeypatch):

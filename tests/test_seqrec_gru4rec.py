@@ -135,7 +135,7 @@ def test_bf16_learns_the_planted_rule_like_fp32():
         model = GRU4Rec(N_ITEMS, GRU4RecConfig(**{**cfg.__dict__, "precision": precision}))
         for _ in range(2):
             model.train_epoch(train)
-        assert all(t.dtype == torch.float32 for t in model._tensors().values())
+        assert all(t.dtype == torch.float32 for t in model.parameter_tensors().values())
         results[precision] = model.evaluate(test).result()["standard"]
     assert results["bf16"]["Recall@20"] > 0.8
     assert abs(results["bf16"]["Recall@20"] - results["fp32"]["Recall@20"]) < 0.01, results
@@ -181,9 +181,9 @@ def test_fused_training_equals_the_op_by_op_path(embedding, precision):
         losses_a = [loss for _, loss in a.train_steps(train, fused=True)]
         losses_b = [loss for _, loss in b.train_steps(train, fused=False)]
         assert losses_a == losses_b
-        for name in a._tensors():
+        for name in a.parameter_tensors():
             assert torch.equal(getattr(a.params, name), getattr(b.params, name)), name
-            assert all(torch.equal(x, y) for x, y in zip(a.state[name], b.state[name])), name
+            assert all(torch.equal(x, y) for x, y in zip(a.optimizer_state[name], b.optimizer_state[name])), name
 
 
 @pytest.mark.parametrize("fused", [True, False])
@@ -194,12 +194,12 @@ def test_a_nan_parameter_stops_training_with_the_model_untouched(fused):
     train = planted_sessions(60, seed=6)
     m = GRU4Rec(N_ITEMS, GRU4RecConfig(hidden=8, n_sample=6, batch_size=4, seed=1, momentum=0.3))
     m.params.out_table[:, 0] = float("nan")  # every item: the first step's loss
-    names = tuple(m._tensors())
-    before = {n: (getattr(m.params, n).clone(), *(t.clone() for t in m.state[n])) for n in names}
+    names = tuple(m.parameter_tensors())
+    before = {n: (getattr(m.params, n).clone(), *(t.clone() for t in m.optimizer_state[n])) for n in names}
     with pytest.raises(FloatingPointError, match="non-finite loss nan at step 0"):
         next(m.train_steps(train, fused=fused))
     for n in names:
-        for a, b in zip((getattr(m.params, n), *m.state[n]), before[n]):
+        for a, b in zip((getattr(m.params, n), *m.optimizer_state[n]), before[n]):
             assert torch.equal(a.nan_to_num(), b.nan_to_num()), n
 
 

@@ -148,7 +148,7 @@ def test_the_fused_training_step_is_the_same_at_any_thread_count():
         stats = model.train_epoch(train, threads=threads)
         assert stats["threads"] == threads
         models.append(model)
-    for name in models[0]._tensors():
+    for name in models[0].parameter_tensors():
         torch.testing.assert_close(
             getattr(models[0].params, name), getattr(models[1].params, name), rtol=1e-4, atol=1e-5
         )

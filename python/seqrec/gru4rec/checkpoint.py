@@ -14,8 +14,8 @@ CHECKPOINT_FORMAT = "seqrec.gru4rec/2"  # /2: GRU4Rec's initialisation, cell and
 
 def _model_part(model) -> dict:
     return {
-        "params": {k: v.detach().cpu() for k, v in model._tensors().items()},
-        "state": {k: (a.cpu(), m.cpu()) for k, (a, m) in model.state.items()},
+        "params": {k: v.detach().cpu() for k, v in model.parameter_tensors().items()},
+        "state": {k: (a.cpu(), m.cpu()) for k, (a, m) in model.optimizer_state.items()},
         "generator": model.generator.get_state(),
     }
 
@@ -91,7 +91,7 @@ def _build(path, payload: dict, part: dict, device) -> GRU4Rec:
     if not isinstance(params, dict) or not isinstance(state, dict):
         raise ValueError(f"{path}: a damaged GRU4Rec checkpoint: its parameters or optimizer state are missing")
     with torch.no_grad():
-        for name, tensor in model._tensors().items():
+        for name, tensor in model.parameter_tensors().items():
             saved = [params.get(name)]
             pair = state.get(name)
             saved += list(pair) if isinstance(pair, (tuple, list)) and len(pair) == 2 else [None, None]
@@ -102,7 +102,7 @@ def _build(path, payload: dict, part: dict, device) -> GRU4Rec:
                         f"{path}: a damaged GRU4Rec checkpoint: {what} of {name} is {got}, "
                         f"its settings make it {tuple(tensor.shape)}"
                     )
-            acc, mom = model.state[name]
+            acc, mom = model.optimizer_state[name]
             for target, value in zip((tensor, acc, mom), saved):
                 target.copy_(value)
     saved = part.get("generator")

@@ -554,7 +554,7 @@ def train(args) -> int:
                 f"validation ({how}): {valid_set.n_sessions} sessions, {valid_set.n_predictions} targets; "
                 f"{validation.label} ({validation.ties} ties) after every epoch{patience}"
             )
-    log = MetricLog(args.log, args.tensorboard, append=args.resume, inputs=inputs) if rank == 0 else None
+    log = MetricLog(args.log, args.tensorboard, append=args.resume, inputs=(*inputs, args.save)) if rank == 0 else None
     try:
         code = _fit(model, train_set, args, first_epoch, (rank, n_processes), valid_set, validation, log)
     finally:

@@ -62,7 +62,7 @@ class DataParallelStep(OpByOpStep):
         super().__init__(model)
         self.world = dist.get_world_size()
         self.rows = row_table_names(model)
-        self.dense = tuple(n for n in model._tensors() if n not in self.rows)
+        self.dense = tuple(n for n in model.parameter_tensors() if n not in self.rows)
         self.events = 0  # the events of the last step, over all processes
 
     def _agree(self, active: bool, loss: float, events: int) -> Tuple[int, float]:
@@ -84,7 +84,7 @@ class DataParallelStep(OpByOpStep):
         four collectives: the row counts, the row ids, the row values (every table's, flat) and
         the dense gradients (flat)."""
         m, scale = self.model, 1.0 / self.world
-        params = m._tensors()
+        params = m.parameter_tensors()
         grads = [_summed(result.row_grads.get(name)) if result is not None else None for name in self.rows]
         ids = [g.indices if g is not None else torch.zeros(0, dtype=torch.long) for g in grads]
         values = [

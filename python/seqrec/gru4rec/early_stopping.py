@@ -38,8 +38,8 @@ def snapshot(model) -> dict:
     """A copy of everything that makes the model what it is after an epoch: its parameters,
     their Adagrad accumulators and momentum buffers, and its generator's state (on the CPU)."""
     return {
-        "params": {k: v.detach().cpu().clone() for k, v in model._tensors().items()},
-        "state": {k: (a.cpu().clone(), m.cpu().clone()) for k, (a, m) in model.state.items()},
+        "params": {k: v.detach().cpu().clone() for k, v in model.parameter_tensors().items()},
+        "state": {k: (a.cpu().clone(), m.cpu().clone()) for k, (a, m) in model.optimizer_state.items()},
         "generator": model.generator.get_state().clone(),
     }
 
@@ -47,9 +47,9 @@ def snapshot(model) -> dict:
 @torch.no_grad()
 def restore(model, copy: dict) -> None:
     """Put a ``snapshot`` back into ``model`` (bit for bit)."""
-    for name, tensor in model._tensors().items():
+    for name, tensor in model.parameter_tensors().items():
         tensor.copy_(copy["params"][name])
-        acc, mom = model.state[name]
+        acc, mom = model.optimizer_state[name]
         saved_acc, saved_mom = copy["state"][name]
         acc.copy_(saved_acc)
         mom.copy_(saved_mom)

@@ -100,7 +100,7 @@ class GRU4Rec(torch.nn.Module):
                 }
                 | ({"b_hh": torch.zeros(3 * size, **zeros)} if config.upper_reset_after else {})
             )
-        for name, tensor in self._tensors().items():
+        for name, tensor in self.parameter_tensors().items():
             key = self._key(name)
             self.register_parameter(key, torch.nn.Parameter(tensor, requires_grad=False))
             # Adagrad state: accumulator and momentum buffer
@@ -120,7 +120,7 @@ class GRU4Rec(torch.nn.Module):
     def _share_parameters(self) -> None:
         """Make ``params`` and ``upper`` refer to the module's parameters (after construction, and
         after a conversion that made new ones)."""
-        for name in self._tensors():
+        for name in self.parameter_tensors():
             param = self._parameters[self._key(name)]
             if "." in name:
                 layer, field = name.split(".")
@@ -138,21 +138,21 @@ class GRU4Rec(torch.nn.Module):
         return self
 
     @property
-    def state(self) -> dict:
-        """name -> (Adagrad accumulator, momentum buffer) of every parameter (``_tensors``' names)."""
+    def optimizer_state(self) -> dict:
+        """name -> (Adagrad accumulator, momentum buffer) of every parameter (``parameter_tensors``' names)."""
         return {
             name: (getattr(self, f"{self._key(name)}_sum"), getattr(self, f"{self._key(name)}_momentum"))
-            for name in self._tensors()
+            for name in self.parameter_tensors()
         }
 
     def check_finite(self) -> None:
         """ValueError naming the parameters that hold a NaN or an infinity: such a model ranks
         nothing meaningfully (evaluation and recommendation refuse it)."""
-        bad = [name for name, t in self._tensors().items() if not bool(torch.isfinite(t).all())]
+        bad = [name for name, t in self.parameter_tensors().items() if not bool(torch.isfinite(t).all())]
         if bad:
             raise ValueError(f"the model's parameters are not finite ({', '.join(bad)}): it cannot rank items")
 
-    def _tensors(self):
+    def parameter_tensors(self):
         """Every parameter by name: the first layer's and the output table's, then
         ``layer{l}.w_in`` etc. for the layers above."""
         names = train_step_param_names(self.config.embedding, self.params.b_hh is not None)

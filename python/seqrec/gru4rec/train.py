@@ -48,8 +48,8 @@ def apply_update(model: "GRU4Rec", result, tables=None) -> None:
 def update_tables(model: "GRU4Rec") -> dict:
     """name -> (parameter, accumulator, momentum buffer), 1-D ones (the bias) as (N, 1) rows."""
     out = {}
-    for name, param in model._tensors().items():
-        acc, mom = model.state[name]
+    for name, param in model.parameter_tensors().items():
+        acc, mom = model.optimizer_state[name]
         if name == "out_bias":
             param, acc, mom = param.view(-1, 1), acc.view(-1, 1), mom.view(-1, 1)
         out[name] = (param, acc, mom)
@@ -227,10 +227,10 @@ class FusedStep:
     def __init__(self, model: GRU4Rec):
         c = model.config
         self.model, self.op = model, torch.ops.seqrec.gru4rec_train_step_
-        names = list(model._tensors())
+        names = list(model.parameter_tensors())
         self.tensors = [getattr(model.params, name) for name in names]
-        self.accs = [model.state[name][0] for name in names]
-        self.moms = [model.state[name][1] for name in names]
+        self.accs = [model.optimizer_state[name][0] for name in names]
+        self.moms = [model.optimizer_state[name][1] for name in names]
         self.args = (
             c.embedding,
             c.loss,

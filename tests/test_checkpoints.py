@@ -95,7 +95,9 @@ def gru4rec_file(tmp_path_factory):
 
 
 def _same_model(a, b) -> bool:
-    return a.config == b.config and all(torch.equal(t, b.parameter_tensors()[n]) for n, t in a.parameter_tensors().items())
+    return a.config == b.config and all(
+        torch.equal(t, b.parameter_tensors()[n]) for n, t in a.parameter_tensors().items()
+    )
 
 
 def test_a_changed_tensor_byte_is_named(gru4rec_file, tmp_path):

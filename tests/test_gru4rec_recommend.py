@@ -175,7 +175,9 @@ def test_is_a_module_with_state_dict_and_conversions():
     sessions = [[1, 2], [3]]
     np.testing.assert_array_equal(twin.recommend(sessions, k=4).items, m.recommend(sessions, k=4).items)
     single = copy.deepcopy(m).float()  # a conversion reaches the fused ops' view and the optimizer state
-    assert single.params.out_table.dtype == torch.float32 and single.optimizer_state["out_table"][0].dtype == torch.float32
+    assert (
+        single.params.out_table.dtype == torch.float32 and single.optimizer_state["out_table"][0].dtype == torch.float32
+    )
     assert single.params.out_table is single.out_table and single.upper[0]["w_in"] is single.layer1_w_in
     x, states = m(torch.tensor([3, 4]))
     y, _ = m.step(torch.tensor([3, 4]))

@@ -212,3 +212,19 @@ def test_a_model_with_non_finite_parameters_refuses_to_rank():
         model.evaluate(sessions)
     with pytest.raises(ValueError, match="not finite"):
         model.recommend([[1, 2]], k=5)
+
+
+def test_memory_is_checked_against_the_device_that_would_hold_the_model(monkeypatch):
+    """A CUDA model is measured against its GPU's memory, not the host's (faked GPU of 1 GiB)."""
+    from types import SimpleNamespace
+
+    config = GRU4RecConfig(hidden=100, n_sample=0, batch_size=8)
+    needed = config.memory_needed(1_000_000)[
+        "the parameters and their optimizer state (--hidden, --layers, --embedding-size)"
+    ]
+    assert 2**30 < needed < 2**33  # ~1.2 GiB: more than the fake GPU, far less than this machine
+    config.check_memory(1_000_000, "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(total_memory=2**30))
+    with pytest.raises(ValueError, match=r"this GPU \(cuda:0\) has 1.0 GiB of memory"):
+        config.check_memory(1_000_000, "cuda:0")

@@ -139,20 +139,25 @@ class GRU4RecConfig:
             "a training step's scores (--batch-size, --n-sample)": 4 * 4 * B * (B + S) + 8 * 256 * S,
         }
 
-    def check_memory(self, n_items: int) -> None:
+    def check_memory(self, n_items: int, device="cpu") -> None:
         """ValueError naming the options when the model or its training step (``memory_needed``)
-        needs more than this machine's memory: refused before anything is allocated (an
-        allocation that large fails inside torch, or the kernel kills the process)."""
-        try:
-            total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):  # not a POSIX system: nothing to compare with
-            return
+        needs more than the memory of ``device`` -- this machine's for the CPU, the GPU's own for
+        a CUDA device: refused before anything is allocated (an allocation that large fails
+        inside torch, or the kernel kills the process)."""
+        device = torch.device(device)
+        if device.type == "cuda" and torch.cuda.is_available():
+            total, where = torch.cuda.get_device_properties(device).total_memory, f"this GPU ({device})"
+        else:
+            try:
+                total, where = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "this machine"
+            except (ValueError, OSError, AttributeError):  # not a POSIX system: nothing to compare with
+                return
         for what, needed in self.memory_needed(n_items).items():
             if needed > total:
                 raise ValueError(
                     f"{what} need {needed / 2**30:,.1f} GiB"
                     + (f" for {n_items:,} items" if n_items else "")
-                    + f"; this machine has {total / 2**30:,.1f} GiB of memory"
+                    + f"; {where} has {total / 2**30:,.1f} GiB of memory"
                 )
 
     @property

@@ -60,7 +60,7 @@ class GRU4Rec(torch.nn.Module):
                 "embedding 'none' with one layer has no hidden dropout: GRU4Rec applies dropout_embed "
                 "to its GRU layer's output there (set dropout_embed instead)"
             )
-        config.check_memory(n_items)
+        config.check_memory(n_items, self.device)
         g = torch.Generator().manual_seed(config.seed)
         H, top = config.sizes[0], config.hidden  # the first layer's size, the output table's width
 

@@ -85,11 +85,20 @@ def test_events_from_frame_equals_read_tsv(tmp_path):
         (lambda f: f.assign(Time=[1, 2, 3, 4, np.nan, 6]), r"my frame: row 4: Time nan is not finite"),
         (lambda f: f.assign(Time=[1, 2, np.inf, 4, 5, 6]), r"my frame: row 2: Time inf is not finite"),
         (lambda f: f.assign(Time=[1, "noon", 3, 4, 5, 6]), r"my frame: row 1: Time 'noon' is not a number"),
+        (
+            lambda f: f.assign(ItemId=np.array([1, 2, 2**63 + 5, 4, 5, 6], dtype=np.uint64)),
+            r"my frame: row 2: ItemId 9223372036854775813 is not an id below 2\*\*63 \(ids are int64\)",
+        ),
     ],
 )
 def test_bad_frames_name_source_and_row(change, message):
     with pytest.raises(ValueError, match=message):
         events_from_frame(change(frame_of(TSV)), source="my frame")
+
+
+def test_uint64_ids_below_2_63_are_read_exactly():
+    frame = frame_of(TSV).assign(ItemId=np.array([1, 2, 2**63 - 1, 4, 5, 6], dtype=np.uint64))
+    assert events_from_frame(frame).item_ids.tolist() == [1, 2, 2**63 - 1, 4, 5, 6]
 
 
 def test_read_events_parquet_round_trip(tmp_path):

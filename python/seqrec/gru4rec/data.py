@@ -144,6 +144,8 @@ def _frame_column(frame, name: str, source: str, *, integer: bool) -> np.ndarray
         )
         if not bad.any():
             col = pd.to_numeric(col)
+    if not bad.any() and types.is_unsigned_integer_dtype(col.dtype):  # uint64 ids past int64 would wrap
+        bad = (col > np.iinfo(np.int64).max).to_numpy()
     if not bad.any():
         if types.is_integer_dtype(col.dtype):
             return col.to_numpy(np.int64 if integer else np.float64)  # exact for ids beyond 2**53
@@ -157,6 +159,8 @@ def _frame_column(frame, name: str, source: str, *, integer: bool) -> np.ndarray
     value = col.iloc[row]
     value = value.item() if isinstance(value, np.generic) else value
     problem = "an integer" if integer else ("finite" if isinstance(value, float) else "a number")
+    if isinstance(value, (int, np.integer)) and value > np.iinfo(np.int64).max:
+        problem = "an id below 2**63 (ids are int64)"
     raise ValueError(f"{source}: row {frame.index[row]!r}: {name} {value!r} is not {problem}")
 
 

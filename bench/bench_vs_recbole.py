@@ -29,6 +29,8 @@ METRICS = ("recall@10", "recall@20", "mrr@10", "mrr@20", "ndcg@10", "ndcg@20")
 SEQREC_GRID = {
     "default": [],
     "ce": ["--loss", "cross-entropy", "--logq", "1"],
+    "ce-b64": ["--loss", "cross-entropy", "--logq", "1", "--batch-size", "64"],
+    "ce-momentum": ["--loss", "cross-entropy", "--logq", "1", "--momentum", "0.3"],
     "ce-dropout": ["--loss", "cross-entropy", "--logq", "1", "--dropout-p-embed", "0.3", "--dropout-p-hidden", "0.3"],
     "bpr-dropout": ["--dropout-p-embed", "0.3", "--dropout-p-hidden", "0.3"],
 }
@@ -57,6 +59,7 @@ def run_seqrec(name: str, options: list, threads: int) -> dict:
     return {
         "test": {m: metrics.value(m.split("@")[0], int(m.split("@")[1]), "conservative") for m in METRICS},
         "best_epoch": epoch,
+        "valid_mrr@10": lines[best]["valid"]["mrr@10"],
         "wall_s_to_best": lines[best]["wall_s"],
     }
 
@@ -99,12 +102,17 @@ def main() -> None:
     print(
         "| model | "
         + " | ".join(m.replace("recall", "Recall").replace("mrr", "MRR").replace("ndcg", "NDCG") for m in METRICS)
-        + " | best epoch | s to best |"
+        + " | valid MRR@10 | best epoch | s to best |"
     )
-    print("|---|" + "---:|" * (len(METRICS) + 2))
+    print("|---|" + "---:|" * (len(METRICS) + 3))
     for name, r in rows:
         cells = [f"{r['test'][m]:.4f}" for m in METRICS]
+        valid = r["valid_mrr@10"] if "valid_mrr@10" in r else r["epochs"][r["best_epoch"] - 1]["valid"]["mrr@10"]
+        cells.append(f"{valid:.4f}")
         print(f"| {name} | " + " | ".join(cells) + f" | {r['best_epoch']} | {r['wall_s_to_best']:.1f} |")
+    ours = [(r["valid_mrr@10"], name) for name, r in rows if name.startswith("seqrec")]
+    if ours:
+        print(f"\nseqrec's pick on validation MRR@10: {max(ours)[1]}")
 
 
 if __name__ == "__main__":

@@ -793,6 +793,10 @@ def add_parser(models) -> argparse.ArgumentParser:
         "tune", help="hyper-parameter search with Optuna on a validation split, then train the best and evaluate it"
     )
     r = g.add_parser("recommend", help="the next items for sessions, from a saved model")
+    prep = g.add_parser(
+        "prepare", help="the published preprocessing of a data set's raw files into train/test TSV files"
+    )
+    _add_prepare_options(prep)
     b = g.add_parser(
         "baselines", help="Pop, S-Pop, AR, SR, item-kNN, SKNN, V-SKNN on the same split and metrics (and --load)"
     )
@@ -860,6 +864,34 @@ def add_parser(models) -> argparse.ArgumentParser:
     return t
 
 
+def _add_prepare_options(p) -> None:
+    from .recipes import RECIPES
+
+    p.add_argument(
+        "--recipe",
+        required=True,
+        choices=tuple(RECIPES),
+        help="; ".join(f"{name}: {r.files}" for name, r in RECIPES.items()),
+    )
+    p.add_argument("raw_files", nargs="+", metavar="RAW_FILE", help="the data set's raw files, as downloaded")
+    p.add_argument("--out", required=True, help="the folder for NAME_train_full/test/train_tr/train_valid.tsv")
+
+
+def prepare_command(args) -> int:
+    from .recipes import prepare
+
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise SystemExit(f"--out {args.out}: a file; give a folder (it is made when missing)")
+    os.makedirs(args.out, exist_ok=True)
+    for part in ("train_full", "test", "train_tr", "train_valid"):
+        refuse_overwriting(os.path.join(args.out, f"{args.recipe}_{part}.tsv"), "--out", args.raw_files)
+    try:
+        prepare(args.recipe, args.raw_files, args.out)
+    except (OSError, ValueError) as err:
+        raise SystemExit(str(err)) from None
+    return 0
+
+
 def _add_validation_options(t) -> None:
     from .early_stopping import valid_metric
 
@@ -916,7 +948,7 @@ def use_preset(train_parser: argparse.ArgumentParser, name: str) -> None:
 def run(args) -> int:
     if args.command == "recommend" and args.input is not None and not args.output:
         raise SystemExit("recommend --input needs --output (the TSV to write)")
-    if args.command != "recommend":
+    if args.command not in ("recommend", "prepare"):
         _check_protocol_options(args)
     commands = {
         "train": train,
@@ -924,5 +956,6 @@ def run(args) -> int:
         "tune": tune,
         "recommend": recommend_command,
         "baselines": baselines_cli.run,
+        "prepare": prepare_command,
     }
     return commands[args.command](args)

@@ -3,7 +3,7 @@
 evaluation time, its table's non-zeros (what its memory is bounded by, besides one
 (block, items) score block), and its accuracy in the conservative and standard tie modes.
 
-    python bench/bench_baselines.py [--baselines sr v-sknn] [--threads 1] [--block-rows 512]
+    python bench/bench_baselines.py [--baselines sr v-sknn] [--threads 1] [--block-rows 512] [--gru4rec-epochs 5]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def main() -> None:
     p.add_argument("--baselines", nargs="+", choices=tuple(BASELINES), default=list(BASELINES))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--block-rows", type=int, default=512)
+    p.add_argument("--gru4rec-epochs", type=int, default=0, help="also GRU4Rec (default settings), this many epochs")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(run_facts(torch.device("cpu"), 1))
@@ -59,6 +60,22 @@ def main() -> None:
             f"{res['conservative']['Recall@20']:.4f} | {res['conservative']['MRR@20']:.4f} | "
             f"{res['standard']['Recall@20']:.4f} |",
             flush=True,
+        )
+    if args.gru4rec_epochs:
+        from seqrec.gru4rec import GRU4Rec, GRU4RecConfig
+
+        start = time.perf_counter()
+        model = GRU4Rec(train.n_items, GRU4RecConfig())
+        for _ in range(args.gru4rec_epochs):
+            model.train_epoch(train, threads=args.threads)
+        fitted = time.perf_counter()
+        metrics = model.evaluate(test, ks=(20,), modes=("conservative", "standard"), lists=False)
+        res = metrics.result()
+        print(
+            f"| GRU4Rec ({args.gru4rec_epochs} epochs) | {fitted - start:.2f} | {time.perf_counter() - fitted:.2f} | "
+            f"{sum(t.numel() for t in model.parameter_tensors().values()):,} parameters | "
+            f"{res['conservative']['Recall@20']:.4f} | {res['conservative']['MRR@20']:.4f} | "
+            f"{res['standard']['Recall@20']:.4f} |"
         )
 
 

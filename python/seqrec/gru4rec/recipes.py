@@ -65,8 +65,7 @@ class Recipe:
 
 
 def _rows(path: str, delimiter: str = ",", header: bool = True):
-    """The rows of a raw CSV file as lists of strings (its header skipped), with the file and
-    line in the error of a short row."""
+    """The rows of a raw CSV file as lists of strings (its header skipped)."""
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f, delimiter=delimiter)
         if header:
@@ -75,6 +74,8 @@ def _rows(path: str, delimiter: str = ",", header: bool = True):
 
 
 def _columns(path: str, wanted: Dict[str, int], delimiter: str = ",", header: bool = True) -> Dict[str, list]:
+    """The ``wanted`` columns (name -> index) of a raw CSV file as lists of strings; a short row
+    is an error naming the file and the line."""
     out: Dict[str, list] = {name: [] for name in wanted}
     width = max(wanted.values()) + 1
     for line, row in enumerate(_rows(path, delimiter, header), start=2 if header else 1):

@@ -275,6 +275,8 @@ def test_the_command_prints_every_baseline_and_the_saved_model_beside_them(tmp_p
     [
         (["--protocol", "sampled"], "baselines rank against the whole catalogue"),
         (["--item-knn-alpha", "2"], "item-kNN needs 0 <= alpha <= 1"),
+        (["--item-knn-lambda", "nan"], "lambda >= 0"),
+        (["--item-knn-lambda", "inf"], "lambda >= 0"),
     ],
 )
 def test_command_errors(tmp_path, capsys, extra, message):

@@ -149,11 +149,11 @@ def test_valid_metric_refuses(text):
         ([], ["--patience", "2"], "--patience needs --valid-days N or --valid FILE"),
         ([], ["--valid-metric", "mrr@5"], "--valid-metric needs"),
         ([], ["--valid-days", "1", "--valid", "VALID"], "not both"),
-        (
-            ["--valid", "VALID"],
-            ["--resume"],
-            "trained with validation: resume it with the same --valid-days or --valid",
-        ),
+        (["--valid", "VALID"], ["--resume"], "trained with validation: resume it with the same --valid-days"),
+        (["--valid", "VALID"], ["--valid-days", "0.01", "--resume"], "was validated on other data"),
+        ([], ["--valid-days", "0"], "must be a finite number of days > 0"),
+        ([], ["--log", "SAVE"], "the same file as --save"),
+        ([], ["--valid", "VALID", "--tensorboard", "VALID"], "a file; give a folder"),
         ([], ["--valid", "VALID", "--resume"], "trained without validation"),
         (["--valid", "VALID"], ["--valid", "VALID", "--valid-metric", "mrr@5", "--resume"], "validated on recall@20"),
     ],
@@ -162,7 +162,7 @@ def test_errors(files, tmp_path, capsys, first, then, message):
     ckpt = tmp_path / "m.pt"
 
     def fill(opts):
-        return [files["valid"] if o == "VALID" else o for o in opts]
+        return [files["valid"] if o == "VALID" else ckpt if o == "SAVE" else o for o in opts]
 
     if first or "--resume" in then:
         assert train(files, "--epochs", 1, "--save", ckpt, *fill(first)) == 0

@@ -195,27 +195,31 @@ def test_last_only_evaluation_ranks_each_sequence_s_last_event():
 # ---- sampled ranking ----
 
 
-def test_sampled_negatives_avoid_the_sequence_and_follow_the_popularity():
-    sessions = random_sessions(40, 12, seed=2, last_only=True)
+def test_sampled_negatives_are_distinct_avoid_the_sequence_and_follow_the_popularity():
+    sessions = random_sessions(40, 60, seed=2, last_only=True)
     rows = torch.arange(sessions.n_sessions)
     g = torch.Generator().manual_seed(0)
-    drawn = sampled_negatives(sessions, rows, "uniform", 50, g)
-    assert drawn.shape == (40, 50)
+    drawn = sampled_negatives(sessions, rows, "uniform", 45, g)
+    assert drawn.shape == (40, 45)
     for r in range(40):
         seen = set(sessions.items[sessions.offsets[r] : sessions.offsets[r + 1]].tolist())
-        assert not seen & set(drawn[r].tolist())
-    popularity = torch.zeros(12)
+        assert not seen & set(drawn[r].tolist()) and len(set(drawn[r].tolist())) == 45
+    popularity = torch.zeros(60)
     popularity[[3, 4]] = torch.tensor([1.0, 3.0])  # only items 3 and 4 can be drawn
-    keep = torch.tensor(
-        [
-            r
-            for r in range(40)
-            if not {3, 4} & set(sessions.items[sessions.offsets[r] : sessions.offsets[r + 1]].tolist())
-        ]
-    )
-    drawn = sampled_negatives(sessions, keep, "popularity", 2000, g, popularity)
+    items_of = [set(sessions.items[sessions.offsets[r] : sessions.offsets[r + 1]].tolist()) for r in range(40)]
+    keep = torch.tensor([r for r in range(40) if not {3, 4} & items_of[r]])
+    drawn = sampled_negatives(sessions, keep.repeat(200), "popularity", 1, g, popularity)
     share = (drawn == 4).double().mean().item()
-    assert set(drawn.unique().tolist()) == {3, 4} and share == pytest.approx(0.75, abs=0.02)
+    assert set(drawn.unique().tolist()) == {3, 4} and share == pytest.approx(0.75, abs=0.03)
+
+
+def test_more_negatives_than_a_sequence_leaves_to_draw_is_refused():
+    sessions = random_sessions(5, 12, seed=3, last_only=True)
+    rows = torch.arange(5)
+    longest = max(len(set(sessions.items[sessions.offsets[r] : sessions.offsets[r + 1]].tolist())) for r in range(5))
+    with pytest.raises(ValueError, match="cannot be drawn outside a sequence that leaves"):
+        sampled_negatives(sessions, rows, "uniform", 12 - longest + 1, torch.Generator())
+    assert sampled_negatives(sessions, rows, "uniform", 12 - longest, torch.Generator()).shape == (5, 12 - longest)
 
 
 def test_sampled_negatives_refuse_when_nothing_can_be_drawn():
@@ -223,8 +227,8 @@ def test_sampled_negatives_refuse_when_nothing_can_be_drawn():
     popularity = torch.zeros(4)
     first = int(sessions.items[0])
     popularity[first] = 1.0  # the only drawable item is in the first session
-    with pytest.raises(ValueError, match="could not draw"):
-        sampled_negatives(sessions, torch.tensor([0]), "popularity", 5, torch.Generator(), popularity, max_rounds=5)
+    with pytest.raises(ValueError, match="cannot be drawn"):
+        sampled_negatives(sessions, torch.tensor([0]), "popularity", 1, torch.Generator(), popularity)
 
 
 def test_sampled_rank_counts_are_the_full_ranking_s_counts_of_the_candidates():
@@ -351,9 +355,10 @@ def test_leave_one_out_and_sampled_on_the_command_line(tmp_path, capsys):
         (["--protocol", "leave-one-out", "--test-days", "1"], "--test-days does not go with --protocol leave-one-out"),
         (["--protocol", "leave-one-out", "--valid-days", "1"], "validates on each user's validation target"),
         (["--eval-negatives", "uniform:10"], "--eval-negatives goes with --protocol sampled"),
-        (["--protocol", "sampled", "--eval-negatives", "uniform:10", "--cutoffs", "20"], "ranked among 11 items"),
         (["--protocol", "leave-one-out", "--user-key", None], "leave-one-out needs the users of the events"),
         (["--session-gap", "60", "--user-key", None], "has no users (name its user column with --user-key)"),
+        (["--protocol", "leave-one-out", "--session-gap", "60"], "--session-gap cuts sessions under --protocol time"),
+        (["--protocol", "sampled", "--eval-negatives", "uniform:10"], "cut-off 20: a target is ranked among 11 items"),
     ],
 )
 def test_protocol_errors(tmp_path, capsys, extra, message):

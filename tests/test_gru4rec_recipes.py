@@ -178,6 +178,7 @@ def test_prepare_errors(tmp_path, capsys, monkeypatch, recipe, files, message):
     with pytest.raises(SystemExit) as done:
         main(["gru4rec", "prepare", "--recipe", recipe, *files, "--out", "out"])
     assert done.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing made for a failed run
 
 
 def test_every_recipe_is_documented():

@@ -40,6 +40,14 @@ def days(text: str) -> float:
     return value
 
 
+def positive_days(text: str) -> float:
+    """A span of days that must hold something (--valid-days): a finite number > 0."""
+    value = days(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of days > 0, got {text!r}")
+    return value
+
+
 def seconds(text: str) -> float:
     """A span of seconds (--session-gap): a finite number > 0."""
     try:

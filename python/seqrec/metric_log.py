@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from typing import Optional
 
@@ -41,6 +42,11 @@ class MetricLog:
         self._file = open(path, "a" if append else "w", encoding="utf-8") if path else None
         self._writer = None
         if tensorboard:
+            if os.path.exists(tensorboard) and not os.path.isdir(tensorboard):
+                raise SystemExit(f"--tensorboard {tensorboard}: a file; give a folder")
+            parent = os.path.dirname(os.path.abspath(tensorboard))
+            if not os.path.isdir(parent):
+                raise SystemExit(f"--tensorboard {tensorboard}: the folder {parent} does not exist")
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError as err:

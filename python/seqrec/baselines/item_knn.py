@@ -14,6 +14,8 @@ baseline has it. sim(a, a) is 0: the last item itself is not recommended by simi
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -38,7 +40,7 @@ class ItemKNN:
     name = "item-kNN"
 
     def __init__(self, alpha: float = 0.5, regularization: float = 20.0):
-        if not 0.0 <= alpha <= 1.0 or regularization < 0:
+        if not (0.0 <= alpha <= 1.0 and math.isfinite(regularization) and regularization >= 0):
             raise ValueError(f"item-kNN needs 0 <= alpha <= 1 and lambda >= 0, got {alpha}, {regularization}")
         self.alpha, self.regularization = alpha, regularization
 

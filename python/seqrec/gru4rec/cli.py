@@ -34,6 +34,7 @@ from ..cli_options import (
     add_threads_option,
     days,
     device,
+    positive_days,
     seconds,
     whole_number,
 )
@@ -102,8 +103,21 @@ def _leave_one_out(args, item_ids=None):
 
 def _check_protocol_options(args) -> None:
     """Protocol options that do not go together, refused before any data is read."""
-    _negatives(args)
-    if args.recbole_order and args.protocol == "time":
+    negatives = _negatives(args)
+    if args.protocol != "time" and args.session_gap is not None:
+        raise SystemExit(
+            f"--session-gap cuts sessions under --protocol time; {args.protocol} uses whole user sequences"
+        )
+    if negatives is not None:
+        kind, n = negatives
+        ks = list(args.cutoffs or DEFAULT_CUTOFFS)
+        if getattr(args, "valid_metric", None):
+            ks.append(args.valid_metric[1])
+        if getattr(args, "command", None) == "tune":
+            ks.append(args.cutoff)
+        if max(ks) > n + 1:
+            raise SystemExit(f"cut-off {max(ks)}: a target is ranked among {n + 1} items (--eval-negatives {kind}:{n})")
+    if getattr(args, "recbole_order", False) and args.protocol == "time":
         raise SystemExit(
             "--recbole-order orders the leave-one-out split: it goes with --protocol leave-one-out or sampled"
         )
@@ -425,10 +439,14 @@ def _fit(model, train_set, args, first_epoch: int = 0, world=(0, 1), valid=None,
     steps_options, data = {}, train_set
     if n_processes > 1:
         data = train_set.shard(rank, n_processes)
+    if first_epoch >= args.epochs and rank == 0:
+        print(f"already trained {first_epoch} epochs (--epochs {args.epochs}): raise --epochs to train on")
     if validation is not None and _broadcast_stop(validation.stopped, n_processes):
         if rank == 0:
             print(
-                f"the run had stopped early after epoch {first_epoch}: nothing to resume (a larger --patience goes on)"
+                f"no gain on validation for {validation.epochs_without_gain} epoch(s) since the best (epoch "
+                f"{validation.best_epoch}): with --patience {validation.patience} there is nothing to resume "
+                "(a larger --patience goes on)"
             )
         return 0
     for epoch in range(first_epoch, args.epochs):
@@ -494,10 +512,12 @@ def _fit(model, train_set, args, first_epoch: int = 0, world=(0, 1), valid=None,
 
 def train(args) -> int:
     from ..distributed import init, world_from_env
-    from .early_stopping import restore
+    from .early_stopping import restore, validation_data_key
 
     inputs = (args.dataset, *(args.test or ()), args.valid, getattr(args, "params", None))
     refuse_overwriting(args.save, "--save", inputs)
+    if args.save and args.log and os.path.abspath(args.save) == os.path.abspath(args.log):
+        raise SystemExit(f"--log {args.log}: the same file as --save; choose another")
     rank, n_processes = world_from_env()
     if n_processes > 1:  # launched by torchrun: data-parallel
         rank, n_processes = init(args.device, args.dist_timeout)
@@ -506,6 +526,7 @@ def train(args) -> int:
     valid_set = None
     if validation is not None:
         train_set, valid_set, tests = _validation_data(args)
+        validation.data = validation_data_key(train_set, valid_set)
     else:
         _, train_set, tests = _data(args)
     first_epoch = 0
@@ -515,9 +536,9 @@ def train(args) -> int:
         model, first_epoch, item_ids, saved_validation = load_for_resume(args.save, device=args.device)
         if (saved_validation is None) != (validation is None):
             raise SystemExit(
-                f"{args.save} was trained {'with' if saved_validation is not None else 'without'} validation: "
-                f"resume it {'with the same --valid-days or --valid' if saved_validation is not None else 'without'} "
-                "--valid-days / --valid"
+                f"{args.save} was trained with validation: resume it with the same --valid-days, --valid or --protocol"
+                if saved_validation is not None
+                else f"{args.save} was trained without validation: resume it without --valid-days / --valid"
             )
         if not np.array_equal(item_ids, train_set.item_ids):
             raise SystemExit(f"{args.save}: the checkpoint's items do not match the training data")
@@ -531,6 +552,11 @@ def train(args) -> int:
                 raise SystemExit(
                     f"{args.save} was validated on {saved_validation.label} ({saved_validation.ties} ties): "
                     "resume it with the same --valid-metric and --ties"
+                )
+            if saved_validation.data is not None and saved_validation.data != validation.data:
+                raise SystemExit(
+                    f"{args.save} was validated on other data ({saved_validation.data}; now {validation.data}): "
+                    "resume it with the same data, split and validation options"
                 )
             saved_validation.patience = validation.patience  # the patience may change
             validation = saved_validation
@@ -882,9 +908,11 @@ def prepare_command(args) -> int:
 
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise SystemExit(f"--out {args.out}: a file; give a folder (it is made when missing)")
-    os.makedirs(args.out, exist_ok=True)
+    raw = {os.path.realpath(p) for p in args.raw_files}
     for part in ("train_full", "test", "train_tr", "train_valid"):
-        refuse_overwriting(os.path.join(args.out, f"{args.recipe}_{part}.tsv"), "--out", args.raw_files)
+        output = os.path.join(args.out, f"{args.recipe}_{part}.tsv")
+        if os.path.realpath(output) in raw:
+            raise SystemExit(f"--out {args.out}: {output} is an input of this command; choose another folder")
     try:
         prepare(args.recipe, args.raw_files, args.out)
     except (OSError, ValueError) as err:
@@ -897,7 +925,7 @@ def _add_validation_options(t) -> None:
 
     t.add_argument(
         "--valid-days",
-        type=days,
+        type=positive_days,
         default=None,
         help="validate after every epoch on the training sessions ending in its last N days (they do not train); "
         "the best epoch's model is kept, restored at the end and saved",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import zlib
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -32,6 +33,19 @@ def valid_metric(text: str) -> tuple:
     if measure not in MEASURES or not at or not k.isdigit() or int(k) < 1:
         raise argparse.ArgumentTypeError(f"expected recall@K, mrr@K or ndcg@K with K >= 1 (e.g. mrr@20), got {text!r}")
     return measure, int(k)
+
+
+def validation_data_key(train, valid) -> str:
+    """What identifies a run's training and validation data, so a resumed run can check it is
+    given the same: their sizes and a checksum of their items in order."""
+
+    def crc(sessions) -> int:
+        return zlib.crc32(sessions.items.numpy().tobytes()) ^ zlib.crc32(sessions.offsets.numpy().tobytes())
+
+    return (
+        f"training {train.n_sessions} sessions / {train.n_events} events (crc {crc(train):08x}), "
+        f"validation {valid.n_sessions} sessions / {valid.n_events} events (crc {crc(valid):08x})"
+    )
 
 
 def snapshot(model) -> dict:
@@ -69,6 +83,7 @@ class EarlyStopping:
     values: List[float] = field(default_factory=list)  # epoch 1, 2, ...
     best_epoch: int = 0
     best: Optional[dict] = None  # the best epoch's snapshot
+    data: Optional[str] = None  # what it validates on and trains on (validation_data_key)
 
     def __post_init__(self):
         if self.measure not in MEASURES:
@@ -141,6 +156,7 @@ class EarlyStopping:
             "patience": 0 if self.patience is None else self.patience,
             "values": torch.tensor(self.values, dtype=torch.float64),
             "best_epoch": self.best_epoch,
+            **({"data": self.data} if self.data is not None else {}),
         }
 
     @classmethod
@@ -156,6 +172,7 @@ class EarlyStopping:
             [float(v) for v in values.tolist()],
             int(payload["best_epoch"]),
             best,
+            payload.get("data"),
         )
         if not 0 <= record.best_epoch <= len(record.values) or (record.best_epoch > 0) != (best is not None):
             raise ValueError("its validation record is damaged")

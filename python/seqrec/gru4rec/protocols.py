@@ -12,9 +12,9 @@ on user sequences, and sampled ranking.
   has run over everything before it (for the test target, the validation target included),
   against the whole catalogue (every item of the data, as RecBole's). RecBole cuts that
   history to the last 50 items (``MAX_ITEM_LIST_LENGTH``); seqrec runs the whole of it.
-* **Sampled ranking** (``sampled_rank_counts``): each target ranked against N negatives drawn
-  with replacement, uniformly or by training popularity, among the items not in the evaluated
-  sequence (the target included), as in the evaluations of SASRec (Kang & McAuley, ICDM 2018;
+* **Sampled ranking** (``sampled_rank_counts``): each target ranked against N distinct negatives
+  drawn uniformly or by training popularity among the items not in the evaluated sequence (the
+  target included; fewer than N such items is an error), as in the evaluations of SASRec (Kang & McAuley, ICDM 2018;
   uniform, 100) and BERT4Rec (Sun et al., CIKM 2019; popularity, 100) and RecBole's
   ``uni100`` / ``pop100`` modes. Sampled metrics overstate accuracy and can order models
   differently from full ranking (Krichene & Rendle, KDD 2020): they are for comparison with
@@ -124,15 +124,20 @@ def sampled_negatives(
     popularity: Optional[Tensor] = None,
     max_rounds: int = 1000,
 ) -> Tensor:
-    """(len(rows), n) item ids drawn with replacement (``uniform`` over the catalogue or by
-    ``popularity``, the training counts), none of them an item of the row's session
-    (``rows``: indices into ``sessions``); redrawn until every one is outside its session."""
+    """(len(rows), n) item ids, each row ``n`` distinct items drawn (``uniform`` over the
+    catalogue or by ``popularity``, the training counts) among those not in the row's session
+    (``rows``: indices into ``sessions``): what is drawn twice or falls in the session is drawn
+    again. ValueError when a session leaves fewer than ``n`` items that can be drawn (the
+    sampled ranking would then not be one against ``n`` negatives)."""
     n_items = sessions.n_items
     if kind == "popularity":
         if popularity is None:
             raise ValueError("popularity-sampled negatives need the items' training counts")
         weights = torch.as_tensor(popularity, dtype=torch.float64).cpu()
-    elif kind != "uniform":
+        drawable = weights > 0
+    elif kind == "uniform":
+        drawable = torch.ones(n_items, dtype=torch.bool)
+    else:
         raise ValueError(f"unknown negative sampling {kind!r}; expected one of {NEGATIVE_KINDS}")
     rows = rows.cpu()
     starts, ends = sessions.offsets[rows], sessions.offsets[rows + 1]
@@ -142,6 +147,13 @@ def sampled_negatives(
     )
     owner = torch.repeat_interleave(torch.arange(len(rows)), lengths)
     seen = torch.unique(owner * n_items + sessions.items[index])  # (row, item) keys of the sessions' items
+    seen_drawable = torch.bincount(seen // n_items, weights=drawable[seen % n_items].double(), minlength=len(rows))
+    available = int(drawable.sum()) - seen_drawable
+    if len(rows) and int(available.min()) < n:
+        raise ValueError(
+            f"{n} distinct {kind} negatives cannot be drawn outside a sequence that leaves {int(available.min())} "
+            f"items to draw ({int(drawable.sum())} in all): ask for fewer (--eval-negatives {kind}:N)"
+        )
 
     def draw(count: int) -> Tensor:
         if kind == "uniform":
@@ -152,11 +164,15 @@ def sampled_negatives(
     row_of = torch.arange(len(rows)).unsqueeze(1).expand(-1, n)
     for _ in range(max_rounds):
         bad = torch.isin(row_of * n_items + out, seen)
+        ordered, order = torch.sort(out, dim=1, stable=True)  # a repeat within a row: all but its first
+        repeat = torch.zeros_like(bad)
+        repeat.scatter_(1, order[:, 1:], ordered[:, 1:] == ordered[:, :-1])
+        bad |= repeat
         if not bad.any():
             return out
         out[bad] = draw(int(bad.sum()))
     raise ValueError(
-        f"could not draw {n} {kind} negatives outside some sessions in {max_rounds} rounds: "
+        f"could not draw {n} distinct {kind} negatives outside some sessions in {max_rounds} rounds: "
         "their sessions hold (nearly) every item that can be drawn"
     )
 

@@ -8,10 +8,8 @@ separate venv: RecBole needs numpy < 2), not by seqrec's:
 """
 
 import argparse
-import importlib.util
 import json
 import os
-import tempfile
 import time
 
 # RecBole 1.2.1 reloads its own best-model checkpoint with torch.load, which torch >= 2.6 refuses
@@ -19,11 +17,11 @@ import time
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 
 import torch  # noqa: E402
-from recbole.config import Config  # noqa: E402
 from recbole.data import create_dataset, data_preparation  # noqa: E402
 from recbole.model.sequential_recommender import GRU4Rec  # noqa: E402
 from recbole.trainer import Trainer  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
+from recbole_split import ml100k_config  # noqa: E402  (this folder)
 
 
 def main() -> None:
@@ -38,30 +36,18 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=2020)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    data_path = os.path.join(os.path.dirname(importlib.util.find_spec("recbole").origin), "dataset_example")
-    config = Config(
-        model="GRU4Rec",
-        dataset="ml-100k",
-        config_dict={
-            "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"},
-            "train_neg_sample_args": None,
-            "loss_type": "CE",
-            "hidden_size": args.hidden,
-            "embedding_size": args.embedding,
-            "epochs": args.epochs,
-            "train_batch_size": args.batch_size,
-            "learning_rate": args.learning_rate,
-            "metrics": ["Recall", "MRR", "NDCG"],
-            "topk": [10, 20],
-            "valid_metric": "MRR@10",
-            "data_path": data_path,
-            "show_progress": False,
-            "seed": args.seed,
-            "device": "cpu",
-            "use_gpu": False,
-            "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
-            "checkpoint_dir": tempfile.mkdtemp(),
-        },
+    config = ml100k_config(
+        hidden_size=args.hidden,
+        embedding_size=args.embedding,
+        epochs=args.epochs,
+        train_batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        metrics=["Recall", "MRR", "NDCG"],
+        topk=[10, 20],
+        valid_metric="MRR@10",
+        seed=args.seed,
+        device="cpu",
+        use_gpu=False,
     )
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)

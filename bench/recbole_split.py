@@ -17,9 +17,11 @@ from recbole.config import Config
 from recbole.data import create_dataset
 
 
-def main(out_path: str) -> None:
+def ml100k_config(**settings) -> Config:
+    """RecBole's configuration of GRU4Rec on its ml-100k files with the leave-one-out split of
+    sequential models (``settings`` added to it)."""
     data_path = os.path.join(os.path.dirname(importlib.util.find_spec("recbole").origin), "dataset_example")
-    config = Config(
+    return Config(
         model="GRU4Rec",
         dataset="ml-100k",
         config_dict={
@@ -30,8 +32,13 @@ def main(out_path: str) -> None:
             "show_progress": False,
             "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
             "checkpoint_dir": tempfile.mkdtemp(),
+            **settings,
         },
     )
+
+
+def main(out_path: str) -> None:
+    config = ml100k_config()
     dataset = create_dataset(config)
     train, valid, test = dataset.build()
     out = {"training_examples": len(train.inter_feat)}

@@ -358,6 +358,7 @@ def test_leave_one_out_and_sampled_on_the_command_line(tmp_path, capsys):
         (["--protocol", "leave-one-out", "--user-key", None], "leave-one-out needs the users of the events"),
         (["--session-gap", "60", "--user-key", None], "has no users (name its user column with --user-key)"),
         (["--protocol", "leave-one-out", "--session-gap", "60"], "--session-gap cuts sessions under --protocol time"),
+        (["--dataset", "ml-100k", "--protocol", "leave-one-out"], "--user-key names a column of a file"),
         (["--protocol", "sampled", "--eval-negatives", "uniform:10"], "cut-off 20: a target is ranked among 11 items"),
     ],
 )

@@ -74,6 +74,8 @@ def _load(args, source: str, option: str):
     users' sequences are kept whole."""
     keys = _keys(args)
     user_key = getattr(args, "user_key", None)
+    if user_key and source in BUILTIN:
+        raise SystemExit(f"--user-key names a column of a file; the built-in {source} knows its users")
     if user_key:
         keys = ColumnKeys(user_key, keys.item, keys.time)
     events = _events(source, option, keys)
